@@ -1,0 +1,117 @@
+"""Run parameters: names, types, defaults, accepted ranges, validation.
+
+Parameters flow through Flower's run_config (kebab-case keys, the
+``[tool.flwr.app.config]`` table of pyproject.toml) and mirror the CLI's
+``--set KEY=VALUE``. A strategy may declare extra parameters (``extra_params``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ParamError(ValueError):
+    """A run parameter is unknown, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One run parameter: its type, default, the accepted range and a help text."""
+
+    type: type
+    default: Any
+    help: str
+    accepted: str = ""
+    check: Callable[[Any], bool] | None = None
+
+
+def _positive(x: float) -> bool:
+    return x > 0
+
+
+def _hidden(text: str) -> bool:
+    parts = [p for p in str(text).replace(" ", "").split(",") if p]
+    return bool(parts) and all(p.isdigit() and int(p) > 0 for p in parts)
+
+
+COMMON_PARAMS: dict[str, Param] = {
+    "strategy": Param(str, "fedavg", "server algorithm (see `fedfair strategies`)"),
+    "dataset": Param(str, "synthetic-gaussian-8", "builtin dataset name or dataset directory; '' = each SuperNode's node-config dataset-dir"),
+    "rounds": Param(int, 10, "federated rounds", "integer >= 1", lambda x: x >= 1),
+    "seed": Param(int, 0, "seed of data generation, initialisation and local shuffling", "integer >= 0", lambda x: x >= 0),
+    "out-dir": Param(str, "", "run directory; '' = ~/.fedfair/runs/<timestamp>-<strategy>"),
+    "model": Param(str, "auto", "logreg, mlp, or auto (the dataset's default model)", "auto, logreg or mlp",
+                   lambda x: x in ("auto", "logreg", "mlp")),
+    "hidden": Param(str, "32", "MLP hidden sizes, comma separated", "comma-separated positive integers, e.g. 64,32", _hidden),
+    "lr": Param(float, 0.05, "local SGD learning rate", "float > 0", _positive),
+    "local-epochs": Param(int, 1, "local epochs per round", "integer >= 1", lambda x: x >= 1),
+    "batch-size": Param(int, 32, "local mini-batch size", "integer >= 1", lambda x: x >= 1),
+    "fraction-train": Param(float, 1.0, "fraction of clients sampled for training each round", "float in (0, 1]",
+                            lambda x: 0 < x <= 1),
+    "data-root": Param(str, "", "directory with raw source files (e.g. adult.data); also $FEDFAIR_DATA_ROOT"),
+    "timeout": Param(float, 600.0, "seconds to wait for client replies in one round", "float > 0", _positive),
+}
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set`` value like TOML would: int, float, bool, else string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``["lr=0.1", "model=mlp"]`` -> ``{"lr": 0.1, "model": "mlp"}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ParamError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def _coerce(key: str, spec: Param, value: Any) -> Any:
+    if spec.type is bool:
+        if isinstance(value, bool):
+            return value
+        raise ParamError(f"parameter {key!r} must be true or false, got {value!r}")
+    if spec.type is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise ParamError(f"parameter {key!r} must be an integer ({spec.accepted or 'integer'}), got {value!r}")
+        return int(value)
+    if spec.type is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)):
+            raise ParamError(f"parameter {key!r} must be a number ({spec.accepted or 'float'}), got {value!r}")
+        return float(value)
+    return str(value)
+
+
+def validate_params(values: Mapping[str, Any], specs: Mapping[str, Param]) -> dict[str, Any]:
+    """Defaults filled in, types coerced, ranges checked; errors name the key and the range."""
+    unknown = sorted(set(values) - set(specs))
+    if unknown:
+        raise ParamError(f"unknown parameter(s) {unknown}; valid parameters: {', '.join(sorted(specs))}")
+    out = {}
+    for key, spec in specs.items():
+        value = _coerce(key, spec, values.get(key, spec.default))
+        if spec.check is not None and not spec.check(value):
+            raise ParamError(f"parameter {key!r} = {value!r} is out of range: accepted {spec.accepted}")
+        out[key] = value
+    return out
+
+
+def hidden_sizes(text: str) -> list[int]:
+    """``"64,32"`` -> ``[64, 32]``."""
+    return [int(p) for p in str(text).replace(" ", "").split(",") if p]

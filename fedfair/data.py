@@ -1,0 +1,202 @@
+"""Federated datasets on disk: the directory format and its loader.
+
+A federated dataset is a directory::
+
+    manifest.json
+    client_000/train.parquet
+    client_000/test.parquet
+    client_000/val.parquet      (optional)
+    client_001/...
+
+``manifest.json`` (format 1) holds::
+
+    {"format": 1, "name": ..., "features": [...], "label": "y",
+     "positive_label": <original value meaning 1>,
+     "sensitive": {"sex": {"values": [1, 2], "labels": {"1": "Male", "2": "Female"}}},
+     "clients": [{"name": "1", "dir": "client_000", "n_train": .., "n_test": .., "n_val": ..}],
+     "default_model": {"model": "logreg"}, "source": {...}, "seed": 0,
+     "preprocessing": [...], "modifications": [...], "synthetic": false}
+
+Label columns are stored as 0/1, sensitive columns as their (integer or string)
+values. The builder in ``partitioners/`` writes datasets; this module only reads
+them. Each process loads a client's files once (cached).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+SPLITS = ("train", "val", "test")
+
+
+class DatasetError(ValueError):
+    """A federated dataset is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One client's split as arrays: features, 0/1 labels, sensitive groups."""
+
+    x: np.ndarray  # float32, (n, d)
+    y: np.ndarray  # int64 0/1, (n,)
+    sensitive: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class ClientData:
+    """A client's splits plus what the manifest says about it."""
+
+    name: str
+    partition_id: int
+    train: Split
+    test: Split
+    val: Split | None
+    sensitive_values: dict[str, list[Any]] = field(default_factory=dict)
+    default_model: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.train.x.shape[1])
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Parsed manifest.json of a federated dataset directory."""
+
+    root: Path
+    raw: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.raw.get("name", self.root.name))
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.raw["features"])
+
+    @property
+    def label(self) -> str:
+        return str(self.raw["label"])
+
+    @property
+    def sensitive(self) -> dict[str, dict[str, Any]]:
+        return dict(self.raw["sensitive"])
+
+    @property
+    def sensitive_values(self) -> dict[str, list[Any]]:
+        return {a: list(spec["values"]) for a, spec in self.sensitive.items()}
+
+    @property
+    def clients(self) -> list[dict[str, Any]]:
+        return list(self.raw["clients"])
+
+    @property
+    def client_names(self) -> list[str]:
+        return [str(c["name"]) for c in self.clients]
+
+    @property
+    def default_model(self) -> dict[str, Any]:
+        return dict(self.raw.get("default_model", {"model": "logreg"}))
+
+    def client_index(self, client: str | int) -> int:
+        """Position of a client given its name or its partition id."""
+        names = self.client_names
+        if str(client) in names:
+            return names.index(str(client))
+        if isinstance(client, int) or str(client).isdigit():
+            idx = int(client)
+            if 0 <= idx < len(names):
+                return idx
+        raise DatasetError(f"unknown client {client!r} in {self.root}: valid names are {', '.join(names)}")
+
+
+def read_manifest(root: str | os.PathLike[str]) -> Manifest:
+    """Read and validate ``root/manifest.json``."""
+    root = Path(root).expanduser().resolve()
+    path = root / MANIFEST
+    if not path.is_file():
+        raise DatasetError(f"{root} is not a fedfair dataset: {MANIFEST} not found")
+    raw = json.loads(path.read_text())
+    missing = [k for k in ("features", "label", "sensitive", "clients") if k not in raw]
+    if missing:
+        raise DatasetError(f"{path}: missing keys {missing}")
+    if int(raw.get("format", 0)) != FORMAT_VERSION:
+        raise DatasetError(f"{path}: format {raw.get('format')} is not supported (expected {FORMAT_VERSION})")
+    if not raw["clients"]:
+        raise DatasetError(f"{path}: the dataset has no clients")
+    return Manifest(root, raw)
+
+
+def _read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split | None:
+    import pandas as pd
+
+    path = manifest.root / client["dir"] / f"{split}.parquet"
+    if not path.is_file():
+        if split == "val":
+            return None
+        raise DatasetError(f"client {client['name']!r}: {split} split missing ({path})")
+    frame = pd.read_parquet(path)
+    name = client["name"]
+    if len(frame) == 0:
+        raise DatasetError(f"client {name!r}: the {split} split is empty ({path}); rebuild the dataset or drop the client")
+    needed = manifest.features + [manifest.label] + list(manifest.sensitive)
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
+        kind = "sensitive column" if set(absent) & set(manifest.sensitive) else "column"
+        raise DatasetError(f"client {name!r}, {split} split: {kind}(s) {absent} not found in {path}")
+    y = frame[manifest.label].to_numpy()
+    if not np.isin(y, (0, 1)).all():
+        raise DatasetError(f"client {name!r}: label column {manifest.label!r} must hold 0/1 values")
+    return Split(
+        x=frame[manifest.features].to_numpy(dtype=np.float32),
+        y=y.astype(np.int64),
+        sensitive={a: frame[a].to_numpy() for a in manifest.sensitive},
+    )
+
+
+@lru_cache(maxsize=8)
+def _load_client_cached(root: str, mtime: float, client: str | int) -> ClientData:
+    manifest = read_manifest(root)
+    idx = manifest.client_index(client)
+    entry = manifest.clients[idx]
+    train = _read_split(manifest, entry, "train")
+    test = _read_split(manifest, entry, "test")
+    assert train is not None and test is not None
+    return ClientData(
+        name=str(entry["name"]),
+        partition_id=idx,
+        train=train,
+        test=test,
+        val=_read_split(manifest, entry, "val"),
+        sensitive_values=manifest.sensitive_values,
+        default_model=manifest.default_model,
+    )
+
+
+def load_client(root: str | os.PathLike[str], client: str | int) -> ClientData:
+    """Load one client's splits (by name or partition id), once per process."""
+    root = Path(root).expanduser().resolve()
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        raise DatasetError(f"{root} is not a fedfair dataset: {MANIFEST} not found")
+    return _load_client_cached(str(root), manifest_path.stat().st_mtime, client)
+
+
+def validate_dataset(root: str | os.PathLike[str]) -> Manifest:
+    """Load every client once, so that a bad dataset fails before training starts."""
+    manifest = read_manifest(root)
+    for name in manifest.client_names:
+        load_client(manifest.root, name)
+    return manifest

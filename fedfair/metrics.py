@@ -1,0 +1,301 @@
+"""Group-fairness metrics for a binary label, pure numpy.
+
+Definitions (../shared/DESIGN.md, "Metrics"), for one sensitive attribute whose
+values are the groups g:
+
+- SP / DD : max over value pairs of |P(yhat=1 | a) - P(yhat=1 | b)|
+- EqOp    : max pairwise |TPR_a - TPR_b|
+- EO      : max pairwise max(|TPR_a - TPR_b|, |FPR_a - FPR_b|)
+- AOD     : max pairwise (|TPR_a - TPR_b| + |TNR_a - TNR_b|) / 2   (FairIF eq. 4)
+- AD      : max pairwise |accuracy_a - accuracy_b|
+
+Everything is computed from one (groups x 4) confusion table per attribute:
+columns ``tp, fp, tn, fn``. Clients can therefore send the table (counts, not
+raw data) and the server derives every metric with the same code.
+
+Levels (FeDa4Fair): *attribute* = the max over pairs, *value* = the pair that
+attains it (``<metric>_pair``), *attribute-value* = every pair (``pairs``).
+A pair is undefined when one of its groups is absent (n = 0) or lacks the
+labels a rate needs (no positives: TPR; no negatives: FPR / TNR). Undefined
+pairs are NaN, counted and explained, never 0; the attribute-level value is
+the max over the defined pairs, NaN when none is defined.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+METRIC_NAMES: tuple[str, ...] = ("sp", "eqop", "eo", "aod", "ad")
+TP, FP, TN, FN = 0, 1, 2, 3
+INTERSECTION_SEP = "|"
+
+
+@dataclass(frozen=True)
+class GroupCounts:
+    """Confusion counts per group of one attribute.
+
+    ``values[g]`` is the group's value and ``counts[g] = (tp, fp, tn, fn)``.
+    """
+
+    values: list[Any]
+    counts: np.ndarray  # shape (len(values), 4), integer
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-JSON form (what a client sends to the server)."""
+        return {"values": [_plain(v) for v in self.values], "counts": self.counts.astype(int).tolist()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "GroupCounts":
+        """Inverse of :meth:`to_json`."""
+        counts = np.asarray(data["counts"], dtype=np.int64).reshape(-1, 4)
+        return cls(values=list(data["values"]), counts=counts)
+
+    def __add__(self, other: "GroupCounts") -> "GroupCounts":
+        """Merge two tables (e.g. two clients), aligning values."""
+        values = list(self.values) + [v for v in other.values if v not in self.values]
+        counts = np.zeros((len(values), 4), dtype=np.int64)
+        for table in (self, other):
+            idx = [values.index(v) for v in table.values]
+            counts[idx] += table.counts
+        return GroupCounts(values, counts)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalar -> python scalar (JSON-serialisable)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def as_binary(values: Any, positive: Any = None, name: str = "column") -> np.ndarray:
+    """Turn a label / prediction column into a 0/1 int array.
+
+    Accepts 0/1 numbers, booleans, or any values together with ``positive``
+    (the value meaning 1). Raises ValueError naming ``name`` otherwise.
+    """
+    arr = np.asarray(values)
+    if positive is not None:
+        if arr.dtype.kind in "iufb":
+            try:
+                positive = arr.dtype.type(positive)
+            except (TypeError, ValueError):
+                pass
+        else:
+            arr, positive = arr.astype(str), str(positive)
+        if not np.any(arr == positive):
+            raise ValueError(f"{name}: positive value {positive!r} never occurs (values seen: {_sample(arr)})")
+        return (arr == positive).astype(np.int8)
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int8)
+    if arr.dtype.kind in "iuf":
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"{name}: values must be 0/1 or booleans, got {_sample(arr)}; pass positive=VALUE")
+        return arr.astype(np.int8)
+    lowered = np.char.lower(arr.astype(str))
+    if np.isin(lowered, ("true", "false")).all():
+        return (lowered == "true").astype(np.int8)
+    raise ValueError(f"{name}: non-binary values {_sample(arr)}; pass positive=VALUE (CLI: --positive VALUE)")
+
+
+def _sample(arr: np.ndarray) -> list[Any]:
+    return [_plain(v) for v in np.unique(arr)[:5]]
+
+
+def group_counts(
+    y_true: Any, y_pred: Any, groups: Any, values: Sequence[Any] | None = None
+) -> GroupCounts:
+    """Confusion table (tp, fp, tn, fn) per group, one bincount (vectorised).
+
+    ``values`` declares the groups to report, in order; declared groups absent
+    from the data get zero counts (their pairs become undefined). Observed
+    values that were not declared are appended.
+    """
+    y_true = np.asarray(y_true).astype(np.int64)
+    y_pred = np.asarray(y_pred).astype(np.int64)
+    groups = np.asarray(groups)
+    if not (len(y_true) == len(y_pred) == len(groups)):
+        raise ValueError(f"length mismatch: y_true {len(y_true)}, y_pred {len(y_pred)}, groups {len(groups)}")
+    observed, inverse = np.unique(groups, return_inverse=True)
+    # cell index: tp=0 (y=1,p=1), fp=1 (y=0,p=1), tn=2 (y=0,p=0), fn=3 (y=1,p=0)
+    cell = np.where(y_pred == 1, np.where(y_true == 1, TP, FP), np.where(y_true == 1, FN, TN))
+    table = np.bincount(inverse.ravel() * 4 + cell, minlength=len(observed) * 4).reshape(-1, 4)
+    observed_list = [_plain(v) for v in observed]
+    if values is None:
+        return GroupCounts(observed_list, table)
+    declared = [_plain(v) for v in values]
+    extra = [v for v in observed_list if v not in declared]
+    ordered = declared + extra
+    counts = np.zeros((len(ordered), 4), dtype=np.int64)
+    position = {v: i for i, v in enumerate(ordered)}
+    counts[[position[v] for v in observed_list]] = table
+    return GroupCounts(ordered, counts)
+
+
+def group_rates(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-group n, positive-prediction rate, TPR, FPR, TNR, accuracy (NaN if undefined)."""
+    c = np.asarray(counts, dtype=np.float64)
+    tp, fp, tn, fn = c[:, TP], c[:, FP], c[:, TN], c[:, FN]
+    n = tp + fp + tn + fn
+    pos, neg = tp + fn, fp + tn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "n": n,
+            "positives": pos,
+            "negatives": neg,
+            "selection_rate": np.where(n > 0, (tp + fp) / n, np.nan),
+            "tpr": np.where(pos > 0, tp / pos, np.nan),
+            "fpr": np.where(neg > 0, fp / neg, np.nan),
+            "tnr": np.where(neg > 0, tn / neg, np.nan),
+            "accuracy": np.where(n > 0, (tp + tn) / n, np.nan),
+        }
+
+
+def pair_gaps(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Gaps of every metric for every value pair (i < j), vectorised.
+
+    Returns ``(i, j, gaps)`` where ``gaps[metric][k]`` is the gap of pair
+    ``(i[k], j[k])``, NaN when undefined.
+    """
+    r = group_rates(counts)
+    i, j = np.triu_indices(len(counts), k=1)
+    d = {key: np.abs(r[key][i] - r[key][j]) for key in ("selection_rate", "tpr", "fpr", "tnr", "accuracy")}
+    # np.maximum / + propagate NaN: EO needs both TPR and FPR, AOD both TPR and TNR.
+    gaps = {
+        "sp": d["selection_rate"],
+        "eqop": d["tpr"],
+        "eo": np.maximum(d["tpr"], d["fpr"]),
+        "aod": (d["tpr"] + d["tnr"]) / 2.0,
+        "ad": d["accuracy"],
+    }
+    return i, j, gaps
+
+
+def _undefined_reason(metric: str, values: list[Any], rates: dict[str, np.ndarray], a: int, b: int) -> str:
+    """Why the pair (a, b) has no value for ``metric``."""
+    reasons = []
+    for g in (a, b):
+        name = values[g]
+        if rates["n"][g] == 0:
+            reasons.append(f"group {name!r} absent")
+            continue
+        if metric in ("eqop", "eo", "aod") and rates["positives"][g] == 0:
+            reasons.append(f"group {name!r} has no positive labels (TPR undefined)")
+        if metric in ("eo", "aod") and rates["negatives"][g] == 0:
+            reasons.append(f"group {name!r} has no negative labels (FPR/TNR undefined)")
+    return "; ".join(reasons)
+
+
+def fairness_from_counts(table: GroupCounts, with_pairs: bool = True) -> dict[str, Any]:
+    """All metrics of one attribute at attribute, value and attribute-value level."""
+    values = list(table.values)
+    rates = group_rates(table.counts)
+    i, j, gaps = pair_gaps(table.counts)
+    result: dict[str, Any] = {}
+    undefined: dict[str, list[str]] = {}
+    for metric in METRIC_NAMES:
+        gap = gaps[metric]
+        defined = ~np.isnan(gap)
+        if defined.any():
+            best = int(np.flatnonzero(defined)[np.argmax(gap[defined])])
+            result[metric] = float(gap[best])
+            result[f"{metric}_pair"] = [values[i[best]], values[j[best]]]
+        else:
+            result[metric] = math.nan
+            result[f"{metric}_pair"] = None
+        missing = np.flatnonzero(~defined)
+        if len(missing):
+            undefined[metric] = [
+                f"pair ({values[i[k]]!r}, {values[j[k]]!r}): "
+                + _undefined_reason(metric, values, rates, int(i[k]), int(j[k]))
+                for k in missing
+            ]
+        if len(values) < 2:
+            undefined[metric] = [f"only one group ({values[0]!r}) present: no pair to compare" if values else "no data"]
+    result["n"] = {str(v): int(n) for v, n in zip(values, rates["n"])}
+    result["undefined_pairs"] = {m: len(v) for m, v in undefined.items()}
+    if undefined:
+        result["undefined"] = undefined
+    if with_pairs:
+        result["pairs"] = [
+            {"a": values[a], "b": values[b], **{m: _nan_to_none(float(gaps[m][k])) for m in METRIC_NAMES}}
+            for k, (a, b) in enumerate(zip(i.tolist(), j.tolist()))
+        ]
+    return result
+
+
+def _nan_to_none(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def intersect(sensitive: Mapping[str, Any], attributes: Sequence[str]) -> np.ndarray:
+    """Intersectional group labels such as ``"sex=1|race=2"`` (vectorised)."""
+    parts = [np.char.add(f"{a}=", np.asarray(sensitive[a]).astype(str)) for a in attributes]
+    label = parts[0]
+    for part in parts[1:]:
+        label = np.char.add(np.char.add(label, INTERSECTION_SEP), part)
+    return label
+
+
+def intersection_values(values: Mapping[str, Sequence[Any]], attributes: Sequence[str]) -> list[str]:
+    """Every combination of the declared values, in the order :func:`intersect` labels them."""
+    combos = [""]
+    for k, a in enumerate(attributes):
+        sep = INTERSECTION_SEP if k else ""
+        combos = [f"{c}{sep}{a}={v}" for c in combos for v in values[a]]
+    return combos
+
+
+def intersection_name(attributes: Sequence[str]) -> str:
+    """Key under which the intersection of ``attributes`` is reported."""
+    return "+".join(attributes)
+
+
+def sensitive_counts(
+    y_true: Any,
+    y_pred: Any,
+    sensitive: Mapping[str, Any],
+    values: Mapping[str, Sequence[Any]] | None = None,
+    intersectional: bool = False,
+) -> dict[str, GroupCounts]:
+    """Confusion tables for every attribute (and their intersection when asked)."""
+    values = values or {}
+    tables = {a: group_counts(y_true, y_pred, g, values.get(a)) for a, g in sensitive.items()}
+    attrs = list(sensitive)
+    if intersectional and len(attrs) >= 2:
+        declared = intersection_values(values, attrs) if all(a in values for a in attrs) else None
+        tables[intersection_name(attrs)] = group_counts(y_true, y_pred, intersect(sensitive, attrs), declared)
+    return tables
+
+
+def fairness_report(
+    y_true: Any,
+    y_pred: Any,
+    sensitive: Mapping[str, Any],
+    values: Mapping[str, Sequence[Any]] | None = None,
+    intersectional: bool = False,
+    with_pairs: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """SP, EqOp, EO, AOD and AD for each sensitive attribute (and intersection).
+
+    ``y_true`` / ``y_pred``: 0/1 arrays. ``sensitive``: attribute -> group array.
+    ``values``: optional declared values per attribute (absent ones are reported
+    as undefined pairs).
+    """
+    tables = sensitive_counts(y_true, y_pred, sensitive, values, intersectional)
+    return {a: fairness_from_counts(t, with_pairs) for a, t in tables.items()}
+
+
+def json_safe(obj: Any) -> Any:
+    """Replace NaN by None and numpy scalars by python ones, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj

@@ -1,0 +1,67 @@
+"""Models: logistic regression and an MLP (torch), built from a small spec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+MODEL_NAMES = ("logreg", "mlp")
+
+
+class LogisticRegression(nn.Module):
+    """One linear layer producing a logit."""
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).squeeze(-1)
+
+
+class MLP(nn.Module):
+    """Fully connected ReLU network with the given hidden sizes, producing a logit."""
+
+    def __init__(self, n_features: int, hidden: Sequence[int] = (32,)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_features
+        for size in hidden:
+            layers += [nn.Linear(width, int(size)), nn.ReLU()]
+            width = int(size)
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+
+def build_model(spec: Mapping[str, Any], n_features: int, seed: int | None = None) -> nn.Module:
+    """Create the model ``spec`` describes: ``{"model": "logreg"}`` or ``{"model": "mlp", "hidden": [32]}``.
+
+    With ``seed`` the initial weights are reproducible.
+    """
+    name = spec.get("model", "logreg")
+    if seed is not None:
+        torch.manual_seed(seed)
+    if name == "logreg":
+        return LogisticRegression(n_features)
+    if name == "mlp":
+        hidden = spec.get("hidden") or [32]
+        return MLP(n_features, [int(h) for h in hidden])
+    raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}")
+
+
+def get_weights(model: nn.Module) -> dict[str, np.ndarray]:
+    """State dict as numpy arrays (copies)."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def set_weights(model: nn.Module, weights: Mapping[str, np.ndarray]) -> None:
+    """Load numpy arrays into ``model`` (names must match)."""
+    state = {k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()}
+    model.load_state_dict(state, strict=True)

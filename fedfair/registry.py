@@ -1,0 +1,86 @@
+"""Name -> implementation maps for strategies and builtin datasets.
+
+This is the one place where ``fedfair`` refers to ``strategies`` and
+``partitioners`` (imports are lazy, so the core never depends on them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from fedfair.data import MANIFEST, DatasetError
+from fedfair.paths import cache_dir
+
+STRATEGIES: dict[str, str] = {
+    "fedavg": "strategies.fedavg:FedAvgStrategy",
+    "standalone": "strategies.standalone:StandaloneStrategy",
+}
+
+# name -> (builder "module:function", fixed keyword arguments)
+DATASETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "synthetic-gaussian-8": ("partitioners.synthetic_gaussian:build_synthetic_gaussian_8", {}),
+    "adult": ("partitioners.adult:build_adult", {"partitioning": "race-unbalanced"}),
+    "adult-iid": ("partitioners.adult:build_adult", {"partitioning": "iid"}),
+}
+# Bump when a builder's output changes, so cached copies are rebuilt.
+BUILDER_VERSION = 1
+# Options that say where raw files are, not what is built: not part of the cache key.
+_LOCATION_OPTIONS = {"data_root"}
+
+
+class UnknownNameError(ValueError):
+    """A strategy or dataset name that is not registered."""
+
+
+def _load(target: str) -> Any:
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def strategy_class(name: str) -> Callable[..., Any]:
+    """The strategy class registered under ``name``."""
+    if name not in STRATEGIES:
+        raise UnknownNameError(f"unknown strategy {name!r}; valid strategies: {', '.join(sorted(STRATEGIES))}")
+    return _load(STRATEGIES[name])
+
+
+def build_builtin_dataset(name: str, out: str | os.PathLike[str], seed: int, **options: Any) -> Path:
+    """Write the builtin dataset ``name`` to ``out``."""
+    if name not in DATASETS:
+        raise UnknownNameError(_unknown_dataset(name))
+    target, fixed = DATASETS[name]
+    return _load(target)(out, seed=seed, **{**options, **fixed})
+
+
+def _unknown_dataset(name: str) -> str:
+    return (
+        f"unknown dataset {name!r}: not a directory with {MANIFEST} and not a builtin name; "
+        f"valid builtin datasets: {', '.join(sorted(DATASETS))}"
+    )
+
+
+def resolve_dataset(name_or_path: str, seed: int = 0, **options: Any) -> Path:
+    """Directory of a dataset given by path or builtin name (built once, then cached).
+
+    Builtin datasets are cached under ``<cache>/datasets/<name>-seed<seed>-<hash>``
+    where the hash covers the builder options, so different options never share
+    a directory. Building is atomic, so concurrent callers are safe.
+    """
+    path = Path(name_or_path).expanduser()
+    if (path / MANIFEST).is_file():
+        return path.resolve()
+    if name_or_path not in DATASETS:
+        if path.exists():
+            raise DatasetError(f"{path} is not a fedfair dataset: {MANIFEST} not found")
+        raise UnknownNameError(_unknown_dataset(name_or_path))
+    key = json.dumps({"v": BUILDER_VERSION, **{k: v for k, v in options.items() if v not in (None, "") and k not in _LOCATION_OPTIONS}}, sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:8]
+    out = cache_dir() / "datasets" / f"{name_or_path}-seed{seed}-{digest}"
+    if not (out / MANIFEST).is_file():
+        build_builtin_dataset(name_or_path, out, seed, **options)
+    return out

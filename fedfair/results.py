@@ -1,0 +1,202 @@
+"""What a run writes: config.json, status.json, metrics.jsonl, summary.json, a plot.
+
+``status.json`` says ``running`` while a run is in progress, ``complete`` once
+summary.json has been written (atomically) and ``failed`` (with the error) if
+it stopped early: a run directory is never left looking complete when it is not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedfair.metrics import METRIC_NAMES, GroupCounts, fairness_from_counts, json_safe
+
+SUMMARY = "summary.json"
+STATUS = "status.json"
+METRICS = "metrics.jsonl"
+CONFIG = "config.json"
+PLOT = "accuracy_vs_fairness.png"
+
+
+@dataclass
+class ClientEval:
+    """One client's evaluation of one model in one round."""
+
+    client: str
+    partition_id: int
+    n_train: int
+    n_test: int
+    model: str
+    loss: float
+    accuracy: float
+    groups: dict[str, GroupCounts]
+    cluster: int | None = None
+
+    def fairness(self) -> dict[str, dict[str, Any]]:
+        """{attribute: full fairness_from_counts result}."""
+        return {a: fairness_from_counts(t, with_pairs=True) for a, t in self.groups.items()}
+
+
+def fairness_summary(full: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """{attribute: {sp, eqop, eo, aod, ad}} from full fairness results."""
+    return {a: {m: r[m] for m in METRIC_NAMES} for a, r in full.items()}
+
+
+def mean_over_clients(clients: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Average accuracy, loss and fairness over clients; undefined values are skipped and counted."""
+    mean: dict[str, Any] = {
+        "accuracy": float(np.mean([c["accuracy"] for c in clients])),
+        "loss": float(np.mean([c["loss"] for c in clients])),
+        "fairness": {},
+        "undefined": {},
+    }
+    attributes = sorted({a for c in clients for a in c["fairness"]})
+    for attr in attributes:
+        mean["fairness"][attr], mean["undefined"][attr] = {}, {}
+        for metric in METRIC_NAMES:
+            values = [c["fairness"].get(attr, {}).get(metric) for c in clients]
+            defined = [v for v in values if v is not None and not math.isnan(v)]
+            mean["fairness"][attr][metric] = float(np.mean(defined)) if defined else math.nan
+            mean["undefined"][attr][metric] = len(values) - len(defined)
+    return mean
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class RunRecorder:
+    """Owns a run directory: opens it, appends metrics rows, writes the summary."""
+
+    out_dir: Path
+    config: dict[str, Any]
+    echo: bool = True
+    started: float = field(default_factory=time.time)
+
+    def open(self) -> "RunRecorder":
+        """Create (or reuse a previous fedfair run's) directory and mark it running."""
+        out = self.out_dir = Path(self.out_dir).expanduser().resolve()
+        if out.exists() and any(out.iterdir()):
+            if not (out / STATUS).is_file():
+                raise FileExistsError(f"{out} exists, is not empty and is not a fedfair run directory; choose another --out")
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_write(out / CONFIG, json.dumps(json_safe(self.config), indent=2, sort_keys=True))
+        self._status("running")
+        (out / METRICS).write_text("")
+        return self
+
+    def _status(self, status: str, **extra: Any) -> None:
+        _atomic_write(self.out_dir / STATUS, json.dumps({"status": status, **extra}, indent=2))
+
+    def log(self, text: str) -> None:
+        """Progress line on the console."""
+        if self.echo:
+            from rich.console import Console
+
+            Console(stderr=True).print(text, highlight=False)
+
+    def record_round(self, server_round: int, evals: Sequence[ClientEval], stage: str = "evaluate") -> None:
+        """Append one metrics.jsonl row per (client, model) and log the round's averages."""
+        rows = []
+        for e in sorted(evals, key=lambda e: (e.partition_id, e.model)):
+            full = e.fairness()
+            rows.append(
+                {
+                    "round": server_round, "stage": stage, "client": e.client, "partition_id": e.partition_id,
+                    "model": e.model, "cluster": e.cluster, "n_test": e.n_test, "loss": e.loss,
+                    "accuracy": e.accuracy, "fairness": fairness_summary(full),
+                    "groups": {a: t.to_json() for a, t in e.groups.items()},
+                }
+            )
+        with open(self.out_dir / METRICS, "a") as handle:
+            for row in rows:
+                handle.write(json.dumps(json_safe(row), sort_keys=True) + "\n")
+        if rows:
+            attr = next(iter(rows[0]["fairness"]), None)
+            acc = np.mean([r["accuracy"] for r in rows])
+            sp = np.nanmean([r["fairness"][attr]["sp"] for r in rows]) if attr else math.nan
+            self.log(
+                f"round {server_round}/{self.config.get('rounds', '?')}  {stage}: "
+                f"mean accuracy {acc:.4f}  mean SP({attr}) {sp:.4f}  ({len(rows)} clients)"
+            )
+
+    def finish(self, evals: Sequence[ClientEval], clusters: Sequence[Sequence[str]] | None = None,
+               extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Write summary.json (final per-client figures and means), the plot, and mark complete."""
+        clients = []
+        for e in sorted(evals, key=lambda e: e.partition_id):
+            full = e.fairness()
+            entry = {
+                "client": e.client, "partition_id": e.partition_id, "n_train": e.n_train, "n_test": e.n_test,
+                "model": e.model, "accuracy": e.accuracy, "loss": e.loss, "cluster": e.cluster,
+                "fairness": fairness_summary(full),
+            }
+            undefined = {a: r["undefined"] for a, r in full.items() if r.get("undefined")}
+            if undefined:
+                entry["undefined"] = undefined
+            clients.append(entry)
+        summary = {
+            "strategy": self.config["strategy"],
+            "dataset": self.config["dataset"],
+            "rounds": self.config["rounds"],
+            "seed": self.config["seed"],
+            "wall_seconds": round(time.time() - self.started, 3),
+            "clients": clients,
+            "mean": mean_over_clients(clients),
+            "clusters": [list(c) for c in clusters] if clusters is not None else None,
+            **(extra or {}),
+        }
+        _atomic_write(self.out_dir / SUMMARY, json.dumps(json_safe(summary), indent=2, sort_keys=True))
+        try:
+            plot_accuracy_vs_fairness(summary, self.out_dir / PLOT)
+        except Exception as err:  # a plot failure must not lose the results
+            self.log(f"[yellow]plot not written: {err}[/yellow]")
+        self._status("complete", wall_seconds=summary["wall_seconds"])
+        return summary
+
+    def fail(self, error: BaseException) -> None:
+        """Mark the run failed, with the error, and remove a partial summary."""
+        (self.out_dir / SUMMARY).unlink(missing_ok=True)
+        self._status("failed", error=f"{type(error).__name__}: {error}")
+
+
+def plot_accuracy_vs_fairness(summary: Mapping[str, Any], path: Path) -> None:
+    """One panel per sensitive attribute: each client's SP gap (x) against its accuracy (y)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clients = summary["clients"]
+    attributes = sorted({a for c in clients for a in c["fairness"]})
+    fig, axes = plt.subplots(1, max(len(attributes), 1), figsize=(5 * max(len(attributes), 1), 4), squeeze=False)
+    for ax, attr in zip(axes[0], attributes):
+        xs = [c["fairness"][attr]["sp"] for c in clients]
+        ys = [c["accuracy"] for c in clients]
+        ax.scatter([np.nan if x is None else x for x in xs], ys)
+        for c, x, y in zip(clients, xs, ys):
+            if x is not None and not math.isnan(x):
+                ax.annotate(str(c["client"]), (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
+        mean = summary["mean"]
+        ax.scatter([mean["fairness"][attr]["sp"]], [mean["accuracy"]], marker="*", s=160, c="red", label="mean")
+        ax.set_xlabel(f"local SP gap ({attr})")
+        ax.set_ylabel("local accuracy")
+        ax.set_title(f"{summary['strategy']} on {summary['dataset']}")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,54 @@
+"""The fedfair ServerApp: builds the strategy named in run_config and runs it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flwr.app import Context
+from flwr.serverapp import Grid, ServerApp
+
+from fedfair.config import COMMON_PARAMS, Param, validate_params
+from fedfair.registry import STRATEGIES, resolve_dataset, strategy_class
+from fedfair.results import RunRecorder
+
+app = ServerApp()
+
+
+def known_params() -> dict[str, Param]:
+    """Common parameters plus every registered strategy's own."""
+    specs = dict(COMMON_PARAMS)
+    for name in STRATEGIES:
+        specs.update(strategy_class(name).extra_params)
+    return specs
+
+
+def default_out_dir(strategy: str) -> Path:
+    """``~/.fedfair/runs/<timestamp>-<strategy>``."""
+    return Path.home() / ".fedfair" / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{strategy}"
+
+
+def run_server(grid: Grid, run_config: Mapping[str, Any], echo: bool = True) -> dict[str, Any]:
+    """Validate parameters, resolve the dataset, run the strategy, write the results."""
+    params = validate_params(run_config, known_params())
+    cls = strategy_class(params["strategy"])
+    dataset_dir = ""
+    if params["dataset"]:
+        dataset_dir = str(resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None))
+    out_dir = params["out-dir"] or str(default_out_dir(params["strategy"]))
+    recorder = RunRecorder(Path(out_dir), {**params, "dataset-dir": dataset_dir}, echo=echo).open()
+    recorder.log(f"fedfair: {params['strategy']} on {params['dataset'] or 'node-config datasets'}, "
+                 f"{params['rounds']} rounds, seed {params['seed']} -> {recorder.out_dir}")
+    try:
+        return cls(params, recorder, dataset_dir).run(grid)
+    except BaseException as err:
+        recorder.fail(err)
+        raise
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    """Entry point used by ``flwr run .`` and by ``fedfair run``."""
+    run_server(grid, dict(context.run_config))

@@ -1,0 +1,59 @@
+"""Run a fedfair ServerApp + ClientApp on Flower's simulation engine, in process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+OFFLINE_ENV = {
+    "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "FLWR_DISABLE_UPDATE_CHECK": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
+def set_offline_env() -> None:
+    """Environment variables that keep Flower, Ray and datasets off the network."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def simulate(run_config: Mapping[str, Any], num_supernodes: int, verbose: bool = False, echo: bool = True) -> dict[str, Any]:
+    """Run the app with one SuperNode per client; return the run's summary.
+
+    The ServerApp is the same ``run_server`` that ``flwr run .`` executes; the
+    run_config is passed to it directly instead of through pyproject.toml.
+    """
+    set_offline_env()
+    from flwr.serverapp import ServerApp
+    from flwr.simulation import run_simulation
+
+    from fedfair.client_app import app as client_app
+    from fedfair.server_app import run_server
+
+    summary: dict[str, Any] = {}
+    server_app = ServerApp()
+
+    @server_app.main()
+    def _main(grid, context) -> None:  # noqa: ANN001 (Flower's signature)
+        summary.update(run_server(grid, run_config, echo=echo))
+
+    if not verbose:
+        logging.getLogger("flwr").setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+    backend_config = {
+        "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+        "init_args": {"num_cpus": max(1, os.cpu_count() or 1), "include_dashboard": False,
+                      "logging_level": logging.DEBUG if verbose else logging.ERROR, "log_to_driver": verbose},
+    }
+    run_simulation(server_app=server_app, client_app=client_app, num_supernodes=num_supernodes,
+                   backend_config=backend_config, verbose_logging=verbose)
+    if not summary:
+        raise RuntimeError("the simulation ended without a summary: see the log above")
+    return summary

@@ -1,0 +1,1 @@
+"""Federated dataset builders: partitioners, builtin datasets, the directory writer."""

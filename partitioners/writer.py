@@ -1,0 +1,102 @@
+"""Write a federated dataset directory (the only writer of the format in fedfair.data)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fedfair.data import FORMAT_VERSION, MANIFEST, SPLITS, DatasetError, read_manifest
+
+
+def write_federated_dataset(
+    out: str | os.PathLike[str],
+    *,
+    name: str,
+    clients: Sequence[tuple[str, Mapping[str, pd.DataFrame]]],
+    features: Sequence[str],
+    label: str,
+    positive_label: Any,
+    sensitive: Mapping[str, Mapping[str, Any]],
+    default_model: Mapping[str, Any],
+    source: Mapping[str, Any],
+    seed: int,
+    preprocessing: Sequence[Mapping[str, Any]] = (),
+    modifications: Sequence[Mapping[str, Any]] = (),
+    synthetic: bool = False,
+) -> Path:
+    """Write ``clients`` (name -> {split: frame}) plus manifest.json to ``out``.
+
+    The directory is written to a temporary sibling and renamed into place, so a
+    reader never sees a half-written dataset; if ``out`` appears meanwhile (a
+    concurrent builder won), the finished copy is kept and ours is discarded.
+    """
+    out = Path(out).expanduser().resolve()
+    columns = list(features) + [label] + list(sensitive)
+    entries = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for idx, (client_name, splits) in enumerate(clients):
+            if "train" not in splits or "test" not in splits:
+                raise DatasetError(f"client {client_name!r}: needs train and test splits, got {sorted(splits)}")
+            cdir = f"client_{idx:03d}"
+            (tmp / cdir).mkdir()
+            entry: dict[str, Any] = {"name": str(client_name), "dir": cdir}
+            for split in SPLITS:
+                if split not in splits:
+                    continue
+                frame = splits[split]
+                absent = [c for c in columns if c not in frame.columns]
+                if absent:
+                    raise DatasetError(f"client {client_name!r}, {split}: columns {absent} missing")
+                if len(frame) == 0:
+                    raise DatasetError(f"client {client_name!r}: the {split} split is empty")
+                frame[columns].reset_index(drop=True).to_parquet(tmp / cdir / f"{split}.parquet", index=False)
+                entry[f"n_{split}"] = int(len(frame))
+            entries.append(entry)
+        manifest = {
+            "format": FORMAT_VERSION,
+            "name": name,
+            "features": list(features),
+            "label": label,
+            "positive_label": positive_label,
+            "sensitive": {a: dict(spec) for a, spec in sensitive.items()},
+            "clients": entries,
+            "default_model": dict(default_model),
+            "source": dict(source),
+            "seed": int(seed),
+            "preprocessing": list(preprocessing),
+            "modifications": list(modifications),
+            "synthetic": bool(synthetic),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
+        if out.exists():
+            if (out / MANIFEST).is_file():
+                shutil.rmtree(out)
+            elif any(out.iterdir()):
+                raise DatasetError(f"{out} exists and is not a fedfair dataset; choose another --out")
+            else:
+                out.rmdir()
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if not (out / MANIFEST).is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    read_manifest(out)
+    return out
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj)}")

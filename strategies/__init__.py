@@ -1,0 +1,1 @@
+"""Server algorithms, one module each (registered in fedfair.registry)."""

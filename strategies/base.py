@@ -1,0 +1,178 @@
+"""Common base of fedfair strategies: one ``run(grid)`` loop plus shared helpers.
+
+Flower's ``Strategy.start()`` drives one global model; clustered, personalized
+and multi-model algorithms need per-node messages, several models and query
+rounds. Subclasses implement :meth:`FedFairStrategy.run` with these helpers:
+``describe`` (who the nodes are), ``send`` (messages out, replies back in
+partition order, errors raised with the node named), ``train_messages`` /
+``evaluate_nodes`` and the recorder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
+from flwr.serverapp import Grid
+
+from fedfair.config import Param, hidden_sizes
+from fedfair.metrics import GroupCounts
+from fedfair.models import build_model
+from fedfair.results import ClientEval, RunRecorder
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What a node told ``query.describe``."""
+
+    node_id: int
+    client: str
+    partition_id: int
+    n_train: int
+    n_test: int
+    n_features: int
+    default_model: dict[str, Any]
+
+
+class ClientError(RuntimeError):
+    """A client replied with an error, or did not reply in time."""
+
+
+class FedFairStrategy:
+    """Base class: subclasses set ``name`` and implement :meth:`run`."""
+
+    name: ClassVar[str] = ""
+    extra_params: ClassVar[dict[str, Param]] = {}
+
+    def __init__(self, params: Mapping[str, Any], recorder: RunRecorder, dataset_dir: str = "") -> None:
+        self.params = dict(params)
+        self.recorder = recorder
+        self.dataset_dir = dataset_dir
+        self.nodes: list[NodeInfo] = []
+
+    # ----- to implement -------------------------------------------------
+    def run(self, grid: Grid) -> dict[str, Any]:
+        """Run the algorithm; return the recorder's summary."""
+        raise NotImplementedError
+
+    # ----- shared helpers -----------------------------------------------
+    def base_config(self) -> ConfigRecord:
+        """Config every message carries: dataset location and the model spec."""
+        return ConfigRecord({"dataset-dir": self.dataset_dir, "model-spec": json.dumps(self.model_spec())})
+
+    def model_spec(self) -> dict[str, Any]:
+        """``model=auto`` takes the dataset's default model; ``hidden`` applies to the MLP."""
+        spec = dict(self.nodes[0].default_model) if self.nodes else {"model": "logreg"}
+        if self.params["model"] != "auto":
+            spec = {"model": self.params["model"]}
+        if spec.get("model") == "mlp" and (self.params["model"] != "auto" or "hidden" not in spec):
+            spec["hidden"] = hidden_sizes(self.params["hidden"])
+        return spec
+
+    def initial_arrays(self) -> ArrayRecord:
+        """Seeded initial weights of the model spec."""
+        model = build_model(self.model_spec(), self.nodes[0].n_features, seed=self.params["seed"])
+        return ArrayRecord(model.state_dict())
+
+    def train_seed(self, server_round: int, node: NodeInfo) -> int:
+        """Seed of a node's local shuffling in a round (reproducible, distinct per node and round)."""
+        return (self.params["seed"] * 1_000_003 + server_round * 10_007 + node.partition_id) % (2**31)
+
+    def send(self, grid: Grid, messages: Iterable[Message], what: str) -> list[Message]:
+        """Send, wait for every reply, raise on any error; replies sorted by partition id."""
+        messages = list(messages)
+        replies = list(grid.send_and_receive(messages, timeout=self.params["timeout"]))
+        by_node = {n.node_id: n for n in self.nodes}
+        errors = [r for r in replies if r.has_error()]
+        if errors or len(replies) < len(messages):
+            details = "; ".join(
+                f"client {by_node.get(r.metadata.src_node_id, r.metadata.src_node_id)}: {r.error.reason}"
+                for r in errors
+            )
+            missing = len(messages) - len(replies)
+            raise ClientError(f"{what}: {len(errors)} error(s), {missing} missing reply(ies) "
+                              f"(timeout {self.params['timeout']} s). {details}")
+        return sorted(replies, key=lambda r: by_node[r.metadata.src_node_id].partition_id if by_node else 0)
+
+    def describe(self, grid: Grid) -> list[NodeInfo]:
+        """Ask every connected node who it is (``query.describe``)."""
+        node_ids = sorted(grid.get_node_ids())
+        if not node_ids:
+            raise ClientError("no SuperNode is connected")
+        messages = [
+            Message(RecordDict({"config": self.base_config()}), dst_node_id=n, message_type=f"{MessageType.QUERY}.describe")
+            for n in node_ids
+        ]
+        nodes = []
+        for reply in self.send(grid, messages, "describe"):
+            info = reply.content["info"]
+            nodes.append(
+                NodeInfo(
+                    node_id=reply.metadata.src_node_id, client=str(info["client"]),
+                    partition_id=int(info["partition-id"]), n_train=int(info["n-train"]),
+                    n_test=int(info["n-test"]), n_features=int(info["n-features"]),
+                    default_model=json.loads(str(info["default-model"])),
+                )
+            )
+        self.nodes = sorted(nodes, key=lambda n: n.partition_id)
+        if len({n.n_features for n in self.nodes}) != 1:
+            raise ClientError(f"clients disagree on the number of features: {[(n.client, n.n_features) for n in self.nodes]}")
+        return self.nodes
+
+    def node(self, node_id: int) -> NodeInfo:
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+    def train_message(self, node: NodeInfo, server_round: int, arrays: ArrayRecord, **config: Any) -> Message:
+        """A ``train`` message for one node with the local-SGD settings."""
+        record = self.base_config()
+        record.update(
+            {
+                "server-round": server_round, "lr": self.params["lr"], "local-epochs": self.params["local-epochs"],
+                "batch-size": self.params["batch-size"], "train-seed": self.train_seed(server_round, node), **config,
+            }
+        )
+        return Message(RecordDict({"arrays": arrays, "config": record}), dst_node_id=node.node_id, message_type=MessageType.TRAIN)
+
+    def evaluate_nodes(
+        self, grid: Grid, server_round: int, arrays_for: Mapping[int, ArrayRecord | None], model_name: Mapping[int, str],
+        use: str = "global", clusters: Mapping[int, int] | None = None,
+    ) -> list[ClientEval]:
+        """Evaluate each node on its test split with the model it deploys; record the round."""
+        messages = []
+        for node in self.nodes:
+            record = self.base_config()
+            record.update({"server-round": server_round, "use": use})
+            content = RecordDict({"config": record})
+            arrays = arrays_for.get(node.node_id)
+            if arrays is not None:
+                content["arrays"] = arrays
+            messages.append(Message(content, dst_node_id=node.node_id, message_type=MessageType.EVALUATE))
+        evals = []
+        for reply in self.send(grid, messages, f"evaluate round {server_round}"):
+            node = self.node(reply.metadata.src_node_id)
+            metrics, info = reply.content["metrics"], reply.content["info"]
+            groups = {a: GroupCounts.from_json(t) for a, t in json.loads(str(info["groups"])).items()}
+            evals.append(
+                ClientEval(
+                    client=node.client, partition_id=node.partition_id, n_train=node.n_train, n_test=node.n_test,
+                    model=model_name[node.node_id], loss=float(metrics["loss"]), accuracy=float(metrics["accuracy"]),
+                    groups=groups, cluster=None if clusters is None else clusters.get(node.node_id),
+                )
+            )
+        self.recorder.record_round(server_round, evals)
+        return evals
+
+    def sample_nodes(self, server_round: int) -> Sequence[NodeInfo]:
+        """Nodes that train this round: a seeded ``fraction-train`` sample (all by default)."""
+        fraction = self.params["fraction-train"]
+        if fraction >= 1.0:
+            return self.nodes
+        import numpy as np
+
+        rng = np.random.default_rng([self.params["seed"], server_round])
+        k = max(1, int(round(fraction * len(self.nodes))))
+        chosen = sorted(rng.choice(len(self.nodes), size=k, replace=False).tolist())
+        return [self.nodes[i] for i in chosen]

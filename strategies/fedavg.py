@@ -1,0 +1,40 @@
+"""FedAvg (McMahan et al., 2017): weighted average of the clients' local models.
+
+Aggregation reuses Flower's ``flwr.serverapp.strategy.FedAvg.aggregate_train``
+(weights n_i / sum_j n_j). Every client deploys, and is evaluated with, the
+global model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedAvg
+
+from strategies.base import ClientError, FedFairStrategy
+
+
+class FedAvgStrategy(FedFairStrategy):
+    """Train the global model on sampled clients each round, average, evaluate everyone."""
+
+    name = "fedavg"
+
+    def run(self, grid: Grid) -> dict[str, Any]:
+        self.describe(grid)
+        aggregator = FedAvg(weighted_by_key="num-examples")
+        arrays = self.initial_arrays()
+        evals = []
+        for server_round in range(1, self.params["rounds"] + 1):
+            chosen = self.sample_nodes(server_round)
+            replies = self.send(
+                grid, [self.train_message(n, server_round, arrays) for n in chosen], f"train round {server_round}"
+            )
+            aggregated, _ = aggregator.aggregate_train(server_round, replies)
+            if aggregated is None:
+                raise ClientError(f"train round {server_round}: nothing to aggregate")
+            arrays = aggregated
+            evals = self.evaluate_nodes(
+                grid, server_round, {n.node_id: arrays for n in self.nodes}, {n.node_id: "global" for n in self.nodes}
+            )
+        return self.recorder.finish(evals)

@@ -1,0 +1,36 @@
+"""Standalone learning: every client trains only on its own data (no collaboration).
+
+Each node keeps its model in ``context.state`` across rounds (the first round
+starts from the shared seeded initialisation) and deploys it; the server only
+schedules rounds and collects metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flwr.serverapp import Grid
+
+from strategies.base import FedFairStrategy
+
+
+class StandaloneStrategy(FedFairStrategy):
+    """Local training only; each client is evaluated with its own model."""
+
+    name = "standalone"
+
+    def run(self, grid: Grid) -> dict[str, Any]:
+        self.describe(grid)
+        init = self.initial_arrays()
+        evals = []
+        for server_round in range(1, self.params["rounds"] + 1):
+            self.send(
+                grid,
+                [self.train_message(n, server_round, init, **{"start-from": "personal", "keep-personal": True})
+                 for n in self.nodes],
+                f"train round {server_round}",
+            )
+            evals = self.evaluate_nodes(
+                grid, server_round, {}, {n.node_id: "personal" for n in self.nodes}, use="personal"
+            )
+        return self.recorder.finish(evals)
