@@ -111,14 +111,14 @@ class Manifest:
         return dict(self.raw.get("default_model", {"model": "logreg"}))
 
     def client_index(self, client: str | int) -> int:
-        """Position of a client given its name or its partition id."""
+        """Position of a client: an ``int`` is a partition id, a ``str`` a client name."""
         names = self.client_names
+        if isinstance(client, int) and not isinstance(client, bool):
+            if 0 <= client < len(names):
+                return client
+            raise DatasetError(f"partition id {client} out of range: {self.root} has {len(names)} clients (0..{len(names) - 1})")
         if str(client) in names:
             return names.index(str(client))
-        if isinstance(client, int) or str(client).isdigit():
-            idx = int(client)
-            if 0 <= idx < len(names):
-                return idx
         raise DatasetError(f"unknown client {client!r} in {self.root}: valid names are {', '.join(names)}")
 
 
@@ -160,9 +160,9 @@ def _read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split
     if not np.isin(y, (0, 1)).all():
         raise DatasetError(f"client {name!r}: label column {manifest.label!r} must hold 0/1 values")
     return Split(
-        x=frame[manifest.features].to_numpy(dtype=np.float32),
+        x=np.array(frame[manifest.features].to_numpy(dtype=np.float32)),  # writable copy
         y=y.astype(np.int64),
-        sensitive={a: frame[a].to_numpy() for a in manifest.sensitive},
+        sensitive={a: np.array(frame[a].to_numpy()) for a in manifest.sensitive},
     )
 
 

@@ -15,6 +15,7 @@ OFFLINE_ENV = {
     "HF_DATASETS_OFFLINE": "1",
     "RAY_DEDUP_LOGS": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
 }
 
 
@@ -45,7 +46,7 @@ def simulate(run_config: Mapping[str, Any], num_supernodes: int, verbose: bool =
         summary.update(run_server(grid, run_config, echo=echo))
 
     if not verbose:
-        logging.getLogger("flwr").setLevel(logging.WARNING)
+        logging.getLogger("flwr").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
     backend_config = {
         "client_resources": {"num_cpus": 1, "num_gpus": 0.0},

@@ -118,9 +118,27 @@ class FedFairStrategy:
                 )
             )
         self.nodes = sorted(nodes, key=lambda n: n.partition_id)
+        names = [n.client for n in self.nodes]
+        if len(set(names)) != len(names):
+            raise ClientError(f"several nodes load the same client: {names}; give each SuperNode its own client")
+        self._check_all_clients_present(names)
         if len({n.n_features for n in self.nodes}) != 1:
             raise ClientError(f"clients disagree on the number of features: {[(n.client, n.n_features) for n in self.nodes]}")
         return self.nodes
+
+    def _check_all_clients_present(self, names: list[str]) -> None:
+        """Warn when fewer nodes than dataset clients are connected (e.g. num-supernodes too small)."""
+        if not self.dataset_dir:
+            return
+        from fedfair.data import read_manifest
+
+        expected = read_manifest(self.dataset_dir).client_names
+        absent = [c for c in expected if c not in names]
+        if absent:
+            self.recorder.log(
+                f"[yellow]warning: {len(absent)} of {len(expected)} clients have no SuperNode ({absent[:8]}...); "
+                f"run with num-supernodes={len(expected)}[/yellow]"
+            )
 
     def node(self, node_id: int) -> NodeInfo:
         return next(n for n in self.nodes if n.node_id == node_id)

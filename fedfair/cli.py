@@ -1,0 +1,217 @@
+"""The ``fedfair`` command: run simulations, audit predictions, create datasets."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fedfair.config import COMMON_PARAMS, ParamError, parse_assignments
+from fedfair.data import DatasetError
+from fedfair.registry import DATASETS, STRATEGIES, UnknownNameError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    help="fedfair: fairness-aware federated learning on Flower. Every run reports each client's accuracy and group fairness.",
+)
+data_app = typer.Typer(help="Create and inspect federated datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+err_console = Console(stderr=True)
+USER_ERRORS = (ParamError, UnknownNameError, DatasetError, FileExistsError)
+
+
+def _fail(err: Exception) -> None:
+    err_console.print(f"[bold red]error:[/bold red] {err}", highlight=False, markup=True)
+    raise typer.Exit(code=2)
+
+
+def _fmt(x: Any) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.4f}" if isinstance(x, float) else str(x)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """Per-client table plus the averages."""
+    attributes = sorted({a for c in summary["clients"] for a in c["fairness"]})
+    clustered = any(c.get("cluster") is not None for c in summary["clients"])
+    table = Table(title=f"{summary['strategy']} on {summary['dataset']}: {summary['rounds']} rounds, seed {summary['seed']}")
+    columns = ["client", "n_train", "n_test"] + (["cluster"] if clustered else []) + ["accuracy", "loss"]
+    for attr in attributes:
+        columns += [f"SP {attr}", f"EqOp {attr}", f"EO {attr}"]
+    for col in columns:
+        table.add_column(col, justify="left" if col == "client" else "right")
+
+    def fairness_cells(fairness: dict[str, Any]) -> list[str]:
+        return [_fmt(fairness.get(a, {}).get(m)) for a in attributes for m in ("sp", "eqop", "eo")]
+
+    for c in summary["clients"]:
+        row = [str(c["client"]), str(c["n_train"]), str(c["n_test"])]
+        row += [_fmt(c.get("cluster"))] if clustered else []
+        table.add_row(*row, _fmt(c["accuracy"]), _fmt(c["loss"]), *fairness_cells(c["fairness"]))
+    mean = summary["mean"]
+    table.add_row(
+        "[bold]mean[/bold]", "", "", *([""] if clustered else []), _fmt(mean["accuracy"]), _fmt(mean["loss"]),
+        *fairness_cells(mean["fairness"]), end_section=True,
+    )
+    console.print(table)
+    skipped = {a: {m: k for m, k in v.items() if k} for a, v in mean.get("undefined", {}).items()}
+    skipped = {a: v for a, v in skipped.items() if v}
+    if skipped:
+        console.print(f"undefined values skipped in the means (clients per metric): {skipped}")
+    if summary.get("clusters"):
+        console.print(f"clusters: {summary['clusters']}")
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        console.print(ctx.get_help())
+
+
+@app.command()
+def run(
+    strategy: str = typer.Option(COMMON_PARAMS["strategy"].default, "--strategy", "-s", help=f"one of: {', '.join(sorted(STRATEGIES))}"),
+    dataset: str = typer.Option(COMMON_PARAMS["dataset"].default, "--dataset", "-d",
+                                help=f"builtin name ({', '.join(sorted(DATASETS))}) or a dataset directory"),
+    rounds: int = typer.Option(COMMON_PARAMS["rounds"].default, "--rounds", "-r", help="federated rounds"),
+    seed: int = typer.Option(0, "--seed", help="seed of data generation, initialisation and shuffling"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (default runs/<strategy>-<dataset>-seed<seed>)"),
+    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE run parameter, repeatable (see `fedfair params`)"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="directory with raw files (adult.data, ...); also $FEDFAIR_DATA_ROOT"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show Flower and Ray logs"),
+) -> None:
+    """Run a federated simulation (one SuperNode per client) and report every client's accuracy and fairness.
+
+    Writes OUT/config.json, OUT/metrics.jsonl (one row per round, client and model),
+    OUT/summary.json and OUT/accuracy_vs_fairness.png.
+    """
+    from fedfair.data import validate_dataset
+    from fedfair.registry import resolve_dataset
+    from fedfair.server_app import known_params
+    from fedfair.config import validate_params
+
+    try:
+        overrides = parse_assignments(set_)
+        clash = sorted(set(overrides) & {"strategy", "dataset", "rounds", "seed", "out-dir", "data-root"})
+        if clash:
+            raise ParamError(f"use the dedicated flags instead of --set for {clash}")
+        safe_name = Path(dataset).name if Path(dataset).exists() else dataset
+        out_dir = out or Path("runs") / f"{strategy}-{safe_name}-seed{seed}"
+        run_config = {
+            "strategy": strategy, "dataset": dataset, "rounds": rounds, "seed": seed,
+            "out-dir": str(out_dir.resolve()), "data-root": str(data_root or ""), **overrides,
+        }
+        params = validate_params(run_config, known_params())
+        from fedfair.registry import strategy_class
+
+        strategy_class(params["strategy"])
+        err_console.print(f"preparing dataset {dataset!r} ...", highlight=False)
+        root = resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None)
+        manifest = validate_dataset(root)
+    except USER_ERRORS as err:
+        _fail(err)
+    from fedfair.simulation import simulate
+
+    try:
+        summary = simulate(run_config, num_supernodes=len(manifest.clients), verbose=verbose)
+    except USER_ERRORS as err:
+        _fail(err)
+    print_summary(summary)
+    console.print(f"results: {out_dir.resolve()} (summary.json, metrics.jsonl, accuracy_vs_fairness.png); "
+                  f"{summary['wall_seconds']:.1f} s", highlight=False)
+
+
+@app.command()
+def metrics(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV file with label, prediction and sensitive columns"),
+    label: str = typer.Option(..., "--label", help="true label column"),
+    pred: str = typer.Option(..., "--pred", help="prediction column"),
+    sensitive: str = typer.Option(..., "--sensitive", help="sensitive column(s), comma separated"),
+    intersectional: bool = typer.Option(False, "--intersectional", help="also report the intersection of all sensitive columns"),
+    positive: Optional[str] = typer.Option(None, "--positive", help="value of label / prediction meaning positive (for non 0/1 columns)"),
+    pairs: bool = typer.Option(False, "--pairs", help="include every value pair (attribute-value level)"),
+) -> None:
+    """Audit predictions: SP, EqOp, EO, AOD and AD per sensitive attribute, printed as JSON."""
+    import pandas as pd
+
+    from fedfair.metrics import as_binary, fairness_report, json_safe
+
+    frame = pd.read_csv(file)
+    attrs = [a.strip() for a in sensitive.split(",") if a.strip()]
+    try:
+        missing = [c for c in [label, pred, *attrs] if c not in frame.columns]
+        if missing:
+            raise DatasetError(f"{file}: column(s) {missing} not found; columns are {list(frame.columns)}")
+        y_true = as_binary(frame[label].to_numpy(), positive, name=f"label column {label!r}")
+        y_pred = as_binary(frame[pred].to_numpy(), positive, name=f"prediction column {pred!r}")
+    except (ValueError, DatasetError) as err:
+        _fail(err)
+    groups = {a: frame[a].to_numpy() for a in attrs}
+    report = fairness_report(y_true, y_pred, groups, intersectional=intersectional, with_pairs=pairs)
+    typer.echo(json.dumps(json_safe(report), indent=2))
+
+
+@app.command()
+def strategies() -> None:
+    """List the strategies `--strategy` accepts."""
+    from fedfair.registry import strategy_class
+
+    for name in sorted(STRATEGIES):
+        doc = (strategy_class(name).__module__ and sys.modules[strategy_class(name).__module__].__doc__ or "").strip()
+        console.print(f"[bold]{name}[/bold]: {doc.splitlines()[0] if doc else ''}", highlight=False)
+
+
+@app.command()
+def params() -> None:
+    """List the run parameters (`--set KEY=VALUE`, `flwr run . --run-config`), defaults and ranges."""
+    from fedfair.server_app import known_params
+
+    table = Table("key", "default", "accepted", "meaning")
+    for key, spec in known_params().items():
+        table.add_row(key, repr(spec.default), spec.accepted, spec.help)
+    console.print(table)
+
+
+@data_app.command("create")
+def data_create(
+    name: str = typer.Argument(..., help=f"builtin dataset: {', '.join(sorted(DATASETS))}"),
+    out: Path = typer.Option(..., "--out", "-o", help="directory to write"),
+    seed: int = typer.Option(0, "--seed"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="directory with raw files; also $FEDFAIR_DATA_ROOT"),
+) -> None:
+    """Write a builtin dataset to a directory (e.g. to hand it to SuperNodes in a deployment)."""
+    from fedfair.registry import build_builtin_dataset
+
+    try:
+        root = build_builtin_dataset(name, out, seed, data_root=str(data_root) if data_root else None)
+    except USER_ERRORS as err:
+        _fail(err)
+    console.print(f"wrote {root}", highlight=False)
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List the builtin datasets."""
+    for name in sorted(DATASETS):
+        console.print(name)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    from fedfair.simulation import set_offline_env
+
+    set_offline_env()
+    app()
+
+
+if __name__ == "__main__":
+    main()
