@@ -1,0 +1,36 @@
+"""Shared fixtures: an isolated cache, the shared real-data folder, small datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fedfair.simulation import set_offline_env
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("FEDFAIR_SHARED_DATA", REPO.parent / "shared" / "data"))
+ADULT_DIR = SHARED_DATA / "adult"
+
+set_offline_env()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Builtin datasets are cached in a per-session folder, never in ~/.cache."""
+    os.environ["FEDFAIR_CACHE"] = str(tmp_path_factory.mktemp("fedfair-cache"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from partitioners.synthetic_gaussian import build_synthetic_gaussian_8
+
+    return build_synthetic_gaussian_8(tmp_path_factory.mktemp("ds") / "synthetic", seed=0)
+
+
+def needs_adult() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        not (ADULT_DIR / "adult.data").is_file(),
+        reason=f"UCI Adult raw files not found at {ADULT_DIR} (../shared/data/adult); set FEDFAIR_SHARED_DATA",
+    )

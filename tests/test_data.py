@@ -1,0 +1,118 @@
+"""Builtin datasets and the dataset loader: contents, determinism, load-time errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedfair.data import DatasetError, load_client, read_manifest, validate_dataset
+from fedfair.registry import UnknownNameError, resolve_dataset
+from partitioners.adult import RACE_SHARES, build_adult, find_raw_files
+from partitioners.synthetic_gaussian import TABLE_2_MEANS, build_synthetic_gaussian_8
+from tests.conftest import ADULT_DIR, needs_adult
+
+
+def test_synthetic_gaussian_follows_table_2(synthetic_dir):
+    manifest = read_manifest(synthetic_dir)
+    assert manifest.client_names == [str(k) for k in range(1, 9)]
+    assert manifest.default_model == {"model": "logreg"}
+    assert manifest.raw["synthetic"] is True
+    step = manifest.raw["preprocessing"][0]
+    for name, means in TABLE_2_MEANS.items():
+        data = load_client(synthetic_dir, name)
+        assert len(data.train) == 1200 and len(data.test) == 1200
+        g, y = data.train.sensitive["group"], data.train.y
+        x = data.train.x[:, 0] * step["scale"] + step["center"]  # undo the global standardisation
+        # balanced groups and labels: 300 rows per (group, label)
+        for (group, label), mean in zip([(1, 1), (1, 0), (0, 1), (0, 0)], means):
+            cell = (g == group) & (y == label)
+            assert cell.sum() == 300
+            assert x[cell].mean() == pytest.approx(mean, abs=0.2)
+            assert x[cell].std() == pytest.approx(1.0, abs=0.15)
+
+
+def test_synthetic_gaussian_is_deterministic_per_seed(tmp_path):
+    a = build_synthetic_gaussian_8(tmp_path / "a", seed=3, n_train=50, n_test=50)
+    b = build_synthetic_gaussian_8(tmp_path / "b", seed=3, n_train=50, n_test=50)
+    c = build_synthetic_gaussian_8(tmp_path / "c", seed=4, n_train=50, n_test=50)
+    xa, xb, xc = (load_client(d, "2").train.x for d in (a, b, c))
+    np.testing.assert_array_equal(xa, xb)
+    assert not np.array_equal(xa, xc)
+
+
+def test_resolve_dataset_caches_builtin_and_lists_valid_names():
+    first = resolve_dataset("synthetic-gaussian-8", seed=5)
+    assert resolve_dataset("synthetic-gaussian-8", seed=5) == first
+    assert resolve_dataset(str(first)) == first
+    with pytest.raises(UnknownNameError, match="valid builtin datasets: adult, adult-iid, synthetic-gaussian-8"):
+        resolve_dataset("adulty")
+
+
+def _copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_missing_sensitive_column_fails_at_load_naming_client_and_column(synthetic_dir, tmp_path):
+    broken = _copy(synthetic_dir, tmp_path / "broken")
+    path = broken / "client_002" / "train.parquet"
+    pd.read_parquet(path).drop(columns=["group"]).to_parquet(path)
+    with pytest.raises(DatasetError, match=r"client '3', train split: sensitive column\(s\) \['group'\] not found"):
+        validate_dataset(broken)
+
+
+def test_empty_client_fails_at_load(synthetic_dir, tmp_path):
+    broken = _copy(synthetic_dir, tmp_path / "empty")
+    path = broken / "client_004" / "test.parquet"
+    pd.read_parquet(path).iloc[:0].to_parquet(path)
+    with pytest.raises(DatasetError, match=r"client '5': the test split is empty"):
+        validate_dataset(broken)
+
+
+def test_client_lookup_by_name_and_partition_id(synthetic_dir):
+    assert load_client(synthetic_dir, "8").partition_id == 7
+    assert load_client(synthetic_dir, 7).name == "8"
+    with pytest.raises(DatasetError, match="valid names are 1, 2"):
+        load_client(synthetic_dir, "9")
+    with pytest.raises(DatasetError, match="out of range"):
+        load_client(synthetic_dir, 8)
+
+
+def test_adult_absent_offline_says_where_to_put_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDFAIR_DATA_ROOT", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetError, match="Put adult.data and adult.test in a directory and pass --data-root"):
+        find_raw_files(download=False)
+
+
+@needs_adult()
+def test_adult_race_unbalanced_partition(tmp_path):
+    root = build_adult(tmp_path / "adult", seed=0, data_root=str(ADULT_DIR.parent))
+    manifest = read_manifest(root)
+    assert manifest.raw["source"]["rows"] == 48842
+    assert manifest.client_names == ["0", "1", "2", "3", "4"]
+    clients = [load_client(root, k) for k in range(5)]
+    sizes = [len(c.train) + len(c.test) for c in clients]
+    nonwhite = [
+        (np.concatenate([c.train.sensitive["race"], c.test.sensitive["race"]]) == 2).mean() for c in clients
+    ]
+    total_white, total_nonwhite = 41762, 7080
+    for k in range(5):
+        expected = int(RACE_SHARES[1][k] * total_white) + int(RACE_SHARES[2][k] * total_nonwhite)
+        assert abs(sizes[k] - expected) <= 2
+    # clients 0-2 mostly White, 3-4 hold most Non-White rows; client 2 is the small one
+    assert max(nonwhite[:3]) < 0.05 < 0.25 < min(nonwhite[3:])
+    assert sizes[2] == min(sizes)
+    assert set(np.unique(clients[0].train.sensitive["sex"])) == {1, 2}
+    assert len(clients[0].test) == pytest.approx(0.2 * sizes[0], abs=1)
+
+
+@needs_adult()
+def test_adult_iid_partition_has_equal_sizes(tmp_path):
+    root = build_adult(tmp_path / "iid", seed=0, partitioning="iid", data_root=str(ADULT_DIR))
+    sizes = [len(load_client(root, k).train) + len(load_client(root, k).test) for k in range(5)]
+    assert sum(sizes) == 48842 and max(sizes) - min(sizes) <= 1
+    assert json.loads((root / "manifest.json").read_text())["name"] == "adult-iid"
