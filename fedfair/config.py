@@ -52,6 +52,8 @@ COMMON_PARAMS: dict[str, Param] = {
     "fraction-train": Param(float, 1.0, "fraction of clients sampled for training each round", "float in (0, 1]",
                             lambda x: 0 < x <= 1),
     "data-root": Param(str, "", "directory with raw source files (e.g. adult.data); also $FEDFAIR_DATA_ROOT"),
+    "min-nodes": Param(int, 0, "SuperNodes to wait for before starting; 0 = the dataset's number of clients (1 without a dataset)",
+                       "integer >= 0", lambda x: x >= 0),
     "timeout": Param(float, 600.0, "seconds to wait for client replies in one round", "float > 0", _positive),
 }
 

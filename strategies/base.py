@@ -99,9 +99,7 @@ class FedFairStrategy:
 
     def describe(self, grid: Grid) -> list[NodeInfo]:
         """Ask every connected node who it is (``query.describe``)."""
-        node_ids = sorted(grid.get_node_ids())
-        if not node_ids:
-            raise ClientError("no SuperNode is connected")
+        node_ids = self.wait_for_nodes(grid)
         messages = [
             Message(RecordDict({"config": self.base_config()}), dst_node_id=n, message_type=f"{MessageType.QUERY}.describe")
             for n in node_ids
@@ -125,6 +123,29 @@ class FedFairStrategy:
         if len({n.n_features for n in self.nodes}) != 1:
             raise ClientError(f"clients disagree on the number of features: {[(n.client, n.n_features) for n in self.nodes]}")
         return self.nodes
+
+    def expected_nodes(self) -> int:
+        """``min-nodes``, or the dataset's number of clients when it is 0."""
+        if self.params.get("min-nodes"):
+            return int(self.params["min-nodes"])
+        if self.dataset_dir:
+            from fedfair.data import read_manifest
+
+            return len(read_manifest(self.dataset_dir).clients)
+        return 1
+
+    def wait_for_nodes(self, grid: Grid) -> list[int]:
+        """Wait (up to ``timeout`` seconds) until the expected SuperNodes are connected."""
+        import time
+
+        expected, deadline = self.expected_nodes(), time.monotonic() + self.params["timeout"]
+        node_ids = sorted(grid.get_node_ids())
+        while len(node_ids) < expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+            node_ids = sorted(grid.get_node_ids())
+        if not node_ids:
+            raise ClientError(f"no SuperNode connected within {self.params['timeout']} s")
+        return node_ids
 
     def _check_all_clients_present(self, names: list[str]) -> None:
         """Warn when fewer nodes than dataset clients are connected (e.g. num-supernodes too small)."""
