@@ -1,0 +1,85 @@
+"""The same app through Flower's own launchers: `flwr run .` (local SuperLink,
+simulation) and a deployment of flower-superlink + two flower-supernodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fedfair.simulation import OFFLINE_ENV, simulate
+from tests.conftest import REPO
+from tests.procs import free_port, pids_with, start, stop
+
+pytestmark = pytest.mark.slow
+FLWR = str(Path(sys.executable).with_name("flwr"))
+
+
+def _env(flwr_home: Path) -> dict[str, str]:
+    flwr_home.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, **OFFLINE_ENV, "FLWR_HOME": str(flwr_home)}
+
+
+def _strip(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k != "wall_seconds"}
+
+
+def test_flwr_run_dot_runs_the_default_app(tmp_path):
+    env = _env(tmp_path / "flwr-home")
+    out = tmp_path / "flwr-run"
+    cmd = [FLWR, "run", ".", "--stream", "--run-config", f"rounds=2 out-dir='{out}'",
+           "--federation-config", "num-supernodes=8"]
+    try:
+        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        stop(pids_with(str(tmp_path / "flwr-home")))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((out / "status.json").read_text())["status"] == "complete", done.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    # the same run through `fedfair run`'s in-process engine gives the same summary
+    direct = simulate({"rounds": 2, "out-dir": str(tmp_path / "direct")}, num_supernodes=8, echo=False)
+    assert _strip(summary) == _strip(json.loads(json.dumps(direct)))
+    assert not pids_with(str(tmp_path / "flwr-home"))
+
+
+def test_deployment_superlink_and_two_supernodes(synthetic_dir, tmp_path):
+    env = _env(tmp_path / "flwr-home")
+    port = free_port()
+    (tmp_path / "flwr-home" / "config.toml").write_text(
+        f'[superlink]\ndefault = "local-deploy"\n\n[superlink.local-deploy]\naddress = "127.0.0.1:{port}"\ninsecure = true\n'
+    )
+    bindir = Path(sys.executable).parent
+    procs = [start([str(bindir / "flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(port)],
+                   tmp_path / "superlink.log", env)]
+    out = tmp_path / "deployed"
+    try:
+        time.sleep(3)
+        for client in ("1", "2"):
+            procs.append(start(
+                [str(bindir / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}",
+                 "--host", "127.0.0.1", "--port", str(free_port()),
+                 "--node-config", f"dataset-dir='{synthetic_dir}' client='{client}'"],
+                tmp_path / f"supernode-{client}.log", env))
+        done = subprocess.run(
+            [FLWR, "run", ".", "local-deploy", "--stream", "--run-config",
+             f"dataset='' rounds=2 min-nodes=2 out-dir='{out}'"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
+        )
+    finally:
+        stop([p.pid for p in procs])
+    logs = done.stdout + done.stderr + "".join(p.read_text() for p in tmp_path.glob("*.log"))
+    assert done.returncode == 0, logs
+    assert json.loads((out / "status.json").read_text())["status"] == "complete", logs
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["client"] for c in summary["clients"]] == ["1", "2"]
+    assert [c["n_train"] for c in summary["clients"]] == [1200, 1200]
+    assert summary["rounds"] == 2 and summary["strategy"] == "fedavg"
+    assert all(0.5 < c["accuracy"] <= 1.0 for c in summary["clients"])
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["round"], r["client"]) for r in rows] == [(1, "1"), (1, "2"), (2, "1"), (2, "2")]
+    assert all(p.poll() is not None for p in procs)
