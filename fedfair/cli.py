@@ -94,10 +94,10 @@ def run(
     Writes OUT/config.json, OUT/metrics.jsonl (one row per round, client and model),
     OUT/summary.json and OUT/accuracy_vs_fairness.png.
     """
-    from fedfair.data import validate_dataset
-    from fedfair.registry import resolve_dataset
-    from fedfair.server_app import known_params
     from fedfair.config import validate_params
+    from fedfair.data import validate_dataset
+    from fedfair.registry import resolve_dataset, strategy_class
+    from fedfair.server_app import known_params
 
     try:
         overrides = parse_assignments(set_)
@@ -111,8 +111,6 @@ def run(
             "out-dir": str(out_dir.resolve()), "data-root": str(data_root or ""), **overrides,
         }
         params = validate_params(run_config, known_params())
-        from fedfair.registry import strategy_class
-
         strategy_class(params["strategy"])
         err_console.print(f"preparing dataset {dataset!r} ...", highlight=False)
         root = resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None)
@@ -166,7 +164,7 @@ def strategies() -> None:
     from fedfair.registry import strategy_class
 
     for name in sorted(STRATEGIES):
-        doc = (strategy_class(name).__module__ and sys.modules[strategy_class(name).__module__].__doc__ or "").strip()
+        doc = (sys.modules[strategy_class(name).__module__].__doc__ or "").strip()
         console.print(f"[bold]{name}[/bold]: {doc.splitlines()[0] if doc else ''}", highlight=False)
 
 

@@ -75,8 +75,10 @@ def train(msg: Message, context: Context) -> Message:
     model = _model(config, data)
     if config.get("start-from", "global") == "personal" and PERSONAL in context.state:
         model.load_state_dict(context.state[PERSONAL].to_torch_state_dict())
-    else:
+    elif "arrays" in msg.content:
         model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    else:
+        raise ValueError(f"client {data.name!r}: no model sent and no personal model kept (node restarted?)")
     train_config = TrainConfig(
         lr=float(config["lr"]), epochs=int(config["local-epochs"]), batch_size=int(config["batch-size"])
     )

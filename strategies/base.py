@@ -164,8 +164,9 @@ class FedFairStrategy:
     def node(self, node_id: int) -> NodeInfo:
         return next(n for n in self.nodes if n.node_id == node_id)
 
-    def train_message(self, node: NodeInfo, server_round: int, arrays: ArrayRecord, **config: Any) -> Message:
-        """A ``train`` message for one node with the local-SGD settings."""
+    def train_message(self, node: NodeInfo, server_round: int, arrays: ArrayRecord | None, **config: Any) -> Message:
+        """A ``train`` message for one node with the local-SGD settings (``arrays`` may be omitted
+        when the node trains its personal model)."""
         record = self.base_config()
         record.update(
             {
@@ -173,7 +174,10 @@ class FedFairStrategy:
                 "batch-size": self.params["batch-size"], "train-seed": self.train_seed(server_round, node), **config,
             }
         )
-        return Message(RecordDict({"arrays": arrays, "config": record}), dst_node_id=node.node_id, message_type=MessageType.TRAIN)
+        content = RecordDict({"config": record})
+        if arrays is not None:
+            content["arrays"] = arrays
+        return Message(content, dst_node_id=node.node_id, message_type=MessageType.TRAIN)
 
     def evaluate_nodes(
         self, grid: Grid, server_round: int, arrays_for: Mapping[int, ArrayRecord | None], model_name: Mapping[int, str],

@@ -26,7 +26,9 @@ class StandaloneStrategy(FedFairStrategy):
         for server_round in range(1, self.params["rounds"] + 1):
             self.send(
                 grid,
-                [self.train_message(n, server_round, init, **{"start-from": "personal", "keep-personal": True})
+                # the shared initialisation is only needed before a node has a model of its own
+                [self.train_message(n, server_round, init if server_round == 1 else None,
+                                    **{"start-from": "personal", "keep-personal": True})
                  for n in self.nodes],
                 f"train round {server_round}",
             )
