@@ -104,6 +104,32 @@ def _sample(arr: np.ndarray) -> list[Any]:
     return [_plain(v) for v in np.unique(arr)[:5]]
 
 
+def _cells(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Confusion cell of every row: tp=0 (y=1,p=1), fp=1 (y=0,p=1), tn=2 (y=0,p=0), fn=3 (y=1,p=0)."""
+    y_true = np.asarray(y_true).astype(np.int64)
+    y_pred = np.asarray(y_pred).astype(np.int64)
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"length mismatch: y_true {len(y_true)}, y_pred {len(y_pred)}")
+    return np.where(y_pred == 1, np.where(y_true == 1, TP, FP), np.where(y_true == 1, FN, TN))
+
+
+def _table(cells: np.ndarray, inverse: np.ndarray, n_groups: int) -> np.ndarray:
+    """(n_groups x 4) counts from group indices and cells in one bincount."""
+    return np.bincount(inverse.ravel() * 4 + cells, minlength=n_groups * 4).reshape(-1, 4)
+
+
+def _align(observed: list[Any], table: np.ndarray, values: Sequence[Any] | None) -> GroupCounts:
+    """Reorder to the declared ``values`` (absent ones get zeros; undeclared observed ones are appended)."""
+    if values is None:
+        return GroupCounts(observed, table)
+    declared = [_plain(v) for v in values]
+    ordered = declared + [v for v in observed if v not in declared]
+    position = {v: i for i, v in enumerate(ordered)}
+    counts = np.zeros((len(ordered), 4), dtype=np.int64)
+    counts[[position[v] for v in observed]] = table
+    return GroupCounts(ordered, counts)
+
+
 def group_counts(
     y_true: Any, y_pred: Any, groups: Any, values: Sequence[Any] | None = None
 ) -> GroupCounts:
@@ -113,25 +139,39 @@ def group_counts(
     from the data get zero counts (their pairs become undefined). Observed
     values that were not declared are appended.
     """
-    y_true = np.asarray(y_true).astype(np.int64)
-    y_pred = np.asarray(y_pred).astype(np.int64)
-    groups = np.asarray(groups)
-    if not (len(y_true) == len(y_pred) == len(groups)):
-        raise ValueError(f"length mismatch: y_true {len(y_true)}, y_pred {len(y_pred)}, groups {len(groups)}")
+    cells, groups = _cells(y_true, y_pred), np.asarray(groups)
+    if len(groups) != len(cells):
+        raise ValueError(f"length mismatch: {len(cells)} labels, {len(groups)} group values")
     observed, inverse = np.unique(groups, return_inverse=True)
-    # cell index: tp=0 (y=1,p=1), fp=1 (y=0,p=1), tn=2 (y=0,p=0), fn=3 (y=1,p=0)
-    cell = np.where(y_pred == 1, np.where(y_true == 1, TP, FP), np.where(y_true == 1, FN, TN))
-    table = np.bincount(inverse.ravel() * 4 + cell, minlength=len(observed) * 4).reshape(-1, 4)
-    observed_list = [_plain(v) for v in observed]
-    if values is None:
-        return GroupCounts(observed_list, table)
-    declared = [_plain(v) for v in values]
-    extra = [v for v in observed_list if v not in declared]
-    ordered = declared + extra
-    counts = np.zeros((len(ordered), 4), dtype=np.int64)
-    position = {v: i for i, v in enumerate(ordered)}
-    counts[[position[v] for v in observed_list]] = table
-    return GroupCounts(ordered, counts)
+    return _align([_plain(v) for v in observed], _table(cells, inverse, len(observed)), values)
+
+
+def intersection_counts(
+    y_true: Any, y_pred: Any, sensitive: Mapping[str, Any], attributes: Sequence[str],
+    values: Mapping[str, Sequence[Any]] | None = None,
+) -> GroupCounts:
+    """Confusion table of the intersectional groups (labels ``"sex=1|race=2"``).
+
+    Rows are coded with integers (mixed radix over each attribute's observed
+    values), so strings are built only for the observed combinations.
+    """
+    cells = _cells(y_true, y_pred)
+    combined = np.zeros(len(cells), dtype=np.int64)
+    uniques = []
+    for a in attributes:
+        observed, codes = np.unique(np.asarray(sensitive[a]), return_inverse=True)
+        combined = combined * len(observed) + codes.ravel()
+        uniques.append(observed)
+    present, inverse = np.unique(combined, return_inverse=True)
+    labels = []
+    for code in present.tolist():
+        parts = []
+        for a, observed in zip(reversed(attributes), reversed(uniques)):
+            code, digit = divmod(code, len(observed))
+            parts.append(f"{a}={observed[digit]}")
+        labels.append(INTERSECTION_SEP.join(reversed(parts)))
+    declared = intersection_values(values, attributes) if values and all(a in values for a in attributes) else None
+    return _align(labels, _table(cells, inverse, len(present)), declared)
 
 
 def group_rates(counts: np.ndarray) -> dict[str, np.ndarray]:
@@ -265,8 +305,7 @@ def sensitive_counts(
     tables = {a: group_counts(y_true, y_pred, g, values.get(a)) for a, g in sensitive.items()}
     attrs = list(sensitive)
     if intersectional and len(attrs) >= 2:
-        declared = intersection_values(values, attrs) if all(a in values for a in attrs) else None
-        tables[intersection_name(attrs)] = group_counts(y_true, y_pred, intersect(sensitive, attrs), declared)
+        tables[intersection_name(attrs)] = intersection_counts(y_true, y_pred, sensitive, attrs, values)
     return tables
 
 

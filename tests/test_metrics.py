@@ -171,3 +171,18 @@ def test_cli_metrics_names_missing_column(tmp_path):
     result = CliRunner().invoke(app, ["metrics", str(path), "--label", "y", "--pred", "p", "--sensitive", "sex"])
     assert result.exit_code == 2
     assert "['sex'] not found" in result.output
+
+
+def test_intersection_with_declared_values_reports_absent_combinations():
+    y = np.array([1, 0, 1, 0, 1, 0, 1, 1])
+    p = np.array([1, 0, 0, 1, 1, 1, 0, 1])
+    sex = np.array([1, 1, 2, 2, 1, 1, 2, 2])
+    race = np.array([1, 1, 1, 1, 2, 2, 2, 2])
+    report = fairness_report(y, p, {"sex": sex, "race": race}, values={"sex": [1, 2], "race": [1, 2, 3]},
+                             intersectional=True)["sex+race"]
+    assert report["n"] == {"sex=1|race=1": 2, "sex=1|race=2": 2, "sex=1|race=3": 0,
+                           "sex=2|race=1": 2, "sex=2|race=2": 2, "sex=2|race=3": 0}
+    labels = intersect({"sex": sex, "race": race}, ["sex", "race"])
+    expected = oracle(y.tolist(), p.tolist(), labels.tolist(), sorted(set(labels.tolist())))
+    assert report["sp"] == pytest.approx(expected["sp"][0], abs=1e-12)
+    assert report["undefined_pairs"]["sp"] == 9  # 2 absent groups: 4 + 4 pairs with a present one, 1 between them
