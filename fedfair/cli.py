@@ -23,7 +23,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Create and inspect federated datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console()
+# Wide enough that a piped / logged per-client table keeps every digit.
+console = Console(width=None if sys.stdout.isatty() else 240)
 err_console = Console(stderr=True)
 USER_ERRORS = (ParamError, UnknownNameError, DatasetError, FileExistsError)
 

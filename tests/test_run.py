@@ -131,3 +131,22 @@ def test_adult_runs_with_real_files(strategy, tmp_path):
     assert sum(c["n_train"] + c["n_test"] for c in summary["clients"]) == 48842
     assert summary["mean"]["accuracy"] > 0.75
     assert set(summary["clients"][0]["fairness"]) == {"race", "sex"}
+
+
+def test_cli_run_prints_every_client_and_the_means(tmp_path):
+    import re
+
+    from typer.testing import CliRunner
+
+    from fedfair.cli import app
+
+    out = tmp_path / "cli-run"
+    result = CliRunner().invoke(app, ["run", "--rounds", "1", "--seed", "2", "--set", "lr=0.1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 2 and json.loads((out / "config.json").read_text())["lr"] == 0.1
+    for client in summary["clients"]:
+        row = re.search(rf"│ {client['client']}\s+│\s+1200 │\s+1200 │\s+([0-9.]+) │", result.output)
+        assert row and float(row.group(1)) == pytest.approx(client["accuracy"], abs=5e-5)
+    mean_row = re.search(r"│ mean\s+│\s+│\s+│\s+([0-9.]+) │", result.output)
+    assert mean_row and float(mean_row.group(1)) == pytest.approx(summary["mean"]["accuracy"], abs=5e-5)
