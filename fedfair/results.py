@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,13 @@ def mean_over_clients(clients: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return mean
 
 
+@lru_cache(maxsize=1)
+def _progress_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
@@ -103,11 +111,9 @@ class RunRecorder:
         _atomic_write(self.out_dir / STATUS, json.dumps({"status": status, **extra}, indent=2))
 
     def log(self, text: str) -> None:
-        """Progress line on the console."""
+        """Progress line on the console (stderr)."""
         if self.echo:
-            from rich.console import Console
-
-            Console(stderr=True).print(text, highlight=False)
+            _progress_console().print(text, highlight=False)
 
     def record_round(self, server_round: int, evals: Sequence[ClientEval], stage: str = "evaluate") -> None:
         """Append one metrics.jsonl row per (client, model) and log the round's averages."""
