@@ -52,6 +52,16 @@ class FedFairStrategy:
         self.recorder = recorder
         self.dataset_dir = dataset_dir
         self.nodes: list[NodeInfo] = []
+        self._dataset_clients: list[str] | None = None
+
+    @property
+    def dataset_clients(self) -> list[str]:
+        """Client names in the server-side dataset manifest ([] without a dataset), read once."""
+        if self._dataset_clients is None:
+            from fedfair.data import read_manifest
+
+            self._dataset_clients = read_manifest(self.dataset_dir).client_names if self.dataset_dir else []
+        return self._dataset_clients
 
     # ----- to implement -------------------------------------------------
     def run(self, grid: Grid) -> dict[str, Any]:
@@ -128,11 +138,7 @@ class FedFairStrategy:
         """``min-nodes``, or the dataset's number of clients when it is 0."""
         if self.params.get("min-nodes"):
             return int(self.params["min-nodes"])
-        if self.dataset_dir:
-            from fedfair.data import read_manifest
-
-            return len(read_manifest(self.dataset_dir).clients)
-        return 1
+        return len(self.dataset_clients) or 1
 
     def wait_for_nodes(self, grid: Grid) -> list[int]:
         """Wait (up to ``timeout`` seconds) until the expected SuperNodes are connected."""
@@ -149,11 +155,7 @@ class FedFairStrategy:
 
     def _check_all_clients_present(self, names: list[str]) -> None:
         """Warn when fewer nodes than dataset clients are connected (e.g. num-supernodes too small)."""
-        if not self.dataset_dir:
-            return
-        from fedfair.data import read_manifest
-
-        expected = read_manifest(self.dataset_dir).client_names
+        expected = self.dataset_clients
         absent = [c for c in expected if c not in names]
         if absent:
             self.recorder.log(
