@@ -21,7 +21,7 @@ app = typer.Typer(
     no_args_is_help=False,
     help="fedfair: fairness-aware federated learning on Flower. Every run reports each client's accuracy and group fairness.",
 )
-data_app = typer.Typer(help="Create and inspect federated datasets.", no_args_is_help=True)
+data_app = typer.Typer(help="Build, inspect and audit federated datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 # Wide enough that a piped / logged per-client table keeps every digit.
 console = Console(width=None if sys.stdout.isatty() else 240)
@@ -202,6 +202,15 @@ def data_list() -> None:
     """List the builtin datasets."""
     for name in sorted(DATASETS):
         console.print(name)
+
+
+def _register_data_commands() -> None:
+    from fedfair.data_cli import register
+
+    register(data_app, console, _fail, USER_ERRORS)
+
+
+_register_data_commands()
 
 
 def main() -> None:

@@ -13,9 +13,14 @@ A federated dataset is a directory::
     {"format": 1, "name": ..., "features": [...], "label": "y",
      "positive_label": <original value meaning 1>,
      "sensitive": {"sex": {"values": [1, 2], "labels": {"1": "Male", "2": "Female"}}},
-     "clients": [{"name": "1", "dir": "client_000", "n_train": .., "n_test": .., "n_val": ..}],
+     "clients": [{"name": "1", "dir": "client_000", "n_train": .., "n_test": .., "n_val": ..,
+                  "role": "train" | "test" (cross-device only), "parent": "AL" (natural client)}],
      "default_model": {"model": "logreg"}, "source": {...}, "seed": 0,
-     "preprocessing": [...], "modifications": [...], "synthetic": false}
+     "preprocessing": [...], "modifications": [...], "synthetic": false, "warnings": [...]}
+
+In the cross-device setting a client with ``"role": "train"`` has no test
+split and one with ``"role": "test"`` (held out) has no train split; the
+loader gives the missing split zero rows.
 
 Label columns are stored as 0/1, sensitive columns as their (integer or string)
 values. The builder in ``partitioners/`` writes datasets; this module only reads
@@ -146,6 +151,8 @@ def _read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split
     if not path.is_file():
         if split == "val":
             return None
+        if client.get("role") in ("train", "test") and split != client["role"]:
+            return _empty_split(manifest)  # cross-device: a training-only or held-out test client
         raise DatasetError(f"client {client['name']!r}: {split} split missing ({path})")
     frame = pd.read_parquet(path)
     name = client["name"]
@@ -166,7 +173,15 @@ def _read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split
     )
 
 
-@lru_cache(maxsize=8)
+def _empty_split(manifest: Manifest) -> Split:
+    return Split(
+        x=np.zeros((0, len(manifest.features)), dtype=np.float32),
+        y=np.zeros(0, dtype=np.int64),
+        sensitive={a: np.zeros(0) for a in manifest.sensitive},
+    )
+
+
+@lru_cache(maxsize=64)
 def _load_client_cached(root: str, mtime: float, client: str | int) -> ClientData:
     manifest = read_manifest(root)
     idx = manifest.client_index(client)

@@ -30,13 +30,21 @@ def write_federated_dataset(
     preprocessing: Sequence[Mapping[str, Any]] = (),
     modifications: Sequence[Mapping[str, Any]] = (),
     synthetic: bool = False,
+    roles: Mapping[str, str] | None = None,
+    parents: Mapping[str, str] | None = None,
+    warnings: Sequence[str] = (),
 ) -> Path:
     """Write ``clients`` (name -> {split: frame}) plus manifest.json to ``out``.
 
     The directory is written to a temporary sibling and renamed into place, so a
     reader never sees a half-written dataset; if ``out`` appears meanwhile (a
     concurrent builder won), the finished copy is kept and ours is discarded.
+
+    ``roles`` (cross-device) marks clients that only train (``"train"``: no
+    test split) or are held out for testing (``"test"``: no train split);
+    ``parents`` names the natural client (state) each client was cut from.
     """
+    roles, parents = roles or {}, parents or {}
     out = Path(out).expanduser().resolve()
     columns = list(features) + [label] + list(sensitive)
     entries = []
@@ -44,11 +52,19 @@ def write_federated_dataset(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         for idx, (client_name, splits) in enumerate(clients):
-            if "train" not in splits or "test" not in splits:
-                raise DatasetError(f"client {client_name!r}: needs train and test splits, got {sorted(splits)}")
+            role = roles.get(str(client_name), "both")
+            needed = {"both": ("train", "test"), "train": ("train",), "test": ("test",)}.get(role)
+            if needed is None:
+                raise DatasetError(f"client {client_name!r}: role must be both, train or test, got {role!r}")
+            if any(s not in splits for s in needed):
+                raise DatasetError(f"client {client_name!r} (role {role}): needs splits {list(needed)}, got {sorted(splits)}")
             cdir = f"client_{idx:03d}"
             (tmp / cdir).mkdir()
             entry: dict[str, Any] = {"name": str(client_name), "dir": cdir}
+            if role != "both":
+                entry["role"] = role
+            if str(client_name) in parents:
+                entry["parent"] = str(parents[str(client_name)])
             for split in SPLITS:
                 if split not in splits:
                     continue
@@ -75,6 +91,7 @@ def write_federated_dataset(
             "preprocessing": list(preprocessing),
             "modifications": list(modifications),
             "synthetic": bool(synthetic),
+            "warnings": list(warnings),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
         if out.exists():

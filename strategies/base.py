@@ -181,13 +181,23 @@ class FedFairStrategy:
             content["arrays"] = arrays
         return Message(content, dst_node_id=node.node_id, message_type=MessageType.TRAIN)
 
+    @property
+    def training_nodes(self) -> list[NodeInfo]:
+        """Nodes with training data (cross-device held-out test clients have none)."""
+        return [n for n in self.nodes if n.n_train > 0]
+
+    @property
+    def test_nodes(self) -> list[NodeInfo]:
+        """Nodes with a test split (cross-device training-only clients have none)."""
+        return [n for n in self.nodes if n.n_test > 0]
+
     def evaluate_nodes(
         self, grid: Grid, server_round: int, arrays_for: Mapping[int, ArrayRecord | None], model_name: Mapping[int, str],
-        use: str = "global", clusters: Mapping[int, int] | None = None,
+        use: str = "global", clusters: Mapping[int, int] | None = None, nodes: Sequence[NodeInfo] | None = None,
     ) -> list[ClientEval]:
-        """Evaluate each node on its test split with the model it deploys; record the round."""
+        """Evaluate nodes (default: every node with a test split) with the model each deploys; record the round."""
         messages = []
-        for node in self.nodes:
+        for node in self.test_nodes if nodes is None else nodes:
             record = self.base_config()
             record.update({"server-round": server_round, "use": use})
             content = RecordDict({"config": record})
@@ -212,12 +222,14 @@ class FedFairStrategy:
 
     def sample_nodes(self, server_round: int) -> Sequence[NodeInfo]:
         """Nodes that train this round: a seeded ``fraction-train`` sample (all by default)."""
-        fraction = self.params["fraction-train"]
+        fraction, pool = self.params["fraction-train"], self.training_nodes
+        if not pool:
+            raise ClientError("no client has training data")
         if fraction >= 1.0:
-            return self.nodes
+            return pool
         import numpy as np
 
         rng = np.random.default_rng([self.params["seed"], server_round])
-        k = max(1, int(round(fraction * len(self.nodes))))
-        chosen = sorted(rng.choice(len(self.nodes), size=k, replace=False).tolist())
-        return [self.nodes[i] for i in chosen]
+        k = max(1, int(round(fraction * len(pool))))
+        chosen = sorted(rng.choice(len(pool), size=k, replace=False).tolist())
+        return [pool[i] for i in chosen]

@@ -11,7 +11,7 @@ from typing import Any
 
 from flwr.serverapp import Grid
 
-from strategies.base import FedFairStrategy
+from strategies.base import ClientError, FedFairStrategy
 
 
 class StandaloneStrategy(FedFairStrategy):
@@ -22,6 +22,10 @@ class StandaloneStrategy(FedFairStrategy):
     def run(self, grid: Grid) -> dict[str, Any]:
         self.describe(grid)
         init = self.initial_arrays()
+        # A client needs both its own training data and a test split to be evaluated alone.
+        local = [n for n in self.nodes if n.n_train > 0 and n.n_test > 0]
+        if not local:
+            raise ClientError("standalone needs clients with both train and test data (cross-silo datasets)")
         evals = []
         for server_round in range(1, self.params["rounds"] + 1):
             self.send(
@@ -29,10 +33,10 @@ class StandaloneStrategy(FedFairStrategy):
                 # the shared initialisation is only needed before a node has a model of its own
                 [self.train_message(n, server_round, init if server_round == 1 else None,
                                     **{"start-from": "personal", "keep-personal": True})
-                 for n in self.nodes],
+                 for n in local],
                 f"train round {server_round}",
             )
             evals = self.evaluate_nodes(
-                grid, server_round, {}, {n.node_id: "personal" for n in self.nodes}, use="personal"
+                grid, server_round, {}, {n.node_id: "personal" for n in local}, use="personal", nodes=local
             )
         return self.recorder.finish(evals)

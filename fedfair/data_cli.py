@@ -1,0 +1,276 @@
+"""``fedfair data build | report | info``: build FeDa4Fair-style datasets and audit their bias."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from fedfair.data import DatasetError
+
+MOD_PATTERN = re.compile(r"^(?P<client>[^:]+):(?P<attr>[^=&:]+)=(?P<value>[^&:]+)(?:&(?P<xattr>[^=&:]+)=(?P<xvalue>[^&:]+))?:(?P<rate>[0-9.eE+-]+)$")
+
+
+def _csv(text: Optional[str]) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else []
+
+
+def _value(text: str) -> Any:
+    """'2' -> 2, '2.5' -> 2.5, 'True' -> True, else the text."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_modification_flag(text: str, kind: str) -> dict[str, Any]:
+    """``CLIENT:ATTR=VALUE[&ATTR2=VALUE2]:RATE`` -> a modification table."""
+    match = MOD_PATTERN.match(text.strip())
+    if not match:
+        raise DatasetError(f"--{kind} {text!r}: expected CLIENT:ATTR=VALUE[&ATTR2=VALUE2]:RATE, e.g. AL:RAC1P=2:0.3")
+    mod: dict[str, Any] = {"client": match["client"], "attribute": match["attr"], "value": _value(match["value"])}
+    if match["xattr"]:
+        mod.update(extra_attribute=match["xattr"], extra_value=_value(match["xvalue"]))
+    mod[f"{kind}_rate"] = float(match["rate"])
+    return mod
+
+
+def merge_modifications(mods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A --drop and a --flip on the same client and group become one modification (drop first)."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for mod in mods:
+        key = (mod["client"], mod["attribute"], str(mod["value"]), mod.get("extra_attribute"), str(mod.get("extra_value")))
+        merged.setdefault(key, {}).update(mod)
+    return list(merged.values())
+
+
+def parse_partition_flag(text: str) -> tuple[str, Any]:
+    """``[CLIENT=]RULE`` with RULE ``whole``, ``iid:N`` or a JSON object."""
+    text = text.strip()
+    client, rule = "*", text
+    if not text.startswith("{") and "=" in text.split("{")[0]:
+        client, rule = text.split("=", 1)
+    if rule.startswith("{"):
+        try:
+            return client, json.loads(rule)
+        except json.JSONDecodeError as err:
+            raise DatasetError(f"--partition {text!r}: invalid JSON ({err})") from err
+    return client, rule
+
+
+def parse_pairs(items: list[str], flag: str) -> dict[str, Any]:
+    """``ATTR=PRESET`` or ``ATTR={json}`` items."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise DatasetError(f"{flag} {item!r}: expected ATTR=PRESET or ATTR={{json}}")
+        attr, rule = item.split("=", 1)
+        out[attr.strip()] = json.loads(rule) if rule.strip().startswith("{") else rule.strip()
+    return out
+
+
+def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple) -> None:
+    """Add build / report / info to the ``fedfair data`` group."""
+
+    @data_app.command("build")
+    def build(
+        out: Path = typer.Option(..., "--out", "-o", help="dataset directory to write (atomic)"),
+        recipe: Optional[str] = typer.Option(None, "--recipe", help="FeDa4Fair benchmark recipe: attribute-silo, value-silo, attribute-device, value-device"),
+        spec_file: Optional[Path] = typer.Option(None, "--spec", help="JSON / TOML build spec (flags given here override it)"),
+        source: Optional[str] = typer.Option(None, "--source", help="acs, csv-dir, synthetic-acs, adult, synthetic-gaussian-8"),
+        path: Optional[Path] = typer.Option(None, "--path", help="csv-dir: directory of per-client CSV files"),
+        task: Optional[str] = typer.Option(None, "--task", help="acs: folktables task (ACSIncome, ACSEmployment, ACSHealthInsurance, ACSPublicCoverage, ...)"),
+        year: Optional[int] = typer.Option(None, "--year", help="acs: survey year (default 2018)"),
+        horizon: Optional[str] = typer.Option(None, "--horizon", help="acs: 1-Year or 5-Year"),
+        states: Optional[str] = typer.Option(None, "--states", help="comma-separated states / clients (default: all 50 + PR / every file)"),
+        acs_root: Optional[Path] = typer.Option(None, "--acs-root", help="acs: folktables data directory (<root>/<year>/<horizon>/psam_p<FIPS>.csv); offline"),
+        data_root: Optional[Path] = typer.Option(None, "--data-root", help="adult: directory with adult.data / adult.test"),
+        rows_per_state: Optional[int] = typer.Option(None, "--rows-per-state", help="synthetic-acs: mean rows per state"),
+        label: Optional[str] = typer.Option(None, "--label", help="label column (csv-dir)"),
+        positive: Optional[str] = typer.Option(None, "--positive", help="raw label value meaning 1 (default True for bool labels, else 1)"),
+        sensitive: Optional[str] = typer.Option(None, "--sensitive", help="comma-separated sensitive columns, e.g. SEX,RAC1P,MAR"),
+        map_: list[str] = typer.Option([], "--map", help="value mapping ATTR=PRESET (race-binary, race-5) or ATTR={\"from\": to, \"*\": other}; repeatable"),
+        value_labels: list[str] = typer.Option([], "--value-labels", help="names of values, ATTR=PRESET or ATTR={json}; repeatable"),
+        drop: list[str] = typer.Option([], "--drop", help="drop positives: CLIENT:ATTR=VALUE[&ATTR2=VALUE2]:RATE; repeatable"),
+        flip: list[str] = typer.Option([], "--flip", help="flip positives to 0: CLIENT:ATTR=VALUE[&ATTR2=VALUE2]:RATE; repeatable"),
+        modifications: Optional[Path] = typer.Option(None, "--modifications", help="JSON / TOML file: a list of modification tables"),
+        partition: list[str] = typer.Option([], "--partition", help="[CLIENT=]RULE: whole, iid:N or a flwr-datasets partitioner as JSON; repeatable"),
+        setting: Optional[str] = typer.Option(None, "--setting", help="cross-silo (train/val/test per client) or cross-device (held-out test clients)"),
+        splits: Optional[str] = typer.Option(None, "--splits", help="cross-silo train,val,test fractions (default 0.7,0.15,0.15)"),
+        test_clients: Optional[str] = typer.Option(None, "--test-clients", help="cross-device: fraction of held-out clients (default 0.2) or comma-separated names"),
+        max_train: Optional[int] = typer.Option(None, "--max-train", help="cap on train rows per client (seed 000: 1000)"),
+        max_test: Optional[int] = typer.Option(None, "--max-test", help="cap on test rows per client (seed 000: 2000)"),
+        categorical: Optional[str] = typer.Option(None, "--categorical", help="comma-separated columns to one-hot encode"),
+        drop_columns: Optional[str] = typer.Option(None, "--drop-columns", help="comma-separated columns to leave out"),
+        sensitive_as_features: Optional[bool] = typer.Option(None, "--sensitive-as-features/--no-sensitive-as-features", help="also give models the sensitive columns"),
+        standardise: Optional[str] = typer.Option(None, "--standardise", help="client (fit on each client's train split; default), global, none"),
+        scale_ids: Optional[str] = typer.Option(None, "--scale-ids", help="seed 000 knob: 1-based client positions whose features are multiplied, e.g. 1,10,20,30,40,50"),
+        scale_clients: Optional[str] = typer.Option(None, "--scale-clients", help="client names whose features are multiplied"),
+        scale_factor: float = typer.Option(0.6, "--scale-factor", help="the multiplier (seed 000: 0.6)"),
+        threshold: Optional[float] = typer.Option(None, "--threshold", help="recipes: DD threshold both local models must exceed (default 0.1)"),
+        name: Optional[str] = typer.Option(None, "--name", help="dataset name in the manifest"),
+        seed: Optional[int] = typer.Option(None, "--seed", help="seed of every random step (default 0)"),
+    ) -> None:
+        """Build a federated dataset: source -> value mapping -> bias exacerbation -> partitioning -> splits -> write.
+
+        Example (FeDa4Fair attribute-silo release, offline):
+        fedfair data build --source csv-dir --path ../shared/data/feda4fair/cross_silo_attribute_final
+        --label PINCP --sensitive SEX,RAC1P,MAR --out DIR
+        """
+        from partitioners.builder import BuildSpec, build_dataset
+
+        try:
+            data: dict[str, Any] = {}
+            if spec_file:
+                data = json.loads(json.dumps(BuildSpec.from_file(spec_file).__dict__))
+            opts = dict(data.get("source_options", {}))
+            for key, value in (("path", path), ("task", task), ("year", year), ("horizon", horizon), ("acs_root", acs_root),
+                               ("data_root", data_root), ("rows_per_state", rows_per_state)):
+                if value is not None:
+                    opts[key] = str(value) if isinstance(value, Path) else value
+            if states:
+                opts["states"] = _csv(states)
+            data["source_options"] = opts
+            for key, value in (("source", source), ("label", label), ("setting", setting), ("standardise", standardise),
+                               ("name", name), ("seed", seed), ("max_train", max_train), ("max_test", max_test),
+                               ("sensitive_as_features", sensitive_as_features)):
+                if value is not None:
+                    data[key] = value
+            if positive is not None:
+                data["positive"] = _value(positive)
+            if sensitive:
+                data["sensitive"] = _csv(sensitive)
+            if categorical:
+                data["categorical"] = _csv(categorical)
+            if drop_columns:
+                data["drop_columns"] = _csv(drop_columns)
+            if splits:
+                data["splits"] = [float(x) for x in _csv(splits)]
+            if test_clients:
+                items = _csv(test_clients)
+                data["test_clients"] = float(items[0]) if len(items) == 1 and _value(items[0]) != items[0] else items
+            data["mapping"] = {**data.get("mapping", {}), **parse_pairs(map_, "--map")}
+            data["value_labels"] = {**data.get("value_labels", {}), **parse_pairs(value_labels, "--value-labels")}
+            mods = list(data.get("modifications", []))
+            if modifications:
+                mods += _read_modifications(modifications)
+            mods += merge_modifications([parse_modification_flag(t, "drop") for t in drop] + [parse_modification_flag(t, "flip") for t in flip])
+            data["modifications"] = mods
+            rules = dict(data.get("partitioning", {}))
+            for item in partition:
+                client, rule = parse_partition_flag(item)
+                rules[client] = rule
+            data["partitioning"] = rules
+            if scale_ids or scale_clients:
+                data["scale"] = {"ids": [int(i) for i in _csv(scale_ids)], "clients": _csv(scale_clients), "factor": scale_factor}
+            if recipe:
+                from partitioners.recipes import build_recipe
+
+                root, log = build_recipe(recipe, data, out, threshold=threshold, echo=lambda m: console.print(m, highlight=False))
+            else:
+                if "source" not in data:
+                    raise DatasetError("give --source (acs, csv-dir, synthetic-acs, adult, synthetic-gaussian-8), --spec or --recipe")
+                root = build_dataset(BuildSpec.from_dict(data), out)
+        except user_errors as err:
+            fail(err)
+        _print_info(console, root)
+        console.print(f"wrote {root}", highlight=False)
+
+    @data_app.command("report")
+    def report(
+        dataset: Path = typer.Argument(..., help="dataset directory (with manifest.json)"),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="report directory (default DATASET-audit)"),
+        models: str = typer.Option("lr,xgb", "--models", help="comma-separated local models: lr, xgb (labels are always audited)"),
+        include_sensitive: bool = typer.Option(False, "--include-sensitive", help="let the local models see the sensitive columns"),
+        intersectional: bool = typer.Option(False, "--intersectional", help="also audit the intersection of all sensitive attributes"),
+        threshold: float = typer.Option(0.1, "--threshold", help="DD / EOD threshold for the 'both models agree' counts"),
+        jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="parallel processes (default: CPU count)"),
+    ) -> None:
+        """Audit every client's bias: DD and EOD on the labels and on local LR / XGBoost models.
+
+        Writes audit.csv (one row per client and model), pairs.csv (every value pair),
+        report.md (counts of most-biased attributes and values, like FeDa4Fair's Tables 3-6)
+        and plots (dd_per_client.png, lr_vs_xgb.png, max_gap_values.png).
+        """
+        import time
+
+        from partitioners.audit import audit_dataset
+
+        start = time.perf_counter()
+        try:
+            result = audit_dataset(dataset, out or Path(f"{str(dataset).rstrip('/')}-audit"), models=models,
+                                   include_sensitive=include_sensitive, intersectional=intersectional, jobs=jobs, threshold=threshold)
+        except user_errors as err:
+            fail(err)
+        n_clients = result.table["client"].nunique()
+        console.print(f"audited {n_clients} clients in {time.perf_counter() - start:.1f} s: "
+                      f"{result.out}/audit.csv, pairs.csv, report.md, *.png", highlight=False)
+
+    @data_app.command("info")
+    def info(dataset: Path = typer.Argument(..., help="dataset directory (with manifest.json)")) -> None:
+        """Clients, sizes, label rate and per-group label rates of a dataset."""
+        try:
+            _print_info(console, dataset)
+        except user_errors as err:
+            fail(err)
+
+
+def _read_modifications(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise DatasetError(f"modifications file {path} not found")
+    if path.suffix == ".toml":
+        import tomllib
+
+        data = tomllib.loads(path.read_text())
+        return list(data.get("modifications", []))
+    data = json.loads(path.read_text())
+    return list(data if isinstance(data, list) else data.get("modifications", []))
+
+
+def dataset_info(root: Path) -> list[dict[str, Any]]:
+    """One row per client: role, parent, sizes, label rate, label rate per group."""
+    import numpy as np
+
+    from fedfair.data import load_client, read_manifest
+
+    manifest = read_manifest(root)
+    rows = []
+    for k, entry in enumerate(manifest.clients):
+        data = load_client(manifest.root, k)
+        splits = [s for s in (data.train, data.val, data.test) if s is not None and len(s)]
+        y = np.concatenate([s.y for s in splits])
+        row = {"client": entry["name"], "role": entry.get("role", "both"), "parent": entry.get("parent", ""),
+               "n_train": entry.get("n_train", 0), "n_val": entry.get("n_val", 0), "n_test": entry.get("n_test", 0),
+               "label_rate": float(y.mean())}
+        for attr, values in manifest.sensitive_values.items():
+            groups = np.concatenate([s.sensitive[attr] for s in splits])
+            row[attr] = {str(v): (float(np.mean(groups == v)), float(y[groups == v].mean()) if np.any(groups == v) else None)
+                         for v in values}
+        rows.append(row)
+    return rows
+
+
+def _print_info(console: Any, root: Path) -> None:
+    from fedfair.data import read_manifest
+
+    manifest = read_manifest(root)
+    rows = dataset_info(manifest.root)
+    table = Table(title=f"{manifest.name}: {len(rows)} clients{' (SYNTHETIC)' if manifest.raw.get('synthetic') else ''}")
+    attrs = list(manifest.sensitive_values)
+    for col in ["client", "role", "n_train", "n_val", "n_test", "P(y=1)"] + [f"{a}: share / P(y=1)" for a in attrs]:
+        table.add_column(col, justify="left" if col in ("client", "role") else "right")
+    for r in rows:
+        cells = [", ".join(f"{v}: {s:.2f}/{'-' if p is None else f'{p:.2f}'}" for v, (s, p) in r[a].items()) for a in attrs]
+        table.add_row(str(r["client"]), r["role"], str(r["n_train"]), str(r["n_val"]), str(r["n_test"]), f"{r['label_rate']:.3f}", *cells)
+    console.print(table)
+    mods = manifest.raw.get("modifications", [])
+    console.print(f"features: {len(manifest.features)}; sensitive: {', '.join(attrs)}; modifications: {len(mods)} "
+                  f"({sum(m['dropped'] for m in mods)} rows dropped, {sum(m['flipped'] for m in mods)} flipped)", highlight=False)
+    for warning in manifest.raw.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)

@@ -1,0 +1,334 @@
+"""Sources: one raw table per natural client (a US state, a CSV file, ...).
+
+Every source returns a :class:`SourceData`: ``clients`` maps a natural client's
+name to a frame holding its features, the label (raw values) and the sensitive
+columns. :mod:`partitioners.builder` turns that into a federated dataset.
+
+- ``acs``: a folktables task (ACSIncome, ACSEmployment, ACSHealthInsurance,
+  ACSPublicCoverage or any ``folktables.BasicProblem`` by name), one client per
+  state. Offline, ``acs_root`` must hold the folktables layout
+  ``<acs_root>/<year>/<horizon>/psam_p<FIPS>.csv`` (e.g.
+  ``acs/2018/1-Year/psam_p01.csv`` for Alabama; years before 2017 use
+  ``ss<yy>p<state>.csv``); otherwise files are downloaded from census.gov into
+  the fedfair cache.
+- ``csv-dir``: a directory of per-client CSV files (``.csv`` or ``.csv.gz``).
+- ``synthetic-acs``: an offline ACSIncome-schema generator with state-to-state
+  heterogeneity (clearly marked synthetic).
+- ``adult``: UCI Adult, one natural client (partition it).
+- ``synthetic-gaussian-8``: seed 000's Table 2 clients.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fedfair.data import DatasetError
+from fedfair.paths import cache_dir
+
+# folktables' state order (50 states + PR); seed 000's "state IDs" are 1-based positions in it.
+ACS_STATES: tuple[str, ...] = (
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY",
+    "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND",
+    "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "PR",
+)
+ACS_TASKS = ("ACSIncome", "ACSEmployment", "ACSHealthInsurance", "ACSPublicCoverage")
+ACS_VALUE_LABELS: dict[str, dict[str, str]] = {
+    "SEX": {"1": "Male", "2": "Female"},
+    "RAC1P": {
+        "1": "White", "2": "Black", "3": "American Indian", "4": "Alaska Native",
+        "5": "American Indian and/or Alaska Native", "6": "Asian", "7": "Native Hawaiian / Pacific Islander",
+        "8": "Some other race", "9": "Two or more races",
+    },
+}
+# Stray index columns of pandas / pyarrow exports (FeDa4Fair's device release has them).
+INDEX_COLUMN_PREFIXES = ("Unnamed:", "__index_level_")
+SPEC_FILES = ("fedfair-source.json", "spec.json")
+
+
+@dataclass
+class SourceData:
+    """Raw natural clients plus what the builder needs to know about them."""
+
+    clients: dict[str, pd.DataFrame]
+    label: str
+    positive: Any
+    sensitive: list[str]
+    value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    synthetic: bool = False
+
+    def check(self) -> "SourceData":
+        """Every client non-empty with the label and the sensitive columns."""
+        if not self.clients:
+            raise DatasetError(f"source {self.info.get('kind')}: no clients")
+        for name, frame in self.clients.items():
+            if len(frame) == 0:
+                raise DatasetError(f"client {name!r}: no rows in the source")
+            absent = [c for c in [self.label, *self.sensitive] if c not in frame.columns]
+            if absent:
+                raise DatasetError(f"client {name!r}: column(s) {absent} not found; columns: {list(frame.columns)}")
+        return self
+
+
+def same_value(values: Any, value: Any) -> np.ndarray:
+    """``values == value`` that matches 2 with 2.0 (CSV floats), True with "True" and "2" with 2."""
+    values = np.asarray(values)
+    if values.dtype == bool:
+        return values == (str(value).lower() in ("true", "1", "1.0"))
+    if np.issubdtype(values.dtype, np.number):
+        try:
+            return values == float(value)
+        except (TypeError, ValueError):
+            return np.zeros(len(values), dtype=bool)
+    return values.astype(str) == str(value)
+
+
+def _states(states: Sequence[str] | None) -> list[str]:
+    if not states:
+        return list(ACS_STATES)
+    states = [s.strip().upper() for s in states]
+    unknown = [s for s in states if s not in ACS_STATES]
+    if unknown:
+        raise DatasetError(f"unknown state(s) {unknown}; valid: {', '.join(ACS_STATES)}")
+    return states
+
+
+# ----- acs (folktables) --------------------------------------------------------
+def acs_problem(task: str) -> Any:
+    """The folktables problem named ``task``."""
+    import folktables
+
+    problem = getattr(folktables, task, None)
+    if not isinstance(problem, folktables.BasicProblem):
+        names = sorted(n for n in dir(folktables) if isinstance(getattr(folktables, n), folktables.BasicProblem))
+        raise DatasetError(f"unknown folktables task {task!r}; valid tasks: {', '.join(names)}")
+    return problem
+
+
+def load_acs(
+    task: str = "ACSIncome",
+    year: int = 2018,
+    horizon: str = "1-Year",
+    states: Sequence[str] | None = None,
+    acs_root: str | os.PathLike[str] | None = None,
+    sensitive: Sequence[str] = ("SEX", "RAC1P"),
+    **_: Any,
+) -> SourceData:
+    """One client per state from folktables (local files under ``acs_root`` or a download)."""
+    from folktables import ACSDataSource
+
+    if horizon not in ("1-Year", "5-Year"):
+        raise DatasetError(f"horizon must be '1-Year' or '5-Year', got {horizon!r}")
+    problem = acs_problem(task)
+    root = Path(acs_root).expanduser() if acs_root else cache_dir() / "raw" / "acs"
+    source = ACSDataSource(survey_year=str(year), horizon=horizon, survey="person", root_dir=str(root))
+    clients = {}
+    for state in _states(states):
+        try:
+            raw = source.get_data(states=[state], download=acs_root is None)
+        except (FileNotFoundError, OSError) as err:
+            where = root / str(year) / horizon
+            raise DatasetError(
+                f"ACS {year} {horizon} person file for {state} not found under {where} ({err}). "
+                f"Offline: place folktables' files there (psam_p<FIPS>.csv, e.g. psam_p01.csv for AL) "
+                f"and pass --acs-root {root}"
+            ) from err
+        features, target, _ = problem.df_to_pandas(raw)
+        frame = features.reset_index(drop=True)
+        frame[problem.target] = target.iloc[:, 0].to_numpy()
+        clients[state] = frame
+    absent = [a for a in sensitive if a not in next(iter(clients.values())).columns]
+    if absent:
+        raise DatasetError(f"sensitive attribute(s) {absent} are not columns of {task}; columns: {problem.features}")
+    return SourceData(
+        clients=clients, label=problem.target, positive=True, sensitive=list(sensitive),
+        value_labels={a: ACS_VALUE_LABELS[a] for a in sensitive if a in ACS_VALUE_LABELS},
+        info={"kind": "acs", "task": task, "year": int(year), "horizon": horizon, "root": str(root)},
+    ).check()
+
+
+# ----- csv-dir -----------------------------------------------------------------
+def _client_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".csv.gz", ".csv"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def read_source_spec(path: Path) -> dict[str, Any]:
+    """The optional spec file of a csv-dir (label, positive, sensitive, value_labels)."""
+    for name in SPEC_FILES:
+        if (path / name).is_file():
+            return json.loads((path / name).read_text())
+    return {}
+
+
+def load_csv_dir(
+    path: str | os.PathLike[str],
+    label: str | None = None,
+    positive: Any = None,
+    sensitive: Sequence[str] | None = None,
+    states: Sequence[str] | None = None,
+    **_: Any,
+) -> SourceData:
+    """Per-client CSV files; the client name is the file name without ``.csv[.gz]``.
+
+    When every file ends in ``_0`` (FeDa4Fair's silo release: ``AK_0.csv.gz``)
+    the suffix is dropped so clients are named by state. Stray index columns
+    (``Unnamed: 0``, ``__index_level_0__``) are dropped. ``label``, ``positive``
+    and ``sensitive`` come from the arguments or from a ``fedfair-source.json``
+    in the directory. Files with different columns are an error naming them.
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"csv-dir: {root} is not a directory")
+    files = sorted(p for p in root.iterdir() if p.name.endswith((".csv", ".csv.gz")))
+    if not files:
+        raise DatasetError(f"csv-dir: no .csv or .csv.gz files in {root}")
+    spec = read_source_spec(root)
+    label = label or spec.get("label")
+    sensitive = list(sensitive or spec.get("sensitive") or [])
+    if not label:
+        raise DatasetError(f"csv-dir {root}: give the label column (--label) or put it in {SPEC_FILES[0]}")
+    if not sensitive:
+        raise DatasetError(f"csv-dir {root}: give the sensitive columns (--sensitive A,B) or put them in {SPEC_FILES[0]}")
+    frames, ignored = {}, []
+    for file in files:
+        frame = pd.read_csv(file)
+        frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith(INDEX_COLUMN_PREFIXES)])
+        if label not in frame.columns and not set(sensitive) & set(frame.columns):
+            ignored.append(file.name)  # not client data (e.g. FeDa4Fair's *_modifications.csv)
+            continue
+        frames[file] = frame
+    if not frames:
+        raise DatasetError(f"csv-dir {root}: no file has the label column {label!r}")
+    names = [_client_name(p) for p in frames]
+    if all(n.endswith("_0") for n in names):
+        names = [n[:-2] for n in names]
+    if states:
+        wanted = [s.strip() for s in states]
+        unknown = [s for s in wanted if s not in names]
+        if unknown:
+            raise DatasetError(f"csv-dir {root}: unknown client(s) {unknown}; files give {', '.join(names)}")
+    clients: dict[str, pd.DataFrame] = {}
+    reference: list[str] = []
+    first = ""
+    for (file, frame), name in zip(frames.items(), names):
+        if states and name not in wanted:
+            continue
+        if not reference:
+            reference, first = list(frame.columns), file.name
+        elif set(frame.columns) != set(reference):
+            extra, missing = sorted(set(frame.columns) - set(reference)), sorted(set(reference) - set(frame.columns))
+            raise DatasetError(
+                f"csv-dir: {file.name} (client {name!r}) has inconsistent columns: extra {extra}, missing {missing} "
+                f"compared with {first}"
+            )
+        clients[name] = frame[reference]
+    absent = [c for c in [label, *sensitive] if c not in reference]
+    if absent:
+        raise DatasetError(f"csv-dir {root}: column(s) {absent} not found; columns: {reference}")
+    if positive is None:
+        positive = spec.get("positive", True if next(iter(clients.values()))[label].dtype == bool else 1)
+    # Only SEX's coding is certain: a CSV's RAC1P may be raw (1-9) or already mapped (FeDa4Fair's 5 values).
+    value_labels = spec.get("value_labels") or ({"SEX": ACS_VALUE_LABELS["SEX"]} if "SEX" in sensitive else {})
+    return SourceData(
+        clients=clients, label=label, positive=positive, sensitive=sensitive, value_labels=value_labels,
+        info={"kind": "csv-dir", "path": str(root.resolve()), "files": len(clients), "ignored_files": ignored},
+    ).check()
+
+
+# ----- synthetic-acs -----------------------------------------------------------
+def synthetic_acs(states: Sequence[str] | None = None, seed: int = 0, rows_per_state: int = 2000, **_: Any) -> SourceData:
+    """Offline ACSIncome-schema data (SYNTHETIC) with state-to-state heterogeneity.
+
+    Per state the generator draws: a size (``rows_per_state`` x a log-normal
+    factor), a race distribution over RAC1P codes 1-9 (Dirichlet around
+    national shares, White share between about 0.35 and 0.95), a female
+    share, an income intercept (label rate roughly 0.2-0.55) and gaps in the
+    log-odds of PINCP > 50k for women and for each non-White code. Features
+    follow the ACSIncome codes (AGEP, COW, SCHL, MAR, OCCP, POBP, RELP, WKHP,
+    SEX, RAC1P); the label depends on schooling, hours, age and the gaps, so
+    both the labels and models trained on them carry state-specific bias.
+    """
+    rng = np.random.default_rng(seed)
+    national = np.array([0.62, 0.12, 0.01, 0.003, 0.007, 0.06, 0.002, 0.08, 0.05])
+    clients = {}
+    for state in _states(states):
+        n = max(50, int(rows_per_state * rng.lognormal(0.0, 0.4)))
+        race_p = rng.dirichlet(national * 60 + 0.05)
+        race = rng.choice(np.arange(1, 10), size=n, p=race_p)
+        sex = np.where(rng.random(n) < rng.uniform(0.42, 0.52), 2, 1)
+        age = np.clip(rng.normal(43, 14, n), 17, 90).round()
+        schl = np.clip(rng.normal(18, 3.5, n), 1, 24).round()
+        wkhp = np.clip(rng.normal(38, 11, n), 1, 99).round()
+        intercept = rng.normal(-1.0, 0.35)
+        sex_gap = rng.uniform(0.2, 1.0)
+        race_gap = rng.uniform(0.0, 1.2, size=10)
+        race_gap[1] = 0.0
+        logit = (intercept + 0.35 * (schl - 18) + 0.05 * (wkhp - 38) + 0.03 * (age - 43)
+                 - sex_gap * (sex == 2) - race_gap[race])
+        label = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
+        clients[state] = pd.DataFrame({
+            "AGEP": age, "COW": rng.integers(1, 9, n).astype(float), "SCHL": schl,
+            "MAR": rng.integers(1, 6, n).astype(float), "OCCP": rng.integers(10, 9830, n).astype(float),
+            "POBP": rng.integers(1, 555, n).astype(float), "RELP": rng.integers(0, 18, n).astype(float),
+            "WKHP": wkhp, "SEX": sex.astype(float), "RAC1P": race.astype(float), "PINCP": label,
+        })
+    return SourceData(
+        clients=clients, label="PINCP", positive=True, sensitive=["SEX", "RAC1P"], value_labels=dict(ACS_VALUE_LABELS),
+        info={"kind": "synthetic-acs", "note": "SYNTHETIC data with the ACSIncome schema, not census data",
+              "rows_per_state": rows_per_state},
+        synthetic=True,
+    ).check()
+
+
+# ----- adult and synthetic-gaussian-8 -------------------------------------------
+def load_adult_source(data_root: str | None = None, **_: Any) -> SourceData:
+    """UCI Adult (48,842 rows) as one natural client ``adult``; partition it."""
+    from partitioners.adult import find_raw_files, read_adult
+
+    table = read_adult(find_raw_files(data_root))
+    return SourceData(
+        clients={"adult": table}, label="income", positive=1, sensitive=["race", "sex"],
+        value_labels={"race": {"1": "White", "2": "Non-White"}, "sex": {"1": "Male", "2": "Female"}},
+        info={"kind": "adult", "rows": int(len(table))},
+    ).check()
+
+
+def gaussian_source(seed: int = 0, rows_per_client: int = 2400, **_: Any) -> SourceData:
+    """Seed 000 Table 2's 8 Gaussian clients (SYNTHETIC), ``rows_per_client`` rows each."""
+    from partitioners.synthetic_gaussian import TABLE_2_MEANS, sample_client
+
+    rng = np.random.default_rng(seed)
+    clients = {name: sample_client(means, rows_per_client, rng) for name, means in TABLE_2_MEANS.items()}
+    return SourceData(
+        clients=clients, label="y", positive=1, sensitive=["group"],
+        value_labels={"group": {"0": "b (f_0)", "1": "a (f_1, advantaged)"}},
+        info={"kind": "synthetic-gaussian-8", "paper": "seed 000, Appendix C.5, Table 2"}, synthetic=True,
+    ).check()
+
+
+SOURCES = {
+    "acs": load_acs,
+    "csv-dir": load_csv_dir,
+    "synthetic-acs": synthetic_acs,
+    "adult": load_adult_source,
+    "synthetic-gaussian-8": gaussian_source,
+}
+
+
+def load_source(kind: str, **options: Any) -> SourceData:
+    """Load the source ``kind`` with its options."""
+    if kind not in SOURCES:
+        raise DatasetError(f"unknown source {kind!r}; valid sources: {', '.join(SOURCES)}")
+    return SOURCES[kind](**options)
