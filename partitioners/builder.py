@@ -76,6 +76,8 @@ class BuildSpec:
     standardise: str = "client"
     scale: dict[str, Any] = field(default_factory=dict)
     default_model: dict[str, Any] = field(default_factory=lambda: {"model": "logreg"})
+    keep_clients: list[str] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
 
     @classmethod
@@ -259,6 +261,13 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
             parts.append((sub_name, name, sub))
     if spec.partitioning:
         steps.append({"step": "partition", "rules": spec.partitioning})
+    if spec.keep_clients is not None:
+        unknown = sorted(set(spec.keep_clients) - {p[0] for p in parts})
+        if unknown:
+            raise DatasetError(f"keep_clients: unknown client(s) {unknown[:10]}")
+        keep = set(spec.keep_clients)
+        parts = [p for p in parts if p[0] in keep]
+        steps.append({"step": "keep-clients", "kept": len(parts)})
 
     # 6-7. setting and caps
     held_out = set(_test_client_names([p[0] for p in parts], spec.test_clients, spec.seed)) if spec.setting == "cross-device" else set()
@@ -368,7 +377,7 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
                        "labels": {str(v): value_labels.get(a, {}).get(str(v), str(v)) for v in sensitive_values[a]}}
                    for a in sensitive},
         default_model=spec.default_model,
-        source={**src.info, "spec": _spec_json(spec)},
+        source={**src.info, "spec": _spec_json(spec), **({"recipe": spec.notes} if spec.notes else {})},
         seed=spec.seed,
         preprocessing=steps,
         modifications=records,
@@ -379,5 +388,6 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
 
 def _spec_json(spec: BuildSpec) -> dict[str, Any]:
     data = asdict(spec)
+    data.pop("notes", None)
     data["modifications"] = [m if isinstance(m, Mapping) else asdict(m) for m in spec.modifications]
     return json.loads(json.dumps(data, default=str))

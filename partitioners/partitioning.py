@@ -86,6 +86,9 @@ def partition_client(name: str, frame: pd.DataFrame, rule: Any, seed: int) -> li
     shuffled = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
     partitioner = make_partitioner(parsed, int(rng.integers(2**31)))
     partitioner.dataset = Dataset.from_pandas(shuffled, preserve_index=False)
+    n_parts = getattr(partitioner, "num_partitions", 0)
+    if n_parts > len(frame):
+        raise DatasetError(f"client {name!r}: {n_parts} partitions of {len(frame)} rows would leave parts empty; use fewer partitions")
     parts = []
     try:
         for k in range(partitioner.num_partitions):
@@ -95,7 +98,7 @@ def partition_client(name: str, frame: pd.DataFrame, rule: Any, seed: int) -> li
             parts.append((f"{name}_{k}", part[frame.columns].astype(frame.dtypes.to_dict())))
     except DatasetError:
         raise
-    except (ValueError, KeyError) as err:
+    except (ValueError, KeyError, IndexError) as err:
         raise DatasetError(f"client {name!r}: partitioner {parsed} failed: {err}") from err
     total = sum(len(p) for _, p in parts)
     if total > len(frame):

@@ -268,18 +268,22 @@ def synthetic_acs(states: Sequence[str] | None = None, seed: int = 0, rows_per_s
         race_p = rng.dirichlet(national * 60 + 0.05)
         race = rng.choice(np.arange(1, 10), size=n, p=race_p)
         sex = np.where(rng.random(n) < rng.uniform(0.42, 0.52), 2, 1)
+        # Features depend on the groups (state-specific), so models that never see SEX / RAC1P still
+        # pick up the gaps through proxies, as on real ACS data.
+        schooling_gap = rng.uniform(0.0, 3.0, size=10)
+        schooling_gap[1] = 0.0
         age = np.clip(rng.normal(43, 14, n), 17, 90).round()
-        schl = np.clip(rng.normal(18, 3.5, n), 1, 24).round()
-        wkhp = np.clip(rng.normal(38, 11, n), 1, 99).round()
+        schl = np.clip(rng.normal(18.5 - schooling_gap[race], 3.0, n), 1, 24).round()
+        wkhp = np.clip(rng.normal(41 - rng.uniform(3, 9) * (sex == 2), 10, n), 1, 99).round()
         intercept = rng.normal(-1.0, 0.35)
         sex_gap = rng.uniform(0.2, 1.0)
         race_gap = rng.uniform(0.0, 1.2, size=10)
         race_gap[1] = 0.0
-        logit = (intercept + 0.35 * (schl - 18) + 0.05 * (wkhp - 38) + 0.03 * (age - 43)
+        logit = (intercept + 0.45 * (schl - 18) + 0.08 * (wkhp - 38) + 0.03 * (age - 43)
                  - sex_gap * (sex == 2) - race_gap[race])
         label = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
         clients[state] = pd.DataFrame({
-            "AGEP": age, "COW": rng.integers(1, 9, n).astype(float), "SCHL": schl,
+            "AGEP": age, "COW": np.where(rng.random(n) < 0.3 + 0.2 * (sex == 2), 4.0, rng.integers(1, 9, n)), "SCHL": schl,
             "MAR": rng.integers(1, 6, n).astype(float), "OCCP": rng.integers(10, 9830, n).astype(float),
             "POBP": rng.integers(1, 555, n).astype(float), "RELP": rng.integers(0, 18, n).astype(float),
             "WKHP": wkhp, "SEX": sex.astype(float), "RAC1P": race.astype(float), "PINCP": label,
