@@ -345,3 +345,30 @@ def test_issue_command_on_the_feda4fair_release(tmp_path):
     labels = table[table.model == "labels"]
     assert (labels["dd_SEX_value"].astype(str) == "2").all()
     assert json.loads((out / "manifest.json").read_text())["source"]["ignored_files"] == ["crosssilo_attribute_modifications.csv"]
+
+
+# ----- training on built directories -----------------------------------------------------
+@pytest.mark.slow
+def test_built_directories_train_with_fedavg_and_standalone(tmp_path):
+    from fedfair.simulation import simulate
+
+    silo = build_dataset(BuildSpec(source="synthetic-acs", source_options={"states": STATES}, mapping={"RAC1P": "race-binary"},
+                                   modifications=[{"client": "AL", "attribute": "SEX", "value": 2, "drop_rate": 0.5}]), tmp_path / "silo")
+    device = build_dataset(BuildSpec(source="synthetic-acs", source_options={"states": STATES}, setting="cross-device",
+                                     partitioning={"*": "iid:2"}, test_clients=["AL_0", "AK_1"]), tmp_path / "device")
+    summaries = {}
+    for strategy, root in (("fedavg", silo), ("standalone", silo), ("fedavg", device)):
+        out = tmp_path / f"{strategy}-{root.name}"
+        summaries[(strategy, root.name)] = simulate(
+            {"strategy": strategy, "dataset": str(root), "rounds": 3, "seed": 0, "out-dir": str(out)},
+            num_supernodes=len(read_manifest(root).clients), echo=False)
+        assert json.loads((out / "status.json").read_text())["status"] == "complete"
+    for key in (("fedavg", "silo"), ("standalone", "silo")):
+        clients = summaries[key]["clients"]
+        assert [c["client"] for c in clients] == STATES
+        assert all(0.6 < c["accuracy"] <= 1.0 for c in clients)
+        assert all(set(c["fairness"]) == {"SEX", "RAC1P"} for c in clients)
+    # cross-device: only the held-out test clients are evaluated, with the global model
+    held_out = summaries[("fedavg", "device")]["clients"]
+    assert [c["client"] for c in held_out] == ["AL_0", "AK_1"] and all(c["n_train"] == 0 for c in held_out)
+    assert all(0.6 < c["accuracy"] <= 1.0 for c in held_out)
