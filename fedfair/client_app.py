@@ -4,7 +4,8 @@ Handlers
 - ``query.describe``: who am I (client name, partition id, sizes, features, default model).
 - ``train``: train from the sent global model (or this node's personal model
   kept in ``context.state``) and reply with the new weights.
-- ``evaluate``: score the sent model, or the personal one, on the test split.
+- ``evaluate``: score the sent model, or the personal one (``use=personal``;
+  falls back to the sent model when the node has none yet), on the test split.
 - ``query.evaluate_models``: score each of several sent models (``model-0``,
   ``model-1``, ...) on the client's own data, e.g. for IFCA's cluster choice.
 
@@ -23,7 +24,7 @@ from flwr.clientapp import ClientApp
 
 from fedfair.data import ClientData, load_client
 from fedfair.models import build_model
-from fedfair.training import EvalResult, TrainConfig, evaluate, train_local
+from fedfair.training import EvalResult, TrainConfig, evaluate, proximal_term, train_local
 
 PERSONAL = "personal-model"
 app = ClientApp()
@@ -82,7 +83,10 @@ def train(msg: Message, context: Context) -> Message:
     train_config = TrainConfig(
         lr=float(config["lr"]), epochs=int(config["local-epochs"]), batch_size=int(config["batch-size"])
     )
-    loss = train_local(model, data.train, train_config, seed=int(config["train-seed"]))
+    mu = float(config.get("proximal-mu", 0.0))
+    # FedProx (Li et al., eq. 2): (mu / 2) ||w - w_start||^2 anchored at the model training starts from
+    penalties = [proximal_term(list(model.parameters()), mu)] if mu > 0 else []
+    loss = train_local(model, data.train, train_config, seed=int(config["train-seed"]), penalties=penalties)
     arrays = ArrayRecord(model.state_dict())
     if bool(config.get("keep-personal", False)):
         context.state[PERSONAL] = arrays
@@ -102,7 +106,7 @@ def evaluate_model(msg: Message, context: Context) -> Message:
     config = msg.content["config"]
     data = client_data(context, config)
     model = _model(config, data)
-    if config.get("use", "global") == "personal":
+    if config.get("use", "global") == "personal" and (PERSONAL in context.state or "arrays" not in msg.content):
         if PERSONAL not in context.state:
             raise ValueError(f"client {data.name!r} has no personal model yet: train before evaluating")
         model.load_state_dict(context.state[PERSONAL].to_torch_state_dict())

@@ -19,6 +19,7 @@ from fedfair.paths import cache_dir
 STRATEGIES: dict[str, str] = {
     "fedavg": "strategies.fedavg:FedAvgStrategy",
     "standalone": "strategies.standalone:StandaloneStrategy",
+    "fedprox": "strategies.fedprox:FedProxStrategy",
 }
 
 # name -> (builder "module:function", fixed keyword arguments)
