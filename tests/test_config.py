@@ -40,14 +40,16 @@ def test_unknown_parameter_lists_valid_keys():
 
 
 def test_unknown_strategy_lists_valid_names():
-    with pytest.raises(UnknownNameError, match="valid strategies: fedavg, standalone"):
+    from fedfair.registry import STRATEGIES
+
+    with pytest.raises(UnknownNameError, match="unknown strategy 'fedsgd'; valid strategies: " + ", ".join(sorted(STRATEGIES))):
         strategy_class("fedsgd")
 
 
 def test_cli_run_rejects_bad_input_before_starting(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["run", "--strategy", "fedsgd", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2 and "valid strategies: fedavg, standalone" in result.output
+    assert result.exit_code == 2 and "unknown strategy 'fedsgd'; valid strategies: fedavg, fedprox, standalone" in result.output
     result = runner.invoke(app, ["run", "--set", "lr=0", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "'lr' = 0.0 is out of range" in result.output
     result = runner.invoke(app, ["run", "--dataset", "nope", "--out", str(tmp_path / "r")])
