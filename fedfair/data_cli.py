@@ -123,12 +123,12 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         fedfair data build --source csv-dir --path ../shared/data/feda4fair/cross_silo_attribute_final
         --label PINCP --sensitive SEX,RAC1P,MAR --out DIR
         """
-        from partitioners.builder import BuildSpec, build_dataset
+        from partitioners.builder import BuildSpec, build_dataset, read_table_file
 
         try:
             data: dict[str, Any] = {}
             if spec_file:
-                data = json.loads(json.dumps(BuildSpec.from_file(spec_file).__dict__))
+                data = dict(read_table_file(spec_file, "spec file"))
             opts = dict(data.get("source_options", {}))
             for key, value in (("path", path), ("task", task), ("year", year), ("horizon", horizon), ("acs_root", acs_root),
                                ("data_root", data_root), ("rows_per_state", rows_per_state)):
@@ -222,14 +222,10 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
 
 
 def _read_modifications(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise DatasetError(f"modifications file {path} not found")
-    if path.suffix == ".toml":
-        import tomllib
+    """A JSON list, or a JSON / TOML table with a ``modifications`` list."""
+    from partitioners.builder import read_table_file
 
-        data = tomllib.loads(path.read_text())
-        return list(data.get("modifications", []))
-    data = json.loads(path.read_text())
+    data = read_table_file(path, "modifications file")
     return list(data if isinstance(data, list) else data.get("modifications", []))
 
 

@@ -160,9 +160,8 @@ def audit_client(
     root: str, client: int, models: Sequence[str], include_sensitive: bool, intersectional: bool, seed: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows of audit.csv and pairs.csv for one client."""
-    manifest = read_manifest(root)
-    values = manifest.sensitive_values
     data = load_client(root, client)
+    values = data.sensitive_values
     rows, pair_rows = [], []
     splits = [s for s in (data.train, data.val, data.test) if s is not None and len(s)]
     y_all = np.concatenate([s.y for s in splits])

@@ -57,10 +57,7 @@ class Modification:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Modification":
         """Build from a JSON / TOML table; unknown keys are an error naming them."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise DatasetError(f"modification {dict(data)}: unknown keys {unknown}; valid keys: {sorted(known)}")
+        check_keys(data, cls, f"modification {dict(data)}")
         missing = [k for k in ("client", "attribute", "value") if k not in data]
         if missing:
             raise DatasetError(f"modification {dict(data)}: missing keys {missing}")
@@ -71,6 +68,14 @@ class Modification:
         if self.extra_attribute is not None:
             text += f" & {self.extra_attribute}={self.extra_value}"
         return text
+
+
+def check_keys(data: Mapping[str, Any], cls: type, what: str) -> None:
+    """Reject keys that are not fields of the dataclass ``cls``, naming them and the valid ones."""
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise DatasetError(f"{what}: unknown keys {unknown}; valid keys: {sorted(known)}")
 
 
 def client_rng(seed: int, client: str, purpose: str) -> np.random.Generator:

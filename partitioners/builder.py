@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from fedfair.data import DatasetError
-from partitioners.bias import Modification, apply_modifications, client_rng
+from partitioners.bias import Modification, apply_modifications, check_keys, client_rng
 from partitioners.partitioning import partition_client
 from partitioners.sources import SourceData, load_source, same_value
 from partitioners.writer import write_federated_dataset
@@ -82,10 +82,7 @@ class BuildSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BuildSpec":
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise DatasetError(f"build spec: unknown keys {unknown}; valid keys: {sorted(known)}")
+        check_keys(data, cls, "build spec")
         spec = cls(**dict(data))
         spec.splits = tuple(float(x) for x in spec.splits)  # type: ignore[assignment]
         return spec
@@ -93,16 +90,18 @@ class BuildSpec:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> "BuildSpec":
         """Read a JSON or TOML spec file."""
-        path = Path(path)
-        if not path.is_file():
-            raise DatasetError(f"spec file {path} not found")
-        if path.suffix == ".toml":
-            import tomllib
+        return cls.from_dict(read_table_file(path, "spec file"))
 
-            data = tomllib.loads(path.read_text())
-        else:
-            data = json.loads(path.read_text())
-        return cls.from_dict(data)
+    def load_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`partitioners.sources.load_source` (label / positive / sensitive included)."""
+        options = dict(self.source_options)
+        if self.label:
+            options["label"] = self.label
+        if self.positive is not None:
+            options["positive"] = self.positive
+        if self.sensitive:
+            options["sensitive"] = list(self.sensitive)
+        return options
 
     def validate(self) -> None:
         if self.setting not in SETTINGS:
@@ -118,6 +117,18 @@ class BuildSpec:
                 raise DatasetError(f"{key} must be >= 1, got {value}")
         if self.scale and not 0 < float(self.scale.get("factor", 0)) :
             raise DatasetError(f"scale.factor must be > 0, got {self.scale.get('factor')}")
+
+
+def read_table_file(path: str | os.PathLike[str], what: str) -> Any:
+    """The content of a JSON or TOML file (``.toml`` suffix = TOML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{what} {path} not found")
+    if path.suffix == ".toml":
+        import tomllib
+
+        return tomllib.loads(path.read_text())
+    return json.loads(path.read_text())
 
 
 # ----- steps -------------------------------------------------------------------
@@ -147,7 +158,10 @@ def map_values(frame: pd.DataFrame, attr: str, rule: Mapping[str, Any]) -> pd.Se
     keep = mapped.isna()
     if keep.any():
         mapped[keep] = column[keep]
-    return mapped
+    try:
+        return pd.to_numeric(mapped)  # codes stay numeric (int64 when integral)
+    except (ValueError, TypeError):
+        return mapped
 
 
 def _integral(column: pd.Series) -> pd.Series:
@@ -157,6 +171,18 @@ def _integral(column: pd.Series) -> pd.Series:
     if column.dtype == bool:
         return column.astype(np.int64)
     return column
+
+
+def normalise_clients(src: SourceData, drop_columns: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
+    """Step 3: label -> 0/1 (``src.positive`` = 1), integer sensitive codes, ``drop_columns`` removed."""
+    clients: dict[str, pd.DataFrame] = {}
+    for name, frame in src.clients.items():
+        frame = frame.drop(columns=[c for c in drop_columns if c in frame.columns])
+        frame = frame.assign(**{src.label: same_value(frame[src.label], src.positive).astype(np.int64)})
+        for attr in src.sensitive:
+            frame[attr] = _integral(frame[attr])
+        clients[name] = frame.reset_index(drop=True)
+    return clients
 
 
 def _split_rows(n: int, fractions: Sequence[float], rng: np.random.Generator) -> list[np.ndarray]:
@@ -206,14 +232,7 @@ def _scaled_clients(scale: Mapping[str, Any], natural: Sequence[str]) -> set[str
 def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceData | None = None) -> Path:
     """Build ``spec`` into the directory ``out`` (atomic: nothing half-written is left)."""
     spec.validate()
-    options = dict(spec.source_options)
-    if spec.label:
-        options["label"] = spec.label
-    if spec.positive is not None:
-        options["positive"] = spec.positive
-    if spec.sensitive:
-        options["sensitive"] = list(spec.sensitive)
-    src = source or load_source(spec.source, seed=spec.seed, **options)
+    src = source or load_source(spec.source, seed=spec.seed, **spec.load_options())
     label, sensitive = src.label, list(src.sensitive)
     steps: list[dict[str, Any]] = []
     warnings: list[str] = []
@@ -238,13 +257,7 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
         value_labels[attr] = {str(k): str(v) for k, v in labels.items()}
 
     # 3. label -> 0/1, sensitive codes -> ints
-    clients: dict[str, pd.DataFrame] = {}
-    for name, frame in src.clients.items():
-        frame = frame.drop(columns=[c for c in spec.drop_columns if c in frame.columns])
-        frame = frame.assign(**{label: same_value(frame[label], src.positive).astype(np.int64)})
-        for attr in sensitive:
-            frame[attr] = _integral(frame[attr])
-        clients[name] = frame.reset_index(drop=True)
+    clients = normalise_clients(src, spec.drop_columns)
     if not any(f[label].any() for f in clients.values()):
         raise DatasetError(f"label {label!r}: no row equals the positive value {src.positive!r}; set --positive")
     natural = list(clients)
@@ -346,12 +359,12 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
             factor = float(spec.scale["factor"])
             splits = {s: f.assign(**(f[features] * factor).astype(np.float32)) for s, f in splits.items()}
         final.append((sub_name, splits, role, parent))
+        rows = pd.concat(list(splits.values()))
         for attr in sensitive:
-            rows = pd.concat(list(splits.values()))
             present = pd.unique(rows[attr])
             if len(present) < 2:
                 warnings.append(f"client {sub_name!r}: only one {attr} group ({present[0]!r}); its {attr} fairness is undefined")
-        all_labels = pd.unique(pd.concat(list(splits.values()))[label])
+        all_labels = pd.unique(rows[label])
         if len(all_labels) < 2:
             warnings.append(f"client {sub_name!r}: only label {all_labels[0]} present; EqOp / EO are undefined")
     if spec.standardise != "none":

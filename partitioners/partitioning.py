@@ -89,17 +89,15 @@ def partition_client(name: str, frame: pd.DataFrame, rule: Any, seed: int) -> li
     n_parts = getattr(partitioner, "num_partitions", 0)
     if n_parts > len(frame):
         raise DatasetError(f"client {name!r}: {n_parts} partitions of {len(frame)} rows would leave parts empty; use fewer partitions")
-    parts = []
     try:
-        for k in range(partitioner.num_partitions):
-            part = partitioner.load_partition(k).to_pandas()
-            if len(part) == 0:
-                raise DatasetError(f"client {name!r}: partitioner {parsed} leaves part {k} empty; use fewer partitions")
-            parts.append((f"{name}_{k}", part[frame.columns].astype(frame.dtypes.to_dict())))
-    except DatasetError:
-        raise
+        loaded = [partitioner.load_partition(k).to_pandas() for k in range(partitioner.num_partitions)]
     except (ValueError, KeyError, IndexError) as err:
         raise DatasetError(f"client {name!r}: partitioner {parsed} failed: {err}") from err
+    parts = []
+    for k, part in enumerate(loaded):
+        if len(part) == 0:
+            raise DatasetError(f"client {name!r}: partitioner {parsed} leaves part {k} empty; use fewer partitions")
+        parts.append((f"{name}_{k}", part[frame.columns].astype(frame.dtypes.to_dict())))
     total = sum(len(p) for _, p in parts)
     if total > len(frame):
         raise DatasetError(f"client {name!r}: partitioner {parsed} returned {total} rows from {len(frame)}")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import replace
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,9 @@ from fedfair.data import DatasetError
 from fedfair.metrics import GroupCounts, fairness_from_counts, group_counts
 from partitioners.audit import DEFAULT_THRESHOLD, _fit_predict, disadvantaged_value
 from partitioners.bias import Modification, apply_modification, client_rng
-from partitioners.builder import BuildSpec, _integral, build_dataset, map_values, resolve_mapping
+from partitioners.builder import BuildSpec, build_dataset, map_values, normalise_clients, resolve_mapping
 from partitioners.partitioning import partition_client
-from partitioners.sources import load_source, same_value
+from partitioners.sources import load_source
 
 RECIPES: dict[str, dict[str, Any]] = {
     "attribute-silo": {"level": "attribute", "race": "race-binary", "parts": None},
@@ -137,25 +138,18 @@ def _prepare(data: Mapping[str, Any], recipe: Mapping[str, Any]) -> tuple[BuildS
     else:
         spec_data["mapping"] = {"RAC1P": recipe["race"], **spec_data.get("mapping", {})}
     spec = BuildSpec.from_dict(spec_data)
-    options = dict(spec.source_options, label=spec.label, sensitive=SENSITIVE)
-    if spec.positive is not None:
-        options["positive"] = spec.positive
-    source = load_source(spec.source, seed=spec.seed, **options)
-    return spec, source
+    return spec, load_source(spec.source, seed=spec.seed, **spec.load_options())
 
 
 def _mapped_clients(spec: BuildSpec, source: Any) -> dict[str, pd.DataFrame]:
-    """Natural clients after value mapping, label 0/1, numeric sensitive codes (what the builder sees)."""
+    """Natural clients as the builder sees them before bias exacerbation (mapped, label 0/1, integer codes)."""
     rules = resolve_mapping(spec.mapping)
-    out = {}
+    mapped = {}
     for name, frame in source.clients.items():
         for attr, rule in rules.items():
             frame = frame.assign(**{attr: map_values(frame, attr, rule)})
-        frame = frame.assign(**{source.label: same_value(frame[source.label], source.positive).astype(np.int64)})
-        for attr in SENSITIVE:
-            frame[attr] = _integral(pd.to_numeric(frame[attr]))
-        out[name] = frame.reset_index(drop=True)
-    return out
+        mapped[name] = frame
+    return normalise_clients(replace(source, clients=mapped), spec.drop_columns)
 
 
 def build_recipe(

@@ -139,6 +139,14 @@ def write_report(
     return path
 
 
+def _grouped_bars(ax: Any, ticks: Sequence[Any], series: dict[str, Any], rotation: int, fontsize: int) -> None:
+    """One bar per (tick, series), the series side by side at each tick."""
+    width = 0.8 / max(1, len(series))
+    for k, (name, heights) in enumerate(series.items()):
+        ax.bar(np.arange(len(ticks)) + k * width, heights, width=width, label=name)
+    ax.set_xticks(np.arange(len(ticks)) + 0.4 - width / 2, ticks, rotation=rotation, fontsize=fontsize)
+
+
 def write_plots(table: pd.DataFrame, attributes: Sequence[str], out: Path) -> list[Path]:
     """dd_per_client.png, lr_vs_xgb.png, max_gap_values.png."""
     import matplotlib
@@ -151,10 +159,7 @@ def write_plots(table: pd.DataFrame, attributes: Sequence[str], out: Path) -> li
     main = models[0]
     rows = _by_model(table, main)
     fig, ax = plt.subplots(figsize=(max(8.0, 0.3 * len(rows)), 4.5), layout="constrained")
-    width = 0.8 / max(1, len(attributes))
-    for k, attr in enumerate(attributes):
-        ax.bar(np.arange(len(rows)) + k * width, rows[f"dd_{attr}"].astype(float), width=width, label=attr)
-    ax.set_xticks(np.arange(len(rows)) + 0.4 - width / 2, rows.index, rotation=90, fontsize=7)
+    _grouped_bars(ax, list(rows.index), {attr: rows[f"dd_{attr}"].astype(float) for attr in attributes}, rotation=90, fontsize=7)
     ax.set_ylabel(f"DD ({main})")
     ax.set_title("Demographic disparity per client and attribute")
     ax.legend()
@@ -183,10 +188,7 @@ def write_plots(table: pd.DataFrame, attributes: Sequence[str], out: Path) -> li
     for ax, attr in zip(axes[0], attributes):
         counts = {m: _by_model(table, m)[f"dd_{attr}_value"].astype(str).value_counts() for m in models}
         options = sorted({o for c in counts.values() for o in c.index if o not in ("", "nan")}, key=str)
-        width = 0.8 / len(models)
-        for k, m in enumerate(models):
-            ax.bar(np.arange(len(options)) + k * width, [int(counts[m].get(o, 0)) for o in options], width=width, label=m)
-        ax.set_xticks(np.arange(len(options)) + 0.4 - width / 2, options, rotation=45, fontsize=8)
+        _grouped_bars(ax, options, {m: [int(counts[m].get(o, 0)) for o in options] for m in models}, rotation=45, fontsize=8)
         ax.set_title(f"{attr}: value with the max DD gap")
         ax.set_ylabel("clients")
         ax.legend()

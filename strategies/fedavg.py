@@ -19,6 +19,12 @@ class FedAvgStrategy(FedFairStrategy):
     """Train the global model on sampled clients each round, average, evaluate everyone."""
 
     name = "fedavg"
+    # What clients deploy: ``use`` of the evaluate message and the model name recorded per client.
+    deploy_use, deploy_name = "global", "global"
+
+    def train_config(self) -> dict[str, Any]:
+        """Extra config of every train message (subclasses add their local objective's settings)."""
+        return {}
 
     def run(self, grid: Grid) -> dict[str, Any]:
         self.describe(grid)
@@ -28,13 +34,15 @@ class FedAvgStrategy(FedFairStrategy):
         for server_round in range(1, self.params["rounds"] + 1):
             chosen = self.sample_nodes(server_round)
             replies = self.send(
-                grid, [self.train_message(n, server_round, arrays) for n in chosen], f"train round {server_round}"
+                grid, [self.train_message(n, server_round, arrays, **self.train_config()) for n in chosen],
+                f"train round {server_round}",
             )
             aggregated, _ = aggregator.aggregate_train(server_round, replies)
             if aggregated is None:
                 raise ClientError(f"train round {server_round}: nothing to aggregate")
             arrays = aggregated
             evals = self.evaluate_nodes(
-                grid, server_round, {n.node_id: arrays for n in self.nodes}, {n.node_id: "global" for n in self.nodes}
+                grid, server_round, {n.node_id: arrays for n in self.nodes},
+                {n.node_id: self.deploy_name for n in self.nodes}, use=self.deploy_use,
             )
         return self.recorder.finish(evals)

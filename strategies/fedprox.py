@@ -15,14 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
-
 from fedfair.config import Param
-from strategies.base import ClientError, FedFairStrategy
+from strategies.fedavg import FedAvgStrategy
 
 
-class FedProxStrategy(FedFairStrategy):
+class FedProxStrategy(FedAvgStrategy):
     """FedAvg with the proximal local objective; clients deploy their regularised local models."""
 
     name = "fedprox"
@@ -30,26 +27,8 @@ class FedProxStrategy(FedFairStrategy):
         "proximal-mu": Param(float, 0.01, "FedProx: weight mu of the proximal term (mu/2)||w - w_global||^2",
                              "float >= 0", lambda x: x >= 0),
     }
+    # "personal" falls back to the sent global model on a client that has not trained yet
+    deploy_use, deploy_name = "personal", "local (proximal)"
 
-    def run(self, grid: Grid) -> dict[str, Any]:
-        self.describe(grid)
-        aggregator = FedAvg(weighted_by_key="num-examples")
-        arrays = self.initial_arrays()
-        evals = []
-        for server_round in range(1, self.params["rounds"] + 1):
-            chosen = self.sample_nodes(server_round)
-            messages = [
-                self.train_message(n, server_round, arrays, **{"proximal-mu": self.params["proximal-mu"], "keep-personal": True})
-                for n in chosen
-            ]
-            replies = self.send(grid, messages, f"train round {server_round}")
-            aggregated, _ = aggregator.aggregate_train(server_round, replies)
-            if aggregated is None:
-                raise ClientError(f"train round {server_round}: nothing to aggregate")
-            arrays = aggregated
-            # "personal" falls back to the sent global model on a client that has not trained yet
-            evals = self.evaluate_nodes(
-                grid, server_round, {n.node_id: arrays for n in self.nodes},
-                {n.node_id: "local (proximal)" for n in self.nodes}, use="personal",
-            )
-        return self.recorder.finish(evals)
+    def train_config(self) -> dict[str, Any]:
+        return {"proximal-mu": self.params["proximal-mu"], "keep-personal": True}
