@@ -146,6 +146,29 @@ def group_counts(
     return _align([_plain(v) for v in observed], _table(cells, inverse, len(observed)), values)
 
 
+def soft_group_counts(
+    y_true: Any, proba: Any, groups: Any, values: Sequence[Any] | None = None
+) -> GroupCounts:
+    """Expected confusion table per group under soft predictions P(yhat = 1) = ``proba``.
+
+    tp = sum p y, fp = sum p (1 - y), tn = sum (1 - p)(1 - y), fn = sum (1 - p) y
+    (float counts): the rates are the groups' mean predicted probabilities, the
+    usual smooth surrogate of the hard rates. Same value order as :func:`group_counts`.
+    """
+    y = np.asarray(y_true).astype(np.float64)
+    p = np.asarray(proba, dtype=np.float64)
+    groups = np.asarray(groups)
+    observed, inverse = np.unique(groups, return_inverse=True)
+    cells = np.stack([p * y, p * (1 - y), (1 - p) * (1 - y), (1 - p) * y], axis=1)
+    table = np.stack([np.bincount(inverse.ravel(), weights=cells[:, c], minlength=len(observed)) for c in range(4)], axis=1)
+    observed_values = [_plain(v) for v in observed]
+    ordered = observed_values if values is None else [_plain(v) for v in values] + [
+        v for v in observed_values if v not in [_plain(x) for x in values]]
+    counts = np.zeros((len(ordered), 4), dtype=np.float64)
+    counts[[ordered.index(v) for v in observed_values]] = table
+    return GroupCounts(ordered, counts)
+
+
 def intersection_counts(
     y_true: Any, y_pred: Any, sensitive: Mapping[str, Any], attributes: Sequence[str],
     values: Mapping[str, Sequence[Any]] | None = None,

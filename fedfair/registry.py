@@ -20,6 +20,10 @@ STRATEGIES: dict[str, str] = {
     "fedavg": "strategies.fedavg:FedAvgStrategy",
     "standalone": "strategies.standalone:StandaloneStrategy",
     "fedprox": "strategies.fedprox:FedProxStrategy",
+    "ifca": "strategies.ifca:IFCAStrategy",
+    "fair-fca": "strategies.fair_fca:FairFCAStrategy",
+    "flhc": "strategies.flhc:FLHCStrategy",
+    "fair-flhc": "strategies.fair_flhc:FairFLHCStrategy",
 }
 
 # name -> (builder "module:function", fixed keyword arguments)

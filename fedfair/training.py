@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from fedfair.data import Split
-from fedfair.metrics import GroupCounts, sensitive_counts
+from fedfair.metrics import GroupCounts, sensitive_counts, soft_group_counts
 
 
 @dataclass
@@ -55,6 +55,10 @@ class EvalResult:
     loss: float
     accuracy: float
     groups: dict[str, GroupCounts]
+    soft_groups: dict[str, GroupCounts] | None = None
+
+    def soft_groups_json(self) -> dict[str, Any]:
+        return {a: {"values": list(t.values), "counts": t.counts.tolist()} for a, t in (self.soft_groups or {}).items()}
 
     def groups_json(self) -> dict[str, Any]:
         return {a: t.to_json() for a, t in self.groups.items()}
@@ -109,6 +113,67 @@ def train_local(
     return total / max(batches, 1)
 
 
+def _bce(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return nn.functional.binary_cross_entropy_with_logits(model(x), y)
+
+
+def _tensors(data: Split) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32)), torch.from_numpy(data.y.astype(np.float32))
+
+
+def train_per_fedavg(model: nn.Module, data: Split, config: TrainConfig, alpha: float, seed: int) -> float:
+    """Per-FedAvg local training, first-order version (Fallah et al., 2020, Algorithm 1 with eq. 8's FO gradient).
+
+    Each local step takes two fresh mini-batches D, D' of the shuffled data:
+    w_tmp = w - alpha * grad f(w; D), then w <- w - beta * grad f(w_tmp; D'),
+    with beta = ``config.lr``. One epoch is one pass over the data (two batches
+    per step). Returns the mean outer-batch loss.
+    """
+    x, y = _tensors(data)
+    params = list(model.parameters())
+    generator = torch.Generator().manual_seed(int(seed))
+    model.train()
+    total, steps = 0.0, 0
+    for _ in range(config.epochs):
+        order = torch.randperm(len(y), generator=generator)
+        batches = [order[s : s + config.batch_size] for s in range(0, len(y), config.batch_size)]
+        pairs = list(zip(batches[0::2], batches[1::2])) or [(batches[0], batches[0])]
+        for inner, outer in pairs:
+            start = [p.detach().clone() for p in params]
+            grads = torch.autograd.grad(_bce(model, x[inner], y[inner]), params)
+            with torch.no_grad():
+                for p, g in zip(params, grads):
+                    p -= alpha * g
+            outer_loss = _bce(model, x[outer], y[outer])
+            grads = torch.autograd.grad(outer_loss, params)
+            with torch.no_grad():
+                for p, s, g in zip(params, start, grads):
+                    p.copy_(s - config.lr * g)
+            total += float(outer_loss.detach())
+            steps += 1
+    return total / max(steps, 1)
+
+
+def finetune(model: nn.Module, data: Split, steps: int, lr: float, batch_size: int, seed: int) -> None:
+    """``steps`` plain SGD steps on seeded mini-batches of ``data`` (MAML-FL's personalisation before deployment)."""
+    if steps <= 0 or len(data) == 0:
+        return
+    x, y = _tensors(data)
+    generator = torch.Generator().manual_seed(int(seed))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    model.train()
+    order = torch.randperm(len(y), generator=generator)
+    position = 0
+    for _ in range(steps):
+        if position >= len(y):
+            order, position = torch.randperm(len(y), generator=generator), 0
+        idx = order[position : position + batch_size]
+        position += batch_size
+        optimizer.zero_grad()
+        _bce(model, x[idx], y[idx]).backward()
+        optimizer.step()
+
+
 @torch.no_grad()
 def predict_proba(model: nn.Module, x: np.ndarray) -> np.ndarray:
     """P(y = 1 | x) for every row."""
@@ -128,4 +193,6 @@ def evaluate(
     y_pred = (logits.numpy() > 0).astype(np.int64)
     accuracy = float((y_pred == data.y).mean())
     groups = sensitive_counts(data.y, y_pred, data.sensitive, sensitive_values)
-    return EvalResult(n=len(data), loss=loss, accuracy=accuracy, groups=groups)
+    proba = torch.sigmoid(logits).numpy().astype(np.float64)
+    soft = {a: soft_group_counts(data.y, proba, g, (sensitive_values or {}).get(a)) for a, g in data.sensitive.items()}
+    return EvalResult(n=len(data), loss=loss, accuracy=accuracy, groups=groups, soft_groups=soft)

@@ -11,6 +11,7 @@ partition order, errors raised with the node named), ``train_messages`` /
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -35,6 +36,18 @@ class NodeInfo:
     n_test: int
     n_features: int
     default_model: dict[str, Any]
+    sensitive: dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    """One model scored on one client's data (``query.evaluate_models``)."""
+
+    loss: float
+    accuracy: float
+    n: int
+    groups: dict[str, GroupCounts]
+    soft_groups: dict[str, GroupCounts]
 
 
 class ClientError(RuntimeError):
@@ -53,6 +66,8 @@ class FedFairStrategy:
         self.dataset_dir = dataset_dir
         self.nodes: list[NodeInfo] = []
         self._dataset_clients: list[str] | None = None
+        # isolates this run's personal models in the clients' state (several runs may share a simulation)
+        self.run_tag = uuid.uuid4().hex[:12]
 
     @property
     def dataset_clients(self) -> list[str]:
@@ -71,7 +86,8 @@ class FedFairStrategy:
     # ----- shared helpers -----------------------------------------------
     def base_config(self) -> ConfigRecord:
         """Config every message carries: dataset location and the model spec."""
-        return ConfigRecord({"dataset-dir": self.dataset_dir, "model-spec": json.dumps(self.model_spec())})
+        return ConfigRecord({"dataset-dir": self.dataset_dir, "model-spec": json.dumps(self.model_spec()),
+                             "run-tag": self.run_tag})
 
     def model_spec(self) -> dict[str, Any]:
         """``model=auto`` takes the dataset's default model; ``hidden`` applies to the MLP."""
@@ -123,6 +139,7 @@ class FedFairStrategy:
                     partition_id=int(info["partition-id"]), n_train=int(info["n-train"]),
                     n_test=int(info["n-test"]), n_features=int(info["n-features"]),
                     default_model=json.loads(str(info["default-model"])),
+                    sensitive=json.loads(str(info["sensitive"])),
                 )
             )
         self.nodes = sorted(nodes, key=lambda n: n.partition_id)
@@ -194,12 +211,14 @@ class FedFairStrategy:
     def evaluate_nodes(
         self, grid: Grid, server_round: int, arrays_for: Mapping[int, ArrayRecord | None], model_name: Mapping[int, str],
         use: str = "global", clusters: Mapping[int, int] | None = None, nodes: Sequence[NodeInfo] | None = None,
+        extra_config: Mapping[str, Any] | None = None,
     ) -> list[ClientEval]:
         """Evaluate nodes (default: every node with a test split) with the model each deploys; record the round."""
         messages = []
         for node in self.test_nodes if nodes is None else nodes:
             record = self.base_config()
-            record.update({"server-round": server_round, "use": use})
+            record.update({"server-round": server_round, "use": use, "batch-size": self.params["batch-size"],
+                           **(extra_config or {})})
             content = RecordDict({"config": record})
             arrays = arrays_for.get(node.node_id)
             if arrays is not None:
@@ -219,6 +238,45 @@ class FedFairStrategy:
             )
         self.recorder.record_round(server_round, evals)
         return evals
+
+    def score_models(
+        self, grid: Grid, server_round: int, models: Sequence[ArrayRecord], nodes: Sequence[NodeInfo], split: str = "train",
+    ) -> dict[int, list[ModelScore]]:
+        """Every node scores every model on its own ``split`` (``query.evaluate_models``): {node_id: [score per model]}."""
+        messages = []
+        for node in nodes:
+            record = self.base_config()
+            record.update({"server-round": server_round, "split": split})
+            content = RecordDict({"config": record})
+            for k, arrays in enumerate(models):
+                content[f"model-{k}"] = arrays
+            messages.append(Message(content, dst_node_id=node.node_id, message_type=f"{MessageType.QUERY}.evaluate_models"))
+        from strategies.common import parse_groups
+
+        scores = {}
+        for reply in self.send(grid, messages, f"score models round {server_round}"):
+            info = reply.content["info"]
+            scores[reply.metadata.src_node_id] = [
+                ModelScore(
+                    loss=float(reply.content[f"metrics.model-{k}"]["loss"]),
+                    accuracy=float(reply.content[f"metrics.model-{k}"]["accuracy"]),
+                    n=int(reply.content[f"metrics.model-{k}"]["num-examples"]),
+                    groups=parse_groups(str(info[f"groups.model-{k}"])),
+                    soft_groups=parse_groups(str(info[f"soft-groups.model-{k}"])),
+                )
+                for k in range(len(models))
+            ]
+        return scores
+
+    def sensitive_attribute(self) -> str:
+        """The attribute of the fair strategies: param ``sensitive``, default the dataset's first."""
+        available = list(self.nodes[0].sensitive) if self.nodes else []
+        chosen = self.params.get("sensitive") or (available[0] if available else "")
+        if chosen not in available:
+            from fedfair.config import ParamError
+
+            raise ParamError(f"sensitive attribute {chosen!r} is not in the dataset; available: {', '.join(available) or 'none'}")
+        return chosen
 
     def sample_nodes(self, server_round: int) -> Sequence[NodeInfo]:
         """Nodes that train this round: a seeded ``fraction-train`` sample (all by default)."""

@@ -1,0 +1,156 @@
+"""FL+HC (Briggs et al., 2020): FedAvg, then one hierarchical clustering of the clients' models.
+
+Seed 000, Algorithm 2 with gamma = 1:
+
+1. ``hc-k1`` rounds of FedAvg from the seeded initial model (every client
+   deploys the global model);
+2. each training client personalises the global model with ``hc-local-epochs``
+   epochs of local SGD (the E local steps) and sends theta_i;
+3. the server clusters the clients by agglomerative clustering of the
+   clustering matrix, for FL+HC the Euclidean distances D_ij = ||theta_i - theta_j||
+   (Fair-FL+HC adds a fairness term, ``strategies/fair_flhc.py``), cut at the
+   distance ``hc-threshold`` or into ``num-clusters`` clusters when that is > 0,
+   with ``hc-linkage`` (ward by default, Briggs et al.'s choice);
+4. each cluster starts from the n_i-weighted average of its members'
+   personalised models and runs FedAvg on its own for the remaining
+   rounds - ``hc-k1`` rounds (k2); clients deploy their cluster's model.
+
+A cut that gives one cluster per client (no collaboration left) is recorded as
+a warning in summary.json (``notes``), as is a single cluster. Clients without
+training data deploy the model of the cluster with the most training rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord
+from flwr.serverapp import Grid
+
+from fedfair.config import Param, ParamError
+from strategies.base import ClientError, FedFairStrategy, NodeInfo
+from strategies.common import NUM_CLUSTERS, cluster_lists, flatten, hierarchical_clusters, weighted_average
+
+LINKAGES = ("ward", "average", "complete", "single")
+
+
+class FLHCStrategy(FedFairStrategy):
+    """FedAvg for k1 rounds, cluster once on the personalised models, FedAvg per cluster for k2 rounds."""
+
+    name = "flhc"
+    extra_params = {
+        "hc-k1": Param(int, 5, "FL+HC / Fair-FL+HC: FedAvg rounds before clustering (k1; k2 = rounds - k1)",
+                       "integer >= 0", lambda x: x >= 0),
+        "hc-local-epochs": Param(int, 1, "FL+HC / Fair-FL+HC: local epochs E of the personalisation step that "
+                                 "produces the models being clustered", "integer >= 1", lambda x: x >= 1),
+        "hc-threshold": Param(float, 0.35, "FL+HC / Fair-FL+HC: distance threshold of the hierarchical clustering "
+                              "(seed 000 Fig. 7 uses 0.35); ignored when num-clusters > 0", "float > 0", lambda x: x > 0),
+        "hc-linkage": Param(str, "ward", "FL+HC / Fair-FL+HC: linkage of the agglomerative clustering",
+                            ", ".join(LINKAGES), lambda x: x in LINKAGES),
+        "num-clusters": NUM_CLUSTERS,
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notes: list[str] = []
+        self.matrix: dict[str, Any] = {}
+
+    # ----- the clustering matrix: Fair-FL+HC overrides it ------------------
+    def clustering_matrix(self, grid: Grid, server_round: int, nodes: list[NodeInfo],
+                          models: list[ArrayRecord]) -> np.ndarray:
+        """FL+HC: Euclidean distances between the personalised models (the D of eq. 2)."""
+        return self.distances(models)
+
+    @staticmethod
+    def distances(models: list[ArrayRecord]) -> np.ndarray:
+        flat = np.stack([flatten(m) for m in models])
+        return np.sqrt(np.maximum(((flat[:, None, :] - flat[None, :, :]) ** 2).sum(-1), 0.0))
+
+    # ----- algorithm ------------------------------------------------------
+    def fedavg_round(self, grid: Grid, server_round: int, start: dict[int, ArrayRecord],
+                     cluster_of: dict[int, int]) -> dict[int, ArrayRecord]:
+        """One FedAvg round inside every cluster (one cluster before clustering): {cluster: new model}."""
+        chosen = self.sample_nodes(server_round)
+        replies = self.send(grid, [self.train_message(n, server_round, start[cluster_of[n.node_id]]) for n in chosen],
+                            f"train round {server_round}")
+        models = dict(start)
+        for k in set(cluster_of.values()):
+            members = [r for r in replies if cluster_of[r.metadata.src_node_id] == k]
+            if members:
+                models[k] = weighted_average([r.content["arrays"] for r in members],
+                                             [r.content["metrics"]["num-examples"] for r in members])
+        return models
+
+    def cluster(self, grid: Grid, server_round: int, global_model: ArrayRecord) -> dict[int, int]:
+        """Personalise, build the clustering matrix, cut the tree: {node_id: cluster} for training nodes."""
+        nodes = self.training_nodes
+        replies = self.send(grid, [self.train_message(n, server_round, global_model,
+                                                      **{"local-epochs": self.params["hc-local-epochs"]}) for n in nodes],
+                            "personalisation before clustering")
+        by_node = {r.metadata.src_node_id: r.content["arrays"] for r in replies}
+        models = [by_node[n.node_id] for n in nodes]
+        matrix = self.clustering_matrix(grid, server_round, nodes, models)
+        self.matrix["clustering"] = np.round(matrix, 6).tolist()
+        self.matrix["clients"] = [n.client for n in nodes]
+        labels = hierarchical_clusters(matrix, self.params["hc-threshold"], self.params["num-clusters"],
+                                       self.params["hc-linkage"])
+        n_clusters = len(set(labels.tolist()))
+        if n_clusters == len(nodes) and len(nodes) > 1:
+            self.warn(f"the clustering gives one cluster per client ({n_clusters}): no collaboration after round "
+                      f"{server_round}; raise hc-threshold (now {self.params['hc-threshold']}) or set num-clusters")
+        elif n_clusters == 1 and len(nodes) > 1:
+            self.warn("the clustering gives a single cluster: FL+HC reduces to FedAvg; lower hc-threshold or set num-clusters")
+        self.cluster_models = {
+            k: weighted_average([m for m, lab in zip(models, labels) if lab == k],
+                                [n.n_train for n, lab in zip(nodes, labels) if lab == k])
+            for k in range(n_clusters)
+        }
+        return {n.node_id: int(lab) for n, lab in zip(nodes, labels)}
+
+    def warn(self, text: str) -> None:
+        self.notes.append(f"warning: {text}")
+        self.recorder.log(f"[yellow]{self.name}: {text}[/yellow]")
+
+    def deployment(self, assignment: dict[int, int]) -> dict[int, int]:
+        rows: dict[int, int] = {}
+        for node in self.training_nodes:
+            rows[assignment[node.node_id]] = rows.get(assignment[node.node_id], 0) + node.n_train
+        largest = max(rows, key=lambda k: rows[k])
+        return {n.node_id: assignment.get(n.node_id, largest) for n in self.nodes}
+
+    def run(self, grid: Grid) -> dict[str, Any]:
+        self.describe(grid)
+        k1, rounds = self.params["hc-k1"], self.params["rounds"]
+        if k1 >= rounds:
+            raise ParamError(f"hc-k1 = {k1} leaves no round after clustering: set rounds > hc-k1 (rounds = {rounds})")
+        if self.params["num-clusters"] > len(self.training_nodes):
+            raise ParamError(f"num-clusters = {self.params['num-clusters']} is larger than the number of clients with "
+                             f"training data ({len(self.training_nodes)})")
+        models = {0: self.initial_arrays()}
+        cluster_of = {n.node_id: 0 for n in self.nodes}
+        evals, history = [], []
+        for server_round in range(1, rounds + 1):
+            if server_round == k1 + 1:
+                assignment = self.cluster(grid, server_round, models[0])
+                cluster_of = self.deployment(assignment)
+                models = dict(self.cluster_models)
+            models = self.fedavg_round(grid, server_round, models, cluster_of)
+            clustered = server_round > k1
+            history.append({"round": server_round, "clusters": self.named(cluster_of) if clustered else None})
+            evals = self.evaluate_nodes(
+                grid, server_round, {n.node_id: models[cluster_of[n.node_id]] for n in self.nodes},
+                {n.node_id: f"cluster {cluster_of[n.node_id]}" if clustered else "global" for n in self.nodes},
+                clusters=cluster_of if clustered else None,
+            )
+        if not evals:
+            raise ClientError("no evaluation happened")
+        return self.recorder.finish(evals, clusters=cluster_lists(self.named(cluster_of)),
+                                    extra={"cluster_history": history, "notes": self.notes, "clustering": self.matrix,
+                                           **self.summary_extra()})
+
+    def named(self, assignment: dict[int, int]) -> dict[str, int]:
+        return {n.client: assignment[n.node_id] for n in self.nodes if n.node_id in assignment}
+
+    def summary_extra(self) -> dict[str, Any]:
+        return {}

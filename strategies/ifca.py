@@ -1,0 +1,132 @@
+"""IFCA (Ghosh et al., 2020): iterative federated clustering with K cluster models.
+
+Every round (seed 000, Algorithm 1 with gamma = 1):
+
+1. each client with training data scores the K cluster models on its own
+   training data (``query.evaluate_models``) and takes the cluster with the
+   lowest score, c(i) = argmin_k F(Z_i, Theta_k) (ties: the lower k);
+2. the sampled clients run local SGD from Theta_{c(i)};
+3. the server updates each cluster model with the n_i-weighted average of its
+   members' local models, Theta_k = Theta_k - sum_{i in C_k} n_i / n_{C_k}
+   (Theta_k - theta_i) (Algorithm 1, "Update the cluster model"; the sum of
+   n_i runs over the cluster's members, as in Ghosh et al.); a cluster nobody
+   chose keeps its model.
+
+Initialisation (Algorithm 1: "start clusters by randomly selecting one client
+for each"): ``ifca-init=client`` draws K distinct training clients with the run
+seed; cluster k's model is client k's local model after one round of local
+training from the seeded initial model. ``ifca-init=random`` uses K
+independently seeded random models instead (Ghosh et al.'s variant).
+
+Each client deploys, and is evaluated with, the updated model of the cluster it
+chose this round. Clients without training data (cross-device held-out
+clients) cannot score models on training data: they deploy the model of the
+cluster holding the most training rows. Fair-FCA (``strategies/fair_fca.py``)
+only changes the score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord
+from flwr.serverapp import Grid
+
+from fedfair.config import Param, ParamError
+from fedfair.models import build_model
+from strategies.base import FedFairStrategy, ModelScore, NodeInfo
+from strategies.common import NUM_CLUSTERS, cluster_lists, weighted_average
+
+
+class IFCAStrategy(FedFairStrategy):
+    """K cluster models; clients pick the cluster whose model scores best on their data."""
+
+    name = "ifca"
+    extra_params = {
+        "num-clusters": NUM_CLUSTERS,
+        "ifca-init": Param(str, "client", "IFCA / Fair-FCA initial cluster models: client (one random client's "
+                           "local model per cluster, Algorithm 1) or random (K seeded random models)",
+                           "client or random", lambda x: x in ("client", "random")),
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notes: list[str] = []
+        self.history: list[dict[str, Any]] = []
+
+    # ----- the score: Fair-FCA overrides it ------------------------------
+    def cluster_scores(self, node: NodeInfo, scores: Sequence[ModelScore]) -> np.ndarray:
+        """Score of each cluster model for one client (lower is better): IFCA uses the loss F(Z_i, Theta_k)."""
+        return np.array([s.loss for s in scores])
+
+    # ----- algorithm ------------------------------------------------------
+    def num_clusters(self) -> int:
+        k, pool = self.params["num-clusters"], len(self.training_nodes)
+        if k < 1:
+            raise ParamError(f"{self.name} needs num-clusters >= 1, got {k}")
+        if k > pool:
+            raise ParamError(f"num-clusters = {k} is larger than the number of clients with training data ({pool}); "
+                             f"choose num-clusters <= {pool}")
+        return k
+
+    def initial_models(self, grid: Grid, k: int) -> list[ArrayRecord]:
+        """Algorithm 1's initialisation (see the module docstring)."""
+        if self.params["ifca-init"] == "random":
+            n_features = self.nodes[0].n_features
+            return [ArrayRecord(build_model(self.model_spec(), n_features, seed=self.params["seed"] * 100 + j).state_dict())
+                    for j in range(k)]
+        rng = np.random.default_rng([self.params["seed"], 7])
+        pool = self.training_nodes
+        chosen = [pool[i] for i in rng.choice(len(pool), size=k, replace=False)]
+        init = self.initial_arrays()
+        replies = self.send(grid, [self.train_message(n, 0, init) for n in chosen], "initial cluster models")
+        by_node = {r.metadata.src_node_id: r.content["arrays"] for r in replies}
+        self.notes.append(f"initial cluster models: local models of clients {[n.client for n in chosen]}")
+        return [by_node[n.node_id] for n in chosen]
+
+    def assign(self, grid: Grid, server_round: int, models: Sequence[ArrayRecord]) -> dict[int, int]:
+        """c(i) for every training client: argmin of :meth:`cluster_scores` (eq. 1)."""
+        scores = self.score_models(grid, server_round, models, self.training_nodes)
+        return {node.node_id: int(np.argmin(self.cluster_scores(node, scores[node.node_id]))) for node in self.training_nodes}
+
+    def deploy_cluster(self, assignment: dict[int, int], k: int) -> dict[int, int]:
+        """Cluster of every node: its own choice, or the largest cluster (by training rows) for nodes without one."""
+        rows = np.zeros(k)
+        for node in self.training_nodes:
+            rows[assignment[node.node_id]] += node.n_train
+        largest = int(np.argmax(rows))
+        return {n.node_id: assignment.get(n.node_id, largest) for n in self.nodes}
+
+    def run(self, grid: Grid) -> dict[str, Any]:
+        self.describe(grid)
+        k = self.num_clusters()
+        models = self.initial_models(grid, k)
+        evals, deployed = [], {}
+        for server_round in range(1, self.params["rounds"] + 1):
+            assignment = self.assign(grid, server_round, models)
+            chosen = self.sample_nodes(server_round)
+            replies = self.send(
+                grid, [self.train_message(n, server_round, models[assignment[n.node_id]]) for n in chosen],
+                f"train round {server_round}",
+            )
+            for j in range(k):  # Algorithm 1: n_i-weighted average of each cluster's local models
+                members = [r for r in replies if assignment[r.metadata.src_node_id] == j]
+                if members:
+                    models[j] = weighted_average([r.content["arrays"] for r in members],
+                                                 [r.content["metrics"]["num-examples"] for r in members])
+            deployed = self.deploy_cluster(assignment, k)
+            self.history.append({"round": server_round, "clusters": self.named(deployed)})
+            evals = self.evaluate_nodes(
+                grid, server_round, {n.node_id: models[deployed[n.node_id]] for n in self.nodes},
+                {n.node_id: f"cluster {deployed[n.node_id]}" for n in self.nodes}, clusters=deployed,
+            )
+        return self.recorder.finish(evals, clusters=cluster_lists(self.named(deployed)), extra=self.summary_extra())
+
+    def named(self, assignment: dict[int, int]) -> dict[str, int]:
+        return {self.node(node_id).client: k for node_id, k in sorted(assignment.items(), key=lambda x: self.node(x[0]).partition_id)}
+
+    def summary_extra(self) -> dict[str, Any]:
+        return {"cluster_history": self.history, "notes": self.notes}
+
