@@ -130,6 +130,46 @@ def run(
 
 
 @app.command()
+def compare(
+    strategies_: str = typer.Option("fedavg,standalone,ifca,fair-fca", "--strategies", "-s",
+                                    help="comma-separated entries NAME[@KEY=VALUE...], e.g. fedavg,fair-fca@gamma=0.3"),
+    dataset: str = typer.Option(COMMON_PARAMS["dataset"].default, "--dataset", "-d",
+                                help="builtin name or a dataset directory"),
+    seeds: int = typer.Option(3, "--seeds", "-n", help="number of seeds (0 .. N-1) per strategy", min=1),
+    rounds: int = typer.Option(COMMON_PARAMS["rounds"].default, "--rounds", "-r", help="federated rounds of every run"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="output directory (default runs/compare-<dataset>)"),
+    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE for every run, repeatable; per entry use NAME@KEY=VALUE"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="directory with raw files; also $FEDFAIR_DATA_ROOT"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show Flower and Ray logs"),
+) -> None:
+    """Run several strategies for several seeds; table of mean ± std local accuracy and SP / EqOp / EO, and a scatter.
+
+    Writes OUT/table.md, OUT/table.csv, OUT/results.json, OUT/scatter.png and one run directory per
+    (strategy, seed) under OUT/runs. All runs share one simulation.
+    """
+    from fedfair.compare import plan_runs, run_comparison
+
+    entries = [e.strip() for e in strategies_.split(",") if e.strip()]
+    safe_name = Path(dataset).name if Path(dataset).exists() else dataset
+    out_dir = (out or Path("runs") / f"compare-{safe_name}").resolve()
+    try:
+        overrides = parse_assignments(set_)
+        clash = sorted(set(overrides) & {"strategy", "dataset", "rounds", "seed", "out-dir", "data-root"})
+        if clash:
+            raise ParamError(f"use the dedicated flags instead of --set for {clash}")
+        plan_runs(dataset, entries, list(range(seeds)), rounds, overrides, out_dir, str(data_root or ""))
+        rows = run_comparison(dataset, entries, list(range(seeds)), rounds, overrides, out_dir,
+                              data_root=str(data_root or ""), verbose=verbose)
+    except USER_ERRORS as err:
+        _fail(err)
+    console.print((out_dir / "table.md").read_text(), highlight=False, markup=False)
+    for row in rows:
+        if any(row["clusters"]):
+            console.print(f"{row['label']} clusters per seed: {row['clusters']}", highlight=False, markup=False)
+    console.print(f"results: {out_dir} (table.md, table.csv, results.json, scatter.png, runs/)", highlight=False)
+
+
+@app.command()
 def metrics(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV file with label, prediction and sensitive columns"),
     label: str = typer.Option(..., "--label", help="true label column"),

@@ -24,6 +24,10 @@ STRATEGIES: dict[str, str] = {
     "fair-fca": "strategies.fair_fca:FairFCAStrategy",
     "flhc": "strategies.flhc:FLHCStrategy",
     "fair-flhc": "strategies.fair_flhc:FairFLHCStrategy",
+    "cfl-cosine": "strategies.cfl:CFLCosineStrategy",
+    "maml": "strategies.maml:MAMLStrategy",
+    "fairfed": "strategies.fairfed:FairFedStrategy",
+    "fairfed-af": "strategies.fairfed:FairFedAFStrategy",
 }
 
 # name -> (builder "module:function", fixed keyword arguments)

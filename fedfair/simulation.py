@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 OFFLINE_ENV = {
@@ -31,6 +31,20 @@ def simulate(run_config: Mapping[str, Any], num_supernodes: int, verbose: bool =
     The ServerApp is the same ``run_server`` that ``flwr run .`` executes; the
     run_config is passed to it directly instead of through pyproject.toml.
     """
+    result = simulate_many([run_config], num_supernodes, verbose=verbose, echo=echo, keep_going=False)[0]
+    return result
+
+
+def simulate_many(
+    run_configs: Sequence[Mapping[str, Any]], num_supernodes: int, verbose: bool = False, echo: bool = True,
+    keep_going: bool = True,
+) -> list[dict[str, Any]]:
+    """Several runs, one after the other, in one simulation (Ray starts once); one summary per run.
+
+    Every run has its own run directory and its own client state (``run-tag``).
+    With ``keep_going`` a failed run gives ``{"error": "..."}`` (its run
+    directory says ``failed``) and the next one starts; otherwise the error is raised.
+    """
     set_offline_env()
     from flwr.serverapp import ServerApp
     from flwr.simulation import run_simulation
@@ -38,12 +52,20 @@ def simulate(run_config: Mapping[str, Any], num_supernodes: int, verbose: bool =
     from fedfair.client_app import app as client_app
     from fedfair.server_app import run_server
 
-    summary: dict[str, Any] = {}
+    summaries: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
     server_app = ServerApp()
 
     @server_app.main()
     def _main(grid, context) -> None:  # noqa: ANN001 (Flower's signature)
-        summary.update(run_server(grid, run_config, echo=echo))
+        for run_config in run_configs:
+            try:
+                summaries.append(run_server(grid, run_config, echo=echo))
+            except Exception as err:  # noqa: BLE001 (reported per run)
+                if not keep_going:
+                    errors.append(err)
+                    return
+                summaries.append({"error": f"{type(err).__name__}: {err}", "run_config": dict(run_config)})
 
     if not verbose:
         logging.getLogger("flwr").setLevel(logging.ERROR)
@@ -55,6 +77,8 @@ def simulate(run_config: Mapping[str, Any], num_supernodes: int, verbose: bool =
     }
     run_simulation(server_app=server_app, client_app=client_app, num_supernodes=num_supernodes,
                    backend_config=backend_config, verbose_logging=verbose)
-    if not summary:
+    if errors:
+        raise errors[0]
+    if len(summaries) < len(run_configs):
         raise RuntimeError("the simulation ended without a summary: see the log above")
-    return summary
+    return summaries

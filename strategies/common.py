@@ -75,8 +75,13 @@ def parse_groups(text: str | dict[str, Any]) -> dict[str, GroupCounts]:
     import json
 
     data = json.loads(text) if isinstance(text, str) else text
-    return {a: GroupCounts(list(t["values"]), np.asarray(t["counts"], dtype=np.float64).reshape(-1, 4))
-            for a, t in data.items()}
+    out = {}
+    for attribute, table in data.items():
+        counts = np.asarray(table["counts"], dtype=np.float64).reshape(-1, 4)
+        if np.all(counts == np.round(counts)):  # hard counts stay integers (they can be merged with GroupCounts.__add__)
+            counts = counts.astype(np.int64)
+        out[attribute] = GroupCounts(list(table["values"]), counts)
+    return out
 
 
 def hierarchical_clusters(matrix: np.ndarray, threshold: float, n_clusters: int, linkage: str) -> np.ndarray:

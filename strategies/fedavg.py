@@ -26,6 +26,10 @@ class FedAvgStrategy(FedFairStrategy):
         """Extra config of every train message (subclasses add their local objective's settings)."""
         return {}
 
+    def eval_config(self, server_round: int) -> dict[str, Any]:
+        """Extra config of every evaluate message (MAML-FL adds its fine-tuning steps)."""
+        return {}
+
     def run(self, grid: Grid) -> dict[str, Any]:
         self.describe(grid)
         aggregator = FedAvg(weighted_by_key="num-examples")
@@ -44,5 +48,6 @@ class FedAvgStrategy(FedFairStrategy):
             evals = self.evaluate_nodes(
                 grid, server_round, {n.node_id: arrays for n in self.nodes},
                 {n.node_id: self.deploy_name for n in self.nodes}, use=self.deploy_use,
+                extra_config=self.eval_config(server_round),
             )
         return self.recorder.finish(evals)

@@ -1,0 +1,184 @@
+"""``fedfair compare``: several strategies x several seeds on one dataset, one table, one scatter.
+
+Each entry of ``--strategies`` is a strategy name, optionally with its own
+parameters after ``@``: ``fair-fca@gamma=0.3@fairness=eqop``. The entry text
+is the row label. All runs share one Flower simulation (Ray starts once) and
+each writes its own run directory under ``OUT/runs/<label>-seed<s>``.
+
+Outputs in OUT:
+
+- ``table.md`` / ``table.csv``: per entry, mean +- std over seeds of the
+  clients' mean local accuracy and mean local SP / EqOp / EO per attribute;
+- ``results.json``: the same numbers plus every run's per-client results;
+- ``scatter.png``: local accuracy (y) against the local fairness gap (x), one
+  point per entry with std error bars over seeds, one panel per attribute and
+  notion (seed 000, Figs. 1-5 and 8).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedfair.config import ParamError, parse_assignments, validate_params
+from fedfair.metrics import json_safe
+
+NOTIONS = ("sp", "eqop", "eo")
+
+
+def parse_entry(entry: str) -> tuple[str, dict[str, Any]]:
+    """``"fair-fca@gamma=0.3"`` -> ``("fair-fca", {"gamma": 0.3})``."""
+    name, *assignments = [part.strip() for part in entry.split("@")]
+    if not name:
+        raise ParamError(f"empty strategy name in {entry!r}")
+    return name, parse_assignments(assignments)
+
+
+def plan_runs(
+    dataset: str, entries: Sequence[str], seeds: Sequence[int], rounds: int, overrides: Mapping[str, Any],
+    out: Path, data_root: str = "",
+) -> list[dict[str, Any]]:
+    """Validated run configs, one per (entry, seed); errors name the entry and the problem."""
+    from fedfair.registry import strategy_class
+    from fedfair.server_app import known_params
+
+    if not entries:
+        raise ParamError("--strategies is empty: give e.g. fedavg,standalone,ifca")
+    if len(set(entries)) != len(entries):
+        raise ParamError(f"--strategies lists an entry twice: {list(entries)}")
+    configs = []
+    for entry in entries:
+        name, own = parse_entry(entry)
+        strategy_class(name)
+        for seed in seeds:
+            config = {"strategy": name, "dataset": dataset, "rounds": rounds, "seed": seed, "data-root": data_root,
+                      **overrides, **own, "out-dir": str(out / "runs" / f"{_safe(entry)}-seed{seed}")}
+            try:
+                validate_params(config, known_params())
+            except ParamError as err:
+                raise ParamError(f"{entry}: {err}") from None
+            configs.append({**config, "_label": entry})
+    return configs
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    arr = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    if len(arr) == 0:
+        return math.nan, math.nan
+    return float(arr.mean()), float(arr.std(ddof=0))
+
+
+def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per entry: mean +- std over seeds of the client-averaged accuracy and gaps."""
+    rows = []
+    for label in dict.fromkeys(labels):
+        runs = [s for lab, s in zip(labels, summaries) if lab == label]
+        ok = [s for s in runs if "error" not in s]
+        row: dict[str, Any] = {"label": label, "runs": len(runs), "failed": len(runs) - len(ok),
+                               "errors": [s["error"] for s in runs if "error" in s]}
+        row["accuracy"] = _mean_std([s["mean"]["accuracy"] for s in ok])
+        attributes = sorted({a for s in ok for a in s["mean"]["fairness"]})
+        row["fairness"] = {a: {m: _mean_std([s["mean"]["fairness"].get(a, {}).get(m, math.nan) for s in ok])
+                               for m in NOTIONS} for a in attributes}
+        row["clusters"] = [s.get("clusters") for s in ok]
+        rows.append(row)
+    return rows
+
+
+def _cell(pair: tuple[float, float]) -> str:
+    mean, std = pair
+    return "n/a" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
+
+
+def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Sequence[Mapping[str, Any]],
+                  meta: Mapping[str, Any]) -> None:
+    """table.md, table.csv, results.json, scatter.png."""
+    out.mkdir(parents=True, exist_ok=True)
+    attributes = sorted({a for r in rows for a in r["fairness"]})
+    header = ["strategy", "accuracy"] + [f"{m.upper() if m != 'eqop' else 'EqOp'} {a}" for a in attributes for m in NOTIONS]
+    lines = [f"# fedfair compare: {meta['dataset']}, {meta['rounds']} rounds, seeds {meta['seeds']}", "",
+             "Mean ± std over seeds of the clients' mean local accuracy and mean local fairness gaps "
+             "(lower gap = fairer).", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    with open(out / "table.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["strategy", "runs", "failed", "accuracy_mean", "accuracy_std"]
+                        + [f"{m}_{a}_{s}" for a in attributes for m in NOTIONS for s in ("mean", "std")])
+        for r in rows:
+            cells = [r["label"], _cell(r["accuracy"])] + [_cell(r["fairness"].get(a, {}).get(m, (math.nan, math.nan)))
+                                                          for a in attributes for m in NOTIONS]
+            lines.append("| " + " | ".join(cells) + " |")
+            writer.writerow([r["label"], r["runs"], r["failed"], *r["accuracy"]]
+                            + [v for a in attributes for m in NOTIONS
+                               for v in r["fairness"].get(a, {}).get(m, (math.nan, math.nan))])
+    failed = [r for r in rows if r["failed"]]
+    if failed:
+        lines += ["", "Failed runs:"] + [f"- {r['label']}: {e}" for r in failed for e in r["errors"]]
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    (out / "results.json").write_text(json.dumps(json_safe({"meta": dict(meta), "rows": list(rows),
+                                                            "runs": list(summaries)}), indent=1, sort_keys=True))
+    plot_scatter(rows, attributes, out / "scatter.png", title=f"{meta['dataset']} ({len(meta['seeds'])} seeds)")
+
+
+def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], path: Path, title: str) -> None:
+    """Accuracy vs fairness gap per entry (mean, std error bars), one panel per attribute and notion."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_rows = max(len(attributes), 1)
+    fig, axes = plt.subplots(n_rows, len(NOTIONS), figsize=(4.6 * len(NOTIONS), 3.8 * n_rows), squeeze=False)
+    markers = "osD^v<>pP*Xh"
+    for i, attr in enumerate(attributes):
+        for j, notion in enumerate(NOTIONS):
+            ax = axes[i][j]
+            for k, r in enumerate(rows):
+                (x, xs), (y, ys) = r["fairness"].get(attr, {}).get(notion, (math.nan, math.nan)), r["accuracy"]
+                if math.isnan(x) or math.isnan(y):
+                    continue
+                ax.errorbar(x, y, xerr=xs, yerr=ys, fmt=markers[k % len(markers)], capsize=3, label=r["label"])
+            ax.set_xlabel(f"local {notion.upper() if notion != 'eqop' else 'EqOp'} gap ({attr})")
+            ax.set_ylabel("local accuracy")
+            ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.96))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_comparison(
+    dataset: str, entries: Sequence[str], seeds: Sequence[int], rounds: int, overrides: Mapping[str, Any], out: Path,
+    data_root: str = "", verbose: bool = False, echo: bool = True,
+) -> list[dict[str, Any]]:
+    """Plan, run (one simulation), summarise, write; returns the table rows."""
+    from fedfair.data import validate_dataset
+    from fedfair.registry import resolve_dataset
+    from fedfair.simulation import simulate_many
+
+    out = Path(out).resolve()
+    configs = plan_runs(dataset, entries, seeds, rounds, overrides, out, data_root)
+    sizes = set()
+    for seed in seeds:
+        root = resolve_dataset(dataset, seed, data_root=data_root or None)
+        sizes.add(len(validate_dataset(root).clients))
+    if len(sizes) != 1:
+        raise ParamError(f"the dataset has a different number of clients for different seeds: {sorted(sizes)}")
+    labels = [c.pop("_label") for c in configs]
+    summaries = simulate_many(configs, num_supernodes=sizes.pop(), verbose=verbose, echo=echo)
+    rows = summarise(labels, summaries)
+    write_outputs(out, rows, summaries, {"dataset": dataset, "rounds": rounds, "seeds": list(seeds),
+                                         "strategies": list(entries), "overrides": dict(overrides)})
+    return rows

@@ -1,0 +1,135 @@
+"""FairFed (Ezzeldin et al., AAAI 2023, Algorithm 1) and FairFed-AF (seed 000, Section 4.4).
+
+FedAvg whose aggregation weights follow each client's fairness. Round t:
+
+1. every sampled client receives theta^t, measures it on its own training
+   data (group confusion counts and accuracy: statistics, never raw data,
+   ``report-start``) and trains locally as in FedAvg;
+2. the server sums the clients' group counts into the global statistics and
+   computes the global gap F^t and every local gap F_k^t of theta^t, with
+   f = ``fairness`` on the attribute ``sensitive``. For a binary attribute the
+   gaps are signed (rate of the first value minus rate of the second, as
+   FairFed's SPD / EOD), otherwise the largest pairwise gap;
+3. Delta_k = |F^t - F_k^t|; a client whose local gap is undefined (one group,
+   or no positives of a group for EqOp) uses |Acc^t - Acc_k^t| instead, as in
+   FairFed, and is recorded;
+4. w_k^t = w_k^{t-1} - beta * (Delta_k - mean_i Delta_i), then normalised to sum
+   to 1 over the round's clients (FairFed eq. 6); w^0 = n_k / n. A weight
+   driven below 0 is clipped to 0 (recorded), so the average stays convex;
+5. theta^{t+1} = sum_k w_k^t theta_k^t.
+
+FairFed-AF (seed 000 extends FairFed to "adjust the weights according to both
+accuracy and fairness", without a formula). fedfair's reading:
+Delta_k = lambda * |Acc^t - Acc_k^t| + (1 - lambda) * |F^t - F_k^t| with
+lambda = ``fairfed-acc-weight`` (default 0.5). Clients whose accuracy or
+fairness departs from the federation's lose weight on either ground.
+
+beta defaults to 1, the value FairFed uses in most of its experiments.
+Every client deploys the global model. The weights of every round are in
+summary.json (``weight_history``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from flwr.serverapp import Grid
+
+from fedfair.config import Param
+from fedfair.metrics import GroupCounts, group_rates
+from strategies.base import FedFairStrategy
+from strategies.common import FAIRNESS_PARAMS, parse_groups, weighted_average
+
+RATE_OF = {"sp": ("selection_rate",), "eqop": ("tpr",), "eo": ("tpr", "fpr")}
+
+
+def signed_gap(table: GroupCounts | None, notion: str) -> float:
+    """FairFed's gap of one attribute: signed for two values, else the largest pairwise gap; NaN when undefined."""
+    if table is None or len(table.values) < 2:
+        return math.nan
+    rates = group_rates(table.counts)
+    if len(table.values) == 2:
+        diffs = [float(rates[r][0] - rates[r][1]) for r in RATE_OF[notion]]
+        if any(math.isnan(d) for d in diffs):
+            return math.nan
+        return max(diffs, key=abs)  # EO: the larger of the TPR and FPR differences
+    from strategies.common import fairness_gap
+
+    return fairness_gap(table, notion)
+
+
+class FairFedStrategy(FedFairStrategy):
+    """FedAvg with fairness-adapted aggregation weights."""
+
+    name = "fairfed"
+    extra_params = {
+        **{k: FAIRNESS_PARAMS[k] for k in ("fairness", "sensitive")},
+        "fairfed-beta": Param(float, 1.0, "FairFed / FairFed-AF: step beta of the weight update", "float >= 0",
+                              lambda x: x >= 0),
+    }
+    accuracy_weight_param: str | None = None
+
+    def deltas(self, local_gap: np.ndarray, global_gap: float, local_acc: np.ndarray, global_acc: float) -> np.ndarray:
+        """FairFed: |F - F_k|, or |Acc - Acc_k| where F_k is undefined."""
+        fairness = np.abs(global_gap - local_gap)
+        return np.where(np.isnan(fairness), np.abs(global_acc - local_acc), fairness)
+
+    def run(self, grid: Grid) -> dict[str, Any]:
+        self.describe(grid)
+        attribute, notion = self.sensitive_attribute(), self.params["fairness"]
+        total = sum(n.n_train for n in self.training_nodes)
+        weights = {n.node_id: n.n_train / total for n in self.training_nodes}  # w^0 = n_k / n
+        arrays = self.initial_arrays()
+        evals, history, fallbacks = [], [], {}
+        for server_round in range(1, self.params["rounds"] + 1):
+            chosen = self.sample_nodes(server_round)
+            replies = self.send(grid, [self.train_message(n, server_round, arrays, **{"report-start": True}) for n in chosen],
+                                f"train round {server_round}")
+            ids = [r.metadata.src_node_id for r in replies]
+            tables = [parse_groups(str(r.content["info"]["start-groups"])).get(attribute) for r in replies]
+            sizes = np.array([float(r.content["metrics"]["num-examples"]) for r in replies])
+            local_acc = np.array([float(r.content["metrics"]["start-accuracy"]) for r in replies])
+            pooled = tables[0]
+            for t in tables[1:]:
+                pooled = pooled + t
+            global_gap, global_acc = signed_gap(pooled, notion), float((local_acc * sizes).sum() / sizes.sum())
+            local_gap = np.array([signed_gap(t, notion) for t in tables])
+            for i in np.flatnonzero(np.isnan(local_gap)):
+                fallbacks[self.node(ids[i]).client] = fallbacks.get(self.node(ids[i]).client, 0) + 1
+            delta = self.deltas(local_gap, global_gap, local_acc, global_acc)
+            raw = np.array([weights[i] for i in ids]) - self.params["fairfed-beta"] * (delta - delta.mean())  # eq. 6
+            clipped = int((raw < 0).sum())
+            raw = np.maximum(raw, 0.0)
+            new = raw / raw.sum() if raw.sum() > 0 else sizes / sizes.sum()
+            weights.update(dict(zip(ids, new.tolist())))
+            arrays = weighted_average([r.content["arrays"] for r in replies], new)
+            history.append({"round": server_round, "global_gap": global_gap, "global_accuracy": global_acc,
+                            "clipped": clipped,
+                            "clients": {self.node(i).client: {"weight": w, "local_gap": g, "delta": d}
+                                        for i, w, g, d in zip(ids, new.tolist(), local_gap.tolist(), delta.tolist())}})
+            evals = self.evaluate_nodes(grid, server_round, {n.node_id: arrays for n in self.nodes},
+                                        {n.node_id: "global" for n in self.nodes})
+        return self.recorder.finish(evals, extra={
+            "weight_history": history, "fairness_fallbacks": fallbacks,
+            "fairfed": {"fairness": notion, "sensitive": attribute, "beta": self.params["fairfed-beta"],
+                        "final_weights": {self.node(i).client: w for i, w in weights.items()}},
+        })
+
+
+class FairFedAFStrategy(FairFedStrategy):
+    """FairFed-AF: weights adapted on accuracy and fairness deviations."""
+
+    name = "fairfed-af"
+    extra_params = {
+        **FairFedStrategy.extra_params,
+        "fairfed-acc-weight": Param(float, 0.5, "FairFed-AF: weight lambda of the accuracy deviation in Delta_k",
+                                    "float in [0, 1]", lambda x: 0 <= x <= 1),
+    }
+
+    def deltas(self, local_gap: np.ndarray, global_gap: float, local_acc: np.ndarray, global_acc: float) -> np.ndarray:
+        lam = self.params["fairfed-acc-weight"]
+        accuracy = np.abs(global_acc - local_acc)
+        fairness = np.abs(global_gap - local_gap)
+        return np.where(np.isnan(fairness), accuracy, lam * accuracy + (1 - lam) * fairness)
