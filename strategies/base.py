@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
@@ -36,7 +36,7 @@ class NodeInfo:
     n_test: int
     n_features: int
     default_model: dict[str, Any]
-    sensitive: dict[str, list[Any]]
+    sensitive: dict[str, list[Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,24 @@ from strategies.common import FAIRNESS_PARAMS, fairness_gap
 from strategies.flhc import FLHCStrategy
 
 
+def psi_from_cross(on: np.ndarray, reading: str) -> np.ndarray:
+    """Psi from the cross-evaluation ``on[j, i]`` = f-gap of client i's model on client j's data.
+
+    ``cross``: Psi_ij = max(on[j, i], on[i, j]); ``self``: Psi_ij = max(on[i, i], on[j, j]).
+    NaN where a term is undefined; 0 on the diagonal.
+    """
+    on = np.asarray(on, dtype=np.float64)
+    if reading == "self":
+        own = np.diag(on)
+        psi = np.maximum.outer(own, own)
+    elif reading == "cross":
+        psi = np.maximum(on, on.T)
+    else:
+        raise ValueError(f"unknown psi-reading {reading!r}: use cross or self")
+    np.fill_diagonal(psi, 0.0)
+    return psi
+
+
 class FairFLHCStrategy(FLHCStrategy):
     """FL+HC with the fairness-aware clustering matrix of eq. 2."""
 
@@ -80,15 +98,7 @@ class FairFLHCStrategy(FLHCStrategy):
         # on[j, i] = f-gap of model i on client j's data
         on = np.array([[fairness_gap((s.soft_groups if soft else s.groups).get(attribute), notion)
                         for s in scores[node.node_id]] for node in nodes])
-        if self.params["psi-reading"] == "self":
-            own = np.diag(on)
-            psi = np.maximum.outer(own, own)
-            psi[np.isnan(own)[:, None] | np.isnan(own)[None, :]] = np.nan
-        else:
-            psi = np.fmax(on, on.T)
-            psi[np.isnan(on) | np.isnan(on.T)] = np.nan
-        np.fill_diagonal(psi, 0.0)
-        return psi
+        return psi_from_cross(on, self.params["psi-reading"])
 
     def summary_extra(self) -> dict[str, Any]:
         return {"fair_clustering": {"gamma": self.params["gamma"], "fairness": self.params["fairness"],

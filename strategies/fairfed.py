@@ -60,6 +60,19 @@ def signed_gap(table: GroupCounts | None, notion: str) -> float:
     return fairness_gap(table, notion)
 
 
+def fairfed_weights(previous: np.ndarray, delta: np.ndarray, beta: float, sizes: np.ndarray) -> tuple[np.ndarray, int]:
+    """FairFed eq. 6: w_k - beta (Delta_k - mean Delta), clipped at 0, normalised; (weights, number clipped).
+
+    If every weight is clipped, the weights fall back to n_k / n.
+    """
+    raw = np.asarray(previous, dtype=np.float64) - beta * (delta - delta.mean())
+    clipped = int((raw < 0).sum())
+    raw = np.maximum(raw, 0.0)
+    if raw.sum() <= 0:
+        return sizes / sizes.sum(), clipped
+    return raw / raw.sum(), clipped
+
+
 class FairFedStrategy(FedFairStrategy):
     """FedAvg with fairness-adapted aggregation weights."""
 
@@ -99,10 +112,7 @@ class FairFedStrategy(FedFairStrategy):
             for i in np.flatnonzero(np.isnan(local_gap)):
                 fallbacks[self.node(ids[i]).client] = fallbacks.get(self.node(ids[i]).client, 0) + 1
             delta = self.deltas(local_gap, global_gap, local_acc, global_acc)
-            raw = np.array([weights[i] for i in ids]) - self.params["fairfed-beta"] * (delta - delta.mean())  # eq. 6
-            clipped = int((raw < 0).sum())
-            raw = np.maximum(raw, 0.0)
-            new = raw / raw.sum() if raw.sum() > 0 else sizes / sizes.sum()
+            new, clipped = fairfed_weights(np.array([weights[i] for i in ids]), delta, self.params["fairfed-beta"], sizes)
             weights.update(dict(zip(ids, new.tolist())))
             arrays = weighted_average([r.content["arrays"] for r in replies], new)
             history.append({"round": server_round, "global_gap": global_gap, "global_accuracy": global_acc,

@@ -1,0 +1,58 @@
+"""fedfair compare: every (strategy, seed) runs, the table is the mean and std of the runs' summaries."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fedfair.cli import app
+from fedfair.compare import parse_entry, plan_runs
+from fedfair.config import ParamError
+from fedfair.registry import UnknownNameError
+
+
+def test_entries_carry_their_own_parameters(tmp_path):
+    assert parse_entry("fair-fca@gamma=0.3@fairness=eqop") == ("fair-fca", {"gamma": 0.3, "fairness": "eqop"})
+    configs = plan_runs("synthetic-gaussian-8", ["fedavg", "fair-fca@gamma=0.3"], [0, 1], 3, {"lr": 0.1}, tmp_path)
+    assert [(c["strategy"], c["seed"], c.get("gamma")) for c in configs] == [
+        ("fedavg", 0, None), ("fedavg", 1, None), ("fair-fca", 0, 0.3), ("fair-fca", 1, 0.3)]
+    assert all(c["lr"] == 0.1 for c in configs)
+
+
+def test_bad_entries_fail_before_anything_runs(tmp_path):
+    with pytest.raises(UnknownNameError, match="valid strategies"):
+        plan_runs("synthetic-gaussian-8", ["fedavg", "ifcaa"], [0], 3, {}, tmp_path)
+    with pytest.raises(ParamError, match="fair-fca@gamma=2: parameter 'gamma'"):
+        plan_runs("synthetic-gaussian-8", ["fair-fca@gamma=2"], [0], 3, {}, tmp_path)
+    with pytest.raises(ParamError, match="twice"):
+        plan_runs("synthetic-gaussian-8", ["fedavg", "fedavg"], [0], 3, {}, tmp_path)
+    result = CliRunner().invoke(app, ["compare", "--strategies", "fedavg,nope", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "unknown strategy 'nope'" in result.output
+    assert not (tmp_path / "x" / "table.md").exists()
+
+
+@pytest.mark.slow
+def test_compare_table_is_mean_and_std_of_the_runs(synthetic_dir, tmp_path):
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(app, ["compare", "--dataset", str(synthetic_dir), "--strategies", "fedavg,ifca",
+                                      "--seeds", "2", "--rounds", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("table.md", "table.csv", "results.json", "scatter.png"):
+        assert (out / name).is_file()
+    with open(out / "table.csv") as handle:
+        rows = {r["strategy"]: r for r in csv.DictReader(handle)}
+    assert set(rows) == {"fedavg", "ifca"}
+    for label in ("fedavg", "ifca"):
+        summaries = [json.loads((out / "runs" / f"{label}-seed{s}" / "summary.json").read_text()) for s in (0, 1)]
+        acc = [s["mean"]["accuracy"] for s in summaries]
+        sp = [s["mean"]["fairness"]["group"]["sp"] for s in summaries]
+        assert float(rows[label]["accuracy_mean"]) == pytest.approx(np.mean(acc))
+        assert float(rows[label]["accuracy_std"]) == pytest.approx(np.std(acc))
+        assert float(rows[label]["sp_group_mean"]) == pytest.approx(np.mean(sp))
+        assert rows[label]["failed"] == "0"
+    assert "| ifca |" in (out / "table.md").read_text()
+    assert "ifca clusters per seed" in result.output
