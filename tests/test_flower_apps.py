@@ -47,6 +47,27 @@ def test_flwr_run_dot_runs_the_default_app(tmp_path):
     assert not pids_with(str(tmp_path / "flwr-home"))
 
 
+@pytest.mark.parametrize("config", [
+    {"strategy": "fair-fca", "gamma": 0.5, "rounds": 2},
+    {"strategy": "fair-flhc", "gamma": 0.3, "rounds": 2, "hc-k1": 1, "num-clusters": 0},
+])
+def test_flwr_run_dot_runs_the_fair_clustering_strategies(tmp_path, config):
+    env = _env(tmp_path / "flwr-home")
+    out = tmp_path / "flwr-run"
+    text = " ".join(f"{k}='{v}'" if isinstance(v, str) else f"{k}={v}" for k, v in config.items())
+    cmd = [FLWR, "run", ".", "--stream", "--run-config", f"{text} out-dir='{out}'",
+           "--federation-config", "num-supernodes=8"]
+    try:
+        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        stop(pids_with(str(tmp_path / "flwr-home")))
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["strategy"] == config["strategy"] and summary["clusters"]
+    direct = simulate({**config, "out-dir": str(tmp_path / "direct")}, num_supernodes=8, echo=False)
+    assert _strip(summary) == _strip(json.loads(json.dumps(direct)))
+
+
 def test_deployment_superlink_and_two_supernodes(synthetic_dir, tmp_path):
     env = _env(tmp_path / "flwr-home")
     port = free_port()
