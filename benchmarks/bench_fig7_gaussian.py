@@ -45,7 +45,7 @@ VARIANTS = {
                   "hard, self": {"fairness-estimate": "hard", "psi-reading": "self"},
                   "hard, cross, K=2": {"fairness-estimate": "hard", "psi-reading": "cross", "num-clusters": 2},
                   "soft, cross, K=2": {"fairness-estimate": "soft", "psi-reading": "cross", "num-clusters": 2},
-                  "hard, cross, K=2, D/max D": {"fairness-estimate": "hard", "psi-reading": "cross", "num-clusters": 2,
+                  "hard, cross, K=2, D normalised": {"fairness-estimate": "hard", "psi-reading": "cross", "num-clusters": 2,
                                                 "hc-normalise-distance": True}},
 }
 
@@ -65,9 +65,22 @@ def plan(seeds: int, out: Path) -> list[tuple[str, str, float, int, dict]]:
                     continue  # gamma = 1 ignores the fairness term: one variant is enough
                 for seed in range(seeds):
                     config = {**COMMON, **ALGORITHMS[algorithm], **options, "gamma": gamma, "seed": seed,
-                              "out-dir": str(out / f"{algorithm}-{variant.replace(', ', '-')}-g{gamma}-s{seed}")}
+                              "out-dir": str(out / f"{algorithm}-{variant.replace(', ', '-').replace(' ', '_')}-g{gamma}-s{seed}")}
                     runs.append((algorithm, variant, gamma, seed, config))
     return runs
+
+
+def _complete(out_dir: str) -> bool:
+    status = Path(out_dir) / "status.json"
+    return status.is_file() and json.loads(status.read_text())["status"] == "complete"
+
+
+def _summary(out_dir: str) -> dict:
+    path = Path(out_dir) / "summary.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    status = json.loads((Path(out_dir) / "status.json").read_text())
+    return {"error": status.get("error", status["status"])}
 
 
 def report(results: list[tuple[str, str, float, int, str]], seeds: int, wall: float) -> str:
@@ -96,12 +109,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "fig7_gaussian_results.md")
     parser.add_argument("--runs-dir", type=Path, default=Path("/tmp/fedfair-fig7"))
+    parser.add_argument("--rerun", action="store_true", help="rerun runs whose directory is already complete")
     parser.add_argument("--only", default="", help="run one algorithm: fair-fca or fair-flhc")
     args = parser.parse_args()
     runs = [r for r in plan(args.seeds, args.runs_dir) if not args.only or r[0] == args.only]
     start = time.time()
-    summaries = simulate_many([r[4] for r in runs], num_supernodes=8, echo=False)
+    todo = [r for r in runs if args.rerun or not _complete(r[4]["out-dir"])]
+    simulate_many([r[4] for r in todo], num_supernodes=8, echo=False) if todo else None
     wall = time.time() - start
+    summaries = [_summary(r[4]["out-dir"]) for r in runs]
     results = []
     for (algorithm, variant, gamma, seed, _), summary in zip(runs, summaries):
         found = canonical(summary["clusters"]) if "error" not in summary else f"error: {summary['error']}"
@@ -113,9 +129,6 @@ def main() -> None:
     (args.out.with_suffix(".json")).write_text(json.dumps(results, indent=1))
     print(args.out.read_text())
 
-
-if __name__ == "__main__":
-    main()
 
 
 def switch_analysis(seed: int = 0) -> str:
@@ -179,3 +192,7 @@ def switch_analysis(seed: int = 0) -> str:
                      f"{so[2]:.3f} / {sx[2]:.3f} | {so[3]:.3f} / {sx[3]:.3f} | {gamma_star(so[1] - sx[1])} | "
                      f"{gamma_star(so[2] - sx[2])} |")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
