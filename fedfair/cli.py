@@ -204,8 +204,11 @@ def strategies() -> None:
     """List the strategies `--strategy` accepts."""
     from fedfair.registry import strategy_class
 
+    modules = [STRATEGIES[n].split(":")[0] for n in STRATEGIES]
     for name in sorted(STRATEGIES):
-        doc = (sys.modules[strategy_class(name).__module__].__doc__ or "").strip()
+        cls = strategy_class(name)
+        shared = modules.count(cls.__module__) > 1  # two strategies in one module: the class says which is which
+        doc = ((cls.__doc__ if shared else sys.modules[cls.__module__].__doc__) or "").strip()
         console.print(f"[bold]{name}[/bold]: {doc.splitlines()[0] if doc else ''}", highlight=False)
 
 

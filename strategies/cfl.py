@@ -79,7 +79,8 @@ class CFLCosineStrategy(FedFairStrategy):
                 grid, server_round, {n.node_id: models[deployed[n.node_id]] for n in self.nodes},
                 {n.node_id: f"cluster {deployed[n.node_id]}" for n in self.nodes}, clusters=deployed,
             )
-        named = {n.client: k for n in self.nodes for k in [self.deployment(clusters)[n.node_id]]}
+        final = self.deployment(clusters)
+        named = {n.client: final[n.node_id] for n in self.nodes}
         return self.recorder.finish(evals, clusters=cluster_lists(named), extra={"cfl_history": history})
 
     def maybe_split(self, server_round: int, k: int, members: list[int], updates: dict[int, np.ndarray],

@@ -74,7 +74,7 @@ def fairfed_weights(previous: np.ndarray, delta: np.ndarray, beta: float, sizes:
 
 
 class FairFedStrategy(FedFairStrategy):
-    """FedAvg with fairness-adapted aggregation weights."""
+    """FairFed (Ezzeldin et al., 2023): FedAvg whose aggregation weights follow each client's fairness gap."""
 
     name = "fairfed"
     extra_params = {
@@ -129,7 +129,7 @@ class FairFedStrategy(FedFairStrategy):
 
 
 class FairFedAFStrategy(FairFedStrategy):
-    """FairFed-AF: weights adapted on accuracy and fairness deviations."""
+    """FairFed-AF (seed 000, Section 4.4): FairFed whose weights follow both accuracy and fairness deviations."""
 
     name = "fairfed-af"
     extra_params = {

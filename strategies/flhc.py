@@ -55,6 +55,7 @@ class FLHCStrategy(FedFairStrategy):
         super().__init__(*args, **kwargs)
         self.notes: list[str] = []
         self.matrix: dict[str, Any] = {}
+        self.cluster_models: dict[int, ArrayRecord] = {}
 
     # ----- the clustering matrix: Fair-FL+HC overrides it ------------------
     def clustering_matrix(self, grid: Grid, server_round: int, nodes: list[NodeInfo],
