@@ -133,3 +133,19 @@ def test_flower_app_config_lists_every_parameter_with_its_default():
     assert set(config) == set(specs)
     assert {k: v for k, v in config.items()} == {k: s.default for k, s in specs.items()}
 
+
+
+def test_fairfed_af_mixes_accuracy_and_fairness_deviations():
+    from types import SimpleNamespace
+
+    from strategies.fairfed import FairFedAFStrategy, FairFedStrategy
+
+    local_gap, local_acc = np.array([0.1, -0.2, np.nan]), np.array([0.8, 0.7, 0.6])
+    global_gap, global_acc = 0.0, 0.75
+    fair = FairFedStrategy.deltas(SimpleNamespace(params={}), local_gap, global_gap, local_acc, global_acc)
+    # FairFed: |F - F_k|; a client with an undefined gap uses |Acc - Acc_k|
+    assert fair == pytest.approx([0.1, 0.2, 0.15])
+    for lam in (0.0, 0.3, 1.0):
+        af = FairFedAFStrategy.deltas(SimpleNamespace(params={"fairfed-acc-weight": lam}), local_gap, global_gap,
+                                      local_acc, global_acc)
+        assert af == pytest.approx([lam * 0.05 + (1 - lam) * 0.1, lam * 0.05 + (1 - lam) * 0.2, 0.15])
