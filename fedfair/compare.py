@@ -126,7 +126,7 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
     (out / "table.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps(json_safe({"meta": dict(meta), "rows": list(rows),
                                                             "runs": list(summaries)}), indent=1, sort_keys=True))
-    plot_scatter(rows, attributes, out / "scatter.png", title=f"{meta['dataset']} ({len(meta['seeds'])} seeds)")
+    plot_scatter(rows, attributes, out / "scatter.png", title=f"{Path(meta['dataset']).name} ({len(meta['seeds'])} seeds)")
 
 
 def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], path: Path, title: str) -> None:
@@ -146,15 +146,19 @@ def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], p
                 (x, xs), (y, ys) = r["fairness"].get(attr, {}).get(notion, (math.nan, math.nan)), r["accuracy"]
                 if math.isnan(x) or math.isnan(y):
                     continue
-                ax.errorbar(x, y, xerr=xs, yerr=ys, fmt=markers[k % len(markers)], capsize=3, label=r["label"])
+                ax.errorbar(x, y, xerr=xs, yerr=ys, fmt=markers[k % len(markers)], capsize=3, label=r["label"],
+                            color=plt.cm.tab20(k % 20))
             ax.set_xlabel(f"local {notion.upper() if notion != 'eqop' else 'EqOp'} gap ({attr})")
             ax.set_ylabel("local accuracy")
             ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
+    ncol = min(len(labels), 3) or 1
+    legend_rows = math.ceil(len(labels) / ncol)
+    fig.set_size_inches(fig.get_size_inches()[0], fig.get_size_inches()[1] + 0.25 * legend_rows)
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
+        fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08, 1, 0.96))
+    fig.tight_layout(rect=(0, 0.03 + 0.2 * legend_rows / (3.8 * n_rows + 0.25 * legend_rows), 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
