@@ -147,7 +147,7 @@ def compare(
     Writes OUT/table.md, OUT/table.csv, OUT/results.json, OUT/scatter.png and one run directory per
     (strategy, seed) under OUT/runs. All runs share one simulation.
     """
-    from fedfair.compare import plan_runs, run_comparison
+    from fedfair.compare import run_comparison
 
     entries = [e.strip() for e in strategies_.split(",") if e.strip()]
     safe_name = Path(dataset).name if Path(dataset).exists() else dataset
@@ -157,7 +157,7 @@ def compare(
         clash = sorted(set(overrides) & {"strategy", "dataset", "rounds", "seed", "out-dir", "data-root"})
         if clash:
             raise ParamError(f"use the dedicated flags instead of --set for {clash}")
-        plan_runs(dataset, entries, list(range(seeds)), rounds, overrides, out_dir, str(data_root or ""))
+        # run_comparison validates every entry before anything runs
         rows = run_comparison(dataset, entries, list(range(seeds)), rounds, overrides, out_dir,
                               data_root=str(data_root or ""), verbose=verbose)
     except USER_ERRORS as err:

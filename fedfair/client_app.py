@@ -153,7 +153,7 @@ def evaluate_models(msg: Message, context: Context) -> Message:
     for key, arrays in msg.content.array_records.items():
         model = _model(config, data)
         model.load_state_dict(arrays.to_torch_state_dict())
-        result = evaluate(model, split, data.sensitive_values)
+        result = evaluate(model, split, data.sensitive_values, soft=True)
         content[f"metrics.{key}"] = _metrics(result)
         content["info"][f"groups.{key}"] = json.dumps(result.groups_json())
         content["info"][f"soft-groups.{key}"] = json.dumps(result.soft_groups_json())

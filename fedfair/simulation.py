@@ -31,8 +31,7 @@ def simulate(run_config: Mapping[str, Any], num_supernodes: int, verbose: bool =
     The ServerApp is the same ``run_server`` that ``flwr run .`` executes; the
     run_config is passed to it directly instead of through pyproject.toml.
     """
-    result = simulate_many([run_config], num_supernodes, verbose=verbose, echo=echo, keep_going=False)[0]
-    return result
+    return simulate_many([run_config], num_supernodes, verbose=verbose, echo=echo, keep_going=False)[0]
 
 
 def simulate_many(

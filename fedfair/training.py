@@ -183,9 +183,10 @@ def predict_proba(model: nn.Module, x: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: Split, sensitive_values: Mapping[str, Sequence[Any]] | None = None
+    model: nn.Module, data: Split, sensitive_values: Mapping[str, Sequence[Any]] | None = None, soft: bool = False,
 ) -> EvalResult:
-    """Mean BCE loss, accuracy (threshold 0.5) and group tables for every sensitive attribute."""
+    """Mean BCE loss, accuracy (threshold 0.5) and group tables for every sensitive attribute;
+    ``soft`` also gives the expected (probability-weighted) tables."""
     model.eval()
     logits = model(torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32)))
     y = torch.from_numpy(data.y.astype(np.float32))
@@ -193,6 +194,9 @@ def evaluate(
     y_pred = (logits.numpy() > 0).astype(np.int64)
     accuracy = float((y_pred == data.y).mean())
     groups = sensitive_counts(data.y, y_pred, data.sensitive, sensitive_values)
-    proba = torch.sigmoid(logits).numpy().astype(np.float64)
-    soft = {a: soft_group_counts(data.y, proba, g, (sensitive_values or {}).get(a)) for a, g in data.sensitive.items()}
-    return EvalResult(n=len(data), loss=loss, accuracy=accuracy, groups=groups, soft_groups=soft)
+    soft_groups = None
+    if soft:
+        proba = torch.sigmoid(logits).numpy().astype(np.float64)
+        soft_groups = {a: soft_group_counts(data.y, proba, g, (sensitive_values or {}).get(a))
+                       for a, g in data.sensitive.items()}
+    return EvalResult(n=len(data), loss=loss, accuracy=accuracy, groups=groups, soft_groups=soft_groups)

@@ -147,6 +147,14 @@ def _grouped_bars(ax: Any, ticks: Sequence[Any], series: dict[str, Any], rotatio
     ax.set_xticks(np.arange(len(ticks)) + 0.4 - width / 2, ticks, rotation=rotation, fontsize=fontsize)
 
 
+def _save(fig: Any, path: Path, written: list[Path]) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+
+
 def write_plots(table: pd.DataFrame, attributes: Sequence[str], out: Path) -> list[Path]:
     """dd_per_client.png, lr_vs_xgb.png, max_gap_values.png."""
     import matplotlib
@@ -163,9 +171,7 @@ def write_plots(table: pd.DataFrame, attributes: Sequence[str], out: Path) -> li
     ax.set_ylabel(f"DD ({main})")
     ax.set_title("Demographic disparity per client and attribute")
     ax.legend()
-    fig.savefig(out / "dd_per_client.png", dpi=110)
-    plt.close(fig)
-    written.append(out / "dd_per_client.png")
+    _save(fig, out / "dd_per_client.png", written)
 
     if {"lr", "xgb"} <= set(table["model"]):
         lr, xgb = _by_model(table, "lr"), _by_model(table, "xgb")
@@ -180,9 +186,7 @@ def write_plots(table: pd.DataFrame, attributes: Sequence[str], out: Path) -> li
         ax.set_ylabel("DD, local XGBoost")
         ax.set_title("Per-client DD: LR vs XGBoost")
         ax.legend()
-        fig.savefig(out / "lr_vs_xgb.png", dpi=110)
-        plt.close(fig)
-        written.append(out / "lr_vs_xgb.png")
+        _save(fig, out / "lr_vs_xgb.png", written)
 
     fig, axes = plt.subplots(1, len(attributes), figsize=(4.5 * len(attributes), 4), layout="constrained", squeeze=False)
     for ax, attr in zip(axes[0], attributes):
@@ -192,7 +196,5 @@ def write_plots(table: pd.DataFrame, attributes: Sequence[str], out: Path) -> li
         ax.set_title(f"{attr}: value with the max DD gap")
         ax.set_ylabel("clients")
         ax.legend()
-    fig.savefig(out / "max_gap_values.png", dpi=110)
-    plt.close(fig)
-    written.append(out / "max_gap_values.png")
+    _save(fig, out / "max_gap_values.png", written)
     return written

@@ -49,6 +49,10 @@ class ModelScore:
     groups: dict[str, GroupCounts]
     soft_groups: dict[str, GroupCounts]
 
+    def table(self, attribute: str, soft: bool) -> GroupCounts | None:
+        """The attribute's group table: hard (thresholded) or soft (expected) counts."""
+        return (self.soft_groups if soft else self.groups).get(attribute)
+
 
 class ClientError(RuntimeError):
     """A client replied with an error, or did not reply in time."""
@@ -267,6 +271,20 @@ class FedFairStrategy:
                 for k in range(len(models))
             ]
         return scores
+
+    def deploy_clusters(self, assignment: Mapping[int, int]) -> dict[int, int]:
+        """Cluster every node deploys: its own (training nodes), else the cluster with the most training rows
+        (nodes without training data, e.g. cross-device held-out clients, cannot choose one)."""
+        rows: dict[int, int] = {}
+        for node in self.training_nodes:
+            if node.node_id in assignment:
+                rows[assignment[node.node_id]] = rows.get(assignment[node.node_id], 0) + node.n_train
+        largest = max(rows, key=lambda k: rows[k])
+        return {n.node_id: assignment.get(n.node_id, largest) for n in self.nodes}
+
+    def named(self, assignment: Mapping[int, int]) -> dict[str, int]:
+        """{node_id: cluster} -> {client name: cluster}, in partition order."""
+        return {n.client: assignment[n.node_id] for n in self.nodes if n.node_id in assignment}
 
     def sensitive_attribute(self) -> str:
         """The attribute of the fair strategies: param ``sensitive``, default the dataset's first."""

@@ -36,7 +36,7 @@ from flwr.serverapp import Grid
 
 from fedfair.config import Param
 from strategies.base import FedFairStrategy
-from strategies.common import cluster_lists, flatten, hierarchical_clusters, record_of, state_of
+from strategies.common import cluster_averages, cluster_lists, flatten, hierarchical_clusters
 
 
 class CFLCosineStrategy(FedFairStrategy):
@@ -56,7 +56,7 @@ class CFLCosineStrategy(FedFairStrategy):
         self.describe(grid)
         clusters: list[list[int]] = [[n.node_id for n in self.training_nodes]]
         models = [self.initial_arrays()]
-        history, evals = [], []
+        history, evals, deployed = [], [], {}
         for server_round in range(1, self.params["rounds"] + 1):
             cluster_of = {node_id: k for k, members in enumerate(clusters) for node_id in members}
             chosen = [n for n in self.sample_nodes(server_round) if n.node_id in cluster_of]
@@ -66,22 +66,24 @@ class CFLCosineStrategy(FedFairStrategy):
             updates = {r.metadata.src_node_id: flatten(r.content["arrays"]) - start[cluster_of[r.metadata.src_node_id]]
                        for r in replies}
             sizes = {r.metadata.src_node_id: float(r.content["metrics"]["num-examples"]) for r in replies}
-            new_clusters, new_models = [], []
+            new_clusters, start_models = [], {}
             for k, members in enumerate(clusters):
                 parts, record = self.maybe_split(server_round, k, members, updates, sizes)
                 history.append(record)
                 for part in parts:
+                    start_models[len(new_clusters)] = models[k]
                     new_clusters.append(part)
-                    new_models.append(self.apply_mean_update(models[k], part, updates, sizes))
-            clusters, models = new_clusters, new_models
-            deployed = self.deployment(clusters)
+            clusters = new_clusters
+            cluster_of = {i: k for k, members in enumerate(clusters) for i in members}
+            # theta_c + sum_{i in c} n_i / n_c dtheta_i = sum_{i in c} n_i / n_c theta_i: FedAvg inside each (new) cluster
+            updated = cluster_averages(start_models, replies, cluster_of)
+            models = [updated[k] for k in range(len(clusters))]
+            deployed = self.deploy_clusters(cluster_of)
             evals = self.evaluate_nodes(
                 grid, server_round, {n.node_id: models[deployed[n.node_id]] for n in self.nodes},
                 {n.node_id: f"cluster {deployed[n.node_id]}" for n in self.nodes}, clusters=deployed,
             )
-        final = self.deployment(clusters)
-        named = {n.client: final[n.node_id] for n in self.nodes}
-        return self.recorder.finish(evals, clusters=cluster_lists(named), extra={"cfl_history": history})
+        return self.recorder.finish(evals, clusters=cluster_lists(self.named(deployed)), extra={"cfl_history": history})
 
     def maybe_split(self, server_round: int, k: int, members: list[int], updates: dict[int, np.ndarray],
                     sizes: dict[int, float]) -> tuple[list[list[int]], dict[str, Any]]:
@@ -107,23 +109,3 @@ class CFLCosineStrategy(FedFairStrategy):
                           f"{[[self.node(i).client for i in p] for p in parts]} (max cross similarity {cross:.3f})")
         return parts, {**record, "split": True, "max_cross_similarity": cross,
                        "parts": [[self.node(i).client for i in p] for p in parts]}
-
-    @staticmethod
-    def apply_mean_update(model: Any, members: list[int], updates: dict[int, np.ndarray], sizes: dict[int, float]) -> Any:
-        """theta_c + sum_{i in c} n_i / n_c dtheta_i (unchanged when no member trained)."""
-        present = [i for i in members if i in updates]
-        if not present:
-            return model
-        total = sum(sizes[i] for i in present)
-        step = sum(sizes[i] / total * updates[i] for i in present)
-        state, offset, out = state_of(model), 0, {}
-        for key, value in state.items():
-            out[key] = value + step[offset : offset + value.size].reshape(value.shape)
-            offset += value.size
-        return record_of(out)
-
-    def deployment(self, clusters: list[list[int]]) -> dict[int, int]:
-        cluster_of = {i: k for k, members in enumerate(clusters) for i in members}
-        rows = [sum(self.node(i).n_train for i in members) for members in clusters]
-        largest = int(np.argmax(rows))
-        return {n.node_id: cluster_of.get(n.node_id, largest) for n in self.nodes}

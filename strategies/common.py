@@ -61,6 +61,19 @@ def weighted_average(models: Sequence[ArrayRecord], weights: Sequence[float]) ->
     return record_of({k: sum(wi * s[k] for wi, s in zip(w, states)) / w.sum() for k in states[0]})
 
 
+def cluster_averages(models: Mapping[int, ArrayRecord], replies: Sequence[Any],
+                     cluster_of: Mapping[int, int]) -> dict[int, ArrayRecord]:
+    """Each cluster's model replaced by the n_i-weighted average of its members' replies (FedAvg per cluster);
+    a cluster without replies keeps its model."""
+    updated = dict(models)
+    for k in updated:
+        members = [r for r in replies if cluster_of[r.metadata.src_node_id] == k]
+        if members:
+            updated[k] = weighted_average([r.content["arrays"] for r in members],
+                                          [r.content["metrics"]["num-examples"] for r in members])
+    return updated
+
+
 def fairness_gap(table: GroupCounts | None, notion: str) -> float:
     """Psi^f of one client: the max pairwise gap of ``notion`` over the attribute's values; NaN when undefined."""
     if table is None or len(table.values) < 2:

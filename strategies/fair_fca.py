@@ -48,7 +48,7 @@ class FairFCAStrategy(IFCAStrategy):
             return loss
         attribute, notion = self.sensitive_attribute(), self.params["fairness"]
         soft = self.params["fairness-estimate"] == "soft"
-        psi = np.array([fairness_gap((s.soft_groups if soft else s.groups).get(attribute), notion) for s in scores])
+        psi = np.array([fairness_gap(s.table(attribute, soft), notion) for s in scores])
         if np.isnan(psi).any():
             # f undefined on this client (one group, or a group without the labels f needs): loss term only
             if node.client not in self.fallbacks:

@@ -96,7 +96,7 @@ class FairFLHCStrategy(FLHCStrategy):
         soft = self.params["fairness-estimate"] == "soft"
         scores = self.score_models(grid, server_round, models, nodes)
         # on[j, i] = f-gap of model i on client j's data
-        on = np.array([[fairness_gap((s.soft_groups if soft else s.groups).get(attribute), notion)
+        on = np.array([[fairness_gap(s.table(attribute, soft), notion)
                         for s in scores[node.node_id]] for node in nodes])
         return psi_from_cross(on, self.params["psi-reading"])
 

@@ -40,7 +40,7 @@ from flwr.serverapp import Grid
 from fedfair.config import Param
 from fedfair.metrics import GroupCounts, group_rates
 from strategies.base import FedFairStrategy
-from strategies.common import FAIRNESS_PARAMS, parse_groups, weighted_average
+from strategies.common import FAIRNESS_PARAMS, fairness_gap, parse_groups, weighted_average
 
 RATE_OF = {"sp": ("selection_rate",), "eqop": ("tpr",), "eo": ("tpr", "fpr")}
 
@@ -55,8 +55,6 @@ def signed_gap(table: GroupCounts | None, notion: str) -> float:
         if any(math.isnan(d) for d in diffs):
             return math.nan
         return max(diffs, key=abs)  # EO: the larger of the TPR and FPR differences
-    from strategies.common import fairness_gap
-
     return fairness_gap(table, notion)
 
 

@@ -29,8 +29,8 @@ from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 
 from fedfair.config import Param, ParamError
-from strategies.base import ClientError, FedFairStrategy, NodeInfo
-from strategies.common import NUM_CLUSTERS, cluster_lists, flatten, hierarchical_clusters, weighted_average
+from strategies.base import FedFairStrategy, NodeInfo
+from strategies.common import NUM_CLUSTERS, cluster_averages, cluster_lists, flatten, hierarchical_clusters, weighted_average
 
 LINKAGES = ("ward", "average", "complete", "single")
 
@@ -75,13 +75,7 @@ class FLHCStrategy(FedFairStrategy):
         chosen = self.sample_nodes(server_round)
         replies = self.send(grid, [self.train_message(n, server_round, start[cluster_of[n.node_id]]) for n in chosen],
                             f"train round {server_round}")
-        models = dict(start)
-        for k in set(cluster_of.values()):
-            members = [r for r in replies if cluster_of[r.metadata.src_node_id] == k]
-            if members:
-                models[k] = weighted_average([r.content["arrays"] for r in members],
-                                             [r.content["metrics"]["num-examples"] for r in members])
-        return models
+        return cluster_averages(start, replies, cluster_of)
 
     def cluster(self, grid: Grid, server_round: int, global_model: ArrayRecord) -> dict[int, int]:
         """Personalise, build the clustering matrix, cut the tree: {node_id: cluster} for training nodes."""
@@ -113,13 +107,6 @@ class FLHCStrategy(FedFairStrategy):
         self.notes.append(f"warning: {text}")
         self.recorder.log(f"[yellow]{self.name}: {text}[/yellow]")
 
-    def deployment(self, assignment: dict[int, int]) -> dict[int, int]:
-        rows: dict[int, int] = {}
-        for node in self.training_nodes:
-            rows[assignment[node.node_id]] = rows.get(assignment[node.node_id], 0) + node.n_train
-        largest = max(rows, key=lambda k: rows[k])
-        return {n.node_id: assignment.get(n.node_id, largest) for n in self.nodes}
-
     def run(self, grid: Grid) -> dict[str, Any]:
         self.describe(grid)
         k1, rounds = self.params["hc-k1"], self.params["rounds"]
@@ -134,7 +121,7 @@ class FLHCStrategy(FedFairStrategy):
         for server_round in range(1, rounds + 1):
             if server_round == k1 + 1:
                 assignment = self.cluster(grid, server_round, models[0])
-                cluster_of = self.deployment(assignment)
+                cluster_of = self.deploy_clusters(assignment)
                 models = dict(self.cluster_models)
             models = self.fedavg_round(grid, server_round, models, cluster_of)
             clustered = server_round > k1
@@ -144,14 +131,9 @@ class FLHCStrategy(FedFairStrategy):
                 {n.node_id: f"cluster {cluster_of[n.node_id]}" if clustered else "global" for n in self.nodes},
                 clusters=cluster_of if clustered else None,
             )
-        if not evals:
-            raise ClientError("no evaluation happened")
         return self.recorder.finish(evals, clusters=cluster_lists(self.named(cluster_of)),
                                     extra={"cluster_history": history, "notes": self.notes, "clustering": self.matrix,
                                            **self.summary_extra()})
-
-    def named(self, assignment: dict[int, int]) -> dict[str, int]:
-        return {n.client: assignment[n.node_id] for n in self.nodes if n.node_id in assignment}
 
     def summary_extra(self) -> dict[str, Any]:
         return {}

@@ -37,7 +37,7 @@ from flwr.serverapp import Grid
 from fedfair.config import Param, ParamError
 from fedfair.models import build_model
 from strategies.base import FedFairStrategy, ModelScore, NodeInfo
-from strategies.common import NUM_CLUSTERS, cluster_lists, weighted_average
+from strategies.common import NUM_CLUSTERS, cluster_averages, cluster_lists
 
 
 class IFCAStrategy(FedFairStrategy):
@@ -91,14 +91,6 @@ class IFCAStrategy(FedFairStrategy):
         scores = self.score_models(grid, server_round, models, self.training_nodes)
         return {node.node_id: int(np.argmin(self.cluster_scores(node, scores[node.node_id]))) for node in self.training_nodes}
 
-    def deploy_cluster(self, assignment: dict[int, int], k: int) -> dict[int, int]:
-        """Cluster of every node: its own choice, or the largest cluster (by training rows) for nodes without one."""
-        rows = np.zeros(k)
-        for node in self.training_nodes:
-            rows[assignment[node.node_id]] += node.n_train
-        largest = int(np.argmax(rows))
-        return {n.node_id: assignment.get(n.node_id, largest) for n in self.nodes}
-
     def run(self, grid: Grid) -> dict[str, Any]:
         self.describe(grid)
         k = self.num_clusters()
@@ -111,21 +103,16 @@ class IFCAStrategy(FedFairStrategy):
                 grid, [self.train_message(n, server_round, models[assignment[n.node_id]]) for n in chosen],
                 f"train round {server_round}",
             )
-            for j in range(k):  # Algorithm 1: n_i-weighted average of each cluster's local models
-                members = [r for r in replies if assignment[r.metadata.src_node_id] == j]
-                if members:
-                    models[j] = weighted_average([r.content["arrays"] for r in members],
-                                                 [r.content["metrics"]["num-examples"] for r in members])
-            deployed = self.deploy_cluster(assignment, k)
+            # Algorithm 1: n_i-weighted average of each cluster's local models
+            updated = cluster_averages(dict(enumerate(models)), replies, assignment)
+            models = [updated[j] for j in range(k)]
+            deployed = self.deploy_clusters(assignment)
             self.history.append({"round": server_round, "clusters": self.named(deployed)})
             evals = self.evaluate_nodes(
                 grid, server_round, {n.node_id: models[deployed[n.node_id]] for n in self.nodes},
                 {n.node_id: f"cluster {deployed[n.node_id]}" for n in self.nodes}, clusters=deployed,
             )
         return self.recorder.finish(evals, clusters=cluster_lists(self.named(deployed)), extra=self.summary_extra())
-
-    def named(self, assignment: dict[int, int]) -> dict[str, int]:
-        return {self.node(node_id).client: k for node_id, k in sorted(assignment.items(), key=lambda x: self.node(x[0]).partition_id)}
 
     def summary_extra(self) -> dict[str, Any]:
         return {"cluster_history": self.history, "notes": self.notes}

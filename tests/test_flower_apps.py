@@ -29,16 +29,22 @@ def _strip(summary: dict) -> dict:
     return {k: v for k, v in summary.items() if k != "wall_seconds"}
 
 
-def test_flwr_run_dot_runs_the_default_app(tmp_path):
+def _flwr_run_dot(tmp_path: Path, run_config: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """`flwr run .` with 8 simulated SuperNodes; every process it started is stopped."""
     env = _env(tmp_path / "flwr-home")
     out = tmp_path / "flwr-run"
-    cmd = [FLWR, "run", ".", "--stream", "--run-config", f"rounds=2 out-dir='{out}'",
+    cmd = [FLWR, "run", ".", "--stream", "--run-config", f"{run_config} out-dir='{out}'",
            "--federation-config", "num-supernodes=8"]
     try:
         done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     finally:
         stop(pids_with(str(tmp_path / "flwr-home")))
     assert done.returncode == 0, done.stdout + done.stderr
+    return done, out
+
+
+def test_flwr_run_dot_runs_the_default_app(tmp_path):
+    done, out = _flwr_run_dot(tmp_path, "rounds=2")
     assert json.loads((out / "status.json").read_text())["status"] == "complete", done.stdout
     summary = json.loads((out / "summary.json").read_text())
     # the same run through `fedfair run`'s in-process engine gives the same summary
@@ -52,16 +58,8 @@ def test_flwr_run_dot_runs_the_default_app(tmp_path):
     {"strategy": "fair-flhc", "gamma": 0.3, "rounds": 2, "hc-k1": 1, "num-clusters": 0},
 ])
 def test_flwr_run_dot_runs_the_fair_clustering_strategies(tmp_path, config):
-    env = _env(tmp_path / "flwr-home")
-    out = tmp_path / "flwr-run"
     text = " ".join(f"{k}='{v}'" if isinstance(v, str) else f"{k}={v}" for k, v in config.items())
-    cmd = [FLWR, "run", ".", "--stream", "--run-config", f"{text} out-dir='{out}'",
-           "--federation-config", "num-supernodes=8"]
-    try:
-        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    finally:
-        stop(pids_with(str(tmp_path / "flwr-home")))
-    assert done.returncode == 0, done.stdout + done.stderr
+    _, out = _flwr_run_dot(tmp_path, text)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["strategy"] == config["strategy"] and summary["clusters"]
     direct = simulate({**config, "out-dir": str(tmp_path / "direct")}, num_supernodes=8, echo=False)
