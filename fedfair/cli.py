@@ -95,10 +95,8 @@ def run(
     Writes OUT/config.json, OUT/metrics.jsonl (one row per round, client and model),
     OUT/summary.json and OUT/accuracy_vs_fairness.png.
     """
-    from fedfair.config import validate_params
     from fedfair.data import validate_dataset
-    from fedfair.registry import resolve_dataset, strategy_class
-    from fedfair.server_app import known_params
+    from fedfair.registry import resolve_dataset, run_params
 
     try:
         overrides = parse_assignments(set_)
@@ -111,8 +109,9 @@ def run(
             "strategy": strategy, "dataset": dataset, "rounds": rounds, "seed": seed,
             "out-dir": str(out_dir.resolve()), "data-root": str(data_root or ""), **overrides,
         }
-        params = validate_params(run_config, known_params())
-        strategy_class(params["strategy"])
+        params, ignored = run_params(run_config)
+        if ignored:
+            err_console.print(f"ignored: {', '.join(ignored)} (not parameters of {strategy} or its plug-ins)", highlight=False)
         err_console.print(f"preparing dataset {dataset!r} ...", highlight=False)
         root = resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None)
         manifest = validate_dataset(root)
@@ -213,13 +212,24 @@ def strategies() -> None:
 
 
 @app.command()
-def params() -> None:
-    """List the run parameters (`--set KEY=VALUE`, `flwr run . --run-config`), defaults and ranges."""
-    from fedfair.server_app import known_params
+def params(
+    strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="only the parameters a run of this strategy reads"),
+) -> None:
+    """List the run parameters (`--set KEY=VALUE`, `flwr run . --run-config`) by component, with defaults and ranges.
 
-    table = Table("key", "default", "accepted", "meaning")
-    for key, spec in known_params().items():
-        table.add_row(key, repr(spec.default), spec.accepted, spec.help)
+    Components: common (every run), each strategy's own, each client-side plug-in's (local ...).
+    """
+    from fedfair.registry import param_catalogue, strategy_class
+
+    try:
+        components = strategy_class(strategy).param_components() if strategy else param_catalogue()
+    except USER_ERRORS as err:
+        _fail(err)
+    table = Table("component", "key", "default", "accepted", "meaning")
+    for component, specs in components.items():
+        for i, (key, spec) in enumerate(specs.items()):
+            table.add_row(component if i == 0 else "", key, repr(spec.default), spec.accepted, spec.help,
+                          end_section=i == len(specs) - 1)
     console.print(table)
 
 

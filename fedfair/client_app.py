@@ -1,21 +1,19 @@
-"""The fedfair ClientApp: local training and evaluation on one client's data.
+"""The fedfair ClientApp: load this client's data, run the routine the message names, reply.
 
-Handlers
-- ``query.describe``: who am I (client name, partition id, sizes, features, default model).
-- ``train``: train from the sent global model (or this node's personal model
-  kept in ``context.state``) and reply with the new weights.
-- ``train`` options: ``proximal-mu`` (FedProx), ``algorithm=per-fedavg`` with
-  ``maml-alpha`` (MAML-FL), ``report-start`` (also score the start model on the
-  train split: FairFed's local statistics), ``keep-personal`` / ``start-from``.
-- ``evaluate``: score the sent model, or the personal one (``use=personal``;
-  falls back to the sent model when the node has none yet), on the test split;
-  ``finetune-steps`` > 0 first fine-tunes a copy on the train split (MAML-FL).
-- ``query.evaluate_models``: score each of several sent models (``model-0``,
-  ``model-1``, ...) on the client's own data, e.g. for IFCA's cluster choice;
-  replies hard and soft (expected) group confusion counts.
+Handlers (the wire format is in :mod:`fedfair.protocol`):
 
-Personal models live in ``context.state`` under a key that includes the run's
-``run-tag``, so several runs in one simulation (``fedfair compare``) never share them.
+- ``query.describe``: who am I (client name, partition id, sizes, features, default model);
+- ``train``: local training from the sent model (or this node's personal
+  model) with the plug-ins the message names (:mod:`fedfair.local`); replies the
+  new weights;
+- ``evaluate``: score the deployed models on the test split;
+- ``query.evaluate_models``: score the sent models on a chosen split (default
+  train), with expected (soft) group counts, e.g. for a cluster choice.
+
+Algorithms live in ``strategies/`` (server half) and :mod:`fedfair.local`
+(client half); nothing here knows them. Personal models live in
+``context.state``, keyed by the run's ``run-tag`` and the model's task, so
+several runs in one simulation (``fedfair compare``) never share them.
 
 Which client a node is: ``node_config["dataset-dir"]`` + ``node_config["client"]``
 in a deployment (``flower-supernode --node-config``), else the ``dataset-dir``
@@ -26,15 +24,19 @@ metrics and group confusion counts, never raw data.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from fedfair.data import ClientData, load_client
+from fedfair import protocol as p
+from fedfair.data import ClientData, Split, load_client
+from fedfair.local import parse_names, train_with
 from fedfair.models import build_model
-from fedfair.training import EvalResult, TrainConfig, evaluate, finetune, proximal_term, train_local, train_per_fedavg
+from fedfair.training import EvalResult, TrainConfig, evaluate
 
-PERSONAL = "personal-model"
 app = ClientApp()
 torch.set_num_threads(1)
 
@@ -42,119 +44,142 @@ torch.set_num_threads(1)
 def client_data(context: Context, config: ConfigRecord | None) -> ClientData:
     """This node's data, from its node-config (deployment) or the server's config (simulation)."""
     node = context.node_config
-    root = node.get("dataset-dir") or (config or {}).get("dataset-dir")
+    root = node.get(p.DATASET_DIR) or (config or {}).get(p.DATASET_DIR)
     if not root:
         raise ValueError("no dataset: start the SuperNode with --node-config \"dataset-dir='DIR' client='NAME'\"")
-    client = node.get("client", node.get("partition-id"))
+    client = node.get(p.CLIENT, node.get(p.PARTITION_ID))
     if client is None:
         raise ValueError("no client: set node-config 'client' (a name or partition id from manifest.json)")
     return load_client(str(root), client if isinstance(client, int) else str(client))
 
 
-def _model(config: ConfigRecord, data: ClientData) -> torch.nn.Module:
-    return build_model(json.loads(str(config["model-spec"])), data.n_features)
+class PersonalModels:
+    """This node's personal models in ``context.state``: one per (run, task)."""
+
+    PREFIX = "personal-model"
+
+    def __init__(self, context: Context, config: ConfigRecord) -> None:
+        self.state = context.state
+        self.run_tag = str(config.get(p.RUN_TAG, ""))
+
+    def _key(self, task: str) -> str:
+        return f"{self.PREFIX}/{self.run_tag}" + (f"/{task}" if task else "")
+
+    def get(self, task: str) -> ArrayRecord | None:
+        key = self._key(task)
+        return self.state[key] if key in self.state else None
+
+    def put(self, task: str, arrays: ArrayRecord) -> None:
+        self.state[self._key(task)] = arrays
 
 
-def _metrics(result: EvalResult) -> MetricRecord:
-    return MetricRecord({"num-examples": result.n, "loss": result.loss, "accuracy": result.accuracy})
-
-
-def _personal_key(config: ConfigRecord) -> str:
-    return f"{PERSONAL}/{config.get('run-tag', '')}"
+def _model(config: ConfigRecord, data: ClientData, arrays: ArrayRecord) -> torch.nn.Module:
+    model = build_model(json.loads(str(config[p.MODEL_SPEC])), data.n_features)
+    model.load_state_dict(arrays.to_torch_state_dict())
+    return model
 
 
 def _info(data: ClientData) -> ConfigRecord:
-    return ConfigRecord({"client": data.name, "partition-id": data.partition_id})
+    return ConfigRecord({p.CLIENT: data.name, p.PARTITION_ID: data.partition_id})
+
+
+def _metrics(result: EvalResult) -> MetricRecord:
+    return MetricRecord({p.NUM_EXAMPLES: result.n, p.LOSS: result.loss, p.ACCURACY: result.accuracy})
+
+
+def _split(data: ClientData, name: str) -> Split:
+    split = {"train": data.train, "test": data.test, "val": data.val}.get(name)
+    if split is None:
+        raise ValueError(f"client {data.name!r} has no {name} split")
+    return split
 
 
 @app.query("describe")
 def describe(msg: Message, context: Context) -> Message:
     """Report the client's identity and sizes so the server can plan the run."""
-    data = client_data(context, msg.content.config_records.get("config"))
+    data = client_data(context, msg.content.config_records.get(p.CONFIG))
     info = _info(data)
-    info["n-train"] = len(data.train)
-    info["n-test"] = len(data.test)
-    info["n-features"] = data.n_features
-    info["default-model"] = json.dumps(data.default_model)
-    info["sensitive"] = json.dumps(data.sensitive_values)
-    return Message(RecordDict({"info": info}), reply_to=msg)
+    info[p.N_TRAIN], info[p.N_TEST] = len(data.train), len(data.test)
+    info[p.N_VAL] = 0 if data.val is None else len(data.val)
+    info[p.N_FEATURES] = data.n_features
+    info[p.DEFAULT_MODEL] = json.dumps(data.default_model)
+    info[p.SENSITIVE] = json.dumps(data.sensitive_values)
+    return Message(RecordDict({p.INFO: info}), reply_to=msg)
 
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    """Local SGD from the global model, or from this node's personal model."""
-    config = msg.content["config"]
+    """Local training with the named plug-ins from the sent model or this node's personal one."""
+    config = msg.content[p.CONFIG]
     data = client_data(context, config)
-    model = _model(config, data)
-    personal = _personal_key(config)
-    if config.get("start-from", "global") == "personal" and personal in context.state:
-        model.load_state_dict(context.state[personal].to_torch_state_dict())
-    elif "arrays" in msg.content:
-        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
-    else:
-        raise ValueError(f"client {data.name!r}: no model sent and no personal model kept (node restarted?)")
-    train_config = TrainConfig(
-        lr=float(config["lr"]), epochs=int(config["local-epochs"]), batch_size=int(config["batch-size"])
-    )
-    info = _info(data)
-    metrics = MetricRecord({"num-examples": len(data.train)})
-    if bool(config.get("report-start", False)):
-        # FairFed: statistics of the received global model on the local training data
-        start = evaluate(model, data.train, data.sensitive_values)
-        info["start-groups"] = json.dumps(start.groups_json())
-        metrics["start-loss"], metrics["start-accuracy"] = start.loss, start.accuracy
-    seed = int(config["train-seed"])
-    if config.get("algorithm", "sgd") == "per-fedavg":
-        loss = train_per_fedavg(model, data.train, train_config, alpha=float(config["maml-alpha"]), seed=seed)
-    else:
-        mu = float(config.get("proximal-mu", 0.0))
-        # FedProx (Li et al., eq. 2): (mu / 2) ||w - w_start||^2 anchored at the model training starts from
-        penalties = [proximal_term(list(model.parameters()), mu)] if mu > 0 else []
-        loss = train_local(model, data.train, train_config, seed=seed, penalties=penalties)
+    personal, task = PersonalModels(context, config), str(config.get(p.TASK, ""))
+    start = personal.get(task) if config.get(p.START_FROM, p.SENT) == p.PERSONAL else None
+    if start is None:
+        if p.ARRAYS not in msg.content:
+            raise ValueError(f"client {data.name!r}: no model sent and no personal model kept (node restarted?)")
+        start = msg.content[p.ARRAYS]
+    model = _model(config, data, start)
+    info, metrics = _info(data), MetricRecord({p.NUM_EXAMPLES: len(data.train)})
+    if bool(config.get(p.SCORE_START, False)):  # statistics of the start model on the local training data
+        scored = evaluate(model, data.train, data.sensitive_values)
+        info[p.START_GROUPS] = p.encode_groups(scored.groups)
+        metrics[p.START_LOSS], metrics[p.START_ACCURACY] = scored.loss, scored.accuracy
+    loop = TrainConfig(lr=float(config[p.LR]), epochs=int(config[p.LOCAL_EPOCHS]), batch_size=int(config[p.BATCH_SIZE]))
+    metrics[p.TRAIN_LOSS] = train_with(parse_names(str(config.get(p.OBJECTIVES, ""))), config, model, data, loop,
+                                       seed=int(config[p.TRAIN_SEED]))
     arrays = ArrayRecord(model.state_dict())
-    if bool(config.get("keep-personal", False)):
-        context.state[personal] = arrays
-    metrics["train-loss"] = loss
-    return Message(RecordDict({"arrays": arrays, "metrics": metrics, "info": info}), reply_to=msg)
+    if bool(config.get(p.KEEP_PERSONAL, False)):
+        personal.put(task, arrays)
+    return Message(RecordDict({p.ARRAYS: arrays, p.METRICS: metrics, p.INFO: info}), reply_to=msg)
+
+
+def _entries(msg: Message, config: ConfigRecord) -> list[Mapping[str, Any]]:
+    if p.MODELS in config:
+        return json.loads(str(config[p.MODELS]))
+    return [{"key": key, "use": p.SENT} for key in msg.content.array_records]
+
+
+def _deployed(msg: Message, context: Context, config: ConfigRecord, data: ClientData,
+              entry: Mapping[str, Any]) -> torch.nn.Module:
+    """The model an entry names: the sent record, or the personal model of its task (the sent one until there is one)."""
+    key, task = str(entry["key"]), str(entry.get("task", ""))
+    arrays = PersonalModels(context, config).get(task) if entry.get("use", p.SENT) == p.PERSONAL else None
+    if arrays is None:
+        if key not in msg.content.array_records:
+            raise ValueError(f"client {data.name!r} has no personal model yet: train before evaluating")
+        arrays = msg.content[key]
+    model = _model(config, data, arrays)
+    adapt = str(config.get(p.ADAPT, ""))
+    if adapt:  # e.g. fine-tuning on the client's training data before the model is used
+        train_with([adapt], config, model, data, TrainConfig(batch_size=int(config[p.BATCH_SIZE])),
+                   seed=int(config[p.ADAPT_SEED]))
+    return model
+
+
+def _score(msg: Message, context: Context, default_split: str, default_soft: bool) -> Message:
+    """Score every model the message names on one split; one metrics record and group table(s) per model."""
+    config = msg.content[p.CONFIG]
+    data = client_data(context, config)
+    split = _split(data, str(config.get(p.SPLIT, default_split)))
+    soft = bool(config.get(p.SOFT, default_soft))
+    content = RecordDict({p.INFO: _info(data)})
+    for entry in _entries(msg, config):
+        key = str(entry["key"])
+        result = evaluate(_deployed(msg, context, config, data, entry), split, data.sensitive_values, soft=soft)
+        content[p.metrics_key(key)] = _metrics(result)
+        content[p.INFO][p.groups_key(key)] = p.encode_groups(result.groups)
+        if soft:
+            content[p.INFO][p.groups_key(key, soft=True)] = p.encode_groups(result.soft_groups or {}, soft=True)
+    return Message(content, reply_to=msg)
 
 
 @app.evaluate()
-def evaluate_model(msg: Message, context: Context) -> Message:
-    """Evaluate the model this client deploys: the sent one or its personal one."""
-    config = msg.content["config"]
-    data = client_data(context, config)
-    model = _model(config, data)
-    personal = _personal_key(config)
-    if config.get("use", "global") == "personal" and (personal in context.state or "arrays" not in msg.content):
-        if personal not in context.state:
-            raise ValueError(f"client {data.name!r} has no personal model yet: train before evaluating")
-        model.load_state_dict(context.state[personal].to_torch_state_dict())
-    else:
-        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
-    steps = int(config.get("finetune-steps", 0))
-    if steps > 0:  # MAML-FL: the client adapts the meta-model on its own training data before deploying it
-        finetune(model, data.train, steps, float(config["finetune-lr"]), int(config["batch-size"]),
-                 seed=int(config["finetune-seed"]))
-    result = evaluate(model, data.test, data.sensitive_values)
-    info = _info(data)
-    info["groups"] = json.dumps(result.groups_json())
-    return Message(RecordDict({"metrics": _metrics(result), "info": info}), reply_to=msg)
+def evaluate_deployed(msg: Message, context: Context) -> Message:
+    """Score the models this client deploys (sent or personal) on its test split."""
+    return _score(msg, context, default_split="test", default_soft=False)
 
 
 @app.query("evaluate_models")
 def evaluate_models(msg: Message, context: Context) -> Message:
-    """Score each sent model ``model-k`` on the split named by config ``split`` (default train)."""
-    config = msg.content["config"]
-    data = client_data(context, config)
-    split = {"train": data.train, "test": data.test, "val": data.val}[str(config.get("split", "train"))]
-    if split is None:
-        raise ValueError(f"client {data.name!r} has no val split")
-    content = RecordDict({"info": _info(data)})
-    for key, arrays in msg.content.array_records.items():
-        model = _model(config, data)
-        model.load_state_dict(arrays.to_torch_state_dict())
-        result = evaluate(model, split, data.sensitive_values, soft=True)
-        content[f"metrics.{key}"] = _metrics(result)
-        content["info"][f"groups.{key}"] = json.dumps(result.groups_json())
-        content["info"][f"soft-groups.{key}"] = json.dumps(result.soft_groups_json())
-    return Message(content, reply_to=msg)
+    """Score each sent model on the split named by config ``split`` (default train), with soft counts."""
+    return _score(msg, context, default_split="train", default_soft=True)

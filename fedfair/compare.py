@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from fedfair.config import ParamError, parse_assignments, validate_params
+from fedfair.config import ParamError, parse_assignments
 from fedfair.metrics import json_safe
 
 NOTIONS = ("sp", "eqop", "eo")
@@ -46,7 +46,7 @@ def plan_runs(
 ) -> list[dict[str, Any]]:
     """Validated run configs, one per (entry, seed); errors name the entry and the problem."""
     from fedfair.registry import strategy_class
-    from fedfair.server_app import known_params
+    from fedfair.registry import run_params
 
     if not entries:
         raise ParamError("--strategies is empty: give e.g. fedavg,standalone,ifca")
@@ -60,9 +60,12 @@ def plan_runs(
             config = {"strategy": name, "dataset": dataset, "rounds": rounds, "seed": seed, "data-root": data_root,
                       **overrides, **own, "out-dir": str(out / "runs" / f"{_safe(entry)}-seed{seed}")}
             try:
-                validate_params(config, known_params())
+                params, _ = run_params(config)
             except ParamError as err:
                 raise ParamError(f"{entry}: {err}") from None
+            foreign = sorted(set(own) - set(params))
+            if foreign:
+                raise ParamError(f"{entry}: {foreign} not parameter(s) of {name} or its plug-ins (see `fedfair params`)")
             configs.append({**config, "_label": entry})
     return configs
 

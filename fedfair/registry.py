@@ -1,7 +1,14 @@
-"""Name -> implementation maps for strategies and builtin datasets.
+"""Name -> implementation maps for strategies and builtin datasets; the run parameters of each.
 
 This is the one place where ``fedfair`` refers to ``strategies`` and
 ``partitioners`` (imports are lazy, so the core never depends on them).
+
+Parameters are scoped: a run validates the common parameters plus those of
+its strategy and the strategy's client-side plug-ins (:func:`run_params`),
+importing only that strategy. Keys of other components are accepted (a
+``flwr run .`` run_config holds every key of pyproject.toml) but not used.
+Two components declaring one key with different meanings is an error
+(:func:`merge_components`).
 """
 
 from __future__ import annotations
@@ -11,9 +18,12 @@ import importlib
 import json
 import os
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable
 
+from fedfair.config import COMMON_PARAMS, Param, ParamError, validate_params
 from fedfair.data import MANIFEST, DatasetError
+from fedfair.local import LOCAL_OBJECTIVES, objective_class
 from fedfair.paths import cache_dir
 
 STRATEGIES: dict[str, str] = {
@@ -56,6 +66,57 @@ def strategy_class(name: str) -> Callable[..., Any]:
     if name not in STRATEGIES:
         raise UnknownNameError(f"unknown strategy {name!r}; valid strategies: {', '.join(sorted(STRATEGIES))}")
     return _load(STRATEGIES[name])
+
+
+def merge_components(components: Mapping[str, Mapping[str, Param]]) -> dict[str, Param]:
+    """One flat {key: Param}; the same key declared by two components with different specs is an error."""
+    merged: dict[str, Param] = {}
+    owner: dict[str, str] = {}
+    for component, params in components.items():
+        for key, spec in params.items():
+            if key in merged and merged[key] != spec:
+                raise ParamError(f"parameter {key!r} is declared by {owner[key]} and by {component} with different "
+                                 f"meanings; rename one of them")
+            merged.setdefault(key, spec)
+            owner.setdefault(key, component)
+    return merged
+
+
+def param_catalogue() -> dict[str, dict[str, Param]]:
+    """Every component's parameters: common, each strategy's own, each local objective's (imports them all)."""
+    components: dict[str, dict[str, Param]] = {"common": dict(COMMON_PARAMS)}
+    for name in STRATEGIES:
+        components[f"strategy {name}"] = dict(strategy_class(name).extra_params)
+    for name in LOCAL_OBJECTIVES:
+        components[f"local {name}"] = dict(objective_class(name).params)
+    return components
+
+
+def known_params() -> dict[str, Param]:
+    """Every parameter any run may take (the keys of ``[tool.flwr.app.config]``)."""
+    return merge_components(param_catalogue())
+
+
+def run_params(run_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The validated parameters of a run (its strategy's scope, defaults filled in) and the keys it ignores.
+
+    A key no component declares is an error naming the valid ones; a key of
+    another strategy or plug-in is type-checked and ignored (listed when its
+    value differs from the default).
+    """
+    name = str(run_config.get("strategy", COMMON_PARAMS["strategy"].default))
+    scope = merge_components(strategy_class(name).param_components())
+    foreign = {k: v for k, v in run_config.items() if k not in scope}
+    ignored: list[str] = []
+    if foreign:
+        everything = known_params()
+        unknown = sorted(set(foreign) - set(everything))
+        if unknown:
+            raise ParamError(f"unknown parameter(s) {unknown}; parameters of {name}: {', '.join(sorted(scope))} "
+                             f"(all: `fedfair params`)")
+        checked = validate_params(foreign, {k: everything[k] for k in foreign})
+        ignored = sorted(k for k, v in checked.items() if v != everything[k].default)
+    return validate_params({k: v for k, v in run_config.items() if k in scope}, scope), ignored
 
 
 def build_builtin_dataset(name: str, out: str | os.PathLike[str], seed: int, **options: Any) -> Path:

@@ -42,6 +42,7 @@ class ClientEval:
     accuracy: float
     groups: dict[str, GroupCounts]
     cluster: int | None = None
+    task: str = ""  # several tasks (models per client) are recorded and averaged separately
 
     def fairness(self) -> dict[str, dict[str, Any]]:
         """{attribute: full fairness_from_counts result}."""
@@ -70,6 +71,28 @@ def mean_over_clients(clients: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             mean["fairness"][attr][metric] = float(np.mean(defined)) if defined else math.nan
             mean["undefined"][attr][metric] = len(values) - len(defined)
     return mean
+
+
+def client_entry(e: ClientEval) -> dict[str, Any]:
+    """One client's final figures in summary.json."""
+    full = e.fairness()
+    entry = {
+        "client": e.client, "partition_id": e.partition_id, "n_train": e.n_train, "n_test": e.n_test,
+        "model": e.model, "accuracy": e.accuracy, "loss": e.loss, "cluster": e.cluster,
+        "fairness": fairness_summary(full),
+    }
+    undefined = {a: r["undefined"] for a, r in full.items() if r.get("undefined")}
+    if undefined:
+        entry["undefined"] = undefined
+    return entry
+
+
+def task_views(summary: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(task, summary restricted to it) for every task: ("", summary) for a single-task run."""
+    if "tasks" not in summary:
+        return [("", dict(summary))]
+    return [(task, {**summary, **part, "strategy": f"{summary['strategy']} [{task}]"})
+            for task, part in summary["tasks"].items()]
 
 
 @lru_cache(maxsize=1)
@@ -118,7 +141,7 @@ class RunRecorder:
     def record_round(self, server_round: int, evals: Sequence[ClientEval], stage: str = "evaluate") -> None:
         """Append one metrics.jsonl row per (client, model) and log the round's averages."""
         rows = []
-        for e in sorted(evals, key=lambda e: (e.partition_id, e.model)):
+        for e in sorted(evals, key=lambda e: (e.partition_id, e.task, e.model)):
             full = e.fairness()
             rows.append(
                 {
@@ -126,49 +149,52 @@ class RunRecorder:
                     "model": e.model, "cluster": e.cluster, "n_test": e.n_test, "loss": e.loss,
                     "accuracy": e.accuracy, "fairness": fairness_summary(full),
                     "groups": {a: t.to_json() for a, t in e.groups.items()},
+                    **({"task": e.task} if e.task else {}),
                 }
             )
         with open(self.out_dir / METRICS, "a") as handle:
             for row in rows:
                 handle.write(json.dumps(json_safe(row), sort_keys=True) + "\n")
-        if rows:
-            attr = next(iter(rows[0]["fairness"]), None)
-            acc = np.mean([r["accuracy"] for r in rows])
-            sp = np.nanmean([r["fairness"][attr]["sp"] for r in rows]) if attr else math.nan
+        for task in dict.fromkeys(r.get("task", "") for r in rows):  # one line per task, never mixing tasks
+            part = [r for r in rows if r.get("task", "") == task]
+            attr = next(iter(part[0]["fairness"]), None)
+            acc = np.mean([r["accuracy"] for r in part])
+            sp = np.nanmean([r["fairness"][attr]["sp"] for r in part]) if attr else math.nan
             self.log(
-                f"round {server_round}/{self.config.get('rounds', '?')}  {stage}: "
-                f"mean accuracy {acc:.4f}  mean SP({attr}) {sp:.4f}  ({len(rows)} clients)"
+                f"round {server_round}/{self.config.get('rounds', '?')}  {stage}{f' [{task}]' if task else ''}: "
+                f"mean accuracy {acc:.4f}  mean SP({attr}) {sp:.4f}  ({len(part)} clients)"
             )
 
     def finish(self, evals: Sequence[ClientEval], clusters: Sequence[Sequence[str]] | None = None,
                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Write summary.json (final per-client figures and means), the plot, and mark complete."""
-        clients = []
-        for e in sorted(evals, key=lambda e: e.partition_id):
-            full = e.fairness()
-            entry = {
-                "client": e.client, "partition_id": e.partition_id, "n_train": e.n_train, "n_test": e.n_test,
-                "model": e.model, "accuracy": e.accuracy, "loss": e.loss, "cluster": e.cluster,
-                "fairness": fairness_summary(full),
-            }
-            undefined = {a: r["undefined"] for a, r in full.items() if r.get("undefined")}
-            if undefined:
-                entry["undefined"] = undefined
-            clients.append(entry)
-        summary = {
+        """Write summary.json (final per-client figures and their means), the plot, and mark complete.
+
+        With one task: ``clients`` (one entry per client) and ``mean``. With
+        several tasks (several models per client): ``tasks`` = {task: {clients,
+        mean}}; means are taken per task, never across tasks.
+        """
+        by_task: dict[str, list[dict[str, Any]]] = {}
+        for e in sorted(evals, key=lambda e: (e.task, e.partition_id)):
+            by_task.setdefault(e.task, []).append(client_entry(e))
+        summary: dict[str, Any] = {
             "strategy": self.config["strategy"],
             "dataset": self.config["dataset"],
             "rounds": self.config["rounds"],
             "seed": self.config["seed"],
             "wall_seconds": round(time.time() - self.started, 3),
-            "clients": clients,
-            "mean": mean_over_clients(clients),
-            "clusters": [list(c) for c in clusters] if clusters is not None else None,
-            **(extra or {}),
         }
+        if len(by_task) <= 1:
+            clients = next(iter(by_task.values()), [])
+            summary.update({"clients": clients, "mean": mean_over_clients(clients)})
+        else:
+            summary["tasks"] = {task: {"clients": clients, "mean": mean_over_clients(clients)}
+                                for task, clients in by_task.items()}
+        summary["clusters"] = [list(c) for c in clusters] if clusters is not None else None
+        summary.update(extra or {})
         _atomic_write(self.out_dir / SUMMARY, json.dumps(json_safe(summary), indent=2, sort_keys=True))
         try:
-            plot_accuracy_vs_fairness(summary, self.out_dir / PLOT)
+            for task, part in task_views(summary):
+                plot_accuracy_vs_fairness(part, self.out_dir / (PLOT if not task else f"{task}_{PLOT}"))
         except Exception as err:  # a plot failure must not lose the results
             self.log(f"[yellow]plot not written: {err}[/yellow]")
         self._status("complete", wall_seconds=summary["wall_seconds"])

@@ -10,19 +10,12 @@ from typing import Any
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from fedfair.config import COMMON_PARAMS, Param, validate_params
-from fedfair.registry import STRATEGIES, resolve_dataset, strategy_class
+from fedfair.registry import known_params, resolve_dataset, run_params, strategy_class
 from fedfair.results import RunRecorder
 
+__all__ = ["app", "known_params", "run_server"]
+
 app = ServerApp()
-
-
-def known_params() -> dict[str, Param]:
-    """Common parameters plus every registered strategy's own."""
-    specs = dict(COMMON_PARAMS)
-    for name in STRATEGIES:
-        specs.update(strategy_class(name).extra_params)
-    return specs
 
 
 def default_out_dir(strategy: str) -> Path:
@@ -32,7 +25,7 @@ def default_out_dir(strategy: str) -> Path:
 
 def run_server(grid: Grid, run_config: Mapping[str, Any], echo: bool = True) -> dict[str, Any]:
     """Validate parameters, resolve the dataset, run the strategy, write the results."""
-    params = validate_params(run_config, known_params())
+    params, ignored = run_params(run_config)
     cls = strategy_class(params["strategy"])
     dataset_dir = ""
     if params["dataset"]:
@@ -41,6 +34,9 @@ def run_server(grid: Grid, run_config: Mapping[str, Any], echo: bool = True) -> 
     recorder = RunRecorder(Path(out_dir), {**params, "dataset-dir": dataset_dir}, echo=echo).open()
     recorder.log(f"fedfair: {params['strategy']} on {params['dataset'] or 'node-config datasets'}, "
                  f"{params['rounds']} rounds, seed {params['seed']} -> {recorder.out_dir}")
+    if ignored:
+        recorder.log(f"[yellow]ignored: {', '.join(ignored)} (not parameters of {params['strategy']} or its "
+                     f"plug-ins; see `fedfair params`)[/yellow]")
     try:
         return cls(params, recorder, dataset_dir).run(grid)
     except BaseException as err:

@@ -1,19 +1,28 @@
-"""Local training and evaluation loops.
+"""The one local training loop, and evaluation.
 
-``train_local`` runs mini-batch SGD on binary cross-entropy. Later algorithms
-plug in without rewriting the loop:
+``train_local`` runs mini-batch steps on binary cross-entropy; the client-side
+plug-ins of :mod:`fedfair.local` shape it without rewriting it:
 
 - ``sample_weight``: per-row weights of the loss (e.g. FairIF reweighting);
 - ``penalties``: callables ``(model, batch) -> scalar tensor`` added to each
   batch's loss (e.g. FedProx's proximal term, :func:`proximal_term`, or a
-  fairness regulariser). ``batch`` is a :class:`Batch`.
+  fairness regulariser). ``batch`` is a :class:`Batch`: features, labels,
+  weights and the rows' sensitive groups;
+- ``step``: how one optimisation step uses its batches (default one SGD step
+  on one batch; Per-FedAvg's meta-step uses two);
+- ``TrainConfig.max_steps``: a fixed number of steps instead of epochs
+  (fine-tuning before deployment).
+
+Every loop draws its mini-batches from :func:`epoch_order` (a seeded
+permutation per epoch), so runs are reproducible.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -25,31 +34,24 @@ from fedfair.metrics import GroupCounts, sensitive_counts, soft_group_counts
 
 @dataclass
 class Batch:
-    """One mini-batch: features, labels, weights and the row indices it came from."""
+    """One mini-batch: features, labels, row weights (None = uniform), group codes per sensitive attribute
+    (index into the attribute's sorted values on this split) and the row indices it came from."""
 
     x: torch.Tensor
     y: torch.Tensor
     weight: torch.Tensor | None
     index: torch.Tensor
+    groups: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 Penalty = Callable[[nn.Module, Batch], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of local SGD."""
-
-    lr: float = 0.05
-    epochs: int = 1
-    batch_size: int = 32
-    momentum: float = 0.0
-    weight_decay: float = 0.0
+LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Loss, accuracy and the group confusion tables of one model on one split."""
+    """Loss, accuracy and the group confusion tables of one model on one split (``soft_groups``:
+    expected counts from predicted probabilities, when asked for)."""
 
     n: int
     loss: float
@@ -57,11 +59,50 @@ class EvalResult:
     groups: dict[str, GroupCounts]
     soft_groups: dict[str, GroupCounts] | None = None
 
-    def soft_groups_json(self) -> dict[str, Any]:
-        return {a: {"values": list(t.values), "counts": t.counts.tolist()} for a, t in (self.soft_groups or {}).items()}
 
-    def groups_json(self) -> dict[str, Any]:
-        return {a: t.to_json() for a, t in self.groups.items()}
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of local SGD. With ``max_steps`` the loop stops after that many
+    optimisation steps, cycling through the data as often as needed (``epochs`` is then ignored)."""
+
+    lr: float = 0.05
+    epochs: int = 1
+    batch_size: int = 32
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    max_steps: int | None = None
+
+
+class Step(Protocol):
+    """One optimisation step of the loop: consumes ``batches_per_step`` batches, returns the loss it reports."""
+
+    batches_per_step: int
+
+    def __call__(self, model: nn.Module, optimizer: torch.optim.Optimizer, batches: Sequence[Batch],
+                 loss_fn: LossFn, config: TrainConfig) -> torch.Tensor: ...
+
+
+def batch_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """Binary cross-entropy of the batch: the plain mean, or the weight-normalised mean with row weights."""
+    logits = model(batch.x)
+    if batch.weight is None:
+        return nn.functional.binary_cross_entropy_with_logits(logits, batch.y)
+    losses = nn.functional.binary_cross_entropy_with_logits(logits, batch.y, reduction="none")
+    return (losses * batch.weight).sum() / batch.weight.sum()
+
+
+class SGDStep:
+    """The plain step: loss of one batch (plus penalties), backward, optimiser step."""
+
+    batches_per_step = 1
+
+    def __call__(self, model: nn.Module, optimizer: torch.optim.Optimizer, batches: Sequence[Batch],
+                 loss_fn: LossFn, config: TrainConfig) -> torch.Tensor:
+        loss = loss_fn(model, batches[0])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
 
 
 def proximal_term(global_params: Sequence[torch.Tensor], mu: float) -> Penalty:
@@ -74,6 +115,38 @@ def proximal_term(global_params: Sequence[torch.Tensor], mu: float) -> Penalty:
     return penalty
 
 
+def epoch_order(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Row indices of one epoch's mini-batches: a seeded permutation cut into ``batch_size`` chunks."""
+    order = torch.randperm(n, generator=generator)
+    return [order[start : start + batch_size] for start in range(0, n, batch_size)]
+
+
+def step_batches(batches: Sequence[torch.Tensor], k: int) -> list[tuple[torch.Tensor, ...]]:
+    """Group an epoch's batches k at a time (fresh batches for each of a step's k uses);
+    an epoch with fewer than k batches reuses its first."""
+    if k == 1:
+        return [(b,) for b in batches]
+    return list(zip(*[batches[i::k] for i in range(k)])) or [tuple(batches[0] for _ in range(k))]
+
+
+class SplitTensors:
+    """A split as tensors, built once per training call; :meth:`batch` slices one mini-batch."""
+
+    def __init__(self, data: Split, sample_weight: np.ndarray | None = None) -> None:
+        self.x = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))
+        self.y = torch.from_numpy(data.y.astype(np.float32))
+        self.weight = None if sample_weight is None else torch.as_tensor(sample_weight, dtype=torch.float32)
+        self.groups = {a: torch.from_numpy(np.unique(v, return_inverse=True)[1].astype(np.int64).reshape(-1))
+                       for a, v in data.sensitive.items()}
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batch(self, idx: torch.Tensor) -> Batch:
+        return Batch(self.x[idx], self.y[idx], None if self.weight is None else self.weight[idx], idx,
+                     {a: codes[idx] for a, codes in self.groups.items()})
+
+
 def train_local(
     model: nn.Module,
     data: Split,
@@ -81,97 +154,40 @@ def train_local(
     seed: int,
     sample_weight: np.ndarray | None = None,
     penalties: Sequence[Penalty] = (),
+    step: Step | None = None,
 ) -> float:
-    """Run ``config.epochs`` epochs of SGD on ``data``; return the mean batch loss.
+    """The one local training loop: mini-batch epochs (or ``config.max_steps`` steps) of ``step``
+    (default :class:`SGDStep`) on ``data``; returns the mean loss the steps report.
 
-    The shuffling order follows ``seed`` so that a run is reproducible.
+    Each step's loss is :func:`batch_loss` with ``sample_weight`` plus every penalty. The
+    shuffling order follows ``seed`` so that a run is reproducible.
     """
-    x = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))
-    y = torch.from_numpy(data.y.astype(np.float32))
-    w = None if sample_weight is None else torch.as_tensor(sample_weight, dtype=torch.float32)
+    step = step or SGDStep()
+    if len(data) == 0 or config.max_steps == 0:
+        return 0.0
+    tensors = SplitTensors(data, sample_weight)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
     generator = torch.Generator().manual_seed(int(seed))
-    model.train()
-    total, batches = 0.0, 0
-    for _ in range(config.epochs):
-        order = torch.randperm(len(y), generator=generator)
-        for start in range(0, len(y), config.batch_size):
-            idx = order[start : start + config.batch_size]
-            batch = Batch(x[idx], y[idx], None if w is None else w[idx], idx)
-            logits = model(batch.x)
-            losses = nn.functional.binary_cross_entropy_with_logits(logits, batch.y, reduction="none")
-            loss = losses.mean() if batch.weight is None else (losses * batch.weight).sum() / batch.weight.sum()
-            for penalty in penalties:
-                loss = loss + penalty(model, batch)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach())
-            batches += 1
-    return total / max(batches, 1)
 
+    def loss_fn(m: nn.Module, batch: Batch) -> torch.Tensor:
+        loss = batch_loss(m, batch)
+        for penalty in penalties:
+            loss = loss + penalty(m, batch)
+        return loss
 
-def _bce(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return nn.functional.binary_cross_entropy_with_logits(model(x), y)
-
-
-def _tensors(data: Split) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32)), torch.from_numpy(data.y.astype(np.float32))
-
-
-def train_per_fedavg(model: nn.Module, data: Split, config: TrainConfig, alpha: float, seed: int) -> float:
-    """Per-FedAvg local training, first-order version (Fallah et al., 2020, Algorithm 1 with eq. 8's FO gradient).
-
-    Each local step takes two fresh mini-batches D, D' of the shuffled data:
-    w_tmp = w - alpha * grad f(w; D), then w <- w - beta * grad f(w_tmp; D'),
-    with beta = ``config.lr``. One epoch is one pass over the data (two batches
-    per step). Returns the mean outer-batch loss.
-    """
-    x, y = _tensors(data)
-    params = list(model.parameters())
-    generator = torch.Generator().manual_seed(int(seed))
     model.train()
     total, steps = 0.0, 0
-    for _ in range(config.epochs):
-        order = torch.randperm(len(y), generator=generator)
-        batches = [order[s : s + config.batch_size] for s in range(0, len(y), config.batch_size)]
-        pairs = list(zip(batches[0::2], batches[1::2])) or [(batches[0], batches[0])]
-        for inner, outer in pairs:
-            start = [p.detach().clone() for p in params]
-            grads = torch.autograd.grad(_bce(model, x[inner], y[inner]), params)
-            with torch.no_grad():
-                for p, g in zip(params, grads):
-                    p -= alpha * g
-            outer_loss = _bce(model, x[outer], y[outer])
-            grads = torch.autograd.grad(outer_loss, params)
-            with torch.no_grad():
-                for p, s, g in zip(params, start, grads):
-                    p.copy_(s - config.lr * g)
-            total += float(outer_loss.detach())
+    epochs = itertools.count() if config.max_steps is not None else range(config.epochs)
+    for _ in epochs:
+        for group in step_batches(epoch_order(len(tensors), config.batch_size, generator), step.batches_per_step):
+            loss = step(model, optimizer, [tensors.batch(idx) for idx in group], loss_fn, config)
+            total += float(loss.detach())
             steps += 1
+            if steps == config.max_steps:
+                return total / steps
     return total / max(steps, 1)
-
-
-def finetune(model: nn.Module, data: Split, steps: int, lr: float, batch_size: int, seed: int) -> None:
-    """``steps`` plain SGD steps on seeded mini-batches of ``data`` (MAML-FL's personalisation before deployment)."""
-    if steps <= 0 or len(data) == 0:
-        return
-    x, y = _tensors(data)
-    generator = torch.Generator().manual_seed(int(seed))
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    model.train()
-    order = torch.randperm(len(y), generator=generator)
-    position = 0
-    for _ in range(steps):
-        if position >= len(y):
-            order, position = torch.randperm(len(y), generator=generator), 0
-        idx = order[position : position + batch_size]
-        position += batch_size
-        optimizer.zero_grad()
-        _bce(model, x[idx], y[idx]).backward()
-        optimizer.step()
 
 
 @torch.no_grad()

@@ -1,11 +1,24 @@
-"""Common base of fedfair strategies: one ``run(grid)`` loop plus shared helpers.
+"""The strategy base: one round template with small hooks, and the helpers every strategy uses.
 
 Flower's ``Strategy.start()`` drives one global model; clustered, personalized
 and multi-model algorithms need per-node messages, several models and query
-rounds. Subclasses implement :meth:`FedFairStrategy.run` with these helpers:
-``describe`` (who the nodes are), ``send`` (messages out, replies back in
-partition order, errors raised with the node named), ``train_messages`` /
-``evaluate_nodes`` and the recorder.
+rounds. :meth:`FedFairStrategy.run` is one template for all of them::
+
+    describe the nodes; setup()
+    for each round:
+        begin_round()                    e.g. IFCA's cluster choice, FL+HC's clustering
+        select()                         which nodes train (default: a seeded fraction-train sample)
+        send train messages              start_arrays(node) + train_config(node), the strategy's plug-ins
+        aggregate(replies)               e.g. FedAvg, per-cluster averages, FairFed's weights
+        evaluate deployment()            every client scores the model(s) it deploys; the round is recorded
+    finish: summary with final_clusters() and summary_extra()
+
+The concerns live in their own modules: :mod:`strategies.nodes` (who the nodes
+are, sending with one failure policy), :mod:`strategies.evaluation` (what
+clients score and what the answers mean), :mod:`strategies.aggregation`
+(model arithmetic), :mod:`strategies.clustering` and :mod:`strategies.fairness`.
+The client half of a strategy is named by ``objectives`` / ``adapt``: plug-ins
+of :mod:`fedfair.local`.
 """
 
 from __future__ import annotations
@@ -13,56 +26,33 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 
-from fedfair.config import Param, hidden_sizes
-from fedfair.metrics import GroupCounts
+from fedfair import protocol as p
+from fedfair.config import COMMON_PARAMS, Param, hidden_sizes
+from fedfair.data import read_manifest
+from fedfair.local import objective_class
 from fedfair.models import build_model
 from fedfair.results import ClientEval, RunRecorder
+from strategies.evaluation import Deployed, ModelScore, by_node, evaluate_message, read_evaluations, read_scores, scores_message
+from strategies.fairness import sensitive_attribute
+from strategies.nodes import ClientError, NodeInfo, describe_nodes, sample, send_all, wait_for_nodes
 
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """What a node told ``query.describe``."""
-
-    node_id: int
-    client: str
-    partition_id: int
-    n_train: int
-    n_test: int
-    n_features: int
-    default_model: dict[str, Any]
-    sensitive: dict[str, list[Any]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ModelScore:
-    """One model scored on one client's data (``query.evaluate_models``)."""
-
-    loss: float
-    accuracy: float
-    n: int
-    groups: dict[str, GroupCounts]
-    soft_groups: dict[str, GroupCounts]
-
-    def table(self, attribute: str, soft: bool) -> GroupCounts | None:
-        """The attribute's group table: hard (thresholded) or soft (expected) counts."""
-        return (self.soft_groups if soft else self.groups).get(attribute)
-
-
-class ClientError(RuntimeError):
-    """A client replied with an error, or did not reply in time."""
+__all__ = ["ClientError", "Deployed", "FedFairStrategy", "ModelScore", "NodeInfo"]
 
 
 class FedFairStrategy:
-    """Base class: subclasses set ``name`` and implement :meth:`run`."""
+    """Base class: subclasses set ``name`` and override the round template's hooks (or :meth:`run`)."""
 
     name: ClassVar[str] = ""
+    # the strategy's own run parameters (its plug-ins declare theirs)
     extra_params: ClassVar[dict[str, Param]] = {}
+    # client-side plug-ins (fedfair.local): composed for local training / run before evaluation
+    objectives: ClassVar[tuple[str, ...]] = ("sgd",)
+    adapt: ClassVar[str] = ""
 
     def __init__(self, params: Mapping[str, Any], recorder: RunRecorder, dataset_dir: str = "") -> None:
         self.params = dict(params)
@@ -73,134 +63,96 @@ class FedFairStrategy:
         # isolates this run's personal models in the clients' state (several runs may share a simulation)
         self.run_tag = uuid.uuid4().hex[:12]
 
+    # ----- parameters -------------------------------------------------------
+    @classmethod
+    def param_components(cls) -> dict[str, dict[str, Param]]:
+        """The parameters a run of this strategy reads, by component: common, the strategy, its plug-ins."""
+        components = {"common": dict(COMMON_PARAMS), f"strategy {cls.name}": dict(cls.extra_params)}
+        for plugin in dict.fromkeys([*cls.objectives, *([cls.adapt] if cls.adapt else [])]):
+            components[f"local {plugin}"] = dict(objective_class(plugin).params)
+        return components
+
+    def plugin_config(self, names: Iterable[str]) -> dict[str, Any]:
+        """The values of the named plug-ins' parameters, sent in the message config."""
+        return {key: self.params[key] for name in names for key in objective_class(name).params}
+
+    # ----- the round template -------------------------------------------------
+    def run(self, grid: Grid) -> dict[str, Any]:
+        """Run the algorithm; return the recorder's summary."""
+        self.describe(grid)
+        self.setup(grid)
+        evals: list[ClientEval] = []
+        for server_round in range(1, self.params["rounds"] + 1):
+            self.begin_round(grid, server_round)
+            chosen = self.select(server_round)
+            replies = self.send(grid, [self.train_message(n, server_round, self.start_arrays(n, server_round),
+                                                          **self.train_config(n, server_round)) for n in chosen],
+                                f"train round {server_round}")
+            self.aggregate(server_round, replies)
+            evals = self.evaluate_nodes(grid, server_round, self.deployment(server_round))
+        return self.recorder.finish(evals, clusters=self.final_clusters(), extra=self.summary_extra())
+
+    def setup(self, grid: Grid) -> None:
+        """Before round 1 (the nodes are known): initial models."""
+
+    def begin_round(self, grid: Grid, server_round: int) -> None:
+        """Start of a round, before anyone trains."""
+
+    def select(self, server_round: int) -> Sequence[NodeInfo]:
+        """Nodes that train this round."""
+        return self.sample_nodes(server_round)
+
+    def start_arrays(self, node: NodeInfo, server_round: int) -> ArrayRecord | None:
+        """The model ``node`` trains from (None: its personal model)."""
+        raise NotImplementedError
+
+    def train_config(self, node: NodeInfo, server_round: int) -> dict[str, Any]:
+        """Extra config of ``node``'s train message."""
+        return {}
+
+    def aggregate(self, server_round: int, replies: Sequence[Message]) -> None:
+        """Turn the round's training replies into the new model(s)."""
+        raise NotImplementedError
+
+    def deployment(self, server_round: int) -> dict[int, list[Deployed]]:
+        """{node_id: the model(s) it deploys}; nodes with a test split are evaluated with them."""
+        raise NotImplementedError
+
+    def final_clusters(self) -> list[list[str]] | None:
+        """Clusters of client names for the summary (None: not a clustered strategy)."""
+        return None
+
+    def summary_extra(self) -> dict[str, Any]:
+        """Strategy-specific entries of summary.json."""
+        return {}
+
+    # ----- nodes and messaging ---------------------------------------------------
     @property
     def dataset_clients(self) -> list[str]:
         """Client names in the server-side dataset manifest ([] without a dataset), read once."""
         if self._dataset_clients is None:
-            from fedfair.data import read_manifest
-
             self._dataset_clients = read_manifest(self.dataset_dir).client_names if self.dataset_dir else []
         return self._dataset_clients
 
-    # ----- to implement -------------------------------------------------
-    def run(self, grid: Grid) -> dict[str, Any]:
-        """Run the algorithm; return the recorder's summary."""
-        raise NotImplementedError
-
-    # ----- shared helpers -----------------------------------------------
-    def base_config(self) -> ConfigRecord:
-        """Config every message carries: dataset location and the model spec."""
-        return ConfigRecord({"dataset-dir": self.dataset_dir, "model-spec": json.dumps(self.model_spec()),
-                             "run-tag": self.run_tag})
-
-    def model_spec(self) -> dict[str, Any]:
-        """``model=auto`` takes the dataset's default model; ``hidden`` applies to the MLP."""
-        spec = dict(self.nodes[0].default_model) if self.nodes else {"model": "logreg"}
-        if self.params["model"] != "auto":
-            spec = {"model": self.params["model"]}
-        if spec.get("model") == "mlp" and (self.params["model"] != "auto" or "hidden" not in spec):
-            spec["hidden"] = hidden_sizes(self.params["hidden"])
-        return spec
-
-    def initial_arrays(self) -> ArrayRecord:
-        """Seeded initial weights of the model spec."""
-        model = build_model(self.model_spec(), self.nodes[0].n_features, seed=self.params["seed"])
-        return ArrayRecord(model.state_dict())
-
-    def train_seed(self, server_round: int, node: NodeInfo) -> int:
-        """Seed of a node's local shuffling in a round (reproducible, distinct per node and round)."""
-        return (self.params["seed"] * 1_000_003 + server_round * 10_007 + node.partition_id) % (2**31)
-
     def send(self, grid: Grid, messages: Iterable[Message], what: str) -> list[Message]:
-        """Send, wait for every reply, raise on any error; replies sorted by partition id."""
-        messages = list(messages)
-        replies = list(grid.send_and_receive(messages, timeout=self.params["timeout"]))
-        by_node = {n.node_id: n for n in self.nodes}
-        errors = [r for r in replies if r.has_error()]
-        if errors or len(replies) < len(messages):
-            details = "; ".join(
-                f"client {by_node.get(r.metadata.src_node_id, r.metadata.src_node_id)}: {r.error.reason}"
-                for r in errors
-            )
-            missing = len(messages) - len(replies)
-            raise ClientError(f"{what}: {len(errors)} error(s), {missing} missing reply(ies) "
-                              f"(timeout {self.params['timeout']} s). {details}")
-        return sorted(replies, key=lambda r: by_node[r.metadata.src_node_id].partition_id if by_node else 0)
+        """Send, wait for every reply (:func:`strategies.nodes.send_all`); replies sorted by partition id."""
+        return send_all(grid, messages, self.nodes, self.params["timeout"], what)
 
     def describe(self, grid: Grid) -> list[NodeInfo]:
-        """Ask every connected node who it is (``query.describe``)."""
-        node_ids = self.wait_for_nodes(grid)
-        messages = [
-            Message(RecordDict({"config": self.base_config()}), dst_node_id=n, message_type=f"{MessageType.QUERY}.describe")
-            for n in node_ids
-        ]
-        nodes = []
-        for reply in self.send(grid, messages, "describe"):
-            info = reply.content["info"]
-            nodes.append(
-                NodeInfo(
-                    node_id=reply.metadata.src_node_id, client=str(info["client"]),
-                    partition_id=int(info["partition-id"]), n_train=int(info["n-train"]),
-                    n_test=int(info["n-test"]), n_features=int(info["n-features"]),
-                    default_model=json.loads(str(info["default-model"])),
-                    sensitive=json.loads(str(info["sensitive"])),
-                )
-            )
-        self.nodes = sorted(nodes, key=lambda n: n.partition_id)
-        names = [n.client for n in self.nodes]
-        if len(set(names)) != len(names):
-            raise ClientError(f"several nodes load the same client: {names}; give each SuperNode its own client")
-        self._check_all_clients_present(names)
-        if len({n.n_features for n in self.nodes}) != 1:
-            raise ClientError(f"clients disagree on the number of features: {[(n.client, n.n_features) for n in self.nodes]}")
-        return self.nodes
-
-    def expected_nodes(self) -> int:
-        """``min-nodes``, or the dataset's number of clients when it is 0."""
-        if self.params.get("min-nodes"):
-            return int(self.params["min-nodes"])
-        return len(self.dataset_clients) or 1
-
-    def wait_for_nodes(self, grid: Grid) -> list[int]:
-        """Wait (up to ``timeout`` seconds) until the expected SuperNodes are connected."""
-        import time
-
-        expected, deadline = self.expected_nodes(), time.monotonic() + self.params["timeout"]
-        node_ids = sorted(grid.get_node_ids())
-        while len(node_ids) < expected and time.monotonic() < deadline:
-            time.sleep(0.2)
-            node_ids = sorted(grid.get_node_ids())
-        if not node_ids:
-            raise ClientError(f"no SuperNode connected within {self.params['timeout']} s")
-        return node_ids
-
-    def _check_all_clients_present(self, names: list[str]) -> None:
-        """Warn when fewer nodes than dataset clients are connected (e.g. num-supernodes too small)."""
-        expected = self.dataset_clients
-        absent = [c for c in expected if c not in names]
+        """Wait for the SuperNodes and ask every one who it is (``query.describe``)."""
+        expected = int(self.params.get("min-nodes") or 0) or len(self.dataset_clients) or 1
+        node_ids = wait_for_nodes(grid, expected, self.params["timeout"])
+        self.nodes = describe_nodes(grid, node_ids, self.dataset_dir, self.params["timeout"])
+        absent = [c for c in self.dataset_clients if c not in {n.client for n in self.nodes}]
         if absent:
             self.recorder.log(
-                f"[yellow]warning: {len(absent)} of {len(expected)} clients have no SuperNode ({absent[:8]}...); "
-                f"run with num-supernodes={len(expected)}[/yellow]"
+                f"[yellow]warning: {len(absent)} of {len(self.dataset_clients)} clients have no SuperNode "
+                f"({absent[:8]}...); run with num-supernodes={len(self.dataset_clients)}[/yellow]"
             )
+        return self.nodes
 
     def node(self, node_id: int) -> NodeInfo:
         return next(n for n in self.nodes if n.node_id == node_id)
-
-    def train_message(self, node: NodeInfo, server_round: int, arrays: ArrayRecord | None, **config: Any) -> Message:
-        """A ``train`` message for one node with the local-SGD settings (``arrays`` may be omitted
-        when the node trains its personal model)."""
-        record = self.base_config()
-        record.update(
-            {
-                "server-round": server_round, "lr": self.params["lr"], "local-epochs": self.params["local-epochs"],
-                "batch-size": self.params["batch-size"], "train-seed": self.train_seed(server_round, node), **config,
-            }
-        )
-        content = RecordDict({"config": record})
-        if arrays is not None:
-            content["arrays"] = arrays
-        return Message(content, dst_node_id=node.node_id, message_type=MessageType.TRAIN)
 
     @property
     def training_nodes(self) -> list[NodeInfo]:
@@ -212,100 +164,83 @@ class FedFairStrategy:
         """Nodes with a test split (cross-device training-only clients have none)."""
         return [n for n in self.nodes if n.n_test > 0]
 
-    def evaluate_nodes(
-        self, grid: Grid, server_round: int, arrays_for: Mapping[int, ArrayRecord | None], model_name: Mapping[int, str],
-        use: str = "global", clusters: Mapping[int, int] | None = None, nodes: Sequence[NodeInfo] | None = None,
-        extra_config: Mapping[str, Any] | None = None,
-    ) -> list[ClientEval]:
-        """Evaluate nodes (default: every node with a test split) with the model each deploys; record the round."""
-        messages = []
-        for node in self.test_nodes if nodes is None else nodes:
-            record = self.base_config()
-            record.update({"server-round": server_round, "use": use, "batch-size": self.params["batch-size"],
-                           **(extra_config or {})})
-            content = RecordDict({"config": record})
-            arrays = arrays_for.get(node.node_id)
-            if arrays is not None:
-                content["arrays"] = arrays
-            messages.append(Message(content, dst_node_id=node.node_id, message_type=MessageType.EVALUATE))
+    def sample_nodes(self, server_round: int) -> list[NodeInfo]:
+        """Nodes that train this round: a seeded ``fraction-train`` sample of the training nodes (all by default)."""
+        if not self.training_nodes:
+            raise ClientError("no client has training data")
+        return sample(self.training_nodes, self.params["fraction-train"], self.params["seed"], server_round)
+
+    def train_seed(self, server_round: int, node: NodeInfo) -> int:
+        """Seed of a node's local shuffling in a round (reproducible, distinct per node and round)."""
+        return (self.params["seed"] * 1_000_003 + server_round * 10_007 + node.partition_id) % (2**31)
+
+    def adapt_seed(self, server_round: int) -> int:
+        """Seed of the ``adapt`` plug-in's shuffling in a round's evaluation (the same on every node)."""
+        return (self.params["seed"] * 1_000_003 + server_round * 10_007 + 5) % (2**31)
+
+    # ----- models and messages --------------------------------------------------------
+    def model_spec(self) -> dict[str, Any]:
+        """``model=auto`` takes the dataset's default model; ``hidden`` applies to the MLP."""
+        spec = dict(self.nodes[0].default_model) if self.nodes else {"model": "logreg"}
+        if self.params["model"] != "auto":
+            spec = {"model": self.params["model"]}
+        if spec.get("model") == "mlp" and (self.params["model"] != "auto" or "hidden" not in spec):
+            spec["hidden"] = hidden_sizes(self.params["hidden"])
+        return spec
+
+    def initial_arrays(self, seed: int | None = None) -> ArrayRecord:
+        """Seeded initial weights of the model spec (default seed: the run's)."""
+        model = build_model(self.model_spec(), self.nodes[0].n_features, seed=self.params["seed"] if seed is None else seed)
+        return ArrayRecord(model.state_dict())
+
+    def message_config(self, server_round: int) -> ConfigRecord:
+        """Config every train / evaluate message carries: dataset location, model spec, run tag, round."""
+        return ConfigRecord({p.DATASET_DIR: self.dataset_dir, p.MODEL_SPEC: json.dumps(self.model_spec()),
+                             p.RUN_TAG: self.run_tag, p.SERVER_ROUND: server_round})
+
+    def train_message(self, node: NodeInfo, server_round: int, arrays: ArrayRecord | None, **config: Any) -> Message:
+        """A ``train`` message for one node: the loop settings, the strategy's plug-ins and their parameters
+        (``arrays`` may be omitted when the node trains its personal model)."""
+        record = self.message_config(server_round)
+        record.update({
+            p.LR: self.params["lr"], p.LOCAL_EPOCHS: self.params["local-epochs"], p.BATCH_SIZE: self.params["batch-size"],
+            p.TRAIN_SEED: self.train_seed(server_round, node), p.OBJECTIVES: ",".join(self.objectives),
+            **self.plugin_config(self.objectives), **config,
+        })
+        content = RecordDict({p.CONFIG: record})
+        if arrays is not None:
+            content[p.ARRAYS] = arrays
+        return Message(content, dst_node_id=node.node_id, message_type=MessageType.TRAIN)
+
+    def eval_config(self, server_round: int) -> ConfigRecord:
+        """Config of a round's evaluate messages: the ``adapt`` plug-in, when the strategy has one."""
+        record = self.message_config(server_round)
+        record[p.BATCH_SIZE] = self.params["batch-size"]
+        if self.adapt:
+            record.update({p.ADAPT: self.adapt, p.ADAPT_SEED: self.adapt_seed(server_round),
+                           **self.plugin_config([self.adapt])})
+        return record
+
+    # ----- evaluation ---------------------------------------------------------------
+    def evaluate_nodes(self, grid: Grid, server_round: int, deployment: Mapping[int, Sequence[Deployed]]) -> list[ClientEval]:
+        """Every node with a test split scores the model(s) it deploys; the round is recorded (one row per model)."""
+        targets = by_node(deployment, self.test_nodes)
+        messages = [evaluate_message(node, self.eval_config(server_round), models) for node, models in targets]
+        deployed = {node.node_id: models for node, models in targets}
         evals = []
         for reply in self.send(grid, messages, f"evaluate round {server_round}"):
-            node = self.node(reply.metadata.src_node_id)
-            metrics, info = reply.content["metrics"], reply.content["info"]
-            groups = {a: GroupCounts.from_json(t) for a, t in json.loads(str(info["groups"])).items()}
-            evals.append(
-                ClientEval(
-                    client=node.client, partition_id=node.partition_id, n_train=node.n_train, n_test=node.n_test,
-                    model=model_name[node.node_id], loss=float(metrics["loss"]), accuracy=float(metrics["accuracy"]),
-                    groups=groups, cluster=None if clusters is None else clusters.get(node.node_id),
-                )
-            )
+            node_id = reply.metadata.src_node_id
+            evals += read_evaluations(reply, self.node(node_id), deployed[node_id])
         self.recorder.record_round(server_round, evals)
         return evals
 
-    def score_models(
-        self, grid: Grid, server_round: int, models: Sequence[ArrayRecord], nodes: Sequence[NodeInfo], split: str = "train",
-    ) -> dict[int, list[ModelScore]]:
+    def score_models(self, grid: Grid, server_round: int, models: Sequence[ArrayRecord], nodes: Sequence[NodeInfo],
+                     split: str = "train") -> dict[int, list[ModelScore]]:
         """Every node scores every model on its own ``split`` (``query.evaluate_models``): {node_id: [score per model]}."""
-        messages = []
-        for node in nodes:
-            record = self.base_config()
-            record.update({"server-round": server_round, "split": split})
-            content = RecordDict({"config": record})
-            for k, arrays in enumerate(models):
-                content[f"model-{k}"] = arrays
-            messages.append(Message(content, dst_node_id=node.node_id, message_type=f"{MessageType.QUERY}.evaluate_models"))
-        from strategies.common import parse_groups
-
-        scores = {}
-        for reply in self.send(grid, messages, f"score models round {server_round}"):
-            info = reply.content["info"]
-            scores[reply.metadata.src_node_id] = [
-                ModelScore(
-                    loss=float(reply.content[f"metrics.model-{k}"]["loss"]),
-                    accuracy=float(reply.content[f"metrics.model-{k}"]["accuracy"]),
-                    n=int(reply.content[f"metrics.model-{k}"]["num-examples"]),
-                    groups=parse_groups(str(info[f"groups.model-{k}"])),
-                    soft_groups=parse_groups(str(info[f"soft-groups.model-{k}"])),
-                )
-                for k in range(len(models))
-            ]
-        return scores
-
-    def deploy_clusters(self, assignment: Mapping[int, int]) -> dict[int, int]:
-        """Cluster every node deploys: its own (training nodes), else the cluster with the most training rows
-        (nodes without training data, e.g. cross-device held-out clients, cannot choose one)."""
-        rows: dict[int, int] = {}
-        for node in self.training_nodes:
-            if node.node_id in assignment:
-                rows[assignment[node.node_id]] = rows.get(assignment[node.node_id], 0) + node.n_train
-        largest = max(rows, key=lambda k: rows[k])
-        return {n.node_id: assignment.get(n.node_id, largest) for n in self.nodes}
-
-    def named(self, assignment: Mapping[int, int]) -> dict[str, int]:
-        """{node_id: cluster} -> {client name: cluster}, in partition order."""
-        return {n.client: assignment[n.node_id] for n in self.nodes if n.node_id in assignment}
+        messages = [scores_message(n, self.message_config(server_round), models, split) for n in nodes]
+        return {r.metadata.src_node_id: read_scores(r, len(models))
+                for r in self.send(grid, messages, f"score models round {server_round}")}
 
     def sensitive_attribute(self) -> str:
         """The attribute of the fair strategies: param ``sensitive``, default the dataset's first."""
-        available = list(self.nodes[0].sensitive) if self.nodes else []
-        chosen = self.params.get("sensitive") or (available[0] if available else "")
-        if chosen not in available:
-            from fedfair.config import ParamError
-
-            raise ParamError(f"sensitive attribute {chosen!r} is not in the dataset; available: {', '.join(available) or 'none'}")
-        return chosen
-
-    def sample_nodes(self, server_round: int) -> Sequence[NodeInfo]:
-        """Nodes that train this round: a seeded ``fraction-train`` sample (all by default)."""
-        fraction, pool = self.params["fraction-train"], self.training_nodes
-        if not pool:
-            raise ClientError("no client has training data")
-        if fraction >= 1.0:
-            return pool
-        import numpy as np
-
-        rng = np.random.default_rng([self.params["seed"], server_round])
-        k = max(1, int(round(fraction * len(pool))))
-        chosen = sorted(rng.choice(len(pool), size=k, replace=False).tolist())
-        return [pool[i] for i in chosen]
+        return sensitive_attribute(self.params, list(self.nodes[0].sensitive) if self.nodes else [])

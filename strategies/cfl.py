@@ -29,14 +29,18 @@ the model of the cluster with the most training rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
+from fedfair import protocol as p
 from fedfair.config import Param
-from strategies.base import FedFairStrategy
-from strategies.common import cluster_averages, cluster_lists, flatten, hierarchical_clusters
+from strategies.aggregation import cluster_averages, flatten
+from strategies.base import Deployed, FedFairStrategy, NodeInfo
+from strategies.clustering import cluster_lists, deploy_clusters, hierarchical_clusters, named
 
 
 class CFLCosineStrategy(FedFairStrategy):
@@ -52,38 +56,51 @@ class CFLCosineStrategy(FedFairStrategy):
         "cfl-min-size": Param(int, 3, "CFL-Cosine: smallest cluster that may be split", "integer >= 2", lambda x: x >= 2),
     }
 
-    def run(self, grid: Grid) -> dict[str, Any]:
-        self.describe(grid)
-        clusters: list[list[int]] = [[n.node_id for n in self.training_nodes]]
-        models = [self.initial_arrays()]
-        history, evals, deployed = [], [], {}
-        for server_round in range(1, self.params["rounds"] + 1):
-            cluster_of = {node_id: k for k, members in enumerate(clusters) for node_id in members}
-            chosen = [n for n in self.sample_nodes(server_round) if n.node_id in cluster_of]
-            replies = self.send(grid, [self.train_message(n, server_round, models[cluster_of[n.node_id]]) for n in chosen],
-                                f"train round {server_round}")
-            start = [flatten(m) for m in models]
-            updates = {r.metadata.src_node_id: flatten(r.content["arrays"]) - start[cluster_of[r.metadata.src_node_id]]
-                       for r in replies}
-            sizes = {r.metadata.src_node_id: float(r.content["metrics"]["num-examples"]) for r in replies}
-            new_clusters, start_models = [], {}
-            for k, members in enumerate(clusters):
-                parts, record = self.maybe_split(server_round, k, members, updates, sizes)
-                history.append(record)
-                for part in parts:
-                    start_models[len(new_clusters)] = models[k]
-                    new_clusters.append(part)
-            clusters = new_clusters
-            cluster_of = {i: k for k, members in enumerate(clusters) for i in members}
-            # theta_c + sum_{i in c} n_i / n_c dtheta_i = sum_{i in c} n_i / n_c theta_i: FedAvg inside each (new) cluster
-            updated = cluster_averages(start_models, replies, cluster_of)
-            models = [updated[k] for k in range(len(clusters))]
-            deployed = self.deploy_clusters(cluster_of)
-            evals = self.evaluate_nodes(
-                grid, server_round, {n.node_id: models[deployed[n.node_id]] for n in self.nodes},
-                {n.node_id: f"cluster {deployed[n.node_id]}" for n in self.nodes}, clusters=deployed,
-            )
-        return self.recorder.finish(evals, clusters=cluster_lists(self.named(deployed)), extra={"cfl_history": history})
+    # ----- the round template's hooks ----------------------------------------
+    def setup(self, grid: Grid) -> None:
+        self.clusters: list[list[int]] = [[n.node_id for n in self.training_nodes]]
+        self.models: list[ArrayRecord] = [self.initial_arrays()]
+        self.history: list[dict[str, Any]] = []
+        self.deployed: dict[int, int] = {}
+
+    @property
+    def cluster_of(self) -> dict[int, int]:
+        return {node_id: k for k, members in enumerate(self.clusters) for node_id in members}
+
+    def select(self, server_round: int) -> Sequence[NodeInfo]:
+        cluster_of = self.cluster_of
+        return [n for n in self.sample_nodes(server_round) if n.node_id in cluster_of]
+
+    def start_arrays(self, node: NodeInfo, server_round: int) -> ArrayRecord:
+        return self.models[self.cluster_of[node.node_id]]
+
+    def aggregate(self, server_round: int, replies: Sequence[Message]) -> None:
+        cluster_of = self.cluster_of
+        start = [flatten(m) for m in self.models]
+        updates = {r.metadata.src_node_id: flatten(r.content[p.ARRAYS]) - start[cluster_of[r.metadata.src_node_id]]
+                   for r in replies}
+        sizes = {r.metadata.src_node_id: float(r.content[p.METRICS][p.NUM_EXAMPLES]) for r in replies}
+        new_clusters, start_models = [], {}
+        for k, members in enumerate(self.clusters):
+            parts, record = self.maybe_split(server_round, k, members, updates, sizes)
+            self.history.append(record)
+            for part in parts:
+                start_models[len(new_clusters)] = self.models[k]
+                new_clusters.append(part)
+        self.clusters = new_clusters
+        # theta_c + sum_{i in c} n_i / n_c dtheta_i = sum_{i in c} n_i / n_c theta_i: FedAvg inside each (new) cluster
+        updated = cluster_averages(start_models, replies, self.cluster_of)
+        self.models = [updated[k] for k in range(len(self.clusters))]
+        self.deployed = deploy_clusters(self.nodes, self.cluster_of)
+
+    def deployment(self, server_round: int) -> dict[int, list[Deployed]]:
+        return {node_id: [Deployed(f"cluster {k}", self.models[k], cluster=k)] for node_id, k in self.deployed.items()}
+
+    def final_clusters(self) -> list[list[str]]:
+        return cluster_lists(named(self.nodes, self.deployed))
+
+    def summary_extra(self) -> dict[str, Any]:
+        return {"cfl_history": self.history}
 
     def maybe_split(self, server_round: int, k: int, members: list[int], updates: dict[int, np.ndarray],
                     sizes: dict[int, float]) -> tuple[list[list[int]], dict[str, Any]]:

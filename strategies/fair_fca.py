@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from strategies.base import ModelScore, NodeInfo
-from strategies.common import FAIRNESS_PARAMS, fairness_gap
+from strategies.fairness import FAIRNESS_PARAMS, fairness_gap
 from strategies.ifca import IFCAStrategy
 
 

@@ -36,7 +36,8 @@ from flwr.serverapp import Grid
 
 from fedfair.config import Param
 from strategies.base import NodeInfo
-from strategies.common import FAIRNESS_PARAMS, fairness_gap
+from strategies.aggregation import pairwise_distances
+from strategies.fairness import FAIRNESS_PARAMS, fairness_gap
 from strategies.flhc import FLHCStrategy
 
 
@@ -73,7 +74,7 @@ class FairFLHCStrategy(FLHCStrategy):
 
     def clustering_matrix(self, grid: Grid, server_round: int, nodes: list[NodeInfo],
                           models: list[ArrayRecord]) -> np.ndarray:
-        distances = self.distances(models)
+        distances = pairwise_distances(models)
         gamma = self.params["gamma"]
         if gamma == 1.0:
             return distances
@@ -101,6 +102,6 @@ class FairFLHCStrategy(FLHCStrategy):
         return psi_from_cross(on, self.params["psi-reading"])
 
     def summary_extra(self) -> dict[str, Any]:
-        return {"fair_clustering": {"gamma": self.params["gamma"], "fairness": self.params["fairness"],
-                                    "sensitive": self.sensitive_attribute(), "estimate": self.params["fairness-estimate"],
-                                    "psi_reading": self.params["psi-reading"]}}
+        fair = {"gamma": self.params["gamma"], "fairness": self.params["fairness"], "sensitive": self.sensitive_attribute(),
+                "estimate": self.params["fairness-estimate"], "psi_reading": self.params["psi-reading"]}
+        return {**super().summary_extra(), "fair_clustering": fair}

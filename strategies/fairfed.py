@@ -4,7 +4,7 @@ FedAvg whose aggregation weights follow each client's fairness. Round t:
 
 1. every sampled client receives theta^t, measures it on its own training
    data (group confusion counts and accuracy: statistics, never raw data,
-   ``report-start``) and trains locally as in FedAvg;
+   ``score-start``) and trains locally as in FedAvg;
 2. the server sums the clients' group counts into the global statistics and
    computes the global gap F^t and every local gap F_k^t of theta^t, with
    f = ``fairness`` on the attribute ``sensitive``. For a binary attribute the
@@ -32,15 +32,20 @@ summary.json (``weight_history``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from flwr.app import Message
 from flwr.serverapp import Grid
 
+from fedfair import protocol as p
 from fedfair.config import Param
 from fedfair.metrics import GroupCounts, group_rates
-from strategies.base import FedFairStrategy
-from strategies.common import FAIRNESS_PARAMS, fairness_gap, parse_groups, weighted_average
+from strategies.aggregation import weighted_average
+from strategies.base import NodeInfo
+from strategies.fairness import FAIRNESS_PARAMS, fairness_gap
+from strategies.fedavg import FedAvgStrategy
 
 RATE_OF = {"sp": ("selection_rate",), "eqop": ("tpr",), "eo": ("tpr", "fpr")}
 
@@ -71,7 +76,7 @@ def fairfed_weights(previous: np.ndarray, delta: np.ndarray, beta: float, sizes:
     return raw / raw.sum(), clipped
 
 
-class FairFedStrategy(FedFairStrategy):
+class FairFedStrategy(FedAvgStrategy):
     """FairFed (Ezzeldin et al., 2023): FedAvg whose aggregation weights follow each client's fairness gap."""
 
     name = "fairfed"
@@ -80,50 +85,51 @@ class FairFedStrategy(FedFairStrategy):
         "fairfed-beta": Param(float, 1.0, "FairFed / FairFed-AF: step beta of the weight update", "float >= 0",
                               lambda x: x >= 0),
     }
-    accuracy_weight_param: str | None = None
 
     def deltas(self, local_gap: np.ndarray, global_gap: float, local_acc: np.ndarray, global_acc: float) -> np.ndarray:
         """FairFed: |F - F_k|, or |Acc - Acc_k| where F_k is undefined."""
         fairness = np.abs(global_gap - local_gap)
         return np.where(np.isnan(fairness), np.abs(global_acc - local_acc), fairness)
 
-    def run(self, grid: Grid) -> dict[str, Any]:
-        self.describe(grid)
-        attribute, notion = self.sensitive_attribute(), self.params["fairness"]
+    def setup(self, grid: Grid) -> None:
+        self.global_model = self.initial_arrays()
+        self.attribute, self.notion = self.sensitive_attribute(), self.params["fairness"]
         total = sum(n.n_train for n in self.training_nodes)
-        weights = {n.node_id: n.n_train / total for n in self.training_nodes}  # w^0 = n_k / n
-        arrays = self.initial_arrays()
-        evals, history, fallbacks = [], [], {}
-        for server_round in range(1, self.params["rounds"] + 1):
-            chosen = self.sample_nodes(server_round)
-            replies = self.send(grid, [self.train_message(n, server_round, arrays, **{"report-start": True}) for n in chosen],
-                                f"train round {server_round}")
-            ids = [r.metadata.src_node_id for r in replies]
-            tables = [parse_groups(str(r.content["info"]["start-groups"])).get(attribute) for r in replies]
-            sizes = np.array([float(r.content["metrics"]["num-examples"]) for r in replies])
-            local_acc = np.array([float(r.content["metrics"]["start-accuracy"]) for r in replies])
-            pooled = tables[0]
-            for t in tables[1:]:
-                pooled = pooled + t
-            global_gap, global_acc = signed_gap(pooled, notion), float((local_acc * sizes).sum() / sizes.sum())
-            local_gap = np.array([signed_gap(t, notion) for t in tables])
-            for i in np.flatnonzero(np.isnan(local_gap)):
-                fallbacks[self.node(ids[i]).client] = fallbacks.get(self.node(ids[i]).client, 0) + 1
-            delta = self.deltas(local_gap, global_gap, local_acc, global_acc)
-            new, clipped = fairfed_weights(np.array([weights[i] for i in ids]), delta, self.params["fairfed-beta"], sizes)
-            weights.update(dict(zip(ids, new.tolist())))
-            arrays = weighted_average([r.content["arrays"] for r in replies], new)
-            history.append({"round": server_round, "global_gap": global_gap, "global_accuracy": global_acc,
-                            "clipped": clipped,
-                            "clients": {self.node(i).client: {"weight": w, "local_gap": g, "delta": d}
-                                        for i, w, g, d in zip(ids, new.tolist(), local_gap.tolist(), delta.tolist())}})
-            evals = self.evaluate_nodes(grid, server_round, {n.node_id: arrays for n in self.nodes},
-                                        {n.node_id: "global" for n in self.nodes})
-        return self.recorder.finish(evals, extra={
-            "weight_history": history, "fairness_fallbacks": fallbacks,
-            "fairfed": {"fairness": notion, "sensitive": attribute, "beta": self.params["fairfed-beta"],
-                        "final_weights": {self.node(i).client: w for i, w in weights.items()}},
-        })
+        self.weights = {n.node_id: n.n_train / total for n in self.training_nodes}  # w^0 = n_k / n
+        self.history: list[dict[str, Any]] = []
+        self.fallbacks: dict[str, int] = {}
+
+    def train_config(self, node: NodeInfo, server_round: int) -> dict[str, Any]:
+        return {p.SCORE_START: True}  # step 1: the clients' statistics of theta^t on their training data
+
+    def aggregate(self, server_round: int, replies: Sequence[Message]) -> None:
+        ids = [r.metadata.src_node_id for r in replies]
+        tables = [p.decode_groups(str(r.content[p.INFO][p.START_GROUPS])).get(self.attribute) for r in replies]
+        sizes = np.array([float(r.content[p.METRICS][p.NUM_EXAMPLES]) for r in replies])
+        local_acc = np.array([float(r.content[p.METRICS][p.START_ACCURACY]) for r in replies])
+        pooled = tables[0]
+        for t in tables[1:]:
+            pooled = pooled + t
+        global_gap, global_acc = signed_gap(pooled, self.notion), float((local_acc * sizes).sum() / sizes.sum())
+        local_gap = np.array([signed_gap(t, self.notion) for t in tables])
+        for i in np.flatnonzero(np.isnan(local_gap)):
+            client = self.node(ids[i]).client
+            self.fallbacks[client] = self.fallbacks.get(client, 0) + 1
+        delta = self.deltas(local_gap, global_gap, local_acc, global_acc)
+        new, clipped = fairfed_weights(np.array([self.weights[i] for i in ids]), delta, self.params["fairfed-beta"], sizes)
+        self.weights.update(dict(zip(ids, new.tolist())))
+        self.global_model = weighted_average([r.content[p.ARRAYS] for r in replies], new)
+        self.history.append({"round": server_round, "global_gap": global_gap, "global_accuracy": global_acc,
+                             "clipped": clipped,
+                             "clients": {self.node(i).client: {"weight": w, "local_gap": g, "delta": d}
+                                         for i, w, g, d in zip(ids, new.tolist(), local_gap.tolist(), delta.tolist())}})
+
+    def summary_extra(self) -> dict[str, Any]:
+        return {
+            "weight_history": self.history, "fairness_fallbacks": self.fallbacks,
+            "fairfed": {"fairness": self.notion, "sensitive": self.attribute, "beta": self.params["fairfed-beta"],
+                        "final_weights": {self.node(i).client: w for i, w in self.weights.items()}},
+        }
 
 
 class FairFedAFStrategy(FairFedStrategy):

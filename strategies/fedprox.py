@@ -1,7 +1,8 @@
 """FedProx (Li et al., 2020): FedAvg whose local objective adds a proximal term.
 
 Client i minimises F_i(w) + (mu / 2) * ||w - w^t||^2 (Li et al., eq. 2) from the
-global model w^t; the server averages the local models weighted by n_i
+global model w^t (the client half: :mod:`fedfair.local.proximal`, parameter
+``proximal-mu``); the server averages the local models weighted by n_i
 (Flower's ``FedAvg.aggregate_train``, as Flower's own ``FedProx`` does: the
 proximal term lives entirely on the client). As in seed 000 (Section 4,
 "model regularization category"), each client deploys, and is evaluated with,
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fedfair.config import Param
+from fedfair import protocol as p
+from strategies.base import NodeInfo
 from strategies.fedavg import FedAvgStrategy
 
 
@@ -23,12 +25,9 @@ class FedProxStrategy(FedAvgStrategy):
     """FedAvg with the proximal local objective; clients deploy their regularised local models."""
 
     name = "fedprox"
-    extra_params = {
-        "proximal-mu": Param(float, 0.01, "FedProx: weight mu of the proximal term (mu/2)||w - w_global||^2",
-                             "float >= 0", lambda x: x >= 0),
-    }
+    objectives = ("proximal",)
     # "personal" falls back to the sent global model on a client that has not trained yet
-    deploy_use, deploy_name = "personal", "local (proximal)"
+    deploy_use, deploy_name = p.PERSONAL, "local (proximal)"
 
-    def train_config(self) -> dict[str, Any]:
-        return {"proximal-mu": self.params["proximal-mu"], "keep-personal": True}
+    def train_config(self, node: NodeInfo, server_round: int) -> dict[str, Any]:
+        return {p.KEEP_PERSONAL: True}

@@ -22,15 +22,18 @@ training data deploy the model of the cluster with the most training rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord
+from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
+from fedfair import protocol as p
 from fedfair.config import Param, ParamError
-from strategies.base import FedFairStrategy, NodeInfo
-from strategies.common import NUM_CLUSTERS, cluster_averages, cluster_lists, flatten, hierarchical_clusters, weighted_average
+from strategies.aggregation import cluster_averages, pairwise_distances, weighted_average
+from strategies.base import Deployed, FedFairStrategy, NodeInfo
+from strategies.clustering import NUM_CLUSTERS, cluster_lists, deploy_clusters, hierarchical_clusters, named
 
 LINKAGES = ("ward", "average", "complete", "single")
 
@@ -55,35 +58,23 @@ class FLHCStrategy(FedFairStrategy):
         super().__init__(*args, **kwargs)
         self.notes: list[str] = []
         self.matrix: dict[str, Any] = {}
-        self.cluster_models: dict[int, ArrayRecord] = {}
+        self.history: list[dict[str, Any]] = []
 
     # ----- the clustering matrix: Fair-FL+HC overrides it ------------------
     def clustering_matrix(self, grid: Grid, server_round: int, nodes: list[NodeInfo],
                           models: list[ArrayRecord]) -> np.ndarray:
         """FL+HC: Euclidean distances between the personalised models (the D of eq. 2)."""
-        return self.distances(models)
-
-    @staticmethod
-    def distances(models: list[ArrayRecord]) -> np.ndarray:
-        flat = np.stack([flatten(m) for m in models])
-        return np.sqrt(np.maximum(((flat[:, None, :] - flat[None, :, :]) ** 2).sum(-1), 0.0))
+        return pairwise_distances(models)
 
     # ----- algorithm ------------------------------------------------------
-    def fedavg_round(self, grid: Grid, server_round: int, start: dict[int, ArrayRecord],
-                     cluster_of: dict[int, int]) -> dict[int, ArrayRecord]:
-        """One FedAvg round inside every cluster (one cluster before clustering): {cluster: new model}."""
-        chosen = self.sample_nodes(server_round)
-        replies = self.send(grid, [self.train_message(n, server_round, start[cluster_of[n.node_id]]) for n in chosen],
-                            f"train round {server_round}")
-        return cluster_averages(start, replies, cluster_of)
-
     def cluster(self, grid: Grid, server_round: int, global_model: ArrayRecord) -> dict[int, int]:
-        """Personalise, build the clustering matrix, cut the tree: {node_id: cluster} for training nodes."""
+        """Personalise, build the clustering matrix, cut the tree, start each cluster from its members'
+        n_i-weighted average (``self.models``): {node_id: cluster} for training nodes."""
         nodes = self.training_nodes
         replies = self.send(grid, [self.train_message(n, server_round, global_model,
-                                                      **{"local-epochs": self.params["hc-local-epochs"]}) for n in nodes],
+                                                      **{p.LOCAL_EPOCHS: self.params["hc-local-epochs"]}) for n in nodes],
                             "personalisation before clustering")
-        by_node = {r.metadata.src_node_id: r.content["arrays"] for r in replies}
+        by_node = {r.metadata.src_node_id: r.content[p.ARRAYS] for r in replies}
         models = [by_node[n.node_id] for n in nodes]
         matrix = self.clustering_matrix(grid, server_round, nodes, models)
         self.matrix["clustering"] = np.round(matrix, 6).tolist()
@@ -96,7 +87,7 @@ class FLHCStrategy(FedFairStrategy):
                       f"{server_round}; raise hc-threshold (now {self.params['hc-threshold']}) or set num-clusters")
         elif n_clusters == 1 and len(nodes) > 1:
             self.warn("the clustering gives a single cluster: FL+HC reduces to FedAvg; lower hc-threshold or set num-clusters")
-        self.cluster_models = {
+        self.models = {
             k: weighted_average([m for m, lab in zip(models, labels) if lab == k],
                                 [n.n_train for n, lab in zip(nodes, labels) if lab == k])
             for k in range(n_clusters)
@@ -107,33 +98,41 @@ class FLHCStrategy(FedFairStrategy):
         self.notes.append(f"warning: {text}")
         self.recorder.log(f"[yellow]{self.name}: {text}[/yellow]")
 
-    def run(self, grid: Grid) -> dict[str, Any]:
-        self.describe(grid)
+    # ----- the round template's hooks ----------------------------------------
+    def clustered(self, server_round: int) -> bool:
+        return server_round > self.params["hc-k1"]
+
+    def setup(self, grid: Grid) -> None:
         k1, rounds = self.params["hc-k1"], self.params["rounds"]
         if k1 >= rounds:
             raise ParamError(f"hc-k1 = {k1} leaves no round after clustering: set rounds > hc-k1 (rounds = {rounds})")
         if self.params["num-clusters"] > len(self.training_nodes):
             raise ParamError(f"num-clusters = {self.params['num-clusters']} is larger than the number of clients with "
                              f"training data ({len(self.training_nodes)})")
-        models = {0: self.initial_arrays()}
-        cluster_of = {n.node_id: 0 for n in self.nodes}
-        evals, history = [], []
-        for server_round in range(1, rounds + 1):
-            if server_round == k1 + 1:
-                assignment = self.cluster(grid, server_round, models[0])
-                cluster_of = self.deploy_clusters(assignment)
-                models = dict(self.cluster_models)
-            models = self.fedavg_round(grid, server_round, models, cluster_of)
-            clustered = server_round > k1
-            history.append({"round": server_round, "clusters": self.named(cluster_of) if clustered else None})
-            evals = self.evaluate_nodes(
-                grid, server_round, {n.node_id: models[cluster_of[n.node_id]] for n in self.nodes},
-                {n.node_id: f"cluster {cluster_of[n.node_id]}" if clustered else "global" for n in self.nodes},
-                clusters=cluster_of if clustered else None,
-            )
-        return self.recorder.finish(evals, clusters=cluster_lists(self.named(cluster_of)),
-                                    extra={"cluster_history": history, "notes": self.notes, "clustering": self.matrix,
-                                           **self.summary_extra()})
+        self.models: dict[int, ArrayRecord] = {0: self.initial_arrays()}
+        self.cluster_of = {n.node_id: 0 for n in self.nodes}
+
+    def begin_round(self, grid: Grid, server_round: int) -> None:
+        if server_round == self.params["hc-k1"] + 1:
+            self.cluster_of = deploy_clusters(self.nodes, self.cluster(grid, server_round, self.models[0]))
+
+    def start_arrays(self, node: NodeInfo, server_round: int) -> ArrayRecord:
+        return self.models[self.cluster_of[node.node_id]]
+
+    def aggregate(self, server_round: int, replies: Sequence[Message]) -> None:
+        """One FedAvg round inside every cluster (one cluster before clustering)."""
+        self.models = cluster_averages(self.models, replies, self.cluster_of)
+        clustered = self.clustered(server_round)
+        self.history.append({"round": server_round, "clusters": named(self.nodes, self.cluster_of) if clustered else None})
+
+    def deployment(self, server_round: int) -> dict[int, list[Deployed]]:
+        if not self.clustered(server_round):
+            return {n.node_id: [Deployed("global", self.models[0])] for n in self.nodes}
+        return {n.node_id: [Deployed(f"cluster {k}", self.models[k], cluster=k)]
+                for n, k in ((n, self.cluster_of[n.node_id]) for n in self.nodes)}
+
+    def final_clusters(self) -> list[list[str]]:
+        return cluster_lists(named(self.nodes, self.cluster_of))
 
     def summary_extra(self) -> dict[str, Any]:
-        return {}
+        return {"cluster_history": self.history, "notes": self.notes, "clustering": self.matrix}

@@ -31,13 +31,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord
+from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
+from fedfair import protocol as p
 from fedfair.config import Param, ParamError
-from fedfair.models import build_model
-from strategies.base import FedFairStrategy, ModelScore, NodeInfo
-from strategies.common import NUM_CLUSTERS, cluster_averages, cluster_lists
+from strategies.aggregation import cluster_averages
+from strategies.base import Deployed, FedFairStrategy, ModelScore, NodeInfo
+from strategies.clustering import NUM_CLUSTERS, cluster_lists, deploy_clusters, named
 
 
 class IFCAStrategy(FedFairStrategy):
@@ -55,6 +56,9 @@ class IFCAStrategy(FedFairStrategy):
         super().__init__(*args, **kwargs)
         self.notes: list[str] = []
         self.history: list[dict[str, Any]] = []
+        self.models: list[ArrayRecord] = []
+        self.assignment: dict[int, int] = {}
+        self.deployed: dict[int, int] = {}
 
     # ----- the score: Fair-FCA overrides it ------------------------------
     def cluster_scores(self, node: NodeInfo, scores: Sequence[ModelScore]) -> np.ndarray:
@@ -74,15 +78,13 @@ class IFCAStrategy(FedFairStrategy):
     def initial_models(self, grid: Grid, k: int) -> list[ArrayRecord]:
         """Algorithm 1's initialisation (see the module docstring)."""
         if self.params["ifca-init"] == "random":
-            n_features = self.nodes[0].n_features
-            return [ArrayRecord(build_model(self.model_spec(), n_features, seed=self.params["seed"] * 100 + j).state_dict())
-                    for j in range(k)]
+            return [self.initial_arrays(seed=self.params["seed"] * 100 + j) for j in range(k)]
         rng = np.random.default_rng([self.params["seed"], 7])
         pool = self.training_nodes
         chosen = [pool[i] for i in rng.choice(len(pool), size=k, replace=False)]
         init = self.initial_arrays()
         replies = self.send(grid, [self.train_message(n, 0, init) for n in chosen], "initial cluster models")
-        by_node = {r.metadata.src_node_id: r.content["arrays"] for r in replies}
+        by_node = {r.metadata.src_node_id: r.content[p.ARRAYS] for r in replies}
         self.notes.append(f"initial cluster models: local models of clients {[n.client for n in chosen]}")
         return [by_node[n.node_id] for n in chosen]
 
@@ -91,29 +93,28 @@ class IFCAStrategy(FedFairStrategy):
         scores = self.score_models(grid, server_round, models, self.training_nodes)
         return {node.node_id: int(np.argmin(self.cluster_scores(node, scores[node.node_id]))) for node in self.training_nodes}
 
-    def run(self, grid: Grid) -> dict[str, Any]:
-        self.describe(grid)
-        k = self.num_clusters()
-        models = self.initial_models(grid, k)
-        evals, deployed = [], {}
-        for server_round in range(1, self.params["rounds"] + 1):
-            assignment = self.assign(grid, server_round, models)
-            chosen = self.sample_nodes(server_round)
-            replies = self.send(
-                grid, [self.train_message(n, server_round, models[assignment[n.node_id]]) for n in chosen],
-                f"train round {server_round}",
-            )
-            # Algorithm 1: n_i-weighted average of each cluster's local models
-            updated = cluster_averages(dict(enumerate(models)), replies, assignment)
-            models = [updated[j] for j in range(k)]
-            deployed = self.deploy_clusters(assignment)
-            self.history.append({"round": server_round, "clusters": self.named(deployed)})
-            evals = self.evaluate_nodes(
-                grid, server_round, {n.node_id: models[deployed[n.node_id]] for n in self.nodes},
-                {n.node_id: f"cluster {deployed[n.node_id]}" for n in self.nodes}, clusters=deployed,
-            )
-        return self.recorder.finish(evals, clusters=cluster_lists(self.named(deployed)), extra=self.summary_extra())
+    # ----- the round template's hooks ----------------------------------------
+    def setup(self, grid: Grid) -> None:
+        self.models = self.initial_models(grid, self.num_clusters())
+
+    def begin_round(self, grid: Grid, server_round: int) -> None:
+        self.assignment = self.assign(grid, server_round, self.models)
+
+    def start_arrays(self, node: NodeInfo, server_round: int) -> ArrayRecord:
+        return self.models[self.assignment[node.node_id]]
+
+    def aggregate(self, server_round: int, replies: Sequence[Message]) -> None:
+        # Algorithm 1: n_i-weighted average of each cluster's local models
+        updated = cluster_averages(dict(enumerate(self.models)), replies, self.assignment)
+        self.models = [updated[j] for j in range(len(self.models))]
+        self.deployed = deploy_clusters(self.nodes, self.assignment)
+        self.history.append({"round": server_round, "clusters": named(self.nodes, self.deployed)})
+
+    def deployment(self, server_round: int) -> dict[int, list[Deployed]]:
+        return {node_id: [Deployed(f"cluster {k}", self.models[k], cluster=k)] for node_id, k in self.deployed.items()}
+
+    def final_clusters(self) -> list[list[str]]:
+        return cluster_lists(named(self.nodes, self.deployed))
 
     def summary_extra(self) -> dict[str, Any]:
         return {"cluster_history": self.history, "notes": self.notes}
-

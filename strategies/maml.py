@@ -1,24 +1,23 @@
 """MAML-FL / Per-FedAvg (Fallah et al., 2020): FedAvg of a meta-model that clients adapt before use.
 
 Training: FedAvg in which each client's local update is the first-order
-Per-FedAvg step (Fallah et al., Algorithm 1, FO version; ``train_per_fedavg``):
-per step, w_tmp = w - alpha * grad f(w; D) and w <- w - beta * grad f(w_tmp; D'),
-beta = ``lr``, alpha = ``maml-alpha``, for ``local-epochs`` epochs; the server
-averages the local models weighted by n_i (Flower's ``FedAvg.aggregate_train``).
+Per-FedAvg step (Fallah et al., Algorithm 1, FO version; client half
+:mod:`fedfair.local.per_fedavg`): per step, w_tmp = w - alpha * grad f(w; D)
+and w <- w - beta * grad f(w_tmp; D'), beta = ``lr``, alpha = ``maml-alpha``,
+for ``local-epochs`` epochs; the server averages the local models weighted by
+n_i (Flower's ``FedAvg.aggregate_train``).
 
 Deployment: each client takes the global meta-model and runs
 ``maml-finetune-steps`` SGD steps of size ``maml-finetune-lr`` on mini-batches
-of its own training data, then is evaluated with that personalised model (a
-client without training data deploys the meta-model as is). Seed 000 trains
-MAML-FL with lr 0.001 and 10 local epochs on ACS; it does not give alpha or the
-number of adaptation steps: defaults alpha = 0.01, 5 steps of size 0.01.
+of its own training data (:mod:`fedfair.local.finetune`), then is evaluated
+with that personalised model (a client without training data deploys the
+meta-model as is). Seed 000 trains MAML-FL with lr 0.001 and 10 local epochs
+on ACS; it does not give alpha or the number of adaptation steps: defaults
+alpha = 0.01, 5 steps of size 0.01.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from fedfair.config import Param
 from strategies.fedavg import FedAvgStrategy
 
 
@@ -26,19 +25,6 @@ class MAMLStrategy(FedAvgStrategy):
     """Per-FedAvg meta-training; clients fine-tune the meta-model before deploying it."""
 
     name = "maml"
-    extra_params = {
-        "maml-alpha": Param(float, 0.01, "MAML-FL: inner step size alpha of the Per-FedAvg local update", "float > 0",
-                            lambda x: x > 0),
-        "maml-finetune-steps": Param(int, 5, "MAML-FL: SGD steps each client takes on its own data before deploying",
-                                     "integer >= 0", lambda x: x >= 0),
-        "maml-finetune-lr": Param(float, 0.01, "MAML-FL: step size of those fine-tuning steps", "float > 0",
-                                  lambda x: x > 0),
-    }
+    objectives = ("per-fedavg",)
+    adapt = "finetune"
     deploy_name = "global + fine-tuning"
-
-    def train_config(self) -> dict[str, Any]:
-        return {"algorithm": "per-fedavg", "maml-alpha": self.params["maml-alpha"]}
-
-    def eval_config(self, server_round: int) -> dict[str, Any]:
-        return {"finetune-steps": self.params["maml-finetune-steps"], "finetune-lr": self.params["maml-finetune-lr"],
-                "finetune-seed": (self.params["seed"] * 1_000_003 + server_round * 10_007 + 5) % (2**31)}

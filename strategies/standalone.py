@@ -2,16 +2,20 @@
 
 Each node keeps its model in ``context.state`` across rounds (the first round
 starts from the shared seeded initialisation) and deploys it; the server only
-schedules rounds and collects metrics.
+schedules rounds and collects metrics. Every client with both a train and a
+test split trains every round (``fraction-train`` does not apply).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
-from strategies.base import ClientError, FedFairStrategy
+from fedfair import protocol as p
+from strategies.base import ClientError, Deployed, FedFairStrategy, NodeInfo
 
 
 class StandaloneStrategy(FedFairStrategy):
@@ -19,24 +23,25 @@ class StandaloneStrategy(FedFairStrategy):
 
     name = "standalone"
 
-    def run(self, grid: Grid) -> dict[str, Any]:
-        self.describe(grid)
-        init = self.initial_arrays()
+    def setup(self, grid: Grid) -> None:
+        self.init = self.initial_arrays()
         # A client needs both its own training data and a test split to be evaluated alone.
-        local = [n for n in self.nodes if n.n_train > 0 and n.n_test > 0]
-        if not local:
+        self.local = [n for n in self.nodes if n.n_train > 0 and n.n_test > 0]
+        if not self.local:
             raise ClientError("standalone needs clients with both train and test data (cross-silo datasets)")
-        evals = []
-        for server_round in range(1, self.params["rounds"] + 1):
-            self.send(
-                grid,
-                # the shared initialisation is only needed before a node has a model of its own
-                [self.train_message(n, server_round, init if server_round == 1 else None,
-                                    **{"start-from": "personal", "keep-personal": True})
-                 for n in local],
-                f"train round {server_round}",
-            )
-            evals = self.evaluate_nodes(
-                grid, server_round, {}, {n.node_id: "personal" for n in local}, use="personal", nodes=local
-            )
-        return self.recorder.finish(evals)
+
+    def select(self, server_round: int) -> Sequence[NodeInfo]:
+        return self.local
+
+    def start_arrays(self, node: NodeInfo, server_round: int) -> ArrayRecord | None:
+        # the shared initialisation is only needed before a node has a model of its own
+        return self.init if server_round == 1 else None
+
+    def train_config(self, node: NodeInfo, server_round: int) -> dict[str, Any]:
+        return {p.START_FROM: p.PERSONAL, p.KEEP_PERSONAL: True}
+
+    def aggregate(self, server_round: int, replies: Sequence[Message]) -> None:
+        """Nothing to aggregate: the models stay on the clients."""
+
+    def deployment(self, server_round: int) -> dict[int, list[Deployed]]:
+        return {n.node_id: [Deployed("personal", use=p.PERSONAL)] for n in self.local}

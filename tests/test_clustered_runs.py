@@ -11,7 +11,8 @@ import pytest
 from fedfair.data import load_client, read_manifest
 from fedfair.models import build_model, get_weights, set_weights
 from fedfair.simulation import simulate_many
-from fedfair.training import TrainConfig, evaluate, finetune, train_per_fedavg
+from fedfair.local.per_fedavg import PerFedAvgStep
+from fedfair.training import TrainConfig, evaluate, train_local
 from strategies.maml import MAMLStrategy
 from tests.helpers_fl import two_cluster_federation
 from tests.test_run import _seed_of
@@ -182,16 +183,17 @@ def test_maml_clients_deploy_the_meta_model_after_fine_tuning(synthetic_dir, tmp
         data = load_client(synthetic_dir, k)
         model = build_model(spec, 1)
         set_weights(model, start)
-        train_per_fedavg(model, data.train, TrainConfig(lr=0.05, epochs=1, batch_size=full["batch-size"]), alpha=0.02,
-                         seed=_seed_of(full, 1, k))
+        train_local(model, data.train, TrainConfig(lr=0.05, epochs=1, batch_size=full["batch-size"]),
+                    seed=_seed_of(full, 1, k), step=PerFedAvgStep(alpha=0.02))
         locals_.append((get_weights(model), len(data.train)))
     total = sum(n for _, n in locals_)
     meta = {key: sum(w[key] * (n / total) for w, n in locals_) for key in start}
-    finetune_seed = MAMLStrategy.eval_config(SimpleNamespace(params=full), 1)["finetune-seed"]
+    finetune_seed = MAMLStrategy.adapt_seed(SimpleNamespace(params=full), 1)
     for entry in summary["clients"]:
         data = load_client(synthetic_dir, entry["client"])
         model = build_model(spec, 1)
         set_weights(model, copy.deepcopy(meta))
-        finetune(model, data.train, 3, 0.1, full["batch-size"], seed=finetune_seed)
+        # 3 fine-tuning SGD steps of size 0.1 on seeded mini-batches of the client's training data
+        train_local(model, data.train, TrainConfig(lr=0.1, batch_size=full["batch-size"], max_steps=3), seed=finetune_seed)
         assert entry["accuracy"] == pytest.approx(evaluate(model, data.test).accuracy, abs=1e-12)
         assert entry["model"] == "global + fine-tuning"

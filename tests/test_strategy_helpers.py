@@ -15,8 +15,11 @@ from fedfair.data import Split
 from fedfair.metrics import group_counts, soft_group_counts
 from fedfair.models import build_model
 from fedfair.server_app import known_params
-from fedfair.training import TrainConfig, train_per_fedavg
-from strategies.common import fairness_gap, hierarchical_clusters, record_of, state_of, weighted_average
+from fedfair.local.per_fedavg import PerFedAvgStep
+from fedfair.training import TrainConfig, train_local
+from strategies.aggregation import record_of, state_of, weighted_average
+from strategies.clustering import hierarchical_clusters
+from strategies.fairness import fairness_gap
 from strategies.fair_flhc import psi_from_cross
 from strategies.fairfed import fairfed_weights, signed_gap
 
@@ -100,7 +103,7 @@ def test_per_fedavg_step_matches_a_numpy_computation():
     w0 = model.linear.weight.detach().numpy().astype(np.float64).ravel().copy()
     b0 = float(model.linear.bias.detach().numpy()[0])
     alpha, beta = 0.3, 0.2
-    train_per_fedavg(model, data, TrainConfig(lr=beta, epochs=1, batch_size=4), alpha=alpha, seed=5)
+    train_local(model, data, TrainConfig(lr=beta, epochs=1, batch_size=4), seed=5, step=PerFedAvgStep(alpha))
     order = torch.randperm(8, generator=torch.Generator().manual_seed(5)).numpy()
     inner, outer = order[:4], order[4:]
 

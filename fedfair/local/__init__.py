@@ -1,0 +1,64 @@
+"""Client-side plug-ins of the one training loop (local objectives), by name.
+
+``objectives`` in a train message names the plug-ins a client composes (e.g.
+``proximal``; later ``proximal,fairif``); ``adapt`` in an evaluate message
+names one run on a copy of each model before scoring (``finetune``). A
+strategy says which it uses (``objectives`` / ``adapt`` class attributes) and
+the server validates the plug-ins' own parameters with the strategy's.
+
+Adding one: write a module with a :class:`fedfair.local.base.LocalObjective`
+subclass and add a line to :data:`LOCAL_OBJECTIVES`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from fedfair.data import ClientData
+from fedfair.local.base import LocalObjective
+from fedfair.training import TrainConfig, train_local
+
+LOCAL_OBJECTIVES: dict[str, str] = {
+    "sgd": "fedfair.local.base:LocalObjective",
+    "proximal": "fedfair.local.proximal:Proximal",
+    "per-fedavg": "fedfair.local.per_fedavg:PerFedAvg",
+    "finetune": "fedfair.local.finetune:FineTune",
+}
+
+
+def objective_class(name: str) -> type[LocalObjective]:
+    """The plug-in class registered under ``name``."""
+    if name not in LOCAL_OBJECTIVES:
+        raise ValueError(f"unknown local objective {name!r}; valid: {', '.join(sorted(LOCAL_OBJECTIVES))}")
+    module, attr = LOCAL_OBJECTIVES[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def parse_names(text: str) -> list[str]:
+    """``"proximal,fairif"`` -> ``["proximal", "fairif"]`` (empty -> ``["sgd"]``)."""
+    return [n.strip() for n in str(text).split(",") if n.strip()] or ["sgd"]
+
+
+def train_with(names: Sequence[str], config: Mapping[str, Any], model: nn.Module, data: ClientData,
+               loop: TrainConfig, seed: int) -> float:
+    """Train ``model`` on ``data.train`` with the composed plug-ins ``names``: their penalties summed,
+    their row weights multiplied, the one step rule a plug-in defines, their loop settings applied in order."""
+    plugins = [objective_class(n)(config) for n in names]
+    steps = [s for s in (p.step() for p in plugins) if s is not None]
+    if len(steps) > 1:
+        raise ValueError(f"local objectives {list(names)}: more than one defines its own step; combine at most one of them")
+    weights: np.ndarray | None = None
+    for plugin in plugins:
+        w = plugin.sample_weight(model, data)
+        if w is not None:
+            weights = w if weights is None else weights * w
+    penalties = [penalty for plugin in plugins for penalty in plugin.penalties(model, data)]
+    loop = functools.reduce(lambda settings, plugin: plugin.loop_config(settings), plugins, loop)
+    return train_local(model, data.train, loop, seed, sample_weight=weights, penalties=penalties,
+                       step=steps[0] if steps else None)

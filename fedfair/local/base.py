@@ -1,0 +1,57 @@
+"""The client-side plug-in interface: a named contribution to the one training loop.
+
+A plug-in (a *local objective*) is chosen by name in a message's config
+(``objectives`` for training, ``adapt`` for the step before evaluation). It
+declares the run parameters it reads (``params``: the server validates them
+and sends their values in the message config) and contributes any of:
+
+- :meth:`LocalObjective.penalties`: terms added to every batch's loss;
+- :meth:`LocalObjective.sample_weight`: per-row weights of the training split;
+- :meth:`LocalObjective.step`: how one optimisation step uses its batches
+  (at most one plug-in of a plan may define it);
+- :meth:`LocalObjective.loop_config`: changes of the loop's settings.
+
+The base class itself is plain SGD on the weighted loss (``sgd``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from torch import nn
+
+from fedfair.config import Param
+from fedfair.data import ClientData
+from fedfair.training import Penalty, Step, TrainConfig
+
+
+class LocalObjective:
+    """Plain local SGD; subclasses override the hooks they change."""
+
+    name: ClassVar[str] = "sgd"
+    params: ClassVar[dict[str, Param]] = {}
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        missing = [k for k in self.params if k not in config]
+        if missing:
+            raise ValueError(f"local objective {self.name!r}: the message lacks its parameter(s) {missing}; "
+                             f"server and client run different fedfair versions?")
+        self.values = {k: config[k] for k in self.params}
+
+    def penalties(self, model: nn.Module, data: ClientData) -> list[Penalty]:
+        """Terms added to each batch's loss (built after the start model is loaded)."""
+        return []
+
+    def sample_weight(self, model: nn.Module, data: ClientData) -> np.ndarray | None:
+        """Weights of the training rows; None = uniform."""
+        return None
+
+    def step(self) -> Step | None:
+        """The optimisation step; None = one SGD step per batch."""
+        return None
+
+    def loop_config(self, loop: TrainConfig) -> TrainConfig:
+        """The loop settings this plug-in runs with (default: unchanged)."""
+        return loop

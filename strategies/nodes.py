@@ -1,0 +1,106 @@
+"""Nodes and messaging: who the SuperNodes are, and sending messages with one failure policy.
+
+- :func:`wait_for_nodes`: wait until the expected SuperNodes are connected;
+- :func:`describe_nodes`: ask each node who it is (``query.describe``) and check the answers;
+- :func:`send_all`: send messages, wait for every reply; the one place where
+  missing or failed replies are handled (today: the round fails with an error
+  naming the clients);
+- :func:`sample`: a seeded fraction of nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
+
+from fedfair import protocol as p
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What a node told ``query.describe``."""
+
+    node_id: int
+    client: str
+    partition_id: int
+    n_train: int
+    n_test: int
+    n_features: int
+    default_model: dict[str, Any]
+    sensitive: dict[str, list[Any]] = field(default_factory=dict)
+    n_val: int = 0
+
+
+class ClientError(RuntimeError):
+    """A client replied with an error, or did not reply in time."""
+
+
+def send_all(grid: Grid, messages: Iterable[Message], nodes: Sequence[NodeInfo], timeout: float, what: str) -> list[Message]:
+    """Send, wait for every reply, raise on any error or missing reply (naming the clients);
+    replies sorted by partition id. Failure handling (accepting some failures) belongs here."""
+    messages = list(messages)
+    replies = list(grid.send_and_receive(messages, timeout=timeout))
+    by_node = {n.node_id: n for n in nodes}
+    errors = [r for r in replies if r.has_error()]
+    if errors or len(replies) < len(messages):
+        details = "; ".join(
+            f"client {by_node[r.metadata.src_node_id].client if r.metadata.src_node_id in by_node else r.metadata.src_node_id}: "
+            f"{r.error.reason}" for r in errors
+        )
+        answered = {r.metadata.src_node_id for r in replies}
+        silent = [by_node[m.metadata.dst_node_id].client if m.metadata.dst_node_id in by_node else m.metadata.dst_node_id
+                  for m in messages if m.metadata.dst_node_id not in answered]
+        raise ClientError(f"{what}: {len(errors)} error(s), {len(messages) - len(replies)} missing reply(ies) "
+                          f"(timeout {timeout} s){f' from {silent}' if silent else ''}. {details}")
+    return sorted(replies, key=lambda r: by_node[r.metadata.src_node_id].partition_id if by_node else 0)
+
+
+def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:
+    """Wait (up to ``timeout`` seconds) until ``expected`` SuperNodes are connected; their ids."""
+    deadline = time.monotonic() + timeout
+    node_ids = sorted(grid.get_node_ids())
+    while len(node_ids) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        node_ids = sorted(grid.get_node_ids())
+    if not node_ids:
+        raise ClientError(f"no SuperNode connected within {timeout} s")
+    return node_ids
+
+
+def describe_nodes(grid: Grid, node_ids: Sequence[int], dataset_dir: str, timeout: float) -> list[NodeInfo]:
+    """Ask every node who it is; nodes sorted by partition id; one client per node, one feature count."""
+    messages = [Message(RecordDict({p.CONFIG: ConfigRecord({p.DATASET_DIR: dataset_dir})}), dst_node_id=n,
+                        message_type=p.DESCRIBE) for n in node_ids]
+    nodes = []
+    for reply in send_all(grid, messages, [], timeout, "describe"):
+        info = reply.content[p.INFO]
+        nodes.append(NodeInfo(
+            node_id=reply.metadata.src_node_id, client=str(info[p.CLIENT]), partition_id=int(info[p.PARTITION_ID]),
+            n_train=int(info[p.N_TRAIN]), n_test=int(info[p.N_TEST]), n_features=int(info[p.N_FEATURES]),
+            default_model=json.loads(str(info[p.DEFAULT_MODEL])), sensitive=json.loads(str(info[p.SENSITIVE])),
+            n_val=int(info.get(p.N_VAL, 0)),
+        ))
+    nodes.sort(key=lambda n: n.partition_id)
+    names = [n.client for n in nodes]
+    if len(set(names)) != len(names):
+        raise ClientError(f"several nodes load the same client: {names}; give each SuperNode its own client")
+    if len({n.n_features for n in nodes}) != 1:
+        raise ClientError(f"clients disagree on the number of features: {[(n.client, n.n_features) for n in nodes]}")
+    return nodes
+
+
+def sample(pool: Sequence[NodeInfo], fraction: float, seed: int, server_round: int) -> list[NodeInfo]:
+    """A seeded ``fraction`` of ``pool`` (all of it when fraction >= 1), in pool order."""
+    if fraction >= 1.0:
+        return list(pool)
+    rng = np.random.default_rng([seed, server_round])
+    k = max(1, int(round(fraction * len(pool))))
+    chosen = sorted(rng.choice(len(pool), size=k, replace=False).tolist())
+    return [pool[i] for i in chosen]
