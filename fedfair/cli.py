@@ -41,7 +41,17 @@ def _fmt(x: Any) -> str:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    """Per-client table plus the averages."""
+    """Per-client table plus the averages; one table per task when clients deploy several models."""
+    from fedfair.results import task_views
+
+    for _, view in task_views(summary):
+        print_task_summary(view)
+    if summary.get("clusters"):
+        console.print(f"clusters: {summary['clusters']}")
+
+
+def print_task_summary(summary: dict[str, Any]) -> None:
+    """One task's per-client table plus its averages."""
     attributes = sorted({a for c in summary["clients"] for a in c["fairness"]})
     clustered = any(c.get("cluster") is not None for c in summary["clients"])
     table = Table(title=f"{summary['strategy']} on {summary['dataset']}: {summary['rounds']} rounds, seed {summary['seed']}")
@@ -68,8 +78,6 @@ def print_summary(summary: dict[str, Any]) -> None:
     skipped = {a: v for a, v in skipped.items() if v}
     if skipped:
         console.print(f"undefined values skipped in the means (clients per metric): {skipped}")
-    if summary.get("clusters"):
-        console.print(f"clusters: {summary['clusters']}")
 
 
 @app.callback(invoke_without_command=True)
@@ -238,13 +246,21 @@ def data_create(
     name: str = typer.Argument(..., help=f"builtin dataset: {', '.join(sorted(DATASETS))}"),
     out: Path = typer.Option(..., "--out", "-o", help="directory to write"),
     seed: int = typer.Option(0, "--seed"),
+    splits: Optional[str] = typer.Option(None, "--splits", help="train,val,test fractions instead of the builtin's own "
+                                         "split, e.g. 0.7,0.15,0.15 for a val split"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="directory with raw files; also $FEDFAIR_DATA_ROOT"),
 ) -> None:
-    """Write a builtin dataset to a directory (e.g. to hand it to SuperNodes in a deployment)."""
+    """Write a builtin dataset to a directory (e.g. to hand it to SuperNodes in a deployment, or with a val split)."""
     from fedfair.registry import build_builtin_dataset
 
     try:
-        root = build_builtin_dataset(name, out, seed, data_root=str(data_root) if data_root else None)
+        fractions = None
+        if splits:
+            try:
+                fractions = [float(x) for x in splits.split(",")]
+            except ValueError:
+                raise DatasetError(f"--splits expects three fractions train,val,test, got {splits!r}") from None
+        root = build_builtin_dataset(name, out, seed, data_root=str(data_root) if data_root else None, splits=fractions)
     except USER_ERRORS as err:
         _fail(err)
     console.print(f"wrote {root}", highlight=False)
@@ -254,7 +270,7 @@ def data_create(
 def data_list() -> None:
     """List the builtin datasets."""
     for name in sorted(DATASETS):
-        console.print(name)
+        console.print(f"[bold]{name}[/bold]: {DATASETS[name]}", highlight=False)
 
 
 def _register_data_commands() -> None:

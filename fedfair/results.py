@@ -91,7 +91,7 @@ def task_views(summary: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(task, summary restricted to it) for every task: ("", summary) for a single-task run."""
     if "tasks" not in summary:
         return [("", dict(summary))]
-    return [(task, {**summary, **part, "strategy": f"{summary['strategy']} [{task}]"})
+    return [(task, {**summary, **part, "strategy": f"{summary['strategy']} (task {task})"})
             for task, part in summary["tasks"].items()]
 
 
@@ -161,7 +161,7 @@ class RunRecorder:
             acc = np.mean([r["accuracy"] for r in part])
             sp = np.nanmean([r["fairness"][attr]["sp"] for r in part]) if attr else math.nan
             self.log(
-                f"round {server_round}/{self.config.get('rounds', '?')}  {stage}{f' [{task}]' if task else ''}: "
+                f"round {server_round}/{self.config.get('rounds', '?')}  {stage}{f' (task {task})' if task else ''}: "
                 f"mean accuracy {acc:.4f}  mean SP({attr}) {sp:.4f}  ({len(part)} clients)"
             )
 

@@ -1,4 +1,4 @@
-"""UCI Adult as a 5-client federation (seed 000, Section 4.3 and Appendix C.3).
+"""UCI Adult's raw files: where they are, and the cleaned table (seed 000, Section 4.3 and Appendix C.3).
 
 Raw files ``adult.data`` and ``adult.test`` are read from a local directory
 (``data_root`` argument, or the environment variable ``FEDFAIR_DATA_ROOT``; the
@@ -7,7 +7,8 @@ downloaded from the UCI repository into the fedfair cache.
 
 Sensitive attributes: ``race`` (1 = White, 2 = Non-White) and ``sex``
 (1 = Male, 2 = Female). Both splits of the original release are pooled
-(48,842 rows) and each client's rows are split into train / test.
+(48,842 rows); the ``adult`` source hands them to the builder, which makes the
+``adult`` / ``adult-iid`` builtins (:mod:`partitioners.builtins`).
 """
 
 from __future__ import annotations
@@ -18,13 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from datasets import Dataset
-from flwr_datasets.partitioner import IidPartitioner, Partitioner
 
 from fedfair.data import DatasetError
 from fedfair.paths import cache_dir
-from partitioners.group_share import GroupSharePartitioner
-from partitioners.writer import write_federated_dataset
 
 UCI_BASE = "https://archive.ics.uci.edu/ml/machine-learning-databases/adult/"
 FILES = ("adult.data", "adult.test")
@@ -99,67 +96,3 @@ def read_adult(folder: Path) -> pd.DataFrame:
     out["race=Non-White"] = (out["race"] == 2).astype(np.float32)
     out["sex=Female"] = (out["sex"] == 2).astype(np.float32)
     return out
-
-
-def _partitioner(partitioning: str, seed: int) -> Partitioner:
-    if partitioning == "race-unbalanced":
-        return GroupSharePartitioner("race", RACE_SHARES, seed=seed)
-    if partitioning == "iid":
-        return IidPartitioner(num_partitions=5)
-    raise DatasetError(f"unknown Adult partitioning {partitioning!r}: use race-unbalanced or iid")
-
-
-def build_adult(
-    out: str | os.PathLike[str],
-    seed: int = 0,
-    partitioning: str = "race-unbalanced",
-    test_fraction: float = 0.2,
-    data_root: str | None = None,
-    **_: object,
-) -> Path:
-    """Write Adult as 5 clients "0".."4" (``race-unbalanced`` or ``iid``)."""
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    table = read_adult(find_raw_files(data_root))
-    # IidPartitioner shuffles with its own seed: shuffle first with ours instead.
-    rng = np.random.default_rng(seed)
-    table = table.iloc[rng.permutation(len(table))].reset_index(drop=True)
-    partitioner = _partitioner(partitioning, seed)
-    partitioner.dataset = Dataset.from_pandas(table, preserve_index=False)
-    parts = [partitioner.load_partition(k).to_pandas() for k in range(partitioner.num_partitions)]
-    features = [c for c in table.columns if c not in ("income", "race", "sex")]
-    clients = []
-    for k, part in enumerate(parts):
-        order = rng.permutation(len(part))
-        n_test = int(round(len(part) * test_fraction))
-        clients.append((str(k), {"test": part.iloc[order[:n_test]], "train": part.iloc[order[n_test:]]}))
-    # Numeric columns: one standardisation fitted on the union of the train splits.
-    train_all = pd.concat([c[1]["train"] for c in clients])
-    stats = {c: (float(train_all[c].mean()), float(train_all[c].std() or 1.0)) for c in NUMERIC}
-    for _, splits in clients:
-        for split, frame in splits.items():
-            frame = frame.copy()
-            for col, (mu, sd) in stats.items():
-                frame[col] = (frame[col] - mu) / sd
-            splits[split] = frame
-    return write_federated_dataset(
-        out,
-        name="adult" if partitioning == "race-unbalanced" else f"adult-{partitioning}",
-        clients=clients,
-        features=features,
-        label="income",
-        positive_label=">50K",
-        sensitive={
-            "race": {"values": [1, 2], "labels": {"1": "White", "2": "Non-White"}},
-            "sex": {"values": [1, 2], "labels": {"1": "Male", "2": "Female"}},
-        },
-        default_model={"model": "mlp", "hidden": [32]},
-        source={"kind": "uci-adult", "files": list(FILES), "rows": int(len(table)),
-                "partitioning": partitioning, "race_shares": RACE_SHARES if partitioning == "race-unbalanced" else None},
-        seed=seed,
-        preprocessing=[
-            {"step": "log1p", "columns": LOG_SCALED},
-            {"step": "one-hot", "columns": CATEGORICAL},
-            {"step": "standardise-on-union-of-train", "stats": stats},
-        ],
-    )

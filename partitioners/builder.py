@@ -10,12 +10,15 @@ Order of the steps (each recorded in ``manifest.json``):
 2. value mapping (e.g. RAC1P -> White / other) before anything else;
 3. label -> 0/1 (``positive`` is the raw value meaning 1);
 4. bias exacerbation on the natural clients (:mod:`partitioners.bias`): drop, then flip;
-5. partitioning of each natural client (whole, IID into N, or any flwr-datasets partitioner);
-6. setting: cross-silo (train / val / test per client) or cross-device
-   (training clients and held-out test clients);
+5. partitioning of each natural client (whole, IID into N, or any flwr-datasets partitioner),
+   optionally renaming the resulting clients;
+6. setting: cross-silo (train / val / test per client: by fractions, or the
+   source's own split with ``splits="source"``) or cross-device (training
+   clients and held-out test clients);
 7. per-client caps on train / test rows;
 8. categorical one-hot encoding with categories shared by all clients;
-9. standardisation (default: per client, fitted on its train split only);
+9. standardisation (default: per client, fitted on its train split only; all
+   features or ``standardise_columns``);
 10. seed 000's heterogeneity knob: multiply the features of chosen clients by a factor.
 """
 
@@ -34,7 +37,7 @@ import pandas as pd
 from fedfair.data import DatasetError
 from partitioners.bias import Modification, apply_modifications, check_keys, client_rng
 from partitioners.partitioning import partition_client
-from partitioners.sources import SourceData, load_source, same_value
+from partitioners.sources import SPLIT_COLUMN, SourceData, load_source, same_value
 from partitioners.writer import write_federated_dataset
 
 # Value-mapping presets ("*" = every other value).
@@ -66,7 +69,7 @@ class BuildSpec:
     modifications: list[dict[str, Any]] = field(default_factory=list)
     partitioning: dict[str, Any] = field(default_factory=dict)
     setting: str = "cross-silo"
-    splits: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    splits: tuple[float, float, float] | str = (0.7, 0.15, 0.15)  # or "source": the source's own split
     test_clients: Any = 0.2
     max_train: int | None = None
     max_test: int | None = None
@@ -74,6 +77,8 @@ class BuildSpec:
     drop_columns: list[str] = field(default_factory=list)
     sensitive_as_features: bool = False
     standardise: str = "client"
+    standardise_columns: list[str] | None = None
+    rename_clients: dict[str, str] = field(default_factory=dict)
     scale: dict[str, Any] = field(default_factory=dict)
     default_model: dict[str, Any] = field(default_factory=lambda: {"model": "logreg"})
     keep_clients: list[str] | None = None
@@ -84,7 +89,8 @@ class BuildSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> "BuildSpec":
         check_keys(data, cls, "build spec")
         spec = cls(**dict(data))
-        spec.splits = tuple(float(x) for x in spec.splits)  # type: ignore[assignment]
+        if spec.splits != "source":
+            spec.splits = tuple(float(x) for x in spec.splits)  # type: ignore[assignment]
         return spec
 
     @classmethod
@@ -108,6 +114,10 @@ class BuildSpec:
             raise DatasetError(f"setting must be one of {SETTINGS}, got {self.setting!r}")
         if self.standardise not in STANDARDISE:
             raise DatasetError(f"standardise must be one of {STANDARDISE}, got {self.standardise!r}")
+        if self.splits == "source":
+            return
+        if isinstance(self.splits, str) or len(self.splits) != 3:
+            raise DatasetError(f"splits must be three fractions train, val, test or 'source', got {self.splits!r}")
         train, val, test = self.splits
         if min(self.splits) < 0 or train <= 0 or test <= 0 or abs(train + val + test - 1.0) > 1e-6:
             raise DatasetError(f"splits must be train, val, test >= 0 (train, test > 0) summing to 1, got {self.splits}")
@@ -234,6 +244,11 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
     spec.validate()
     src = source or load_source(spec.source, seed=spec.seed, **spec.load_options())
     label, sensitive = src.label, list(src.sensitive)
+    has_split = all(SPLIT_COLUMN in f.columns for f in src.clients.values())
+    if spec.splits == "source" and spec.setting == "cross-silo" and not has_split:
+        raise DatasetError(f"source {spec.source!r} has no split of its own: give --splits train,val,test fractions")
+    if has_split and not (spec.splits == "source" and spec.setting == "cross-silo"):
+        src.clients = {n: f.drop(columns=[SPLIT_COLUMN]) for n, f in src.clients.items()}
     steps: list[dict[str, Any]] = []
     warnings: list[str] = []
 
@@ -274,6 +289,12 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
             parts.append((sub_name, name, sub))
     if spec.partitioning:
         steps.append({"step": "partition", "rules": spec.partitioning})
+    if spec.rename_clients:
+        unknown = sorted(set(spec.rename_clients) - {p[0] for p in parts})
+        if unknown:
+            raise DatasetError(f"rename_clients: unknown client(s) {unknown[:10]}")
+        parts = [(spec.rename_clients.get(n, n), parent, rows) for n, parent, rows in parts]
+        steps.append({"step": "rename-clients", "names": dict(spec.rename_clients)})
     if spec.keep_clients is not None:
         unknown = sorted(set(spec.keep_clients) - {p[0] for p in parts})
         if unknown:
@@ -287,7 +308,13 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
     split_frames: list[tuple[str, str, dict[str, pd.DataFrame], str]] = []
     for sub_name, parent, frame in parts:
         rng = client_rng(spec.seed, sub_name, "split")
-        if spec.setting == "cross-silo":
+        if spec.setting == "cross-silo" and spec.splits == "source":
+            splits = {s: part.drop(columns=[SPLIT_COLUMN]) for s, part in frame.groupby(SPLIT_COLUMN, sort=False)}
+            if "train" not in splits or "test" not in splits:
+                raise DatasetError(f"client {sub_name!r}: the source's split gives it no train or no test rows; "
+                                   f"give --splits fractions instead")
+            role = "both"
+        elif spec.setting == "cross-silo":
             idx = _split_rows(len(frame), spec.splits, rng)
             splits = {s: frame.iloc[i] for s, i in zip(("train", "val", "test"), idx) if len(i)}
             for s in ("train", "test"):
@@ -302,11 +329,11 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
                   for s, f in splits.items()}
         split_frames.append((sub_name, parent, splits, role))
     steps.append({"step": "setting", "setting": spec.setting,
-                  **({"splits": list(spec.splits)} if spec.setting == "cross-silo" else {"test_clients": sorted(held_out)}),
+                  **({"splits": spec.splits if spec.splits == "source" else list(spec.splits)} if spec.setting == "cross-silo" else {"test_clients": sorted(held_out)}),
                   "max_train": spec.max_train, "max_test": spec.max_test})
 
     # 8. features and categorical encoding
-    columns = [c for c in next(iter(clients.values())).columns if c not in (label, *sensitive)]
+    columns = [c for c in next(iter(clients.values())).columns if c not in (label, *sensitive, SPLIT_COLUMN)]
     unknown_cat = [c for c in spec.categorical if c not in columns]
     if unknown_cat:
         raise DatasetError(f"categorical column(s) {unknown_cat} not found; feature columns: {columns}")
@@ -340,9 +367,13 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
     for sub_name, parent, splits, role in split_frames:
         encoded.append((sub_name, parent, {s: pd.concat([encode(f), f[[label, *sensitive]]], axis=1) for s, f in splits.items()}, role))
     features = [c for c in encoded[0][2][next(iter(encoded[0][2]))].columns if c not in (label, *sensitive)]
+    standardised = features if spec.standardise_columns is None else list(spec.standardise_columns)
+    unknown_std = [c for c in standardised if c not in features]
+    if unknown_std:
+        raise DatasetError(f"standardise_columns: {unknown_std} are not feature columns; features: {features[:20]}")
     stats_global = None
     if spec.standardise == "global":
-        pooled = pd.concat([sp.get("train", sp.get("test"))[features] for _, _, sp, _ in encoded])
+        pooled = pd.concat([sp.get("train", sp.get("test"))[standardised] for _, _, sp, _ in encoded])
         stats_global = (pooled.mean(), pooled.std(ddof=0).replace(0, 1.0))
     standardise_stats: dict[str, Any] = {}
     final = []
@@ -351,10 +382,10 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
             if stats_global is not None:
                 mu, sd = stats_global
             else:
-                fit = splits.get("train", splits.get("test"))[features]  # held-out test clients fit on their own rows
+                fit = splits.get("train", splits.get("test"))[standardised]  # held-out test clients fit on their own rows
                 mu, sd = fit.mean(), fit.std(ddof=0).replace(0, 1.0)
                 standardise_stats[sub_name] = {"mean": mu.round(6).tolist(), "std": sd.round(6).tolist()}
-            splits = {s: f.assign(**((f[features] - mu) / sd).astype(np.float32)) for s, f in splits.items()}
+            splits = {s: f.assign(**((f[standardised] - mu) / sd).astype(np.float32)) for s, f in splits.items()}
         if parent in scaled:
             factor = float(spec.scale["factor"])
             splits = {s: f.assign(**(f[features] * factor).astype(np.float32)) for s, f in splits.items()}
@@ -369,7 +400,7 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
             warnings.append(f"client {sub_name!r}: only label {all_labels[0]} present; EqOp / EO are undefined")
     if spec.standardise != "none":
         steps.append({"step": "standardise", "fit": "per client on its train split" if spec.standardise == "client"
-                      else "union of the train splits", "features": features,
+                      else "union of the train splits", "features": standardised,
                       **({"global": {"mean": stats_global[0].round(6).tolist(), "std": stats_global[1].round(6).tolist()}}
                          if stats_global is not None else {"per_client": standardise_stats})})
     if scaled:

@@ -15,7 +15,7 @@ columns. :mod:`partitioners.builder` turns that into a federated dataset.
 - ``synthetic-acs``: an offline ACSIncome-schema generator with state-to-state
   heterogeneity (clearly marked synthetic).
 - ``adult``: UCI Adult, one natural client (partition it).
-- ``synthetic-gaussian-8``: seed 000's Table 2 clients.
+- ``synthetic-gaussian-8``: seed 000's Table 2 clients, with their own train / test split.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ ACS_VALUE_LABELS: dict[str, dict[str, str]] = {
         "8": "Some other race", "9": "Two or more races",
     },
 }
+# A source that comes with its own split marks each row "train", "val" or "test" in this column;
+# the builder honours it with ``splits="source"`` and drops it otherwise.
+SPLIT_COLUMN = "__split__"
 # Stray index columns of pandas / pyarrow exports (FeDa4Fair's device release has them).
 INDEX_COLUMN_PREFIXES = ("Unnamed:", "__index_level_")
 SPEC_FILES = ("fedfair-source.json", "spec.json")
@@ -309,16 +312,28 @@ def load_adult_source(data_root: str | None = None, **_: Any) -> SourceData:
     ).check()
 
 
-def gaussian_source(seed: int = 0, rows_per_client: int = 2400, **_: Any) -> SourceData:
-    """Seed 000 Table 2's 8 Gaussian clients (SYNTHETIC), ``rows_per_client`` rows each."""
+def gaussian_source(seed: int = 0, n_train: int = 1200, n_test: int = 1200, group_share: float = 0.5,
+                    label_share: float = 0.5, **_: Any) -> SourceData:
+    """Seed 000 Table 2's 8 Gaussian clients (SYNTHETIC): per client ``n_train`` then ``n_test`` rows drawn
+    with balanced groups and labels (``group_share`` / ``label_share``), marked as the source's own split."""
     from partitioners.synthetic_gaussian import TABLE_2_MEANS, sample_client
 
+    for key, value in (("group_share", group_share), ("label_share", label_share)):
+        if not 0.0 < value < 1.0:
+            raise DatasetError(f"{key} must be in (0, 1), got {value}")
     rng = np.random.default_rng(seed)
-    clients = {name: sample_client(means, rows_per_client, rng) for name, means in TABLE_2_MEANS.items()}
+    clients = {}
+    for name, means in TABLE_2_MEANS.items():
+        parts = [sample_client(means, n, rng, group_share, label_share).assign(**{SPLIT_COLUMN: split})
+                 for split, n in (("train", n_train), ("test", n_test))]
+        clients[name] = pd.concat(parts, ignore_index=True)
     return SourceData(
         clients=clients, label="y", positive=1, sensitive=["group"],
         value_labels={"group": {"0": "b (f_0)", "1": "a (f_1, advantaged)"}},
-        info={"kind": "synthetic-gaussian-8", "paper": "seed 000, Appendix C.5, Table 2"}, synthetic=True,
+        info={"kind": "synthetic-gaussian-8", "paper": "seed 000, Appendix C.5, Table 2",
+              "means_f11_f10_f01_f00": TABLE_2_MEANS, "sigma": 1.0, "n_train": n_train, "n_test": n_test,
+              "group_share": group_share, "label_share": label_share},
+        synthetic=True,
     ).check()
 
 

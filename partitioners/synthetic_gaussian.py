@@ -5,18 +5,15 @@ label y. Table 2 lists, per client, (f_1^1, f_1^0, f_0^1, f_0^0): the means for
 (group 1, label 1), (group 1, label 0), (group 0, label 1), (group 0, label 0).
 Group 1 is the advantaged group a of Proposition 2 (higher features for the
 same label). Clients 2, 4, 5, 6, 7, 8 resemble each other, 1 and 3 differ; in
-1, 3, 4, 6, 7, 8 both groups share one distribution.
+1, 3, 4, 6, 7, 8 both groups share one distribution. The ``synthetic-gaussian-8``
+source draws the clients; the builder makes the builtin (:mod:`partitioners.builtins`).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from partitioners.writer import write_federated_dataset
 
 # Table 2: client -> (f_1^1, f_1^0, f_0^1, f_0^0), all with sigma = 1.
 TABLE_2_MEANS: dict[str, tuple[float, float, float, float]] = {
@@ -57,60 +54,3 @@ def sample_client(
             )
     frame = pd.concat(frames, ignore_index=True)
     return frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
-
-
-def build_synthetic_gaussian_8(
-    out: str | os.PathLike[str],
-    seed: int = 0,
-    n_train: int = 1200,
-    n_test: int = 1200,
-    group_share: float = 0.5,
-    label_share: float = 0.5,
-    **_: object,
-) -> Path:
-    """Write the benchmark: 8 clients "1".."8", ``n_train`` + ``n_test`` rows each.
-
-    The feature is standardised with one global affine map (mean and std of all
-    clients' training rows together), identical for every client, so the
-    clients' relative positions, hence the clusters and fairness gaps of Table 2,
-    are unchanged; it only makes SGD on logistic regression well conditioned.
-    """
-    for key, value in (("group_share", group_share), ("label_share", label_share)):
-        if not 0.0 < value < 1.0:
-            raise ValueError(f"{key} must be in (0, 1), got {value}")
-    rng = np.random.default_rng(seed)
-    raw = {
-        name: {
-            "train": sample_client(means, n_train, rng, group_share, label_share),
-            "test": sample_client(means, n_test, rng, group_share, label_share),
-        }
-        for name, means in TABLE_2_MEANS.items()
-    }
-    pooled = np.concatenate([splits["train"]["x"].to_numpy() for splits in raw.values()])
-    center, scale = float(pooled.mean()), float(pooled.std())
-    for splits in raw.values():
-        for frame in splits.values():
-            frame["x"] = (frame["x"] - center) / scale
-    return write_federated_dataset(
-        out,
-        name="synthetic-gaussian-8",
-        clients=list(raw.items()),
-        features=["x"],
-        label="y",
-        positive_label=1,
-        sensitive={"group": {"values": [0, 1], "labels": {"0": "b (f_0)", "1": "a (f_1, advantaged)"}}},
-        default_model={"model": "logreg"},
-        source={
-            "kind": "synthetic-gaussian-8",
-            "paper": "seed 000, Appendix C.5, Table 2",
-            "means_f11_f10_f01_f00": TABLE_2_MEANS,
-            "sigma": SIGMA,
-            "n_train": n_train,
-            "n_test": n_test,
-            "group_share": group_share,
-            "label_share": label_share,
-        },
-        seed=seed,
-        preprocessing=[{"step": "global-standardise", "column": "x", "center": center, "scale": scale}],
-        synthetic=True,
-    )

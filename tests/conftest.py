@@ -24,9 +24,9 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from partitioners.synthetic_gaussian import build_synthetic_gaussian_8
+    from partitioners.builtins import build_builtin
 
-    return build_synthetic_gaussian_8(tmp_path_factory.mktemp("ds") / "synthetic", seed=0)
+    return build_builtin("synthetic-gaussian-8", tmp_path_factory.mktemp("ds") / "synthetic", seed=0)
 
 
 def needs_adult() -> pytest.MarkDecorator:

@@ -11,8 +11,9 @@ import pytest
 
 from fedfair.data import DatasetError, load_client, read_manifest, validate_dataset
 from fedfair.registry import UnknownNameError, resolve_dataset
-from partitioners.adult import RACE_SHARES, build_adult, find_raw_files
-from partitioners.synthetic_gaussian import TABLE_2_MEANS, build_synthetic_gaussian_8
+from partitioners.adult import RACE_SHARES, find_raw_files
+from partitioners.builtins import build_builtin
+from partitioners.synthetic_gaussian import TABLE_2_MEANS
 from tests.conftest import ADULT_DIR, needs_adult
 
 
@@ -21,12 +22,13 @@ def test_synthetic_gaussian_follows_table_2(synthetic_dir):
     assert manifest.client_names == [str(k) for k in range(1, 9)]
     assert manifest.default_model == {"model": "logreg"}
     assert manifest.raw["synthetic"] is True
-    step = manifest.raw["preprocessing"][0]
+    step = next(s for s in manifest.raw["preprocessing"] if s["step"] == "standardise")["global"]
+    center, scale = step["mean"][0], step["std"][0]
     for name, means in TABLE_2_MEANS.items():
         data = load_client(synthetic_dir, name)
         assert len(data.train) == 1200 and len(data.test) == 1200
         g, y = data.train.sensitive["group"], data.train.y
-        x = data.train.x[:, 0] * step["scale"] + step["center"]  # undo the global standardisation
+        x = data.train.x[:, 0] * scale + center  # undo the global standardisation
         # balanced groups and labels: 300 rows per (group, label)
         for (group, label), mean in zip([(1, 1), (1, 0), (0, 1), (0, 0)], means):
             cell = (g == group) & (y == label)
@@ -36,9 +38,9 @@ def test_synthetic_gaussian_follows_table_2(synthetic_dir):
 
 
 def test_synthetic_gaussian_is_deterministic_per_seed(tmp_path):
-    a = build_synthetic_gaussian_8(tmp_path / "a", seed=3, n_train=50, n_test=50)
-    b = build_synthetic_gaussian_8(tmp_path / "b", seed=3, n_train=50, n_test=50)
-    c = build_synthetic_gaussian_8(tmp_path / "c", seed=4, n_train=50, n_test=50)
+    a = build_builtin("synthetic-gaussian-8", tmp_path / "a", seed=3, n_train=50, n_test=50)
+    b = build_builtin("synthetic-gaussian-8", tmp_path / "b", seed=3, n_train=50, n_test=50)
+    c = build_builtin("synthetic-gaussian-8", tmp_path / "c", seed=4, n_train=50, n_test=50)
     xa, xb, xc = (load_client(d, "2").train.x for d in (a, b, c))
     np.testing.assert_array_equal(xa, xb)
     assert not np.array_equal(xa, xc)
@@ -90,7 +92,7 @@ def test_adult_absent_offline_says_where_to_put_files(tmp_path, monkeypatch):
 
 @needs_adult()
 def test_adult_race_unbalanced_partition(tmp_path):
-    root = build_adult(tmp_path / "adult", seed=0, data_root=str(ADULT_DIR.parent))
+    root = build_builtin("adult", tmp_path / "adult", seed=0, data_root=str(ADULT_DIR.parent))
     manifest = read_manifest(root)
     assert manifest.raw["source"]["rows"] == 48842
     assert manifest.client_names == ["0", "1", "2", "3", "4"]
@@ -112,7 +114,7 @@ def test_adult_race_unbalanced_partition(tmp_path):
 
 @needs_adult()
 def test_adult_iid_partition_has_equal_sizes(tmp_path):
-    root = build_adult(tmp_path / "iid", seed=0, partitioning="iid", data_root=str(ADULT_DIR))
+    root = build_builtin("adult-iid", tmp_path / "iid", seed=0, data_root=str(ADULT_DIR))
     sizes = [len(load_client(root, k).train) + len(load_client(root, k).test) for k in range(5)]
     assert sum(sizes) == 48842 and max(sizes) - min(sizes) <= 1
     assert json.loads((root / "manifest.json").read_text())["name"] == "adult-iid"
