@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -54,14 +53,3 @@ def build_model(spec: Mapping[str, Any], n_features: int, seed: int | None = Non
         hidden = spec.get("hidden") or [32]
         return MLP(n_features, [int(h) for h in hidden])
     raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}")
-
-
-def get_weights(model: nn.Module) -> dict[str, np.ndarray]:
-    """State dict as numpy arrays (copies)."""
-    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
-
-
-def set_weights(model: nn.Module, weights: Mapping[str, np.ndarray]) -> None:
-    """Load numpy arrays into ``model`` (names must match)."""
-    state = {k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()}
-    model.load_state_dict(state, strict=True)

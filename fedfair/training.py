@@ -68,8 +68,6 @@ class TrainConfig:
     lr: float = 0.05
     epochs: int = 1
     batch_size: int = 32
-    momentum: float = 0.0
-    weight_decay: float = 0.0
     max_steps: int | None = None
 
 
@@ -166,9 +164,7 @@ def train_local(
     if len(data) == 0 or config.max_steps == 0:
         return 0.0
     tensors = SplitTensors(data, sample_weight)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(int(seed))
 
     def loss_fn(m: nn.Module, batch: Batch) -> torch.Tensor:

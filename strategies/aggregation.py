@@ -9,6 +9,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 import torch
+from scipy.spatial.distance import pdist, squareform
 from flwr.app import ArrayRecord, Message
 
 from fedfair import protocol as p
@@ -59,6 +60,4 @@ def cluster_averages(models: Mapping[int, ArrayRecord], replies: Sequence[Messag
 
 def pairwise_distances(models: Sequence[ArrayRecord]) -> np.ndarray:
     """Euclidean distances ||theta_i - theta_j|| between flattened models (square matrix)."""
-    from scipy.spatial.distance import pdist, squareform
-
     return squareform(pdist(np.stack([flatten(m) for m in models]), metric="euclidean"))

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster
+from scipy.cluster.hierarchy import linkage as scipy_linkage
+from scipy.spatial.distance import squareform
 
 from fedfair.config import Param
 from strategies.nodes import NodeInfo
@@ -25,10 +28,6 @@ def hierarchical_clusters(matrix: np.ndarray, threshold: float, n_clusters: int,
     cut at ``threshold`` (merge height). Labels are renumbered by first
     appearance so that client order decides cluster numbers, not scipy.
     """
-    from scipy.cluster.hierarchy import fcluster
-    from scipy.cluster.hierarchy import linkage as scipy_linkage
-    from scipy.spatial.distance import squareform
-
     n = len(matrix)
     if n == 1:
         return np.zeros(1, dtype=int)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
 
 from partitioners.synthetic_gaussian import sample_client
 from partitioners.writer import write_federated_dataset
@@ -35,3 +38,13 @@ def two_cluster_federation(out: Path, seed: int = 0, per_cluster: int = 3, n: in
         sensitive={"group": {"values": [0, 1]}}, default_model={"model": "logreg"},
         source={"kind": "test two-cluster label swap"}, seed=seed,
     )
+
+
+def get_weights(model: nn.Module) -> dict[str, np.ndarray]:
+    """State dict as numpy arrays (copies)."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def set_weights(model: nn.Module, weights: Mapping[str, np.ndarray]) -> None:
+    """Load numpy arrays into ``model`` (names must match)."""
+    model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()}, strict=True)

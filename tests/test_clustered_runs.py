@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import pytest
 
 from fedfair.data import load_client, read_manifest
-from fedfair.models import build_model, get_weights, set_weights
+from fedfair.models import build_model
 from fedfair.simulation import simulate_many
 from fedfair.local.per_fedavg import PerFedAvgStep
 from fedfair.training import TrainConfig, evaluate, train_local
 from strategies.maml import MAMLStrategy
-from tests.helpers_fl import two_cluster_federation
+from tests.helpers_fl import get_weights, set_weights, two_cluster_federation
 from tests.test_run import _seed_of
 
 pytestmark = pytest.mark.slow

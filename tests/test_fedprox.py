@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from fedfair.data import load_client, read_manifest
-from fedfair.models import build_model, get_weights, set_weights
+from fedfair.models import build_model
 from fedfair.simulation import simulate
 from fedfair.training import TrainConfig, evaluate, proximal_term, train_local
+from tests.helpers_fl import get_weights, set_weights
 from tests.test_run import _seed_of
 
 pytestmark = pytest.mark.slow

@@ -10,8 +10,9 @@ from fedfair.data import ClientData, Split
 from fedfair.local import LOCAL_OBJECTIVES, objective_class, parse_names, train_with
 from fedfair.local.base import LocalObjective
 from fedfair.local.per_fedavg import PerFedAvgStep
-from fedfair.models import build_model, get_weights
+from fedfair.models import build_model
 from fedfair.training import Batch, TrainConfig, proximal_term, train_local
+from tests.helpers_fl import get_weights
 
 
 def _client(n=300, seed=0) -> ClientData:

@@ -8,8 +8,9 @@ import torch
 
 from fedfair.data import Split
 from fedfair.metrics import fairness_report
-from fedfair.models import build_model, get_weights, set_weights
+from fedfair.models import build_model
 from fedfair.training import Batch, TrainConfig, evaluate, proximal_term, train_local
+from tests.helpers_fl import get_weights, set_weights
 
 
 def _split(n=600, seed=0):

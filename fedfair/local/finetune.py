@@ -27,6 +27,5 @@ class FineTune(LocalObjective):
     }
 
     def loop_config(self, loop: TrainConfig) -> TrainConfig:
-        return replace(loop, lr=float(self.values["maml-finetune-lr"]), momentum=0.0, weight_decay=0.0,
-                       max_steps=int(self.values["maml-finetune-steps"]))
+        return replace(loop, lr=float(self.values["maml-finetune-lr"]), max_steps=int(self.values["maml-finetune-steps"]))
 
