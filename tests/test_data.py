@@ -118,3 +118,45 @@ def test_adult_iid_partition_has_equal_sizes(tmp_path):
     sizes = [len(load_client(root, k).train) + len(load_client(root, k).test) for k in range(5)]
     assert sum(sizes) == 48842 and max(sizes) - min(sizes) <= 1
     assert json.loads((root / "manifest.json").read_text())["name"] == "adult-iid"
+
+
+def test_builtin_with_a_val_split_keeps_every_row(tmp_path):
+    root = build_builtin("synthetic-gaussian-8", tmp_path / "val", seed=0, splits=(0.7, 0.15, 0.15), n_train=100, n_test=100)
+    for name in TABLE_2_MEANS:
+        data = load_client(root, name)
+        assert (len(data.train), len(data.val), len(data.test)) == (140, 30, 30)
+        # group x label cells still hold every drawn row: 50 each over the three splits
+        g = np.concatenate([s.sensitive["group"] for s in (data.train, data.val, data.test)])
+        y = np.concatenate([s.y for s in (data.train, data.val, data.test)])
+        assert sorted(np.unique(g * 2 + y, return_counts=True)[1].tolist()) == [50, 50, 50, 50]
+
+
+def test_data_create_with_splits_and_bad_splits(tmp_path):
+    from typer.testing import CliRunner
+
+    from fedfair.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["data", "create", "synthetic-gaussian-8", "--out", str(tmp_path / "g"), "--splits", "0.6,0.2,0.2"])
+    assert result.exit_code == 0, result.output
+    assert len(load_client(tmp_path / "g", "1").val) == 480
+    bad = runner.invoke(app, ["data", "create", "synthetic-gaussian-8", "--out", str(tmp_path / "b"), "--splits", "0.6,0.6"])
+    assert bad.exit_code == 2 and "splits must be three fractions" in bad.output
+
+
+def test_builder_source_split_rename_and_standardised_columns(tmp_path):
+    from partitioners.builder import BuildSpec, build_dataset
+
+    with pytest.raises(DatasetError, match="source 'synthetic-acs' has no split of its own"):
+        build_dataset(BuildSpec(source="synthetic-acs", splits="source", source_options={"states": ["AL"]}), tmp_path / "x")
+    with pytest.raises(DatasetError, match=r"rename_clients: unknown client\(s\) \['ZZ'\]"):
+        build_dataset(BuildSpec(source="synthetic-acs", rename_clients={"ZZ": "z"}, source_options={"states": ["AL"]}),
+                      tmp_path / "y")
+    spec = BuildSpec(source="synthetic-acs", source_options={"states": ["AL", "AK"], "rows_per_state": 300},
+                     rename_clients={"AL": "alabama"}, standardise="global", standardise_columns=["AGEP"])
+    root = build_dataset(spec, tmp_path / "z")
+    manifest = read_manifest(root)
+    assert manifest.client_names == ["alabama", "AK"]
+    train = pd.concat([pd.read_parquet(root / c["dir"] / "train.parquet") for c in manifest.clients])
+    assert train["AGEP"].mean() == pytest.approx(0.0, abs=1e-5) and train["AGEP"].std(ddof=0) == pytest.approx(1.0, abs=1e-4)
+    assert train["WKHP"].std() > 5  # not standardised: raw hours
