@@ -117,9 +117,7 @@ def run(
             "strategy": strategy, "dataset": dataset, "rounds": rounds, "seed": seed,
             "out-dir": str(out_dir.resolve()), "data-root": str(data_root or ""), **overrides,
         }
-        params, ignored = run_params(run_config)
-        if ignored:
-            err_console.print(f"ignored: {', '.join(ignored)} (not parameters of {strategy} or its plug-ins)", highlight=False)
+        params, _ = run_params(run_config)  # the run itself notes ignored keys
         err_console.print(f"preparing dataset {dataset!r} ...", highlight=False)
         root = resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None)
         manifest = validate_dataset(root)
