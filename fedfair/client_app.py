@@ -74,7 +74,8 @@ class PersonalModels:
 
 
 def _model(config: ConfigRecord, data: ClientData, arrays: ArrayRecord) -> torch.nn.Module:
-    model = build_model(json.loads(str(config[p.MODEL_SPEC])), data.n_features)
+    model = build_model(json.loads(str(config[p.MODEL_SPEC])), data.n_features, num_classes=data.num_classes,
+                        input_shape=data.input_shape)
     model.load_state_dict(arrays.to_torch_state_dict())
     return model
 
@@ -102,6 +103,8 @@ def describe(msg: Message, context: Context) -> Message:
     info[p.N_TRAIN], info[p.N_TEST] = len(data.train), len(data.test)
     info[p.N_VAL] = 0 if data.val is None else len(data.val)
     info[p.N_FEATURES] = data.n_features
+    info[p.NUM_CLASSES] = data.num_classes
+    info[p.INPUT_SHAPE] = json.dumps(None if data.input_shape is None else list(data.input_shape))
     info[p.DEFAULT_MODEL] = json.dumps(data.default_model)
     info[p.SENSITIVE] = json.dumps(data.sensitive_values)
     return Message(RecordDict({p.INFO: info}), reply_to=msg)

@@ -16,14 +16,16 @@ A federated dataset is a directory::
      "clients": [{"name": "1", "dir": "client_000", "n_train": .., "n_test": .., "n_val": ..,
                   "role": "train" | "test" (cross-device only), "parent": "AL" (natural client)}],
      "default_model": {"model": "logreg"}, "source": {...}, "seed": 0,
+     "num_classes": 2 (optional; C > 2 = a multi-class label 0..C-1),
+     "input_shape": [1, 28, 28] (optional; image features: pixel columns in C-order),
      "preprocessing": [...], "modifications": [...], "synthetic": false, "warnings": [...]}
 
 In the cross-device setting a client with ``"role": "train"`` has no test
 split and one with ``"role": "test"`` (held out) has no train split; the
 loader gives the missing split zero rows.
 
-Label columns are stored as 0/1, sensitive columns as their (integer or string)
-values. The builder in ``partitioners/`` writes datasets; this module only reads
+Label columns are stored as 0/1 (or 0..C-1 with ``num_classes`` = C), sensitive
+columns as their (integer or string) values. The builder in ``partitioners/`` writes datasets; this module only reads
 them. Each process loads a client's files once (cached).
 """
 
@@ -70,6 +72,8 @@ class ClientData:
     val: Split | None
     sensitive_values: dict[str, list[Any]] = field(default_factory=dict)
     default_model: dict[str, Any] = field(default_factory=dict)
+    num_classes: int = 2
+    input_shape: tuple[int, ...] | None = None
 
     @property
     def n_features(self) -> int:
@@ -115,6 +119,17 @@ class Manifest:
     def default_model(self) -> dict[str, Any]:
         return dict(self.raw.get("default_model", {"model": "logreg"}))
 
+    @property
+    def num_classes(self) -> int:
+        """Classes of the label: 2 (binary, 0/1) unless the manifest says more."""
+        return int(self.raw.get("num_classes", 2))
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Shape of one example's features when they are an image (e.g. (1, 28, 28)), else None."""
+        shape = self.raw.get("input_shape")
+        return tuple(int(d) for d in shape) if shape else None
+
     def client_index(self, client: str | int) -> int:
         """Position of a client: an ``int`` is a partition id, a ``str`` a client name."""
         names = self.client_names
@@ -141,7 +156,13 @@ def read_manifest(root: str | os.PathLike[str]) -> Manifest:
         raise DatasetError(f"{path}: format {raw.get('format')} is not supported (expected {FORMAT_VERSION})")
     if not raw["clients"]:
         raise DatasetError(f"{path}: the dataset has no clients")
-    return Manifest(root, raw)
+    manifest = Manifest(root, raw)
+    if manifest.num_classes < 2:
+        raise DatasetError(f"{path}: num_classes must be >= 2, got {manifest.num_classes}")
+    if manifest.input_shape is not None and int(np.prod(manifest.input_shape)) != len(manifest.features):
+        raise DatasetError(f"{path}: input_shape {list(manifest.input_shape)} does not match the "
+                           f"{len(manifest.features)} feature columns")
+    return manifest
 
 
 def _read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split | None:
@@ -164,8 +185,9 @@ def _read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split
         kind = "sensitive column" if set(absent) & set(manifest.sensitive) else "column"
         raise DatasetError(f"client {name!r}, {split} split: {kind}(s) {absent} not found in {path}")
     y = frame[manifest.label].to_numpy()
-    if not np.isin(y, (0, 1)).all():
-        raise DatasetError(f"client {name!r}: label column {manifest.label!r} must hold 0/1 values")
+    if not np.isin(y, np.arange(manifest.num_classes)).all():
+        expected = "0/1 values" if manifest.num_classes == 2 else f"class indices 0..{manifest.num_classes - 1}"
+        raise DatasetError(f"client {name!r}: label column {manifest.label!r} must hold {expected}")
     return Split(
         x=np.array(frame[manifest.features].to_numpy(dtype=np.float32)),  # writable copy
         y=y.astype(np.int64),
@@ -197,6 +219,8 @@ def _load_client_cached(root: str, mtime: float, client: str | int) -> ClientDat
         val=_read_split(manifest, entry, "val"),
         sensitive_values=manifest.sensitive_values,
         default_model=manifest.default_model,
+        num_classes=manifest.num_classes,
+        input_shape=manifest.input_shape,
     )
 
 

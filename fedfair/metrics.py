@@ -19,6 +19,11 @@ A pair is undefined when one of its groups is absent (n = 0) or lacks the
 labels a rate needs (no positives: TPR; no negatives: FPR / TNR). Undefined
 pairs are NaN, counted and explained, never 0; the attribute-level value is
 the max over the defined pairs, NaN when none is defined.
+
+Multi-class labels (C > 2): a table with ``multiclass=True`` counts, per
+group, correct predictions in the ``tp`` column and wrong ones in ``fn``
+(:func:`multiclass_group_counts`); only AD (the accuracy gap) is defined for
+it, the other metrics are undefined with that reason.
 """
 
 from __future__ import annotations
@@ -44,16 +49,18 @@ class GroupCounts:
 
     values: list[Any]
     counts: np.ndarray  # shape (len(values), 4), integer
+    multiclass: bool = False  # counts are (correct, 0, 0, wrong) per group: only AD is defined
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON form (what a client sends to the server)."""
-        return {"values": [_plain(v) for v in self.values], "counts": self.counts.astype(int).tolist()}
+        out = {"values": [_plain(v) for v in self.values], "counts": self.counts.astype(int).tolist()}
+        return {**out, "multiclass": True} if self.multiclass else out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "GroupCounts":
         """Inverse of :meth:`to_json`."""
         counts = np.asarray(data["counts"], dtype=np.int64).reshape(-1, 4)
-        return cls(values=list(data["values"]), counts=counts)
+        return cls(values=list(data["values"]), counts=counts, multiclass=bool(data.get("multiclass", False)))
 
     def __add__(self, other: "GroupCounts") -> "GroupCounts":
         """Merge two tables (e.g. two clients), aligning values."""
@@ -62,7 +69,7 @@ class GroupCounts:
         for table in (self, other):
             idx = [values.index(v) for v in table.values]
             counts[idx] += table.counts
-        return GroupCounts(values, counts)
+        return GroupCounts(values, counts, self.multiclass)
 
 
 def _plain(value: Any) -> Any:
@@ -144,6 +151,19 @@ def group_counts(
         raise ValueError(f"length mismatch: {len(cells)} labels, {len(groups)} group values")
     observed, inverse = np.unique(groups, return_inverse=True)
     return _align([_plain(v) for v in observed], _table(cells, inverse, len(observed)), values)
+
+
+def multiclass_group_counts(
+    y_true: Any, y_pred: Any, groups: Any, values: Sequence[Any] | None = None
+) -> GroupCounts:
+    """Per-group correct / wrong counts for any number of classes (``tp`` = correct, ``fn`` = wrong)."""
+    y_true, y_pred, groups = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)
+    if not len(y_true) == len(y_pred) == len(groups):
+        raise ValueError(f"length mismatch: {len(y_true)} labels, {len(y_pred)} predictions, {len(groups)} group values")
+    cells = np.where(y_true == y_pred, TP, FN)
+    observed, inverse = np.unique(groups, return_inverse=True)
+    table = _align([_plain(v) for v in observed], _table(cells, inverse, len(observed)), values)
+    return GroupCounts(table.values, table.counts, multiclass=True)
 
 
 def soft_group_counts(
@@ -258,6 +278,8 @@ def fairness_from_counts(table: GroupCounts, with_pairs: bool = True) -> dict[st
     i, j, gaps = pair_gaps(table.counts)
     result: dict[str, Any] = {}
     undefined: dict[str, list[str]] = {}
+    if table.multiclass:  # only the accuracy gap means something for C > 2 classes
+        gaps = {m: (g if m == "ad" else np.full_like(g, np.nan)) for m, g in gaps.items()}
     for metric in METRIC_NAMES:
         gap = gaps[metric]
         defined = ~np.isnan(gap)
@@ -269,7 +291,9 @@ def fairness_from_counts(table: GroupCounts, with_pairs: bool = True) -> dict[st
             result[metric] = math.nan
             result[f"{metric}_pair"] = None
         missing = np.flatnonzero(~defined)
-        if len(missing):
+        if table.multiclass and metric != "ad":
+            undefined[metric] = ["multi-class label: only AD (the accuracy gap) is defined"]
+        elif len(missing):
             undefined[metric] = [
                 f"pair ({values[i[k]]!r}, {values[j[k]]!r}): "
                 + _undefined_reason(metric, values, rates, int(i[k]), int(j[k]))
@@ -322,9 +346,13 @@ def sensitive_counts(
     sensitive: Mapping[str, Any],
     values: Mapping[str, Sequence[Any]] | None = None,
     intersectional: bool = False,
+    multiclass: bool = False,
 ) -> dict[str, GroupCounts]:
-    """Confusion tables for every attribute (and their intersection when asked)."""
+    """Confusion tables for every attribute (and their intersection when asked);
+    ``multiclass``: correct / wrong counts per group (labels with more than two classes)."""
     values = values or {}
+    if multiclass:
+        return {a: multiclass_group_counts(y_true, y_pred, g, values.get(a)) for a, g in sensitive.items()}
     tables = {a: group_counts(y_true, y_pred, g, values.get(a)) for a, g in sensitive.items()}
     attrs = list(sensitive)
     if intersectional and len(attrs) >= 2:

@@ -5,7 +5,8 @@ format, by message type:
 
 ``query.describe``
     config: ``dataset-dir``. Reply ``info``: client, partition-id, n-train,
-    n-val, n-test, n-features, default-model (JSON), sensitive (JSON).
+    n-val, n-test, n-features, num-classes, input-shape (JSON, null for tabular
+    data), default-model (JSON), sensitive (JSON).
 ``train``
     config: the common keys (dataset-dir, model-spec, run-tag, server-round),
     the loop settings (lr, local-epochs, batch-size, train-seed), ``objectives``
@@ -80,6 +81,8 @@ SENT, PERSONAL = "sent", "personal"
 PARTITION_ID = "partition-id"
 N_TRAIN, N_VAL, N_TEST = "n-train", "n-val", "n-test"
 N_FEATURES = "n-features"
+NUM_CLASSES = "num-classes"
+INPUT_SHAPE = "input-shape"
 DEFAULT_MODEL = "default-model"
 SENSITIVE = "sensitive"
 START_GROUPS = "start-groups"
@@ -124,5 +127,5 @@ def decode_groups(text: str | Mapping[str, Any]) -> dict[str, GroupCounts]:
         counts = np.asarray(table["counts"], dtype=np.float64).reshape(-1, 4)
         if np.all(counts == np.round(counts)):  # hard counts stay integers (they can be merged with GroupCounts.__add__)
             counts = counts.astype(np.int64)
-        out[attribute] = GroupCounts(list(table["values"]), counts)
+        out[attribute] = GroupCounts(list(table["values"]), counts, multiclass=bool(table.get("multiclass", False)))
     return out

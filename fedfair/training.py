@@ -81,8 +81,12 @@ class Step(Protocol):
 
 
 def batch_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
-    """Binary cross-entropy of the batch: the plain mean, or the weight-normalised mean with row weights."""
+    """Cross-entropy of the batch (binary on one logit, softmax on C logits): the plain mean, or the
+    weight-normalised mean with row weights."""
     logits = model(batch.x)
+    if logits.dim() > 1:  # C > 2 classes; labels are class indices stored as floats
+        losses = nn.functional.cross_entropy(logits, batch.y.long(), reduction="none")
+        return losses.mean() if batch.weight is None else (losses * batch.weight).sum() / batch.weight.sum()
     if batch.weight is None:
         return nn.functional.binary_cross_entropy_with_logits(logits, batch.y)
     losses = nn.functional.binary_cross_entropy_with_logits(logits, batch.y, reduction="none")
@@ -197,10 +201,12 @@ def predict_proba(model: nn.Module, x: np.ndarray) -> np.ndarray:
 def evaluate(
     model: nn.Module, data: Split, sensitive_values: Mapping[str, Sequence[Any]] | None = None, soft: bool = False,
 ) -> EvalResult:
-    """Mean BCE loss, accuracy (threshold 0.5) and group tables for every sensitive attribute;
-    ``soft`` also gives the expected (probability-weighted) tables."""
+    """Mean cross-entropy loss, accuracy (binary: threshold 0.5; C classes: argmax) and group tables for
+    every sensitive attribute; ``soft`` also gives the expected (probability-weighted) tables."""
     model.eval()
     logits = model(torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32)))
+    if logits.dim() > 1:
+        return _evaluate_multiclass(logits, data, sensitive_values, soft)
     y = torch.from_numpy(data.y.astype(np.float32))
     loss = float(nn.functional.binary_cross_entropy_with_logits(logits, y))
     y_pred = (logits.numpy() > 0).astype(np.int64)
@@ -211,4 +217,23 @@ def evaluate(
         proba = torch.sigmoid(logits).numpy().astype(np.float64)
         soft_groups = {a: soft_group_counts(data.y, proba, g, (sensitive_values or {}).get(a))
                        for a, g in data.sensitive.items()}
+    return EvalResult(n=len(data), loss=loss, accuracy=accuracy, groups=groups, soft_groups=soft_groups)
+
+
+def _evaluate_multiclass(logits: torch.Tensor, data: Split, sensitive_values: Mapping[str, Sequence[Any]] | None,
+                         soft: bool) -> EvalResult:
+    """C > 2 classes: softmax cross-entropy, argmax accuracy, per-group correct / wrong counts (AD only);
+    soft tables hold the expected counts under the predicted probability of the true class."""
+    y = torch.from_numpy(data.y.astype(np.int64))
+    loss = float(nn.functional.cross_entropy(logits, y)) if len(y) else float("nan")
+    y_pred = logits.argmax(dim=1).numpy()
+    accuracy = float((y_pred == data.y).mean()) if len(y) else float("nan")
+    groups = sensitive_counts(data.y, y_pred, data.sensitive, sensitive_values, multiclass=True)
+    soft_groups = None
+    if soft:
+        p_true = torch.softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1).numpy().astype(np.float64)
+        soft_groups = {}
+        for a, g in data.sensitive.items():  # y = 1 everywhere: tp = sum p_true (expected correct), fn = the rest
+            table = soft_group_counts(np.ones(len(y)), p_true, g, (sensitive_values or {}).get(a))
+            soft_groups[a] = GroupCounts(table.values, table.counts, multiclass=True)
     return EvalResult(n=len(data), loss=loss, accuracy=accuracy, groups=groups, soft_groups=soft_groups)

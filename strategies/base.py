@@ -32,7 +32,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
-from fedfair.config import COMMON_PARAMS, Param, hidden_sizes
+from fedfair.config import COMMON_PARAMS, Param, ParamError, hidden_sizes
 from fedfair.data import read_manifest
 from fedfair.local import objective_class
 from fedfair.models import build_model
@@ -190,7 +190,9 @@ class FedFairStrategy:
 
     def initial_arrays(self, seed: int | None = None) -> ArrayRecord:
         """Seeded initial weights of the model spec (default seed: the run's)."""
-        model = build_model(self.model_spec(), self.nodes[0].n_features, seed=self.params["seed"] if seed is None else seed)
+        node = self.nodes[0]
+        model = build_model(self.model_spec(), node.n_features, seed=self.params["seed"] if seed is None else seed,
+                            num_classes=node.num_classes, input_shape=node.input_shape)
         return ArrayRecord(model.state_dict())
 
     def message_config(self, server_round: int) -> ConfigRecord:
@@ -242,5 +244,9 @@ class FedFairStrategy:
                 for r in self.send(grid, messages, f"score models round {server_round}")}
 
     def sensitive_attribute(self) -> str:
-        """The attribute of the fair strategies: param ``sensitive``, default the dataset's first."""
+        """The attribute of the fair strategies: param ``sensitive``, default the dataset's first.
+        Their notions (SP, EqOp, EO) need a binary label."""
+        if self.nodes and self.nodes[0].num_classes > 2:
+            raise ParamError(f"{self.name} measures SP / EqOp / EO, which need a binary label; this dataset's label has "
+                             f"{self.nodes[0].num_classes} classes: use a binary dataset or a strategy without fairness terms")
         return sensitive_attribute(self.params, list(self.nodes[0].sensitive) if self.nodes else [])

@@ -36,6 +36,8 @@ class NodeInfo:
     default_model: dict[str, Any]
     sensitive: dict[str, list[Any]] = field(default_factory=dict)
     n_val: int = 0
+    num_classes: int = 2
+    input_shape: tuple[int, ...] | None = None
 
 
 class ClientError(RuntimeError):
@@ -85,15 +87,21 @@ def describe_nodes(grid: Grid, node_ids: Sequence[int], dataset_dir: str, timeou
             node_id=reply.metadata.src_node_id, client=str(info[p.CLIENT]), partition_id=int(info[p.PARTITION_ID]),
             n_train=int(info[p.N_TRAIN]), n_test=int(info[p.N_TEST]), n_features=int(info[p.N_FEATURES]),
             default_model=json.loads(str(info[p.DEFAULT_MODEL])), sensitive=json.loads(str(info[p.SENSITIVE])),
-            n_val=int(info.get(p.N_VAL, 0)),
+            n_val=int(info.get(p.N_VAL, 0)), num_classes=int(info.get(p.NUM_CLASSES, 2)),
+            input_shape=_shape(json.loads(str(info.get(p.INPUT_SHAPE, "null")))),
         ))
     nodes.sort(key=lambda n: n.partition_id)
     names = [n.client for n in nodes]
     if len(set(names)) != len(names):
         raise ClientError(f"several nodes load the same client: {names}; give each SuperNode its own client")
-    if len({n.n_features for n in nodes}) != 1:
-        raise ClientError(f"clients disagree on the number of features: {[(n.client, n.n_features) for n in nodes]}")
+    if len({(n.n_features, n.num_classes, n.input_shape) for n in nodes}) != 1:
+        raise ClientError("clients disagree on the features or classes: "
+                          f"{[(n.client, n.n_features, n.num_classes, n.input_shape) for n in nodes]}")
     return nodes
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    return None if value is None else tuple(int(d) for d in value)
 
 
 def sample(pool: Sequence[NodeInfo], fraction: float, seed: int, server_round: int) -> list[NodeInfo]:
