@@ -45,10 +45,15 @@ DATASETS: dict[str, str] = {
     "synthetic-gaussian-8": "seed 000 Table 2: 8 Gaussian clients, 1200 + 1200 rows each (synthetic)",
     "adult": "UCI Adult, 5 clients unbalanced by race (seed 000 Section 4.3)",
     "adult-iid": "UCI Adult, 5 IID clients",
+    "mnist": "MNIST (local files: IDX or mnist_5k.csv.gz), 10 clients with 5 of 10 classes each, CNN",
+    "fashion-mnist": "Fashion-MNIST (local IDX files), 10,000 rows, 10 clients with 5 of 10 classes each, CNN",
+    "emnist": "EMNIST balanced (local IDX files), 10,000 rows, 10 clients with 5 classes each, CNN",
+    "cifar10": "CIFAR-10 (local python batches), 10,000 rows, 10 clients with 5 of 10 classes each, CNN",
+    "digits": "scikit-learn's 8x8 digits (1,797 rows, offline), 10 clients with 5 of 10 classes each, CNN",
 }
 BUILD_BUILTIN = "partitioners.builtins:build_builtin"
 # Bump when a builder's output changes, so cached copies are rebuilt.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 # Options that say where raw files are, not what is built: not part of the cache key.
 _LOCATION_OPTIONS = {"data_root"}
 

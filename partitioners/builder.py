@@ -184,11 +184,18 @@ def _integral(column: pd.Series) -> pd.Series:
 
 
 def normalise_clients(src: SourceData, drop_columns: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
-    """Step 3: label -> 0/1 (``src.positive`` = 1), integer sensitive codes, ``drop_columns`` removed."""
+    """Step 3: label -> 0/1 (``src.positive`` = 1; a multi-class source keeps its class indices 0..C-1),
+    integer sensitive codes, ``drop_columns`` removed."""
     clients: dict[str, pd.DataFrame] = {}
     for name, frame in src.clients.items():
         frame = frame.drop(columns=[c for c in drop_columns if c in frame.columns])
-        frame = frame.assign(**{src.label: same_value(frame[src.label], src.positive).astype(np.int64)})
+        if src.num_classes > 2:
+            labels = frame[src.label].to_numpy()
+            if not np.isin(labels, np.arange(src.num_classes)).all():
+                raise DatasetError(f"client {name!r}: label {src.label!r} must hold class indices 0..{src.num_classes - 1}")
+            frame = frame.assign(**{src.label: labels.astype(np.int64)})
+        else:
+            frame = frame.assign(**{src.label: same_value(frame[src.label], src.positive).astype(np.int64)})
         for attr in src.sensitive:
             frame[attr] = _integral(frame[attr])
         clients[name] = frame.reset_index(drop=True)
@@ -273,12 +280,15 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
 
     # 3. label -> 0/1, sensitive codes -> ints
     clients = normalise_clients(src, spec.drop_columns)
-    if not any(f[label].any() for f in clients.values()):
+    if src.num_classes == 2 and not any(f[label].any() for f in clients.values()):
         raise DatasetError(f"label {label!r}: no row equals the positive value {src.positive!r}; set --positive")
     natural = list(clients)
 
     # 4. bias exacerbation (drop before flip), on the natural clients
     mods = [Modification.from_dict(m) if isinstance(m, Mapping) else m for m in spec.modifications]
+    if mods and src.num_classes > 2:
+        raise DatasetError(f"bias exacerbation drops / flips positive labels: it needs a binary label, and "
+                           f"{spec.source!r} has {src.num_classes} classes")
     clients, records = apply_modifications(clients, mods, label, spec.seed)
 
     # 5. partitioning
@@ -427,6 +437,8 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
         modifications=records,
         synthetic=src.synthetic,
         warnings=warnings,
+        num_classes=src.num_classes,
+        input_shape=src.input_shape,
     )
 
 

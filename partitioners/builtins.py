@@ -12,6 +12,14 @@
   80 / 20 train / test per client; the numeric columns standardised on the
   union of the train splits; an MLP with 32 hidden units by default.
 
+- ``mnist``, ``fashion-mnist``, ``emnist``, ``cifar10``, ``digits``: image sets from
+  local files (:mod:`partitioners.images`; ``digits`` is scikit-learn's bundled
+  8 x 8 set, always available), at most ``limit`` rows (default 10,000, a seeded
+  sample), 10 clients "0".."9" with 5 of the 10 classes each (seed 003's
+  non-i.i.d. split; flwr-datasets' PathologicalPartitioner, first class
+  deterministic so that every class is used), 80 / 20 train / test, pixels in
+  [0, 1], the CNN by default (3 x 3 kernels with padding for the 8 x 8 digits).
+
 ``splits`` (train, val, test fractions) re-splits every client's rows instead,
 e.g. ``(0.7, 0.15, 0.15)`` for a val split.
 """
@@ -55,10 +63,32 @@ def adult_spec(seed: int, partitioning: str = "race-unbalanced", splits: Sequenc
     )
 
 
+IMAGE_MODELS: dict[str, dict[str, Any]] = {
+    "digits": {"model": "cnn", "kernel": 3, "padding": 1, "channels": [8, 16], "fc": 32},
+}
+
+
+def image_spec(name: str, seed: int, splits: Sequence[float] | None = None, data_root: str | None = None,
+               clients: int = 10, classes_per_client: int = 5, limit: int | None = 10_000, **_: Any) -> BuildSpec:
+    """An image builtin: ``clients`` clients holding ``classes_per_client`` classes each."""
+    rule = {"kind": "pathological", "num_partitions": clients, "partition_by": "label",
+            "num_classes_per_partition": classes_per_client, "class_assignment_mode": "first-deterministic"}
+    options: dict[str, Any] = {"limit": limit} if limit else {}
+    if data_root:
+        options["data_root"] = data_root
+    return BuildSpec(
+        source=name, source_options=options, name=name, seed=seed, partitioning={name: rule},
+        rename_clients={f"{name}_{k}": str(k) for k in range(clients)}, splits=tuple(splits) if splits else (0.8, 0.0, 0.2),
+        standardise="none", default_model=IMAGE_MODELS.get(name, {"model": "cnn"}),
+    )
+
+
 BUILTINS: dict[str, Callable[..., BuildSpec]] = {
     "synthetic-gaussian-8": gaussian_spec,
     "adult": lambda seed, **options: adult_spec(seed, "race-unbalanced", **options),
     "adult-iid": lambda seed, **options: adult_spec(seed, "iid", **options),
+    **{name: (lambda name: lambda seed, **options: image_spec(name, seed, **options))(name)
+       for name in ("mnist", "fashion-mnist", "emnist", "cifar10", "digits")},
 }
 
 

@@ -24,11 +24,14 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from datasets import Dataset
 
 from fedfair.data import DatasetError
 from partitioners.bias import client_rng
+
+ROW = "__row__"
 
 
 def partitioner_classes() -> dict[str, type]:
@@ -85,19 +88,23 @@ def partition_client(name: str, frame: pd.DataFrame, rule: Any, seed: int) -> li
     rng = client_rng(seed, name, "partition")
     shuffled = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
     partitioner = make_partitioner(parsed, int(rng.integers(2**31)))
-    partitioner.dataset = Dataset.from_pandas(shuffled, preserve_index=False)
+    # The partitioner sees only the columns its rule names plus a row index (a wide frame, e.g. 784 pixel
+    # columns, would make every datasets.select slow); the rows are then taken from the frame itself.
+    named = [v for v in parsed.values() if isinstance(v, str) and v in frame.columns]
+    narrow = shuffled[named].assign(**{ROW: np.arange(len(shuffled))})
+    partitioner.dataset = Dataset.from_pandas(narrow, preserve_index=False)
     n_parts = getattr(partitioner, "num_partitions", 0)
     if n_parts > len(frame):
         raise DatasetError(f"client {name!r}: {n_parts} partitions of {len(frame)} rows would leave parts empty; use fewer partitions")
     try:
-        loaded = [partitioner.load_partition(k).to_pandas() for k in range(partitioner.num_partitions)]
+        loaded = [np.asarray(partitioner.load_partition(k)[ROW], dtype=np.int64) for k in range(partitioner.num_partitions)]
     except (ValueError, KeyError, IndexError) as err:
         raise DatasetError(f"client {name!r}: partitioner {parsed} failed: {err}") from err
     parts = []
-    for k, part in enumerate(loaded):
-        if len(part) == 0:
+    for k, rows in enumerate(loaded):
+        if len(rows) == 0:
             raise DatasetError(f"client {name!r}: partitioner {parsed} leaves part {k} empty; use fewer partitions")
-        parts.append((f"{name}_{k}", part[frame.columns].astype(frame.dtypes.to_dict())))
+        parts.append((f"{name}_{k}", shuffled.iloc[rows].reset_index(drop=True)))
     total = sum(len(p) for _, p in parts)
     if total > len(frame):
         raise DatasetError(f"client {name!r}: partitioner {parsed} returned {total} rows from {len(frame)}")

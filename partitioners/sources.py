@@ -16,6 +16,9 @@ columns. :mod:`partitioners.builder` turns that into a federated dataset.
   heterogeneity (clearly marked synthetic).
 - ``adult``: UCI Adult, one natural client (partition it).
 - ``synthetic-gaussian-8``: seed 000's Table 2 clients, with their own train / test split.
+- ``mnist``, ``fashion-mnist``, ``emnist``, ``cifar10``, ``digits``: image sets
+  from local files (:mod:`partitioners.images`), one natural client each, a
+  multi-class label and ``input_shape``; partition them (e.g. ``pathological``).
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ class SourceData:
     value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     synthetic: bool = False
+    num_classes: int = 2  # > 2: the label holds class indices 0..C-1 (no positive value)
+    input_shape: tuple[int, ...] | None = None  # image features: pixel columns in C-order
 
     def check(self) -> "SourceData":
         """Every client non-empty with the label and the sensitive columns."""
@@ -337,12 +342,33 @@ def gaussian_source(seed: int = 0, n_train: int = 1200, n_test: int = 1200, grou
     ).check()
 
 
+def image_source(name: str, data_root: str | None = None, limit: int | None = None, seed: int = 0,
+                 emnist_split: str = "balanced", **_: Any) -> SourceData:
+    """An image set (:mod:`partitioners.images`) as one natural client named after it: pixel columns
+    ``px0``.. in [0, 1], multi-class ``label``, no sensitive attribute; ``limit`` keeps a seeded sample of rows."""
+    from partitioners.images import load_images
+
+    images = load_images(name, data_root, emnist_split)
+    rows = np.arange(len(images.labels))
+    if limit is not None and int(limit) < len(rows):
+        rows = np.sort(np.random.default_rng([seed, 11]).choice(len(rows), size=int(limit), replace=False))
+    frame = pd.DataFrame(images.pixels[rows], columns=[f"px{i}" for i in range(images.pixels.shape[1])])
+    frame["label"] = images.labels[rows]
+    return SourceData(
+        clients={name: frame}, label="label", positive=None, sensitive=[],
+        info={**images.source, "rows_used": int(len(rows)), **({"limit": int(limit)} if limit else {})},
+        num_classes=images.num_classes, input_shape=images.input_shape,
+    ).check()
+
+
 SOURCES = {
     "acs": load_acs,
     "csv-dir": load_csv_dir,
     "synthetic-acs": synthetic_acs,
     "adult": load_adult_source,
     "synthetic-gaussian-8": gaussian_source,
+    **{name: (lambda name: lambda **options: image_source(name, **options))(name)
+       for name in ("mnist", "fashion-mnist", "emnist", "cifar10", "digits")},
 }
 
 

@@ -33,6 +33,8 @@ def write_federated_dataset(
     roles: Mapping[str, str] | None = None,
     parents: Mapping[str, str] | None = None,
     warnings: Sequence[str] = (),
+    num_classes: int = 2,
+    input_shape: Sequence[int] | None = None,
 ) -> Path:
     """Write ``clients`` (name -> {split: frame}) plus manifest.json to ``out``.
 
@@ -43,6 +45,7 @@ def write_federated_dataset(
     ``roles`` (cross-device) marks clients that only train (``"train"``: no
     test split) or are held out for testing (``"test"``: no train split);
     ``parents`` names the natural client (state) each client was cut from.
+    ``num_classes`` > 2 and ``input_shape`` (image features) are recorded only when given.
     """
     roles, parents = roles or {}, parents or {}
     out = Path(out).expanduser().resolve()
@@ -92,6 +95,8 @@ def write_federated_dataset(
             "modifications": list(modifications),
             "synthetic": bool(synthetic),
             "warnings": list(warnings),
+            **({"num_classes": int(num_classes)} if num_classes != 2 else {}),
+            **({"input_shape": [int(d) for d in input_shape]} if input_shape else {}),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
         if out.exists():
