@@ -46,6 +46,10 @@ def print_summary(summary: dict[str, Any]) -> None:
 
     for _, view in task_views(summary):
         print_task_summary(view)
+    if "tasks" in summary:
+        console.print(f"across {len(summary['tasks'])} tasks: min accuracy {_fmt(summary.get('min_accuracy'))}, "
+                      f"mean {_fmt(summary.get('mean_accuracy'))}, variance {_fmt(summary.get('accuracy_variance'))}",
+                      highlight=False)
     if summary.get("clusters"):
         console.print(f"clusters: {summary['clusters']}")
 
@@ -103,7 +107,7 @@ def run(
     Writes OUT/config.json, OUT/metrics.jsonl (one row per round, client and model),
     OUT/summary.json and OUT/accuracy_vs_fairness.png.
     """
-    from fedfair.data import validate_dataset
+    from fedfair.tasks import validate_clients
     from fedfair.registry import resolve_dataset, run_params
 
     try:
@@ -120,13 +124,13 @@ def run(
         params, _ = run_params(run_config)  # the run itself notes ignored keys
         err_console.print(f"preparing dataset {dataset!r} ...", highlight=False)
         root = resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None)
-        manifest = validate_dataset(root)
+        clients = validate_clients(root)
     except USER_ERRORS as err:
         _fail(err)
     from fedfair.simulation import simulate
 
     try:
-        summary = simulate(run_config, num_supernodes=len(manifest.clients), verbose=verbose)
+        summary = simulate(run_config, num_supernodes=len(clients), verbose=verbose)
     except USER_ERRORS as err:
         _fail(err)
     print_summary(summary)

@@ -35,14 +35,15 @@ from fedfair import protocol as p
 from fedfair.data import ClientData, Split, load_client
 from fedfair.local import parse_names, train_with
 from fedfair.models import build_model
+from fedfair.tasks import is_task_set, load_task_client, load_task_set
 from fedfair.training import EvalResult, TrainConfig, evaluate
 
 app = ClientApp()
 torch.set_num_threads(1)
 
 
-def client_data(context: Context, config: ConfigRecord | None) -> ClientData:
-    """This node's data, from its node-config (deployment) or the server's config (simulation)."""
+def _location(context: Context, config: ConfigRecord | None) -> tuple[str, str | int]:
+    """(dataset or task-set directory, client name or partition id) of this node."""
     node = context.node_config
     root = node.get(p.DATASET_DIR) or (config or {}).get(p.DATASET_DIR)
     if not root:
@@ -50,7 +51,22 @@ def client_data(context: Context, config: ConfigRecord | None) -> ClientData:
     client = node.get(p.CLIENT, node.get(p.PARTITION_ID))
     if client is None:
         raise ValueError("no client: set node-config 'client' (a name or partition id from manifest.json)")
-    return load_client(str(root), client if isinstance(client, int) else str(client))
+    return str(root), client if isinstance(client, int) else str(client)
+
+
+def client_data(context: Context, config: ConfigRecord | None, task: str | None = None) -> ClientData:
+    """This node's data, from its node-config (deployment) or the server's config (simulation); in a task
+    set, its data for ``task`` (default: the message's ``task``)."""
+    root, client = _location(context, config)
+    if not is_task_set(root):
+        return load_client(root, client)
+    task = task or str((config or {}).get(p.TASK, ""))
+    if not task:
+        raise ValueError(f"{root} is a task set: the message must name a task")
+    data = load_task_client(root, task, client)
+    if data is None:
+        raise ValueError(f"client {load_task_set(root).client_name(client)!r} has no data for task {task!r}")
+    return data
 
 
 class PersonalModels:
@@ -95,18 +111,31 @@ def _split(data: ClientData, name: str) -> Split:
     return split
 
 
+def _sizes(data: ClientData) -> dict[str, Any]:
+    return {p.N_TRAIN: len(data.train), p.N_TEST: len(data.test), p.N_VAL: 0 if data.val is None else len(data.val),
+            p.N_FEATURES: data.n_features, p.NUM_CLASSES: data.num_classes,
+            p.INPUT_SHAPE: None if data.input_shape is None else list(data.input_shape),
+            p.DEFAULT_MODEL: data.default_model, p.SENSITIVE: data.sensitive_values}
+
+
 @app.query("describe")
 def describe(msg: Message, context: Context) -> Message:
-    """Report the client's identity and sizes so the server can plan the run."""
-    data = client_data(context, msg.content.config_records.get(p.CONFIG))
+    """Report the client's identity and sizes (per task in a task set) so the server can plan the run."""
+    config = msg.content.config_records.get(p.CONFIG)
+    root, client = _location(context, config)
+    if is_task_set(root):
+        tasks = load_task_set(root)
+        name = tasks.client_name(client)
+        info = ConfigRecord({p.CLIENT: name, p.PARTITION_ID: tasks.clients.index(name)})
+        per_task = [(t, load_task_client(root, t.name, client)) for t in tasks.tasks]
+        # each task's model spec is the task set's (tasks.json "model"), so a server without the files knows it
+        info[p.TASKS] = json.dumps({t.name: {**_sizes(data), p.DEFAULT_MODEL: t.model}
+                                    for t, data in per_task if data is not None})
+        return Message(RecordDict({p.INFO: info}), reply_to=msg)
+    data = client_data(context, config)
     info = _info(data)
-    info[p.N_TRAIN], info[p.N_TEST] = len(data.train), len(data.test)
-    info[p.N_VAL] = 0 if data.val is None else len(data.val)
-    info[p.N_FEATURES] = data.n_features
-    info[p.NUM_CLASSES] = data.num_classes
-    info[p.INPUT_SHAPE] = json.dumps(None if data.input_shape is None else list(data.input_shape))
-    info[p.DEFAULT_MODEL] = json.dumps(data.default_model)
-    info[p.SENSITIVE] = json.dumps(data.sensitive_values)
+    for key, value in _sizes(data).items():
+        info[key] = value if isinstance(value, int) else json.dumps(value)
     return Message(RecordDict({p.INFO: info}), reply_to=msg)
 
 
@@ -144,14 +173,16 @@ def _entries(msg: Message, config: ConfigRecord) -> list[Mapping[str, Any]]:
 
 def _deployed(msg: Message, context: Context, config: ConfigRecord, data: ClientData,
               entry: Mapping[str, Any]) -> torch.nn.Module:
-    """The model an entry names: the sent record, or the personal model of its task (the sent one until there is one)."""
+    """The model an entry names: the sent record, or the personal model of its task (the sent one until there
+    is one); built from the entry's own model spec when it has one (tasks with different models)."""
     key, task = str(entry["key"]), str(entry.get("task", ""))
     arrays = PersonalModels(context, config).get(task) if entry.get("use", p.SENT) == p.PERSONAL else None
     if arrays is None:
         if key not in msg.content.array_records:
             raise ValueError(f"client {data.name!r} has no personal model yet: train before evaluating")
         arrays = msg.content[key]
-    model = _model(config, data, arrays)
+    spec = entry.get(p.MODEL_SPEC)
+    model = _model(ConfigRecord({p.MODEL_SPEC: json.dumps(spec)}) if spec else config, data, arrays)
     adapt = str(config.get(p.ADAPT, ""))
     if adapt:  # e.g. fine-tuning on the client's training data before the model is used
         train_with([adapt], config, model, data, TrainConfig(batch_size=int(config[p.BATCH_SIZE])),
@@ -162,12 +193,16 @@ def _deployed(msg: Message, context: Context, config: ConfigRecord, data: Client
 def _score(msg: Message, context: Context, default_split: str, default_soft: bool) -> Message:
     """Score every model the message names on one split; one metrics record and group table(s) per model."""
     config = msg.content[p.CONFIG]
-    data = client_data(context, config)
-    split = _split(data, str(config.get(p.SPLIT, default_split)))
+    root, _ = _location(context, config)
     soft = bool(config.get(p.SOFT, default_soft))
-    content = RecordDict({p.INFO: _info(data)})
+    content = RecordDict({})
     for entry in _entries(msg, config):
         key = str(entry["key"])
+        # in a task set each entry is scored on the client's data for its task
+        data = client_data(context, config, task=str(entry.get("task", "")) if is_task_set(root) else None)
+        split = _split(data, str(config.get(p.SPLIT, default_split)))
+        if p.INFO not in content:
+            content[p.INFO] = _info(data)
         result = evaluate(_deployed(msg, context, config, data, entry), split, data.sensitive_values, soft=soft)
         content[p.metrics_key(key)] = _metrics(result)
         content[p.INFO][p.groups_key(key)] = p.encode_groups(result.groups)

@@ -171,7 +171,7 @@ def run_comparison(
     data_root: str = "", verbose: bool = False, echo: bool = True,
 ) -> list[dict[str, Any]]:
     """Plan, run (one simulation), summarise, write; returns the table rows."""
-    from fedfair.data import validate_dataset
+    from fedfair.tasks import validate_clients
     from fedfair.registry import resolve_dataset
     from fedfair.simulation import simulate_many
 
@@ -180,7 +180,7 @@ def run_comparison(
     sizes = set()
     for seed in seeds:
         root = resolve_dataset(dataset, seed, data_root=data_root or None)
-        sizes.add(len(validate_dataset(root).clients))
+        sizes.add(len(validate_clients(root)))
     if len(sizes) != 1:
         raise ParamError(f"the dataset has a different number of clients for different seeds: {sorted(sizes)}")
     labels = [c.pop("_label") for c in configs]

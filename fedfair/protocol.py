@@ -6,7 +6,11 @@ format, by message type:
 ``query.describe``
     config: ``dataset-dir``. Reply ``info``: client, partition-id, n-train,
     n-val, n-test, n-features, num-classes, input-shape (JSON, null for tabular
-    data), default-model (JSON), sensitive (JSON).
+    data), default-model (JSON), sensitive (JSON). On a task set (``tasks.json``)
+    the reply holds client, partition-id (position in the task set's client
+    list) and ``tasks``: JSON {task: those sizes} for the tasks it has data for;
+    train / evaluate messages then name their ``task`` (an evaluate entry its
+    own ``task`` and ``model-spec``).
 ``train``
     config: the common keys (dataset-dir, model-spec, run-tag, server-round),
     the loop settings (lr, local-epochs, batch-size, train-seed), ``objectives``
@@ -82,6 +86,7 @@ PARTITION_ID = "partition-id"
 N_TRAIN, N_VAL, N_TEST = "n-train", "n-val", "n-test"
 N_FEATURES = "n-features"
 NUM_CLASSES = "num-classes"
+TASKS = "tasks"  # describe on a task set: JSON {task: {the per-dataset keys above}} of the tasks the client holds
 INPUT_SHAPE = "input-shape"
 DEFAULT_MODEL = "default-model"
 SENSITIVE = "sensitive"

@@ -24,6 +24,7 @@ from typing import Any, Callable
 from fedfair.config import COMMON_PARAMS, Param, ParamError, validate_params
 from fedfair.data import MANIFEST, DatasetError
 from fedfair.local import LOCAL_OBJECTIVES, objective_class
+from fedfair.tasks import is_task_set
 from fedfair.paths import cache_dir
 
 STRATEGIES: dict[str, str] = {
@@ -38,6 +39,10 @@ STRATEGIES: dict[str, str] = {
     "maml": "strategies.maml:MAMLStrategy",
     "fairfed": "strategies.fairfed:FairFedStrategy",
     "fairfed-af": "strategies.fairfed:FairFedAFStrategy",
+    "fedfair-mmfl": "strategies.mmfl:FedFairMMFLStrategy",
+    "mmfl-random": "strategies.mmfl_random:MMFLRandomStrategy",
+    "mmfl-round-robin": "strategies.mmfl_round_robin:MMFLRoundRobinStrategy",
+    "mmfl-qffl": "strategies.mmfl_qffl:MMFLQFFLStrategy",
 }
 
 # builtin dataset -> what it is; each is a build spec of the one builder (partitioners/builtins.py)
@@ -50,6 +55,9 @@ DATASETS: dict[str, str] = {
     "emnist": "EMNIST balanced (local IDX files), 10,000 rows, 10 clients with 5 classes each, CNN",
     "cifar10": "CIFAR-10 (local python batches), 10,000 rows, 10 clients with 5 of 10 classes each, CNN",
     "digits": "scikit-learn's 8x8 digits (1,797 rows, offline), 10 clients with 5 of 10 classes each, CNN",
+    "mmfl-3": "task set (seed 003): MNIST, a noisy-label Fashion-MNIST stand-in for CIFAR-10, Fashion-MNIST; 20 clients",
+    "mmfl-6": "task set (seed 003): mmfl-3 + rotated MNIST, digits, noisy MNIST; 20 clients",
+    "mmfl-10": "task set (seed 003): mmfl-6 + four more image variants; 20 clients",
 }
 BUILD_BUILTIN = "partitioners.builtins:build_builtin"
 # Bump when a builder's output changes, so cached copies are rebuilt.
@@ -147,7 +155,7 @@ def resolve_dataset(name_or_path: str, seed: int = 0, **options: Any) -> Path:
     a directory. Building is atomic, so concurrent callers are safe.
     """
     path = Path(name_or_path).expanduser()
-    if (path / MANIFEST).is_file():
+    if (path / MANIFEST).is_file() or is_task_set(path):
         return path.resolve()
     if name_or_path not in DATASETS:
         if path.exists():
@@ -156,6 +164,6 @@ def resolve_dataset(name_or_path: str, seed: int = 0, **options: Any) -> Path:
     key = json.dumps({"v": BUILDER_VERSION, **{k: v for k, v in options.items() if v not in (None, "") and k not in _LOCATION_OPTIONS}}, sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:8]
     out = cache_dir() / "datasets" / f"{name_or_path}-seed{seed}-{digest}"
-    if not (out / MANIFEST).is_file():
+    if not (out / MANIFEST).is_file() and not is_task_set(out):
         build_builtin_dataset(name_or_path, out, seed, **options)
     return out

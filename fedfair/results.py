@@ -189,6 +189,9 @@ class RunRecorder:
         else:
             summary["tasks"] = {task: {"clients": clients, "mean": mean_over_clients(clients)}
                                 for task, clients in by_task.items()}
+            accuracies = np.array([part["mean"]["accuracy"] for part in summary["tasks"].values()])
+            summary.update({"min_accuracy": float(accuracies.min()), "mean_accuracy": float(accuracies.mean()),
+                            "accuracy_variance": float(accuracies.var())})
         summary["clusters"] = [list(c) for c in clusters] if clusters is not None else None
         summary.update(extra or {})
         _atomic_write(self.out_dir / SUMMARY, json.dumps(json_safe(summary), indent=2, sort_keys=True))

@@ -69,15 +69,18 @@ IMAGE_MODELS: dict[str, dict[str, Any]] = {
 
 
 def image_spec(name: str, seed: int, splits: Sequence[float] | None = None, data_root: str | None = None,
-               clients: int = 10, classes_per_client: int = 5, limit: int | None = 10_000, **_: Any) -> BuildSpec:
-    """An image builtin: ``clients`` clients holding ``classes_per_client`` classes each."""
+               clients: int = 10, classes_per_client: int = 5, limit: int | None = 10_000, rotate: int = 0,
+               label_noise: float = 0.0, dataset_name: str = "", **_: Any) -> BuildSpec:
+    """An image builtin: ``clients`` clients holding ``classes_per_client`` classes each (a variant with
+    ``rotate`` quarter turns or ``label_noise`` when given)."""
     rule = {"kind": "pathological", "num_partitions": clients, "partition_by": "label",
             "num_classes_per_partition": classes_per_client, "class_assignment_mode": "first-deterministic"}
     options: dict[str, Any] = {"limit": limit} if limit else {}
+    options.update({k: v for k, v in (("rotate", rotate), ("label_noise", label_noise)) if v})
     if data_root:
         options["data_root"] = data_root
     return BuildSpec(
-        source=name, source_options=options, name=name, seed=seed, partitioning={name: rule},
+        source=name, source_options=options, name=dataset_name or name, seed=seed, partitioning={name: rule},
         rename_clients={f"{name}_{k}": str(k) for k in range(clients)}, splits=tuple(splits) if splits else (0.8, 0.0, 0.2),
         standardise="none", default_model=IMAGE_MODELS.get(name, {"model": "cnn"}),
     )
@@ -93,7 +96,11 @@ BUILTINS: dict[str, Callable[..., BuildSpec]] = {
 
 
 def build_builtin(name: str, out: str | os.PathLike[str], seed: int = 0, **options: Any) -> Path:
-    """Write the builtin dataset ``name`` (options: ``splits``, ``data_root``, source sizes) to ``out``."""
+    """Write the builtin dataset or task set ``name`` (options: ``splits``, ``data_root``, source sizes) to ``out``."""
+    from partitioners.task_sets import TASK_SETS, build_task_set
+
+    if name in TASK_SETS:
+        return build_task_set(name, out, seed, **options)
     if name not in BUILTINS:
-        raise DatasetError(f"unknown builtin dataset {name!r}; valid: {', '.join(sorted(BUILTINS))}")
+        raise DatasetError(f"unknown builtin dataset {name!r}; valid: {', '.join(sorted([*BUILTINS, *TASK_SETS]))}")
     return build_dataset(BUILTINS[name](seed, **options), out)

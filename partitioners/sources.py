@@ -343,20 +343,32 @@ def gaussian_source(seed: int = 0, n_train: int = 1200, n_test: int = 1200, grou
 
 
 def image_source(name: str, data_root: str | None = None, limit: int | None = None, seed: int = 0,
-                 emnist_split: str = "balanced", **_: Any) -> SourceData:
+                 emnist_split: str = "balanced", rotate: int = 0, label_noise: float = 0.0, **_: Any) -> SourceData:
     """An image set (:mod:`partitioners.images`) as one natural client named after it: pixel columns
-    ``px0``.. in [0, 1], multi-class ``label``, no sensitive attribute; ``limit`` keeps a seeded sample of rows."""
+    ``px0``.. in [0, 1], multi-class ``label``, no sensitive attribute. ``limit`` keeps a seeded sample of
+    rows; ``rotate`` turns every image by that many quarter turns and ``label_noise`` replaces that seeded
+    fraction of the labels by another class drawn uniformly (variants that make distinct tasks)."""
     from partitioners.images import load_images
 
+    if not 0.0 <= float(label_noise) < 1.0:
+        raise DatasetError(f"label_noise must be in [0, 1), got {label_noise}")
     images = load_images(name, data_root, emnist_split)
+    rng = np.random.default_rng([seed, 11])
     rows = np.arange(len(images.labels))
     if limit is not None and int(limit) < len(rows):
-        rows = np.sort(np.random.default_rng([seed, 11]).choice(len(rows), size=int(limit), replace=False))
-    frame = pd.DataFrame(images.pixels[rows], columns=[f"px{i}" for i in range(images.pixels.shape[1])])
-    frame["label"] = images.labels[rows]
+        rows = np.sort(rng.choice(len(rows), size=int(limit), replace=False))
+    pixels, labels = images.pixels[rows], images.labels[rows].copy()
+    if rotate % 4:
+        pixels = np.rot90(pixels.reshape(-1, *images.input_shape), k=int(rotate), axes=(2, 3)).reshape(len(rows), -1)
+    if label_noise > 0:
+        noisy = rng.random(len(labels)) < float(label_noise)
+        labels[noisy] = (labels[noisy] + rng.integers(1, images.num_classes, int(noisy.sum()))) % images.num_classes
+    frame = pd.DataFrame(np.ascontiguousarray(pixels), columns=[f"px{i}" for i in range(pixels.shape[1])])
+    frame["label"] = labels
+    variant = {k: v for k, v in (("limit", limit), ("rotate", rotate), ("label_noise", label_noise)) if v}
     return SourceData(
         clients={name: frame}, label="label", positive=None, sensitive=[],
-        info={**images.source, "rows_used": int(len(rows)), **({"limit": int(limit)} if limit else {})},
+        info={**images.source, "rows_used": int(len(rows)), **variant},
         num_classes=images.num_classes, input_shape=images.input_shape,
     ).check()
 

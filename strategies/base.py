@@ -37,6 +37,7 @@ from fedfair.data import read_manifest
 from fedfair.local import objective_class
 from fedfair.models import build_model
 from fedfair.results import ClientEval, RunRecorder
+from fedfair.tasks import is_task_set, load_task_set
 from strategies.evaluation import Deployed, ModelScore, by_node, evaluate_message, read_evaluations, read_scores, scores_message
 from strategies.fairness import sensitive_attribute
 from strategies.nodes import ClientError, NodeInfo, describe_nodes, sample, send_all, wait_for_nodes
@@ -53,6 +54,8 @@ class FedFairStrategy:
     # client-side plug-ins (fedfair.local): composed for local training / run before evaluation
     objectives: ClassVar[tuple[str, ...]] = ("sgd",)
     adapt: ClassVar[str] = ""
+    # trains several tasks of a task set (fedfair/tasks.py) instead of one dataset
+    multi_task: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any], recorder: RunRecorder, dataset_dir: str = "") -> None:
         self.params = dict(params)
@@ -90,6 +93,7 @@ class FedFairStrategy:
                                 f"train round {server_round}")
             self.aggregate(server_round, replies)
             evals = self.evaluate_nodes(grid, server_round, self.deployment(server_round))
+            self.observe(server_round, evals)
         return self.recorder.finish(evals, clusters=self.final_clusters(), extra=self.summary_extra())
 
     def setup(self, grid: Grid) -> None:
@@ -118,6 +122,9 @@ class FedFairStrategy:
         """{node_id: the model(s) it deploys}; nodes with a test split are evaluated with them."""
         raise NotImplementedError
 
+    def observe(self, server_round: int, evals: Sequence[ClientEval]) -> None:
+        """After a round's evaluation (e.g. FedFairMMFL reads every task's accuracy)."""
+
     def final_clusters(self) -> list[list[str]] | None:
         """Clusters of client names for the summary (None: not a clustered strategy)."""
         return None
@@ -131,7 +138,12 @@ class FedFairStrategy:
     def dataset_clients(self) -> list[str]:
         """Client names in the server-side dataset manifest ([] without a dataset), read once."""
         if self._dataset_clients is None:
-            self._dataset_clients = read_manifest(self.dataset_dir).client_names if self.dataset_dir else []
+            if not self.dataset_dir:
+                self._dataset_clients = []
+            elif is_task_set(self.dataset_dir):
+                self._dataset_clients = load_task_set(self.dataset_dir).clients
+            else:
+                self._dataset_clients = read_manifest(self.dataset_dir).client_names
         return self._dataset_clients
 
     def send(self, grid: Grid, messages: Iterable[Message], what: str) -> list[Message]:
@@ -143,6 +155,12 @@ class FedFairStrategy:
         expected = int(self.params.get("min-nodes") or 0) or len(self.dataset_clients) or 1
         node_ids = wait_for_nodes(grid, expected, self.params["timeout"])
         self.nodes = describe_nodes(grid, node_ids, self.dataset_dir, self.params["timeout"])
+        serves_tasks = bool(self.nodes and self.nodes[0].tasks)
+        if serves_tasks != self.multi_task:
+            raise ParamError(f"{self.name} trains one model on one dataset, but the dataset is a task set: use a "
+                             f"multi-task strategy (fedfair-mmfl, mmfl-random, mmfl-round-robin, mmfl-qffl)"
+                             if serves_tasks else f"{self.name} trains the tasks of a task set: give --dataset a task set "
+                             f"(a directory with tasks.json, e.g. mmfl-3)")
         absent = [c for c in self.dataset_clients if c not in {n.client for n in self.nodes}]
         if absent:
             self.recorder.log(

@@ -34,6 +34,7 @@ class Deployed:
     use: str = p.SENT
     task: str = ""
     cluster: int | None = None
+    model_spec: dict | None = None  # the task's model when it differs from the message's (task sets)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,10 @@ def evaluate_message(node: NodeInfo, config: ConfigRecord, deployed: Sequence[De
         key = p.model_key(k)
         if model.arrays is not None:
             content[key] = model.arrays
-        entries.append({"key": key, "use": model.use, "task": model.task})
+        entry = {"key": key, "use": model.use, "task": model.task}
+        if model.model_spec is not None:
+            entry[p.MODEL_SPEC] = model.model_spec
+        entries.append(entry)
     config[p.MODELS] = p.model_entries(entries)
     content[p.CONFIG] = config
     return Message(content, dst_node_id=node.node_id, message_type=MessageType.EVALUATE)
@@ -71,8 +75,9 @@ def read_evaluations(reply: Message, node: NodeInfo, deployed: Sequence[Deployed
     evals = []
     for k, model in enumerate(deployed):
         metrics = reply.content[p.metrics_key(p.model_key(k))]
+        sizes = node.tasks.get(model.task, {p.N_TRAIN: node.n_train, p.N_TEST: node.n_test})  # a task set: the task's
         evals.append(ClientEval(
-            client=node.client, partition_id=node.partition_id, n_train=node.n_train, n_test=node.n_test,
+            client=node.client, partition_id=node.partition_id, n_train=int(sizes[p.N_TRAIN]), n_test=int(sizes[p.N_TEST]),
             model=model.name, loss=float(metrics[p.LOSS]), accuracy=float(metrics[p.ACCURACY]),
             groups=p.decode_groups(str(info[p.groups_key(p.model_key(k))])), cluster=model.cluster, task=model.task,
         ))

@@ -38,6 +38,14 @@ class NodeInfo:
     n_val: int = 0
     num_classes: int = 2
     input_shape: tuple[int, ...] | None = None
+    # task sets: {task: the node's sizes and the task's features / classes / model spec} for the tasks it holds
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def trains(self, task: str) -> bool:
+        return int(self.tasks.get(task, {}).get(p.N_TRAIN, 0)) > 0
+
+    def tests(self, task: str) -> bool:
+        return int(self.tasks.get(task, {}).get(p.N_TEST, 0)) > 0
 
 
 class ClientError(RuntimeError):
@@ -83,6 +91,14 @@ def describe_nodes(grid: Grid, node_ids: Sequence[int], dataset_dir: str, timeou
     nodes = []
     for reply in send_all(grid, messages, [], timeout, "describe"):
         info = reply.content[p.INFO]
+        if p.TASKS in info:  # a task set: sizes per task
+            tasks = json.loads(str(info[p.TASKS]))
+            nodes.append(NodeInfo(
+                node_id=reply.metadata.src_node_id, client=str(info[p.CLIENT]), partition_id=int(info[p.PARTITION_ID]),
+                n_train=sum(int(t[p.N_TRAIN]) for t in tasks.values()), n_test=sum(int(t[p.N_TEST]) for t in tasks.values()),
+                n_features=0, default_model={}, tasks=tasks,
+            ))
+            continue
         nodes.append(NodeInfo(
             node_id=reply.metadata.src_node_id, client=str(info[p.CLIENT]), partition_id=int(info[p.PARTITION_ID]),
             n_train=int(info[p.N_TRAIN]), n_test=int(info[p.N_TEST]), n_features=int(info[p.N_FEATURES]),
@@ -94,7 +110,14 @@ def describe_nodes(grid: Grid, node_ids: Sequence[int], dataset_dir: str, timeou
     names = [n.client for n in nodes]
     if len(set(names)) != len(names):
         raise ClientError(f"several nodes load the same client: {names}; give each SuperNode its own client")
-    if len({(n.n_features, n.num_classes, n.input_shape) for n in nodes}) != 1:
+    task_names = {t for n in nodes for t in n.tasks}
+    for task in task_names:
+        shapes = {(n.tasks[task][p.N_FEATURES], n.tasks[task][p.NUM_CLASSES]) for n in nodes if task in n.tasks}
+        if len(shapes) != 1:
+            raise ClientError(f"task {task!r}: clients disagree on the features or classes: {sorted(shapes)}")
+    if task_names and any(not n.tasks for n in nodes):
+        raise ClientError("some nodes serve a task set and others a single dataset: give every SuperNode the same dataset-dir")
+    if not task_names and len({(n.n_features, n.num_classes, n.input_shape) for n in nodes}) != 1:
         raise ClientError("clients disagree on the features or classes: "
                           f"{[(n.client, n.n_features, n.num_classes, n.input_shape) for n in nodes]}")
     return nodes
