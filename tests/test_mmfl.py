@@ -1,0 +1,184 @@
+"""Multi-model FL (seed 003): allocation maths, task sets, FedFairMMFL and its baselines end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+
+from fedfair.config import ParamError
+from fedfair.data import DatasetError, load_client
+from fedfair.models import build_model
+from fedfair.registry import run_params
+from fedfair.simulation import simulate, simulate_many
+from fedfair.tasks import read_task_set, write_task_set
+from fedfair.training import TrainConfig, evaluate, train_local
+from partitioners.builder import build_dataset
+from partitioners.builtins import image_spec
+from partitioners.task_sets import combine_task_set
+from strategies.allocation import alpha_fair_probabilities, draw_tasks, round_robin_tasks, task_qffl_step
+from tests.helpers_fl import get_weights, set_weights
+from tests.test_run import _seed_of
+
+
+def test_eq5_probabilities_by_hand():
+    f = np.array([0.1, 0.3, 0.6])
+    np.testing.assert_allclose(alpha_fair_probabilities(f, 3.0), f**2 / (f**2).sum())
+    np.testing.assert_allclose(alpha_fair_probabilities(f, 1.0), [1 / 3] * 3)
+    np.testing.assert_allclose(alpha_fair_probabilities([0.0, 0.0], 3.0), [0.5, 0.5])
+    assert alpha_fair_probabilities(f, 50.0)[2] > 0.999  # alpha -> infinity: every client to the worst task
+    with pytest.raises(ValueError, match="alpha must be >= 1"):
+        alpha_fair_probabilities(f, 0.5)
+
+
+def test_draws_follow_p_over_the_tasks_a_client_holds():
+    rng = np.random.default_rng(0)
+    p = alpha_fair_probabilities([0.2, 0.4, 0.8], 3.0)
+    clients = [f"c{i}" for i in range(6000)]
+    holds = {c: [0, 1, 2] for c in clients}
+    holds["c0"], holds["c1"] = [1], []
+    drawn = draw_tasks(clients, holds, p, rng)
+    assert drawn["c0"] == 1 and "c1" not in drawn
+    counts = np.bincount([drawn[c] for c in clients[2:]], minlength=3)
+    assert chisquare(counts, p * counts.sum()).pvalue > 1e-3
+    uniform = np.bincount(list(draw_tasks(clients, {c: [0, 1, 2] for c in clients}, np.full(3, 1 / 3), rng).values()))
+    assert chisquare(uniform).pvalue > 1e-3  # alpha = 1: indistinguishable from uniform random allocation
+
+
+def test_round_robin_cycles_and_skips_missing_tasks():
+    position = {"a": 0, "b": 1, "c": 2}
+    holds = {"a": [0, 1, 2], "b": [0, 1, 2], "c": [0, 2]}
+    assert round_robin_tasks(["a", "b", "c"], position, holds, 3, 1) == {"a": 1, "b": 2, "c": 0}
+    assert round_robin_tasks(["a", "b", "c"], position, holds, 3, 2) == {"a": 2, "b": 0, "c": 2}  # c lacks task 1
+
+
+def test_task_qffl_step_by_hand():
+    w = [np.array([1.0, 2.0])]
+    locals_ = [[np.array([0.0, 2.0])], [np.array([1.0, 0.0])]]
+    np.testing.assert_allclose(task_qffl_step(w, locals_, q=0.0, lr=0.1, task_loss=0.7)[0], [0.5, 1.0])
+    q, lr, f = 1.0, 0.1, 0.7
+    big_l = 1 / lr
+    deltas = [big_l * (w[0] - l[0]) for l in locals_]
+    h = sum(q * f ** (q - 1) * float(d @ d) + big_l * f**q for d in deltas)
+    expected = w[0] - sum(f**q * d for d in deltas) / h
+    np.testing.assert_allclose(task_qffl_step(w, locals_, q, lr, f)[0], expected, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def digit_tasks(tmp_path_factory):
+    """Two tasks (digits, digits with 30 % noisy labels) over 6 clients, logistic regression."""
+    root = tmp_path_factory.mktemp("tasks")
+    for name, variant in (("digits", {}), ("digits-noisy", {"label_noise": 0.3})):
+        spec = image_spec("digits", 0, clients=6, classes_per_client=5, limit=None, dataset_name=name, **variant)
+        spec.default_model = {"model": "logreg"}
+        build_dataset(spec, root / "parts" / name)
+    return combine_task_set(root / "set", [("digits", str(root / "parts" / "digits"), None),
+                                           ("digits-noisy", str(root / "parts" / "digits-noisy"), None)])
+
+
+def test_task_set_validation(digit_tasks, tmp_path):
+    tasks = read_task_set(digit_tasks)
+    assert tasks.clients == [str(k) for k in range(6)] and [t.name for t in tasks.tasks] == ["digits", "digits-noisy"]
+    with pytest.raises(DatasetError, match="task 'x': dataset directory .* is missing"):
+        write_task_set(tmp_path / "a", "a", ["0"], [{"name": "x", "dataset": "nowhere"}])
+    import shutil
+
+    shutil.copytree(digit_tasks / "digits", tmp_path / "b" / "digits")
+    with pytest.raises(DatasetError, match=r"task 'digits': clients \['2', '3', '4', '5'\] are not in the task set"):
+        write_task_set(tmp_path / "b", "b", ["0", "1"], [{"name": "digits"}])
+    with pytest.raises(DatasetError, match="distinct non-empty name"):
+        write_task_set(tmp_path / "b", "b", [str(k) for k in range(6)], [{"name": "digits"}, {"name": "digits"}])
+
+
+def test_bad_parameters_are_refused_before_the_run():
+    with pytest.raises(ParamError, match="'alpha' = 0.5 is out of range: accepted float >= 1"):
+        run_params({"strategy": "fedfair-mmfl", "alpha": 0.5})
+    with pytest.raises(ParamError, match=r"'active-rate' = 1.5 is out of range: accepted float in \(0, 1\]"):
+        run_params({"strategy": "mmfl-random", "active-rate": 1.5})
+
+
+def _manual_round_one(root, summary, params, task_index):
+    """Eq. 6 by hand: every client allocated to a task in round 1 trains from that task's seeded initial model;
+    the task model is the n-weighted average of their local models."""
+    tasks = read_task_set(root)
+    allocation = summary["allocation"][0]["tasks"]
+    models = {}
+    for index, task in enumerate(tasks.tasks):
+        start = get_weights(build_model({"model": "logreg"}, 64, seed=params["seed"] * 1000 + index, num_classes=10))
+        locals_, sizes = [], []
+        for client, chosen in allocation.items():
+            if chosen != task.name:
+                continue
+            data = load_client(task.dataset_dir, client)
+            model = build_model({"model": "logreg"}, 64, num_classes=10)
+            set_weights(model, start)
+            train_local(model, data.train, TrainConfig(lr=params["lr"], epochs=1, batch_size=32),
+                        seed=_seed_of(params, 1, tasks.clients.index(client)))
+            locals_.append(get_weights(model))
+            sizes.append(len(data.train))
+        total = sum(sizes)
+        weights = {k: sum(w[k] * (n / total) for w, n in zip(locals_, sizes)) for k in start} if locals_ else start
+        models[task.name] = weights
+    return models
+
+
+@pytest.mark.slow
+def test_mmfl_runs_allocate_one_task_per_active_client_and_aggregate_by_eq6(digit_tasks, tmp_path):
+    base = {"dataset": str(digit_tasks), "rounds": 3, "seed": 2, "lr": 0.1, "active-rate": 0.5}
+    configs = [{**base, "strategy": s, "out-dir": str(tmp_path / s)}
+               for s in ("fedfair-mmfl", "mmfl-random", "mmfl-round-robin", "mmfl-qffl")]
+    configs.append({**base, "strategy": "fedfair-mmfl", "alpha": 1.0, "out-dir": str(tmp_path / "alpha1")})
+    configs.append({**base, "strategy": "fedfair-mmfl", "out-dir": str(tmp_path / "again")})
+    configs.append({**base, "rounds": 1, "strategy": "fedfair-mmfl", "out-dir": str(tmp_path / "one")})
+    mmfl, random_, robin, qffl, alpha1, again, one = simulate_many(configs, num_supernodes=6, echo=False, keep_going=False)
+    for summary in (mmfl, random_, robin, qffl):
+        assert set(summary["tasks"]) == {"digits", "digits-noisy"}
+        for entry in summary["allocation"]:
+            assert len(entry["tasks"]) == 3  # m = C x K = 0.5 x 6 active clients, one task each
+        assert summary["min_accuracy"] == min(t["mean"]["accuracy"] for t in summary["tasks"].values())
+    # the same seed gives the same allocation and summary; alpha = 1 allocates exactly as the random baseline
+    assert json.dumps({k: v for k, v in mmfl.items() if k != "wall_seconds"}, sort_keys=True) == \
+        json.dumps({k: v for k, v in again.items() if k != "wall_seconds"}, sort_keys=True)
+    assert alpha1["allocation"] == random_["allocation"]
+    assert [e["round"] for e in robin["allocation"]] == [1, 2, 3]
+    # eq. 6: the task models after round 1 equal a hand computation
+    params = json.loads((tmp_path / "one" / "config.json").read_text())
+    models = _manual_round_one(digit_tasks, one, params, 0)
+    tasks = read_task_set(digit_tasks)
+    for task in tasks.tasks:
+        model = build_model({"model": "logreg"}, 64, num_classes=10)
+        set_weights(model, models[task.name])
+        for entry in one["tasks"][task.name]["clients"]:
+            expected = evaluate(model, load_client(task.dataset_dir, entry["client"]).test)
+            assert entry["accuracy"] == pytest.approx(expected.accuracy, abs=1e-12)
+    rows = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    assert {r["task"] for r in rows} == {"digits", "digits-noisy"} and len(rows) == 12
+
+
+@pytest.mark.slow
+def test_strategies_refuse_the_wrong_kind_of_dataset(digit_tasks, tmp_path):
+    digits = digit_tasks / "digits"  # one multi-class dataset of the task set
+    configs = [
+        {"strategy": "fedavg", "dataset": str(digit_tasks), "rounds": 1, "out-dir": str(tmp_path / "a")},
+        {"strategy": "fedfair-mmfl", "dataset": str(digits), "rounds": 1, "out-dir": str(tmp_path / "b")},
+        {"strategy": "fair-fca", "dataset": str(digits), "rounds": 1, "model": "logreg", "out-dir": str(tmp_path / "c")},
+    ]
+    a, b, c = simulate_many(configs, num_supernodes=6, echo=False, keep_going=True)
+    assert "fedavg trains one model on one dataset, but the dataset is a task set: use a multi-task strategy" in a["error"]
+    assert "fedfair-mmfl trains the tasks of a task set: give --dataset a task set" in b["error"]
+    assert "fair-fca measures SP / EqOp / EO, which need a binary label; this dataset's label has 10 classes" in c["error"]
+    for name in "abc":
+        assert json.loads((tmp_path / name / "status.json").read_text())["status"] == "failed"
+
+
+def test_cnn_on_a_tabular_task_is_refused(digit_tasks, tmp_path):
+    import shutil
+
+    from partitioners.builtins import build_builtin
+
+    build_builtin("synthetic-gaussian-8", tmp_path / "t" / "gauss", seed=0)
+    with pytest.raises(DatasetError, match="task 'gauss': model 'cnn' needs image features"):
+        write_task_set(tmp_path / "t", "t", [str(k) for k in range(1, 9)], [{"name": "gauss", "model": {"model": "cnn"}}])
+    shutil.rmtree(tmp_path / "t")
