@@ -134,7 +134,8 @@ def run(
     except USER_ERRORS as err:
         _fail(err)
     print_summary(summary)
-    console.print(f"results: {out_dir.resolve()} (summary.json, metrics.jsonl, accuracy_vs_fairness.png); "
+    plots = ", ".join(sorted(p.name for p in out_dir.resolve().glob("*.png")))
+    console.print(f"results: {out_dir.resolve()} (summary.json, metrics.jsonl{', ' + plots if plots else ''}); "
                   f"{summary['wall_seconds']:.1f} s", highlight=False)
 
 

@@ -89,10 +89,14 @@ def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]]) -> 
         ok = [s for s in runs if "error" not in s]
         row: dict[str, Any] = {"label": label, "runs": len(runs), "failed": len(runs) - len(ok),
                                "errors": [s["error"] for s in runs if "error" in s]}
-        row["accuracy"] = _mean_std([s["mean"]["accuracy"] for s in ok])
-        attributes = sorted({a for s in ok for a in s["mean"]["fairness"]})
-        row["fairness"] = {a: {m: _mean_std([s["mean"]["fairness"].get(a, {}).get(m, math.nan) for s in ok])
-                               for m in NOTIONS} for a in attributes}
+        # a task-set run: accuracy = the mean over tasks of the client-mean accuracy, plus min / variance over tasks
+        row["accuracy"] = _mean_std([s["mean_accuracy"] if "tasks" in s else s["mean"]["accuracy"] for s in ok])
+        row["min_accuracy"] = _mean_std([s.get("min_accuracy", math.nan) for s in ok])
+        row["accuracy_variance"] = _mean_std([s.get("accuracy_variance", math.nan) for s in ok])
+        means = [s.get("mean", {}) for s in ok]
+        attributes = sorted({a for m in means for a in m.get("fairness", {})})
+        row["fairness"] = {a: {n: _mean_std([m.get("fairness", {}).get(a, {}).get(n, math.nan) for m in means])
+                               for n in NOTIONS} for a in attributes}
         row["clusters"] = [s.get("clusters") for s in ok]
         rows.append(row)
     return rows
@@ -108,19 +112,23 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
     """table.md, table.csv, results.json, scatter.png."""
     out.mkdir(parents=True, exist_ok=True)
     attributes = sorted({a for r in rows for a in r["fairness"]})
-    header = ["strategy", "accuracy"] + [f"{m.upper() if m != 'eqop' else 'EqOp'} {a}" for a in attributes for m in NOTIONS]
+    tasks = any(not math.isnan(r["min_accuracy"][0]) for r in rows)  # task sets: min and variance over tasks
+    extra = ["min_accuracy", "accuracy_variance"] if tasks else []
+    header = (["strategy", "accuracy"] + (["min accuracy (tasks)", "accuracy variance (tasks)"] if tasks else [])
+              + [f"{m.upper() if m != 'eqop' else 'EqOp'} {a}" for a in attributes for m in NOTIONS])
     lines = [f"# fedfair compare: {meta['dataset']}, {meta['rounds']} rounds, seeds {meta['seeds']}", "",
              "Mean ± std over seeds of the clients' mean local accuracy and mean local fairness gaps "
              "(lower gap = fairer).", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     with open(out / "table.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["strategy", "runs", "failed", "accuracy_mean", "accuracy_std"]
+                        + [f"{k}_{s}" for k in extra for s in ("mean", "std")]
                         + [f"{m}_{a}_{s}" for a in attributes for m in NOTIONS for s in ("mean", "std")])
         for r in rows:
-            cells = [r["label"], _cell(r["accuracy"])] + [_cell(r["fairness"].get(a, {}).get(m, (math.nan, math.nan)))
-                                                          for a in attributes for m in NOTIONS]
+            cells = ([r["label"], _cell(r["accuracy"])] + [_cell(r[k]) for k in extra]
+                     + [_cell(r["fairness"].get(a, {}).get(m, (math.nan, math.nan))) for a in attributes for m in NOTIONS])
             lines.append("| " + " | ".join(cells) + " |")
-            writer.writerow([r["label"], r["runs"], r["failed"], *r["accuracy"]]
+            writer.writerow([r["label"], r["runs"], r["failed"], *r["accuracy"]] + [v for k in extra for v in r[k]]
                             + [v for a in attributes for m in NOTIONS
                                for v in r["fairness"].get(a, {}).get(m, (math.nan, math.nan))])
     failed = [r for r in rows if r["failed"]]

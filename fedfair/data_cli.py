@@ -75,6 +75,19 @@ def parse_pairs(items: list[str], flag: str) -> dict[str, Any]:
     return out
 
 
+def _task_entry(text: str) -> tuple[str, str, dict[str, Any] | None]:
+    """``TASK=DIR[:MODEL]`` -> (task, dir, model spec or None)."""
+    task, sep, rest = text.partition("=")
+    if not sep or not task or not rest:
+        raise DatasetError(f"{text!r}: expected TASK=DATASET_DIR[:MODEL], e.g. mnist=data/mnist:cnn")
+    directory, model = rest, None
+    head, colon, tail = rest.rpartition(":")
+    if colon and head and not tail.startswith(("/", "\\")):
+        directory = head
+        model = json.loads(tail) if tail.startswith("{") else {"model": tail}
+    return task.strip(), directory, model
+
+
 def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple) -> None:
     """Add build / report / info to the ``fedfair data`` group."""
 
@@ -181,6 +194,27 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
             fail(err)
         _print_info(console, root)
         console.print(f"wrote {root}", highlight=False)
+
+    @data_app.command("tasks")
+    def data_tasks(
+        tasks: list[str] = typer.Argument(..., help="TASK=DATASET_DIR[:MODEL], MODEL e.g. cnn, mlp or logreg, or a "
+                                          "JSON spec such as '{\"model\": \"mlp\", \"hidden\": [64]}'"),
+        out: Path = typer.Option(..., "--out", "-o", help="task-set directory to write"),
+        name: str = typer.Option("", "--name", help="task-set name (default: the directory name)"),
+    ) -> None:
+        """Combine built datasets into a task set for multi-model FL (tasks.json + one copy per task).
+
+        The clients are the union of the datasets' client names; a client may lack a task.
+        Train it with `fedfair run --dataset DIR --strategy fedfair-mmfl`.
+        """
+        from partitioners.task_sets import combine_task_set
+
+        try:
+            entries = [_task_entry(item) for item in tasks]
+            root = combine_task_set(out, entries, name=name)
+        except user_errors as err:
+            fail(err)
+        console.print(f"wrote {root}: tasks {', '.join(e[0] for e in entries)}", highlight=False)
 
     @data_app.command("report")
     def report(

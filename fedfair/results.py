@@ -27,6 +27,8 @@ STATUS = "status.json"
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
 PLOT = "accuracy_vs_fairness.png"
+TASK_PLOT = "task_accuracy.png"
+ALLOCATION_PLOT = "allocation.png"
 
 
 @dataclass
@@ -197,7 +199,12 @@ class RunRecorder:
         _atomic_write(self.out_dir / SUMMARY, json.dumps(json_safe(summary), indent=2, sort_keys=True))
         try:
             for task, part in task_views(summary):
-                plot_accuracy_vs_fairness(part, self.out_dir / (PLOT if not task else f"{task}_{PLOT}"))
+                if any(c["fairness"] for c in part["clients"]):  # image tasks have no sensitive attribute
+                    plot_accuracy_vs_fairness(part, self.out_dir / (PLOT if not task else f"{task}_{PLOT}"))
+            if summary.get("task_accuracy"):
+                plot_task_accuracy(summary, self.out_dir / TASK_PLOT)
+            if summary.get("allocation"):
+                plot_allocation(summary, self.out_dir / ALLOCATION_PLOT)
         except Exception as err:  # a plot failure must not lose the results
             self.log(f"[yellow]plot not written: {err}[/yellow]")
         self._status("complete", wall_seconds=summary["wall_seconds"])
@@ -232,6 +239,63 @@ def plot_accuracy_vs_fairness(summary: Mapping[str, Any], path: Path) -> None:
         ax.set_ylabel("local accuracy")
         ax.set_title(f"{summary['strategy']} on {summary['dataset']}")
         ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_task_accuracy(summary: Mapping[str, Any], path: Path) -> None:
+    """Every task's accuracy over rounds, the minimum over tasks highlighted (seed 003, Fig. 2)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = summary["task_accuracy"]
+    rounds = [h["round"] for h in history]
+    tasks = [k for k in history[0] if k != "round"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for task in tasks:
+        ax.plot(rounds, [h[task] for h in history], label=task, alpha=0.8)
+    ax.plot(rounds, [min(h[t] for t in tasks) for h in history], "k--", linewidth=2.2, label="minimum over tasks")
+    ax.set_xlabel("round")
+    ax.set_ylabel("test accuracy (n-weighted over clients)")
+    ax.set_title(f"{summary['strategy']} on {summary['dataset']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_allocation(summary: Mapping[str, Any], path: Path) -> None:
+    """Which client trained which task in every round: clients x rounds coloured by task (seed 003, Fig. 6)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    tasks = list(summary["tasks"])
+    clients = sorted({c for entry in summary["allocation"] for c in entry["tasks"]} |
+                     {c["client"] for part in summary["tasks"].values() for c in part["clients"]},
+                     key=lambda c: (len(c), c))
+    grid = np.full((len(clients), len(summary["allocation"])), np.nan)
+    for j, entry in enumerate(summary["allocation"]):
+        for client, task in entry["tasks"].items():
+            grid[clients.index(client), j] = tasks.index(task)
+    fig, ax = plt.subplots(figsize=(min(14, 3 + 0.12 * grid.shape[1]), min(10, 1.5 + 0.18 * len(clients))))
+    colours = ListedColormap([plt.cm.tab10(k % 10) for k in range(len(tasks))])
+    image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", interpolation="nearest", cmap=colours,
+                      vmin=-0.5, vmax=len(tasks) - 0.5)
+    bar = fig.colorbar(image, ax=ax, ticks=range(len(tasks)))
+    bar.ax.set_yticklabels(tasks, fontsize=7)
+    step = max(1, grid.shape[1] // 12)
+    ax.set_xticks(range(0, grid.shape[1], step), [str(e["round"]) for e in summary["allocation"]][::step])
+    ax.set_xlabel("round (white: inactive)")
+    ax.set_ylabel("client")
+    ax.set_yticks(range(len(clients)), clients, fontsize=6)
+    ax.set_title(f"allocation: {summary['strategy']}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -66,7 +66,9 @@ def test_flwr_run_dot_runs_the_fair_clustering_strategies(tmp_path, config):
     assert _strip(summary) == _strip(json.loads(json.dumps(direct)))
 
 
-def test_deployment_superlink_and_two_supernodes(synthetic_dir, tmp_path):
+def _deploy(tmp_path: Path, dataset_dir: Path, clients: tuple[str, ...], run_config: str) -> tuple[Path, list]:
+    """flower-superlink + one flower-supernode per client (node-config names the dataset and client), then
+    `flwr run . local-deploy`; every process is stopped. Returns the run directory and the processes."""
     env = _env(tmp_path / "flwr-home")
     port = free_port()
     (tmp_path / "flwr-home" / "config.toml").write_text(
@@ -78,15 +80,15 @@ def test_deployment_superlink_and_two_supernodes(synthetic_dir, tmp_path):
     out = tmp_path / "deployed"
     try:
         time.sleep(3)
-        for client in ("1", "2"):
+        for client in clients:
             procs.append(start(
                 [str(bindir / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}",
                  "--host", "127.0.0.1", "--port", str(free_port()),
-                 "--node-config", f"dataset-dir='{synthetic_dir}' client='{client}'"],
+                 "--node-config", f"dataset-dir='{dataset_dir}' client='{client}'"],
                 tmp_path / f"supernode-{client}.log", env))
         done = subprocess.run(
             [FLWR, "run", ".", "local-deploy", "--stream", "--run-config",
-             f"dataset='' rounds=2 min-nodes=2 out-dir='{out}'"],
+             f"dataset='' min-nodes={len(clients)} out-dir='{out}' {run_config}"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
         )
     finally:
@@ -94,6 +96,11 @@ def test_deployment_superlink_and_two_supernodes(synthetic_dir, tmp_path):
     logs = done.stdout + done.stderr + "".join(p.read_text() for p in tmp_path.glob("*.log"))
     assert done.returncode == 0, logs
     assert json.loads((out / "status.json").read_text())["status"] == "complete", logs
+    return out, procs
+
+
+def test_deployment_superlink_and_two_supernodes(synthetic_dir, tmp_path):
+    out, procs = _deploy(tmp_path, synthetic_dir, ("1", "2"), "rounds=2")
     summary = json.loads((out / "summary.json").read_text())
     assert [c["client"] for c in summary["clients"]] == ["1", "2"]
     assert [c["n_train"] for c in summary["clients"]] == [1200, 1200]
@@ -102,3 +109,32 @@ def test_deployment_superlink_and_two_supernodes(synthetic_dir, tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [(r["round"], r["client"]) for r in rows] == [(1, "1"), (1, "2"), (2, "1"), (2, "2")]
     assert all(p.poll() is not None for p in procs)
+
+
+@pytest.fixture(scope="module")
+def digit_task_set(tmp_path_factory):
+    """Two small image tasks (digits, rotated digits) over 8 clients, logistic regression."""
+    from partitioners.builder import build_dataset
+    from partitioners.builtins import image_spec
+    from partitioners.task_sets import combine_task_set
+
+    root = tmp_path_factory.mktemp("taskset")
+    for name, variant in (("digits", {}), ("digits-rot", {"rotate": 1})):
+        spec = image_spec("digits", 0, clients=8, limit=None, dataset_name=name, **variant)
+        spec.default_model = {"model": "logreg"}
+        build_dataset(spec, root / name)
+    return combine_task_set(root / "set", [(n, str(root / n), None) for n in ("digits", "digits-rot")])
+
+
+def test_task_set_through_flwr_run_dot_and_deployment(digit_task_set, tmp_path):
+    _, out = _flwr_run_dot(tmp_path / "sim", f"strategy='fedfair-mmfl' dataset='{digit_task_set}' rounds=2")
+    summary = json.loads((out / "summary.json").read_text())
+    direct = simulate({"strategy": "fedfair-mmfl", "dataset": str(digit_task_set), "rounds": 2,
+                       "out-dir": str(tmp_path / "direct")}, num_supernodes=8, echo=False)
+    assert _strip(summary) == _strip(json.loads(json.dumps(direct)))
+    deployed, _ = _deploy(tmp_path / "deploy", digit_task_set, ("0", "1"), "strategy='mmfl-round-robin' rounds=2")
+    summary = json.loads((deployed / "summary.json").read_text())
+    assert set(summary["tasks"]) == {"digits", "digits-rot"}
+    assert [c["client"] for c in summary["tasks"]["digits"]["clients"]] == ["0", "1"]
+    assert [e["tasks"] for e in summary["allocation"]] == [{"0": "digits-rot", "1": "digits"},
+                                                           {"0": "digits", "1": "digits-rot"}]

@@ -182,3 +182,32 @@ def test_cnn_on_a_tabular_task_is_refused(digit_tasks, tmp_path):
     with pytest.raises(DatasetError, match="task 'gauss': model 'cnn' needs image features"):
         write_task_set(tmp_path / "t", "t", [str(k) for k in range(1, 9)], [{"name": "gauss", "model": {"model": "cnn"}}])
     shutil.rmtree(tmp_path / "t")
+
+
+def test_data_tasks_command_combines_built_datasets(digit_tasks, tmp_path):
+    from typer.testing import CliRunner
+
+    from fedfair.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["data", "tasks", f"a={digit_tasks / 'digits'}:mlp",
+                                 f"b={digit_tasks / 'digits-noisy'}", "--out", str(tmp_path / "set")])
+    assert result.exit_code == 0, result.output
+    tasks = read_task_set(tmp_path / "set")
+    assert [(t.name, t.model) for t in tasks.tasks] == [("a", {"model": "mlp"}), ("b", {"model": "logreg"})]
+    bad = runner.invoke(app, ["data", "tasks", "nothing", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "expected TASK=DATASET_DIR[:MODEL]" in bad.output
+
+
+def test_compare_reports_min_and_variance_over_tasks(tmp_path):
+    from fedfair.compare import summarise, write_outputs
+
+    runs = [{"tasks": {"a": {}, "b": {}}, "mean_accuracy": m, "min_accuracy": lo, "accuracy_variance": v}
+            for m, lo, v in ((0.8, 0.6, 0.04), (0.7, 0.5, 0.02))]
+    rows = summarise(["fedfair-mmfl", "fedfair-mmfl"], runs)
+    assert rows[0]["accuracy"] == pytest.approx((0.75, 0.05))
+    assert rows[0]["min_accuracy"] == pytest.approx((0.55, 0.05))
+    write_outputs(tmp_path, rows, runs, {"dataset": "mmfl-3", "rounds": 5, "seeds": [0, 1]})
+    table = (tmp_path / "table.md").read_text()
+    assert "| strategy | accuracy | min accuracy (tasks) | accuracy variance (tasks) |" in table
+    assert "| fedfair-mmfl | 0.7500 ± 0.0500 | 0.5500 ± 0.0500 | 0.0300 ± 0.0100 |" in table
