@@ -203,7 +203,7 @@ def _empty_split(manifest: Manifest) -> Split:
     )
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1024)  # every (task, client) a process serves, e.g. 10 tasks x 20 clients
 def _load_client_cached(root: str, mtime: float, client: str | int) -> ClientData:
     manifest = read_manifest(root)
     idx = manifest.client_index(client)

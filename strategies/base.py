@@ -197,9 +197,11 @@ class FedFairStrategy:
         return (self.params["seed"] * 1_000_003 + server_round * 10_007 + 5) % (2**31)
 
     # ----- models and messages --------------------------------------------------------
-    def model_spec(self) -> dict[str, Any]:
-        """``model=auto`` takes the dataset's default model; ``hidden`` applies to the MLP."""
-        spec = dict(self.nodes[0].default_model) if self.nodes else {"model": "logreg"}
+    def model_spec(self, default: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``model=auto`` takes the dataset's (or the given task's) default model; ``hidden`` applies to the MLP."""
+        if default is None:
+            default = self.nodes[0].default_model if self.nodes else {"model": "logreg"}
+        spec = dict(default)
         if self.params["model"] != "auto":
             spec = {"model": self.params["model"]}
         if spec.get("model") == "mlp" and (self.params["model"] != "auto" or "hidden" not in spec):

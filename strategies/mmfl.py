@@ -40,7 +40,7 @@ from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
-from fedfair.config import Param, hidden_sizes
+from fedfair.config import Param, ParamError
 from fedfair.models import build_model
 from fedfair.results import ClientEval
 from strategies.aggregation import group_averages
@@ -82,12 +82,7 @@ class FedFairMMFLStrategy(FedFairStrategy):
     # ----- tasks and models ------------------------------------------------
     def task_spec(self, task: str) -> dict[str, Any]:
         """The task's model spec; ``model`` / ``hidden`` override it as for one dataset."""
-        spec = dict(self.task_info(task)[p.DEFAULT_MODEL] or {"model": "logreg"})
-        if self.params["model"] != "auto":
-            spec = {"model": self.params["model"]}
-        if spec.get("model") == "mlp" and (self.params["model"] != "auto" or "hidden" not in spec):
-            spec["hidden"] = hidden_sizes(self.params["hidden"])
-        return spec
+        return self.model_spec(self.task_info(task)[p.DEFAULT_MODEL] or {"model": "logreg"})
 
     def task_info(self, task: str) -> dict[str, Any]:
         return next(n.tasks[task] for n in self.nodes if task in n.tasks)
@@ -99,8 +94,6 @@ class FedFairMMFLStrategy(FedFairStrategy):
             model = build_model(self.task_spec(task), int(info[p.N_FEATURES]), seed=self.params["seed"] * 1000 + index,
                                 num_classes=int(info[p.NUM_CLASSES]), input_shape=tuple(shape) if shape else None)
         except ValueError as err:
-            from fedfair.config import ParamError
-
             raise ParamError(f"task {task!r}: {err}") from None
         return ArrayRecord(model.state_dict())
 
@@ -112,8 +105,6 @@ class FedFairMMFLStrategy(FedFairStrategy):
         self.position = {n.client: n.partition_id for n in self.nodes}
         untrained = [t for t in self.tasks if not any(n.trains(t) for n in self.nodes)]
         if untrained:
-            from fedfair.config import ParamError
-
             raise ParamError(f"task(s) {untrained}: no client holds training data for them; rebuild the task set")
         self.models = {t: self.initial_task_arrays(i, t) for i, t in enumerate(self.tasks)}
         self.specs = {t: self.task_spec(t) for t in self.tasks}

@@ -99,7 +99,7 @@ def test_bad_parameters_are_refused_before_the_run():
         run_params({"strategy": "mmfl-random", "active-rate": 1.5})
 
 
-def _manual_round_one(root, summary, params, task_index):
+def _manual_round_one(root, summary, params):
     """Eq. 6 by hand: every client allocated to a task in round 1 trains from that task's seeded initial model;
     the task model is the n-weighted average of their local models."""
     tasks = read_task_set(root)
@@ -145,7 +145,7 @@ def test_mmfl_runs_allocate_one_task_per_active_client_and_aggregate_by_eq6(digi
     assert [e["round"] for e in robin["allocation"]] == [1, 2, 3]
     # eq. 6: the task models after round 1 equal a hand computation
     params = json.loads((tmp_path / "one" / "config.json").read_text())
-    models = _manual_round_one(digit_tasks, one, params, 0)
+    models = _manual_round_one(digit_tasks, one, params)
     tasks = read_task_set(digit_tasks)
     for task in tasks.tasks:
         model = build_model({"model": "logreg"}, 64, num_classes=10)
