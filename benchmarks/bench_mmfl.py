@@ -3,6 +3,7 @@
     python benchmarks/bench_mmfl.py speed --rounds 10          # FedFairMMFL round vs single-task FedAvg round
     python benchmarks/bench_mmfl.py exp2 --tasks 3,6 --seeds 2 --rounds 40
     python benchmarks/bench_mmfl.py exp4 --alphas 1,2,3,5,10 --rounds 40
+    python benchmarks/bench_mmfl.py exp1 --clients 120 --active-rate 0.35 --rounds 40 --seeds 2
 
 Data: ``--data-root`` (default ../shared/data) must hold mnist/mnist_5k.csv.gz and
 fashion-mnist/*.gz. Each writes benchmarks/mmfl_<what>_results.json and prints a markdown
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -86,6 +88,29 @@ def _print_table(n_tasks: int, rows: dict) -> None:
         print(f"{s} | " + " | ".join(cells))
 
 
+def exp1(args: argparse.Namespace) -> dict:
+    """Experiment 1: the 3 tasks of mmfl-3 over many clients (paper: 120 clients, 150-250 points each from 5 of 10
+    classes, active rate 0.35): min accuracy over rounds for FedFairMMFL (alpha 3), random and round robin."""
+    from partitioners.task_sets import build_task_set
+
+    root = Path("/tmp/fedfair-bench") / f"mmfl-3-{args.clients}clients"
+    if not (root / "tasks.json").is_file():
+        build_task_set("mmfl-3", root, seed=0, data_root=args.data_root, clients=args.clients, limit=args.rows)
+    strategies = ["mmfl-random", "mmfl-round-robin", "fedfair-mmfl"]
+    configs = [{**COMMON, "strategy": s, "dataset": str(root), "rounds": args.rounds, "seed": seed,
+                "active-rate": args.active_rate, "out-dir": f"/tmp/fedfair-bench/exp1-{s}-{seed}"}
+               for s in strategies for seed in range(args.seeds)]
+    summaries = _runs(configs, args.clients)
+    rows = {}
+    for s in strategies:
+        mine = [x for c, x in zip(configs, summaries) if c["strategy"] == s]
+        rows[s] = {key: [x[key] for x in mine] for key in ("mean_accuracy", "min_accuracy", "accuracy_variance")}
+        rows[s]["task_accuracy"] = [x["task_accuracy"] for x in mine]
+    _print_table(3, rows)
+    return {"clients": args.clients, "rows_per_task": args.rows, "active_rate": args.active_rate,
+            "rounds": args.rounds, "seeds": args.seeds, "rows": rows}
+
+
 def exp4(args: argparse.Namespace) -> dict:
     """Experiment 4: allocation per alpha on mmfl-6 (20 clients, participation 1); share of clients per task."""
     import numpy as np
@@ -93,10 +118,14 @@ def exp4(args: argparse.Namespace) -> dict:
     root = resolve_dataset("mmfl-6", 0, data_root=args.data_root)
     alphas = [float(a) for a in args.alphas.split(",")]
     configs = [{**COMMON, "strategy": "fedfair-mmfl", "alpha": a, "dataset": str(root), "rounds": args.rounds, "seed": 0,
-                "out-dir": str(OUT / "mmfl_exp4" / f"alpha-{a:g}")} for a in alphas]
+                "out-dir": f"/tmp/fedfair-bench/exp4/alpha-{a:g}"} for a in alphas]
     configs.append({**COMMON, "strategy": "mmfl-random", "dataset": str(root), "rounds": args.rounds, "seed": 0,
-                    "out-dir": str(OUT / "mmfl_exp4" / "random")})
+                    "out-dir": "/tmp/fedfair-bench/exp4/random"})
     summaries = _runs(configs, 20)
+    figures = OUT / "mmfl_figures"
+    figures.mkdir(exist_ok=True)
+    for config in configs:  # keep the allocation maps (Fig. 6 style), not the run directories
+        shutil.copy(Path(config["out-dir"]) / "allocation.png", figures / f"exp4_allocation_{Path(config['out-dir']).name}.png")
     result: dict = {"rounds": args.rounds, "alphas": {}}
     for label, summary in zip([f"alpha={a:g}" for a in alphas] + ["random"], summaries):
         tasks = list(summary["tasks"])
@@ -109,16 +138,19 @@ def exp4(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("speed", "exp2", "exp4"))
+    parser.add_argument("what", choices=("speed", "exp1", "exp2", "exp4"))
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--tasks", default="3,6,10")
     parser.add_argument("--strategies", default="mmfl-random,mmfl-round-robin,fedfair-mmfl,mmfl-qffl")
     parser.add_argument("--alphas", default="1,2,3,5,10")
+    parser.add_argument("--clients", type=int, default=120)
+    parser.add_argument("--rows", type=int, default=5000, help="exp1: rows per task (MNIST-5k bounds it offline)")
+    parser.add_argument("--active-rate", type=float, default=0.35)
     args = parser.parse_args()
     os.environ.setdefault("FEDFAIR_DATA_ROOT", args.data_root)
-    result = {"speed": speed, "exp2": exp2, "exp4": exp4}[args.what](args)
+    result = {"speed": speed, "exp1": exp1, "exp2": exp2, "exp4": exp4}[args.what](args)
     path = OUT / f"mmfl_{args.what}_results.json"
     path.write_text(json.dumps(result, indent=1))
     print(f"wrote {path}")
