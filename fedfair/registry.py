@@ -58,6 +58,7 @@ DATASETS: dict[str, str] = {
     "mmfl-3": "task set (seed 003): MNIST, a noisy-label Fashion-MNIST stand-in for CIFAR-10, Fashion-MNIST; 20 clients",
     "mmfl-6": "task set (seed 003): mmfl-3 + rotated MNIST, digits, noisy MNIST; 20 clients",
     "mmfl-10": "task set (seed 003): mmfl-6 + four more image variants; 20 clients",
+    "acs-tasks": "task set: ACSIncome (FeDa4Fair release) + synthetic-acs stand-ins for 3 more ACS problems, 47 states",
 }
 BUILD_BUILTIN = "partitioners.builtins:build_builtin"
 # Bump when a builder's output changes, so cached copies are rebuilt.

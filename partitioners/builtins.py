@@ -99,7 +99,7 @@ def build_builtin(name: str, out: str | os.PathLike[str], seed: int = 0, **optio
     """Write the builtin dataset or task set ``name`` (options: ``splits``, ``data_root``, source sizes) to ``out``."""
     from partitioners.task_sets import TASK_SETS, build_task_set
 
-    if name in TASK_SETS:
+    if name in TASK_SETS or name == "acs-tasks":
         return build_task_set(name, out, seed, **options)
     if name not in BUILTINS:
         raise DatasetError(f"unknown builtin dataset {name!r}; valid: {', '.join(sorted([*BUILTINS, *TASK_SETS]))}")

@@ -13,6 +13,14 @@
   labels replaced by another class) and rotated images. ``stand_in`` in
   tasks.json says which task stands in for which of the paper's. With 5,000
   rows per task each client holds about 250 rows per task (the paper: 400-600).
+- builtin ``acs-tasks``: several folktables problems over the same state
+  clients (binary labels, sensitive SEX and RAC1P binarised White / other, an
+  MLP), so each task's group fairness is reported on every client. With
+  ``acs_root`` (folktables' local layout) every task is the real problem from
+  ``--source acs``; offline, ACSIncome is FeDa4Fair's attribute-silo release
+  (``DATA_ROOT/feda4fair/cross_silo_attribute_final``, 47 states) and the other
+  problems are **synthetic-acs stand-ins** (ACSIncome schema, other seeds;
+  ``stand_in`` in tasks.json and ``"synthetic": true`` in their manifests).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import Any
 
 from fedfair.data import DatasetError, read_manifest
 from fedfair.tasks import write_task_set
-from partitioners.builder import build_dataset
+from partitioners.builder import BuildSpec, build_dataset
 from partitioners.builtins import image_spec
 
 # task name -> (image set, variant options, what it stands in for)
@@ -68,8 +76,10 @@ def _publish(tmp: Path, out: Path) -> Path:
 def build_task_set(name: str, out: str | os.PathLike[str], seed: int = 0, data_root: str | None = None,
                    clients: int = 20, limit: int = 5000, **_: Any) -> Path:
     """Build the builtin task set ``name`` into ``out`` (atomic)."""
+    if name == "acs-tasks":
+        return build_acs_tasks(out, seed, data_root=data_root, **_)
     if name not in TASK_SETS:
-        raise DatasetError(f"unknown task set {name!r}; valid: {', '.join(TASK_SETS)}")
+        raise DatasetError(f"unknown task set {name!r}; valid: {', '.join([*TASK_SETS, 'acs-tasks'])}")
     out = Path(out).expanduser().resolve()
     tmp = _staging(out)
     try:
@@ -82,6 +92,61 @@ def build_task_set(name: str, out: str | os.PathLike[str], seed: int = 0, data_r
             entries.append({"name": task, "dataset": task, "model": spec.default_model, "stand_in": stand_in})
         write_task_set(tmp, name, [str(k) for k in range(clients)], entries,
                        source={"paper": "seed 003, Experiments 1-2", "clients": clients, "rows_per_task": limit, "seed": seed})
+        return _publish(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+ACS_PROBLEMS = ("ACSIncome", "ACSEmployment", "ACSHealthInsurance", "ACSPublicCoverage")
+
+
+def acs_task_specs(seed: int, acs_root: str | None, data_root: str | None, states: Sequence[str] | None,
+                   max_train: int, max_test: int) -> list[tuple[str, BuildSpec, str]]:
+    """(task name, build spec, what it is) for every task of ``acs-tasks``."""
+    common = {"sensitive": ["SEX", "RAC1P"], "max_train": max_train, "max_test": max_test, "seed": seed,
+              "default_model": {"model": "mlp", "hidden": [32]}}
+    if acs_root:
+        return [(problem, BuildSpec(source="acs", source_options={"task": problem, "acs_root": acs_root,
+                                                                  **({"states": list(states)} if states else {})},
+                                    mapping={"RAC1P": "race-binary"}, name=problem, **common),
+                 f"{problem} from folktables (local files)") for problem in ACS_PROBLEMS]
+    root = data_root or os.environ.get("FEDFAIR_DATA_ROOT")
+    release = Path(root or ".") / "feda4fair" / "cross_silo_attribute_final"
+    if not release.is_dir():
+        raise DatasetError(f"acs-tasks offline needs FeDa4Fair's release in {release} (--data-root DIR holding "
+                           f"feda4fair/cross_silo_attribute_final), or folktables' files with acs_root")
+    income = BuildSpec(source="csv-dir", source_options={"path": str(release), "label": "PINCP", "positive": True,
+                                                         **({"states": list(states)} if states else {})},
+                       value_labels={"RAC1P": "race-binary"}, name="ACSIncome", **common)
+    specs = [("ACSIncome", income, "ACSIncome 2018 from FeDa4Fair's attribute-silo release (real census data)")]
+    for k, problem in enumerate(ACS_PROBLEMS[1:], start=1):
+        spec = BuildSpec(source="synthetic-acs", source_options={"states": list(states)} if states else {},
+                         mapping={"RAC1P": "race-binary"}, name=f"{problem}-synthetic",
+                         **{**common, "seed": seed + 1000 * k})  # the generator draws from the build seed
+        specs.append((f"{problem}-synthetic", spec, f"SYNTHETIC stand-in for {problem}: synthetic-acs (ACSIncome "
+                                                    f"schema) with seed {seed + 1000 * k}"))
+    return specs
+
+
+def build_acs_tasks(out: str | os.PathLike[str], seed: int = 0, acs_root: str | None = None,
+                    data_root: str | None = None, states: Sequence[str] | None = None, max_train: int = 2000,
+                    max_test: int = 1000, **_: Any) -> Path:
+    """Build ``acs-tasks`` into ``out`` (atomic); clients are the states every task has."""
+    out = Path(out).expanduser().resolve()
+    tmp = _staging(out)
+    try:
+        specs = acs_task_specs(seed, acs_root, data_root, states, max_train, max_test)
+        built = {}
+        for task, spec, _ in specs:
+            if states is None and built:  # synthetic stand-ins cover the states of the first (real) task
+                spec.source_options["states"] = read_manifest(next(iter(built.values()))).client_names
+            built[task] = build_dataset(spec, tmp / task)
+        clients = read_manifest(built[specs[0][0]]).client_names
+        entries = [{"name": task, "dataset": task, "model": spec.default_model, "stand_in": what}
+                   for task, spec, what in specs]
+        write_task_set(tmp, "acs-tasks", clients, entries, source={"acs_root": acs_root, "max_train": max_train,
+                                                                   "max_test": max_test, "seed": seed})
         return _publish(tmp, out)
     finally:
         if tmp.exists():

@@ -211,3 +211,33 @@ def test_compare_reports_min_and_variance_over_tasks(tmp_path):
     table = (tmp_path / "table.md").read_text()
     assert "| strategy | accuracy | min accuracy (tasks) | accuracy variance (tasks) |" in table
     assert "| fedfair-mmfl | 0.7500 ± 0.0500 | 0.5500 ± 0.0500 | 0.0300 ± 0.0100 |" in table
+
+
+def test_acs_tasks_offline_pairs_the_release_with_named_synthetic_stand_ins(tmp_path):
+    import pandas as pd
+
+    from fedfair.data import read_manifest
+    from partitioners.task_sets import build_acs_tasks
+
+    release = tmp_path / "data" / "feda4fair" / "cross_silo_attribute_final"
+    release.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for state in ("AL", "AK"):
+        n = 300
+        pd.DataFrame({"AGEP": rng.integers(18, 80, n), "COW": rng.integers(1, 9, n), "SCHL": rng.integers(1, 25, n),
+                      "MAR": rng.integers(1, 6, n), "OCCP": rng.integers(10, 9000, n), "POBP": rng.integers(1, 500, n),
+                      "RELP": rng.integers(0, 18, n), "WKHP": rng.integers(1, 99, n), "SEX": rng.integers(1, 3, n),
+                      "RAC1P": rng.integers(1, 3, n), "PINCP": rng.random(n) < 0.4}).to_csv(release / f"{state}_0.csv.gz",
+                                                                                             index=False)
+    tasks = read_task_set(build_acs_tasks(tmp_path / "acs", data_root=str(tmp_path / "data"), max_train=100))
+    assert tasks.clients == ["AK", "AL"]
+    assert [t.name for t in tasks.tasks] == ["ACSIncome", "ACSEmployment-synthetic", "ACSHealthInsurance-synthetic",
+                                             "ACSPublicCoverage-synthetic"]
+    stand_ins = {e["name"]: e["stand_in"] for e in tasks.raw["tasks"]}
+    assert stand_ins["ACSEmployment-synthetic"].startswith("SYNTHETIC stand-in for ACSEmployment")
+    income, employment = (read_manifest(t.dataset_dir) for t in tasks.tasks[:2])
+    assert not income.raw["synthetic"] and employment.raw["synthetic"]
+    assert employment.client_names == ["AK", "AL"] and set(employment.sensitive) == {"SEX", "RAC1P"}
+    assert employment.sensitive_values["RAC1P"] == [1, 2]  # binarised like the release
+    with pytest.raises(DatasetError, match="acs-tasks offline needs FeDa4Fair's release"):
+        build_acs_tasks(tmp_path / "none", data_root=str(tmp_path / "nowhere"))
