@@ -65,7 +65,7 @@ def exp2(args: argparse.Namespace) -> dict:
     for n_tasks in [int(t) for t in args.tasks.split(",")]:
         root = resolve_dataset(f"mmfl-{n_tasks}", 0, data_root=args.data_root)
         configs = [{**COMMON, "strategy": s, "dataset": str(root), "rounds": args.rounds, "seed": seed,
-                    "out-dir": f"/tmp/fedfair-bench/exp2-{n_tasks}-{s}-{seed}"}
+                    "out-dir": f"/tmp/fedfair-bench/exp2{args.suffix}-{n_tasks}-{s}-{seed}"}
                    for s in strategies for seed in range(args.seeds)]
         started = time.time()
         summaries = _runs(configs, 20)
@@ -176,10 +176,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=120)
     parser.add_argument("--rows", type=int, default=5000, help="exp1: rows per task (MNIST-5k bounds it offline)")
     parser.add_argument("--active-rate", type=float, default=0.35)
+    parser.add_argument("--suffix", default="", help="appended to the results file name, e.g. _120rounds")
     args = parser.parse_args()
     os.environ.setdefault("FEDFAIR_DATA_ROOT", args.data_root)
     result = {"speed": speed, "exp1": exp1, "exp2": exp2, "exp4": exp4, "acs": acs}[args.what](args)
-    path = OUT / f"mmfl_{args.what}_results.json"
+    path = OUT / f"mmfl_{args.what}{args.suffix}_results.json"
     path.write_text(json.dumps(result, indent=1))
     print(f"wrote {path}")
 
