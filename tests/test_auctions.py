@@ -1,0 +1,103 @@
+"""Recruitment auctions (seed 003 Section V): budget, payments, optimality and truthfulness on random instances."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from strategies.auctions import (
+    budget_fair, gmm_fair, greedy_within_budget, linear_bids, random_within_budget, truncated_gaussian_bids,
+    val_threshold,
+)
+
+
+def _instances(n_users=5, n_tasks=2, count=40, seed=0):
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        bids = rng.random((n_users, n_tasks))
+        bids[rng.random(bids.shape) < 0.15] = np.nan  # some users do not bid for some tasks
+        yield bids, float(rng.uniform(0.2, 3.0))
+
+
+@pytest.mark.parametrize("mechanism", [budget_fair, gmm_fair, greedy_within_budget, random_within_budget])
+def test_budget_payments_and_bidders_are_respected(mechanism):
+    for bids, budget in _instances():
+        result = mechanism(bids, budget)
+        assert result.spent <= budget + 1e-9
+        for s, users in enumerate(result.winners):
+            assert all(not np.isnan(bids[u, s]) for u in users)  # only users who bid
+            assert all(result.payments[u, s] >= bids[u, s] - 1e-12 for u in users)  # paid at least the bid
+            losers = set(range(bids.shape[0])) - set(users)
+            assert all(result.payments[u, s] == 0 for u in losers)
+
+
+def test_proportional_share_by_hand():
+    bids = np.array([[0.1], [0.2], [0.45], [0.3]])
+    # B / S = 1: sorted 0.1 <= 1, 0.2 <= 1/2, 0.3 <= 1/3, 0.45 > 1/4 -> three winners paid 1/3 each
+    result = budget_fair(bids, 1.0)
+    assert sorted(result.winners[0]) == [0, 1, 3] and result.payments[3, 0] == pytest.approx(1 / 3)
+    assert result.spent == pytest.approx(1.0)
+
+
+def _best_min_take_up(bids, budget):
+    """Brute force of eq. 36 with payments = bids: every subset of bidders per task."""
+    n, n_tasks = bids.shape
+    options = []
+    for s in range(n_tasks):
+        bidders = [u for u in range(n) if not np.isnan(bids[u, s])]
+        options.append([c for r in range(len(bidders) + 1) for c in itertools.combinations(bidders, r)])
+    best = 0
+    for choice in itertools.product(*options):
+        cost = sum(bids[u, s] for s, users in enumerate(choice) for u in users)
+        if cost <= budget + 1e-12:
+            best = max(best, min(len(users) for users in choice))
+    return best
+
+
+def test_gmm_fair_maximises_the_minimum_take_up():
+    for bids, budget in _instances(n_users=4, n_tasks=2, count=30, seed=1):
+        assert min(gmm_fair(bids, budget).take_up) == _best_min_take_up(bids, budget)
+
+
+def test_budget_fair_is_truthful():
+    """No user gains by bidding above its cost (costs = the truthful bids), for any other users' bids."""
+    deviations = np.linspace(0.01, 0.9, 25)
+    for bids, budget in _instances(n_users=6, n_tasks=2, count=25, seed=2):
+        truthful = budget_fair(bids, budget)
+        for i, s in zip(*np.nonzero(~np.isnan(bids))):
+            cost = bids[i, s]
+            utility = truthful.payments[i, s] - cost if i in truthful.winners[s] else 0.0
+            for extra in deviations:
+                lied = bids.copy()
+                lied[i, s] = min(1.0, cost + extra)
+                outcome = budget_fair(lied, budget)
+                gain = outcome.payments[i, s] - cost if i in outcome.winners[s] else 0.0
+                assert gain <= utility + 1e-12
+
+
+def test_posted_price_and_random_order():
+    bids = np.array([[0.3, 0.7], [0.5, np.nan], [0.1, 0.2]])
+    posted = val_threshold(bids, 0.4)
+    assert posted.winners == [[0, 2], [2]] and posted.spent == pytest.approx(3 * 0.4)
+    # greedy: ascending bids while they fit (0.1 + 0.3 <= 0.45); a random order never recruits more
+    assert greedy_within_budget(np.array([[0.3], [0.5], [0.1]]), 0.45).winners == [[2, 0]]
+    for bids, budget in _instances(n_users=8, count=20, seed=4):
+        greedy, random_ = greedy_within_budget(bids, budget), random_within_budget(bids, budget, seed=1)
+        assert all(r <= g for r, g in zip(random_.take_up, greedy.take_up))
+
+
+def test_bid_generators_follow_their_laws():
+    rng = np.random.default_rng(0)
+    gauss, linear = truncated_gaussian_bids(20000, 0.5, 0.2, rng), linear_bids(20000, rng)
+    assert gauss.min() >= 0 and gauss.max() <= 1 and gauss.mean() == pytest.approx(0.5, abs=0.01)
+    assert linear.mean() == pytest.approx(2 / 3, abs=0.01)  # E[X] for f(x) = 2x
+    assert np.mean(linear < 0.5) == pytest.approx(0.25, abs=0.01)  # F(x) = x^2
+
+
+def test_bad_bids_and_budget_are_refused():
+    with pytest.raises(ValueError, match=r"bids must lie in \[0, 1\]"):
+        budget_fair(np.array([[1.5]]), 1.0)
+    with pytest.raises(ValueError, match="the budget must be > 0"):
+        gmm_fair(np.array([[0.5]]), 0.0)
