@@ -89,8 +89,12 @@ class PersonalModels:
         self.state[self._key(task)] = arrays
 
 
-def _model(config: ConfigRecord, data: ClientData, arrays: ArrayRecord) -> torch.nn.Module:
-    model = build_model(json.loads(str(config[p.MODEL_SPEC])), data.n_features, num_classes=data.num_classes,
+def _spec(config: ConfigRecord) -> dict[str, Any]:
+    return json.loads(str(config[p.MODEL_SPEC]))
+
+
+def _model(spec: Mapping[str, Any], data: ClientData, arrays: ArrayRecord) -> torch.nn.Module:
+    model = build_model(spec, data.n_features, num_classes=data.num_classes,
                         input_shape=data.input_shape)
     model.load_state_dict(arrays.to_torch_state_dict())
     return model
@@ -150,7 +154,7 @@ def train(msg: Message, context: Context) -> Message:
         if p.ARRAYS not in msg.content:
             raise ValueError(f"client {data.name!r}: no model sent and no personal model kept (node restarted?)")
         start = msg.content[p.ARRAYS]
-    model = _model(config, data, start)
+    model = _model(_spec(config), data, start)
     info, metrics = _info(data), MetricRecord({p.NUM_EXAMPLES: len(data.train)})
     if bool(config.get(p.SCORE_START, False)):  # statistics of the start model on the local training data
         scored = evaluate(model, data.train, data.sensitive_values)
@@ -181,8 +185,7 @@ def _deployed(msg: Message, context: Context, config: ConfigRecord, data: Client
         if key not in msg.content.array_records:
             raise ValueError(f"client {data.name!r} has no personal model yet: train before evaluating")
         arrays = msg.content[key]
-    spec = entry.get(p.MODEL_SPEC)
-    model = _model(ConfigRecord({p.MODEL_SPEC: json.dumps(spec)}) if spec else config, data, arrays)
+    model = _model(entry.get(p.MODEL_SPEC) or _spec(config), data, arrays)
     adapt = str(config.get(p.ADAPT, ""))
     if adapt:  # e.g. fine-tuning on the client's training data before the model is used
         train_with([adapt], config, model, data, TrainConfig(batch_size=int(config[p.BATCH_SIZE])),
@@ -194,12 +197,13 @@ def _score(msg: Message, context: Context, default_split: str, default_soft: boo
     """Score every model the message names on one split; one metrics record and group table(s) per model."""
     config = msg.content[p.CONFIG]
     root, _ = _location(context, config)
+    tasks = is_task_set(root)
     soft = bool(config.get(p.SOFT, default_soft))
     content = RecordDict({})
     for entry in _entries(msg, config):
         key = str(entry["key"])
         # in a task set each entry is scored on the client's data for its task
-        data = client_data(context, config, task=str(entry.get("task", "")) if is_task_set(root) else None)
+        data = client_data(context, config, task=str(entry.get("task", "")) if tasks else None)
         split = _split(data, str(config.get(p.SPLIT, default_split)))
         if p.INFO not in content:
             content[p.INFO] = _info(data)

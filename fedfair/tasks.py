@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fedfair.data import ClientData, DatasetError, Manifest, load_client, read_manifest, validate_dataset
+from fedfair.data import ClientData, DatasetError, load_client, read_manifest, validate_dataset
 
 TASKS_FILE = "tasks.json"
 FORMAT_VERSION = 1
@@ -35,15 +35,12 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Task:
-    """One task: its name, dataset directory (absolute) and model spec."""
+    """One task: its name, dataset directory (absolute), model spec and the clients holding data for it."""
 
     name: str
     dataset_dir: Path
     model: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def manifest(self) -> Manifest:
-        return read_manifest(self.dataset_dir)
+    clients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,7 +108,7 @@ def read_task_set(root: str | os.PathLike[str]) -> TaskSet:
         if model.get("model") == "cnn" and manifest.input_shape is None:
             raise DatasetError(f"task {name!r}: model 'cnn' needs image features, but {dataset} is tabular "
                                f"(no input_shape); use logreg or mlp")
-        tasks.append(Task(name, dataset, model))
+        tasks.append(Task(name, dataset, model, tuple(manifest.client_names)))
     return TaskSet(root, str(raw.get("name", root.name)), clients, tasks, raw)
 
 
@@ -129,10 +126,10 @@ def load_task_set(root: str | os.PathLike[str]) -> TaskSet:
 def load_task_client(root: str | os.PathLike[str], task: str, client: str | int) -> ClientData | None:
     """One client's data for one task (loaded once per process), None when the client has no data for it."""
     tasks = load_task_set(root)
-    name, dataset = tasks.client_name(client), tasks.task(task).dataset_dir
-    if name not in read_manifest(dataset).client_names:
+    name, chosen = tasks.client_name(client), tasks.task(task)
+    if name not in chosen.clients:
         return None
-    return load_client(dataset, name)
+    return load_client(chosen.dataset_dir, name)
 
 
 def write_task_set(root: str | os.PathLike[str], name: str, clients: list[str], tasks: list[dict[str, Any]],

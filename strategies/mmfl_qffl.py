@@ -47,8 +47,8 @@ class MMFLQFFLStrategy(MMFLRandomStrategy):
                 continue  # a task without clients keeps its model
             sizes = np.array([float(r.content[p.METRICS][p.NUM_EXAMPLES]) for r in mine])
             loss = float(np.dot(sizes, [float(r.content[p.METRICS][p.TRAIN_LOSS]) for r in mine]) / sizes.sum())
-            keys = list(state_of(self.models[task]))
             current = state_of(self.models[task])
-            local = [[state_of(r.content[p.ARRAYS])[k] for k in keys] for r in mine]
-            updated = task_qffl_step([current[k] for k in keys], local, self.params["mmfl-q"], self.params["lr"], loss)
+            keys = list(current)
+            local = [list(state_of(r.content[p.ARRAYS]).values()) for r in mine]  # same key order as current
+            updated = task_qffl_step(list(current.values()), local, self.params["mmfl-q"], self.params["lr"], loss)
             self.models[task] = record_of(dict(zip(keys, updated)))
