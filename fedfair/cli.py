@@ -244,6 +244,66 @@ def params(
     console.print(table)
 
 
+@app.command()
+def auction(
+    mechanism: Optional[str] = typer.Option(None, "--mechanism", "-m", help="budget-fair, mmfl-max-min, gmm-fair, "
+                                            "val-threshold, greedy-within-budget or random-within-budget"),
+    budget: Optional[float] = typer.Option(None, "--budget", "-b", help="total budget B shared by the tasks (bids "
+                                           "are in [0, 1]); not used by val-threshold"),
+    bids: Optional[Path] = typer.Option(None, "--bids", help="CSV with columns user,task,bid, one row per bid"),
+    seed: int = typer.Option(0, "--seed", help="random-within-budget's order"),
+    no_fractional: bool = typer.Option(False, "--no-fractional", help="mmfl-max-min: end without the fractional "
+                                       "last round (Algorithm 3 lines 17-21)"),
+    price: float = typer.Option(0.4, "--price", help="val-threshold's posted price"),
+    simulate_: bool = typer.Option(False, "--simulate", help="run Experiment 5 instead: every mechanism at every "
+                                   "budget on drawn bids"),
+    users: int = typer.Option(100, "--users", help="--simulate: users bidding for every task", min=1),
+    tasks: str = typer.Option("gauss:0.5:0.2,linear", "--tasks", help="--simulate: one bid law per task: "
+                              "gauss:MEAN:STD (truncated to [0, 1]), linear (density 2x), uniform"),
+    budgets: str = typer.Option("1:40:40", "--budgets", help="--simulate: START:STOP:COUNT or B1,B2,..."),
+    seeds: int = typer.Option(5, "--seeds", help="--simulate: bid draws (seeds 0 .. N-1)", min=1),
+    out: Path = typer.Option(Path("runs/auction"), "--out", "-o", help="--simulate: output directory"),
+) -> None:
+    """Recruit users per task with a budget (seed 003 Section V): winners, payments and take-up as JSON.
+
+    `fedfair auction -m mmfl-max-min -b 10 --bids bids.csv` runs one mechanism on the bids of a CSV
+    (user,task,bid; bids in [0, 1]). `fedfair auction --simulate` runs Experiment 5 and writes
+    OUT/take_up.csv, OUT/take_up_difference.png and OUT/take_up_min.png (Fig. 7 (a), (b)).
+    """
+    from fedfair.recruitment import (
+        EXPERIMENT_5, MECHANISMS, auction_report, mean_over_seeds, parse_budgets, parse_distributions, read_bids,
+        simulate_take_up, write_take_up,
+    )
+    from strategies.auctions import run_mechanism
+
+    try:
+        if simulate_:
+            laws = parse_distributions(tasks)
+            rows = simulate_take_up(users, laws, parse_budgets(budgets), seeds, fractional=not no_fractional)
+            written = write_take_up(rows, out.resolve(), [f"task{s + 1}" for s in range(len(laws))])
+            table = Table("mechanism", "budget", "min take-up", "difference", title="mean over seeds (a few budgets)")
+            minimum, spread = mean_over_seeds(rows, "min_take_up"), mean_over_seeds(rows, "difference")
+            for label, _, _ in EXPERIMENT_5:
+                b, values = minimum[label]
+                for j in sorted({0, len(b) // 2, len(b) - 1}):
+                    table.add_row(label, f"{b[j]:.4g}", f"{values[j]:.2f}", f"{spread[label][1][j]:.2f}")
+            console.print(table)
+            console.print(f"results: {', '.join(str(p) for p in written)}", highlight=False)
+            return
+        if mechanism is None or bids is None:
+            raise ValueError("give --mechanism and --bids (or --simulate); mechanisms: " + ", ".join(MECHANISMS))
+        if mechanism != "val-threshold" and budget is None:
+            raise ValueError(f"{mechanism} needs --budget B > 0")
+        table_ = read_bids(bids)
+        result = run_mechanism(mechanism, table_.bids, budget, seed=seed, fractional=not no_fractional, price=price)
+    except ValueError as err:
+        _fail(err)
+    report = auction_report(mechanism, budget, result, table_.users, table_.tasks)
+    for warning in report.get("warnings", []):
+        err_console.print(f"[bold yellow]warning:[/bold yellow] {warning}", highlight=False)
+    typer.echo(json.dumps(report, indent=2))
+
+
 @data_app.command("create")
 def data_create(
     name: str = typer.Argument(..., help=f"builtin dataset: {', '.join(sorted(DATASETS))}"),

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from strategies.auctions import (
-    budget_fair, gmm_fair, greedy_within_budget, linear_bids, random_within_budget, truncated_gaussian_bids,
-    val_threshold,
+    budget_fair, gmm_fair, greedy_within_budget, linear_bids, mmfl_max_min, random_within_budget,
+    truncated_gaussian_bids, val_threshold,
 )
 
 
@@ -21,14 +21,22 @@ def _instances(n_users=5, n_tasks=2, count=40, seed=0):
         yield bids, float(rng.uniform(0.2, 3.0))
 
 
-@pytest.mark.parametrize("mechanism", [budget_fair, gmm_fair, greedy_within_budget, random_within_budget])
+def _mmfl_without_fractions(bids, budget):
+    return mmfl_max_min(bids, budget, fractional=False)
+
+
+@pytest.mark.parametrize("mechanism", [budget_fair, gmm_fair, greedy_within_budget, random_within_budget,
+                                       mmfl_max_min, _mmfl_without_fractions])
 def test_budget_payments_and_bidders_are_respected(mechanism):
     for bids, budget in _instances():
         result = mechanism(bids, budget)
         assert result.spent <= budget + 1e-9
+        share = result.participation if result.participation is not None else np.ones_like(bids)
         for s, users in enumerate(result.winners):
+            assert len(set(users)) == len(users)
             assert all(not np.isnan(bids[u, s]) for u in users)  # only users who bid
-            assert all(result.payments[u, s] >= bids[u, s] - 1e-12 for u in users)  # paid at least the bid
+            # paid at least the bid (a fractional winner: at least x times its bid, line 19)
+            assert all(result.payments[u, s] >= share[u, s] * bids[u, s] - 1e-12 for u in users)
             losers = set(range(bids.shape[0])) - set(users)
             assert all(result.payments[u, s] == 0 for u in losers)
 
@@ -101,3 +109,57 @@ def test_bad_bids_and_budget_are_refused():
         budget_fair(np.array([[1.5]]), 1.0)
     with pytest.raises(ValueError, match="the budget must be > 0"):
         gmm_fair(np.array([[0.5]]), 0.0)
+
+
+def test_max_min_auction_by_hand():
+    bids = np.array([[0.1, 0.5], [0.2, 0.6], [0.3, 0.7], [0.9, 0.95]])
+    # B = 0.9: round 1 task 2 fails (0.5 > 0.45), A = 0.05 <= C = 0.35 -> re-allocated; round 2 task 2 needs
+    # 1.2 - 0.5 = 0.7 > C = 0.4 - 0.4 = 0: no fraction left; task 1 keeps 2 users at 0.2, task 2 one at 0.5
+    result = mmfl_max_min(bids, 0.9)
+    assert result.winners == [[0, 1], [0]] and result.take_up == [2, 1]
+    assert result.payments[:, 0].tolist() == pytest.approx([0.2, 0.2, 0, 0]) and result.payments[0, 1] == 0.5
+    # B = 0.3: round 1 task 2 fails, A = 0.35 > C = 0.05: task 2's own 0.15 and C buy x = 0.2 / 0.5 of user 0
+    result = mmfl_max_min(bids, 0.3)
+    assert result.take_up == pytest.approx([1, 0.4]) and result.fractional() == [{}, {0: pytest.approx(0.4)}]
+    assert result.payments[0].tolist() == pytest.approx([0.1, 0.2]) and result.spent == pytest.approx(0.3)
+    assert mmfl_max_min(bids, 0.3, fractional=False).take_up == [1, 0]
+
+
+def test_max_min_auction_is_fairer_than_budget_fair_and_bounded_by_gmm_fair():
+    """Minimum take-up: budget-fair <= max-min auction (with or without fractions) <= gmm-fair (optimal)."""
+    equal = constrained = 0
+    for bids, budget in _instances(n_users=12, n_tasks=3, count=200, seed=5):
+        fair, greedy = min(budget_fair(bids, budget).take_up), min(gmm_fair(bids, budget).take_up)
+        whole = min(mmfl_max_min(bids, budget, fractional=False).take_up)
+        assert fair <= whole <= min(mmfl_max_min(bids, budget).take_up) <= greedy + 1
+        assert whole <= greedy
+        if greedy < min((~np.isnan(bids)).sum(axis=0)):  # budget-constrained: the budget, not bidders, binds
+            constrained += 1
+            equal += whole == greedy
+    print(f"max-min auction = gmm-fair on {equal} of {constrained} budget-constrained instances")
+    assert constrained > 100 and equal > 0
+
+
+def test_corollary_10_closed_forms_match_monte_carlo():
+    """S = 2 tasks, K users each bidding exp(rate): the lowest bid per task is exp(K rate) = exp(lam); a task
+    is left without a (whole) user w.p. exp(-B lam)(1 + B lam) under the max-min auction (x_1 + x_2 > B) and
+    exp(-B lam)(2 exp(B lam / 2) - 1) under budget-fair (max x_s > B / 2). The mechanisms are scale-free,
+    so bids and budget are divided by the largest bid to bring them into [0, 1]."""
+    rng = np.random.default_rng(0)
+    users, rate, budget, draws = 10, 1.0, 0.2, 3000
+    lam = users * rate
+    empty_max_min = empty_budget_fair = 0
+    for _ in range(draws):
+        bids = rng.exponential(1 / rate, size=(users, 2))
+        scale = bids.max()
+        empty_max_min += min(mmfl_max_min(bids / scale, budget / scale, fractional=False).take_up) == 0
+        empty_budget_fair += min(budget_fair(bids / scale, budget / scale).take_up) == 0
+    bl = budget * lam
+    assert empty_max_min / draws == pytest.approx(np.exp(-bl) * (1 + bl), abs=0.03)
+    assert empty_budget_fair / draws == pytest.approx(np.exp(-bl) * (2 * np.exp(bl / 2) - 1), abs=0.03)
+    assert empty_max_min < empty_budget_fair
+
+
+def test_a_task_nobody_bids_for_is_refused():
+    with pytest.raises(ValueError, match=r"nobody bids for task\(s\) \[1\]"):
+        mmfl_max_min(np.array([[0.5, np.nan], [0.2, np.nan]]), 1.0)

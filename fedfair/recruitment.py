@@ -1,0 +1,214 @@
+"""Client recruitment before multi-model training (seed 003 Section V): bids in, winners and payments out.
+
+The mechanisms themselves are pure numpy in :mod:`strategies.auctions`; this
+module connects them to users:
+
+- :func:`read_bids`: a ``user,task,bid`` CSV (one row per bid) as a users x tasks
+  matrix (NaN = no bid), users and tasks in the order they first appear;
+- :func:`parse_distributions` / :func:`draw_bids`: per-task bid laws
+  (``gauss:MEAN:STD`` truncated to [0, 1], ``linear`` density 2x,
+  ``uniform``), seeded;
+- :func:`auction_report`: the JSON ``fedfair auction`` prints and summary.json
+  records (winners, payments, fractional participation, take-up, spent);
+- :func:`simulate_take_up` / :func:`take_up_plots`: Experiment 5 (every
+  mechanism, every budget, several seeds; Fig. 7 (a) and (b)).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from strategies.auctions import MECHANISMS, Auction, linear_bids, run_mechanism, truncated_gaussian_bids
+
+# Experiment 5's lineup: (label, mechanism, posted price); NB = no budget, NT = not truthful (Fig. 7)
+EXPERIMENT_5 = [
+    ("mmfl-max-min", "mmfl-max-min", None),
+    ("budget-fair", "budget-fair", None),
+    ("gmm-fair (NT)", "gmm-fair", None),
+    ("val-threshold 0.4 (NB)", "val-threshold", 0.4),
+    ("val-threshold 0.6 (NB)", "val-threshold", 0.6),
+    ("greedy-within-budget (NT)", "greedy-within-budget", None),
+    ("random-within-budget (NT)", "random-within-budget", None),
+]
+
+
+@dataclass(frozen=True)
+class BidTable:
+    """Bids of named users for named tasks: ``bids[i, s]`` (NaN = user i does not bid for task s)."""
+
+    users: list[str]
+    tasks: list[str]
+    bids: np.ndarray
+
+
+def read_bids(path: str | Path) -> BidTable:
+    """A ``user,task,bid`` CSV as a :class:`BidTable`; a one-line ValueError for a malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"bids file {path} not found; give a CSV with columns user,task,bid")
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        missing = [c for c in ("user", "task", "bid") if c not in columns]
+        if missing:
+            raise ValueError(f"{path}: column(s) {missing} missing; the bids file needs columns user,task,bid "
+                             f"(one row per bid), found {columns}")
+        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    users = list(dict.fromkeys(r["user"] for r in rows))
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    bids = np.full((len(users), len(tasks)), np.nan)
+    user_index, task_index = {u: i for i, u in enumerate(users)}, {t: s for s, t in enumerate(tasks)}
+    for line, row in enumerate(rows, start=2):
+        try:
+            bid = float(row["bid"])
+        except ValueError:
+            raise ValueError(f"{path} line {line}: bid {row['bid']!r} is not a number") from None
+        if not 0 <= bid <= 1:
+            raise ValueError(f"{path} line {line}: bid {bid} outside [0, 1]; bids are costs scaled to [0, 1]")
+        i, s = user_index[row["user"]], task_index[row["task"]]
+        if not math.isnan(bids[i, s]):
+            raise ValueError(f"{path} line {line}: duplicate bid of user {row['user']!r} for task {row['task']!r}; "
+                             f"keep one row per (user, task)")
+        bids[i, s] = bid
+    if not rows:
+        raise ValueError(f"{path}: no bids")
+    return BidTable(users, tasks, bids)
+
+
+def parse_distributions(text: str) -> list[tuple[str, tuple[float, ...]]]:
+    """``gauss:0.5:0.2,linear,uniform`` -> one (law, parameters) per task, in task order."""
+    laws = []
+    for entry in [e.strip() for e in text.split(",") if e.strip()]:
+        name, *args = entry.split(":")
+        try:
+            values = tuple(float(a) for a in args)
+        except ValueError:
+            values = None
+        if name == "gauss" and values is not None and len(values) == 2 and values[1] > 0:
+            laws.append((name, values))
+        elif name in ("linear", "uniform") and not args:
+            laws.append((name, ()))
+        else:
+            raise ValueError(f"bid distribution {entry!r} not understood; use gauss:MEAN:STD (std > 0, truncated "
+                             f"to [0, 1]), linear (density 2x on [0, 1]) or uniform, one per task, comma separated")
+    if not laws:
+        raise ValueError("no bid distribution given; e.g. gauss:0.5:0.2,linear (one per task)")
+    return laws
+
+
+def draw_bids(laws: Sequence[tuple[str, tuple[float, ...]]], n_users: int, rng: np.random.Generator) -> np.ndarray:
+    """n_users x len(laws) bids, column s from law s (Experiment 5's generators)."""
+    columns = []
+    for name, args in laws:
+        if name == "gauss":
+            columns.append(truncated_gaussian_bids(n_users, args[0], args[1], rng))
+        elif name == "linear":
+            columns.append(linear_bids(n_users, rng))
+        else:
+            columns.append(rng.random(n_users))
+    return np.column_stack(columns)
+
+
+def auction_report(mechanism: str, budget: float | None, auction: Auction, users: Sequence[str],
+                   tasks: Sequence[str]) -> dict[str, Any]:
+    """The outcome keyed by the users' and tasks' names (the JSON of ``fedfair auction``)."""
+    fractional = auction.fractional()
+    report: dict[str, Any] = {
+        "mechanism": mechanism,
+        "budget": budget,
+        "spent": auction.spent,
+        "winners": {t: [users[u] for u in auction.winners[s]] for s, t in enumerate(tasks)},
+        "payments": {t: {users[u]: float(auction.payments[u, s]) for u in auction.winners[s]} for s, t in enumerate(tasks)},
+        "fractional": {t: {users[u]: x for u, x in fractional[s].items()} for s, t in enumerate(tasks)},
+        "take_up": {t: float(x) for t, x in zip(tasks, auction.take_up)},
+    }
+    empty = [tasks[s] for s in auction.empty_tasks()]
+    if empty:
+        report["warnings"] = [f"task(s) {empty} recruited nobody: the budget is too small for their bids"]
+    return report
+
+
+def parse_budgets(text: str) -> np.ndarray:
+    """``START:STOP:COUNT`` (evenly spaced, both ends included) or a comma-separated list."""
+    try:
+        if ":" in text:
+            start, stop, count = text.split(":")
+            budgets = np.linspace(float(start), float(stop), int(count))
+        else:
+            budgets = np.array([float(x) for x in text.split(",") if x.strip()])
+    except ValueError:
+        raise ValueError(f"budgets {text!r} not understood; use START:STOP:COUNT (e.g. 1:40:40) or B1,B2,...") from None
+    if not len(budgets) or np.any(budgets <= 0):
+        raise ValueError(f"budgets {text!r}: give at least one budget, all > 0")
+    return budgets
+
+
+def simulate_take_up(n_users: int, laws: Sequence[tuple[str, tuple[float, ...]]], budgets: Sequence[float],
+                     seeds: int, fractional: bool = True) -> list[dict[str, Any]]:
+    """Experiment 5: for every seed one bid draw, then every mechanism at every budget; one row each.
+
+    Row: label, mechanism, budget, seed, take_up (per task), min_take_up, difference (max - min take-up).
+    """
+    rows = []
+    for seed in range(seeds):
+        bids = draw_bids(laws, n_users, np.random.default_rng([seed, 5]))
+        for label, mechanism, price in EXPERIMENT_5:
+            for budget in budgets:
+                auction = run_mechanism(mechanism, bids, float(budget), seed=seed, fractional=fractional, price=price)
+                take_up = [float(x) for x in auction.take_up]
+                rows.append({"label": label, "mechanism": mechanism, "budget": float(budget), "seed": seed,
+                             "take_up": take_up, "min_take_up": min(take_up),
+                             "difference": max(take_up) - min(take_up), "spent": auction.spent})
+    return rows
+
+
+def mean_over_seeds(rows: Sequence[dict[str, Any]], key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{label: (budgets, mean of ``key`` over seeds)}."""
+    out = {}
+    for label in dict.fromkeys(r["label"] for r in rows):
+        mine = [r for r in rows if r["label"] == label]
+        budgets = np.array(sorted({r["budget"] for r in mine}))
+        out[label] = (budgets, np.array([np.mean([r[key] for r in mine if r["budget"] == b]) for b in budgets]))
+    return out
+
+
+def write_take_up(rows: Sequence[dict[str, Any]], out: Path, tasks: Sequence[str]) -> list[Path]:
+    """OUT/take_up.csv (one row per mechanism, budget, seed) and Fig. 7 (a), (b) as PNGs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "take_up.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["mechanism", "budget", "seed", *[f"take_up_{t}" for t in tasks], "min_take_up", "difference", "spent"])
+        for r in rows:
+            writer.writerow([r["label"], f"{r['budget']:.6g}", r["seed"], *[f"{x:.6g}" for x in r["take_up"]],
+                             f"{r['min_take_up']:.6g}", f"{r['difference']:.6g}", f"{r['spent']:.6g}"])
+    written = [out / "take_up.csv"]
+    for key, name, title in (("difference", "take_up_difference.png", "(a) difference in users across tasks"),
+                             ("min_take_up", "take_up_min.png", "(b) minimum users recruited over tasks")):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for label, (budgets, values) in mean_over_seeds(rows, key).items():
+            ax.plot(budgets, values, label=label, linewidth=2.2 if label == "mmfl-max-min" else 1.2)
+        ax.set_xlabel("budget B")
+        ax.set_ylabel("users" if key == "min_take_up" else "max - min users")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
+        written.append(out / name)
+    return written
+
+
+__all__ = ["MECHANISMS", "EXPERIMENT_5", "BidTable", "read_bids", "parse_distributions", "draw_bids",
+           "auction_report", "parse_budgets", "simulate_take_up", "mean_over_seeds", "write_take_up"]
