@@ -52,6 +52,13 @@ def print_summary(summary: dict[str, Any]) -> None:
                       highlight=False)
     if summary.get("clusters"):
         console.print(f"clusters: {summary['clusters']}")
+    if summary.get("recruitment"):
+        r = summary["recruitment"]
+        take_up = ", ".join(f"{t} {x:g}" for t, x in r["take_up"].items())
+        console.print(f"recruitment {r['mechanism']} (budget {r['budget']}, spent {r['spent']:.4g}): take-up {take_up}",
+                      highlight=False)
+        for warning in r.get("warnings", []):
+            console.print(f"warning: {warning}", highlight=False)
 
 
 def print_task_summary(summary: dict[str, Any]) -> None:

@@ -10,8 +10,12 @@ module connects them to users:
   ``uniform``), seeded;
 - :func:`auction_report`: the JSON ``fedfair auction`` prints and summary.json
   records (winners, payments, fractional participation, take-up, spent);
-- :func:`simulate_take_up` / :func:`take_up_plots`: Experiment 5 (every
-  mechanism, every budget, several seeds; Fig. 7 (a) and (b)).
+- :func:`simulate_take_up` / :func:`write_take_up`: Experiment 5 (every
+  mechanism, every budget, several seeds; Fig. 7 (a) and (b));
+- :func:`check_recruitment` / :func:`recruit_clients`: recruitment before a
+  multi-task run (``recruit=MECHANISM``, ``budget``, ``bids`` or
+  ``bid-distributions``): which clients train which task, and in what fraction
+  of the rounds they are allocated to it.
 """
 
 from __future__ import annotations
@@ -210,5 +214,73 @@ def write_take_up(rows: Sequence[dict[str, Any]], out: Path, tasks: Sequence[str
     return written
 
 
-__all__ = ["MECHANISMS", "EXPERIMENT_5", "BidTable", "read_bids", "parse_distributions", "draw_bids",
+def check_recruitment(params: dict[str, Any]) -> None:
+    """Before any work: a run with ``recruit`` set names a known mechanism, a budget and one bid source."""
+    mechanism = params.get("recruit", "")
+    if not mechanism:
+        return
+    if mechanism not in MECHANISMS:
+        raise ValueError(f"recruit={mechanism!r} is not a mechanism; valid: {', '.join(MECHANISMS)} ('' = no recruitment)")
+    if mechanism != "val-threshold" and not params.get("budget", 0) > 0:
+        raise ValueError(f"recruit={mechanism} needs budget=B > 0 (bids are costs in [0, 1], e.g. budget=29)")
+    sources = [k for k in ("bids", "bid-distributions") if params.get(k)]
+    if len(sources) != 1:
+        raise ValueError("recruitment needs exactly one bid source: bids=FILE.csv (user,task,bid with the task set's "
+                         "client and task names) or bid-distributions=LAW,LAW (one per task, e.g. gauss:0.5:0.2,linear)")
+    if params.get("bids"):
+        read_bids(params["bids"])
+    else:
+        parse_distributions(params["bid-distributions"])
+
+
+def recruitment_bids(params: dict[str, Any], clients: Sequence[str], tasks: Sequence[str],
+                     eligible: np.ndarray) -> np.ndarray:
+    """clients x tasks bids from the run's bid source; NaN where a client does not bid or holds no training
+    data for the task (``eligible`` False)."""
+    if params.get("bids"):
+        table = read_bids(params["bids"])
+        unknown_users = sorted(set(table.users) - set(clients))
+        unknown_tasks = sorted(set(table.tasks) - set(tasks))
+        if unknown_users or unknown_tasks:
+            raise ValueError(f"bids file {params['bids']}: {'users ' + str(unknown_users[:5]) if unknown_users else ''}"
+                             f"{' ' if unknown_users and unknown_tasks else ''}"
+                             f"{'tasks ' + str(unknown_tasks) if unknown_tasks else ''} not in the task set "
+                             f"(clients like {list(clients[:3])}, tasks {list(tasks)})")
+        bids = np.full((len(clients), len(tasks)), np.nan)
+        rows = [clients.index(u) for u in table.users]
+        cols = [list(tasks).index(t) for t in table.tasks]
+        bids[np.ix_(rows, cols)] = table.bids
+    else:
+        laws = parse_distributions(params["bid-distributions"])
+        if len(laws) != len(tasks):
+            raise ValueError(f"bid-distributions gives {len(laws)} law(s) for {len(tasks)} tasks {list(tasks)}; "
+                             f"give one per task, in this order")
+        bids = draw_bids(laws, len(clients), np.random.default_rng([params.get("seed", 0), 11]))
+    return np.where(eligible, bids, np.nan)
+
+
+def recruit_clients(params: dict[str, Any], clients: Sequence[str], tasks: Sequence[str],
+                    eligible: np.ndarray) -> tuple[Auction, dict[str, Any]]:
+    """Run the recruitment of a multi-task run: the auction and its report (summary.json ``recruitment``).
+
+    A task nobody can bid for is an error; a task the budget leaves empty is an error too unless
+    ``allow-empty-tasks`` (then it is a recorded warning and the task is not trained).
+    """
+    bids = recruitment_bids(params, clients, tasks, eligible)
+    nobody = [t for s, t in enumerate(tasks) if np.isnan(bids[:, s]).all()]
+    if nobody:
+        raise ValueError(f"nobody bids for task(s) {nobody} (or none of its bidders holds training data for it); "
+                         f"add bids for them")
+    budget = params.get("budget") or None
+    auction = run_mechanism(params["recruit"], bids, budget, seed=params.get("seed", 0),
+                            fractional=params.get("fractional", True), price=params.get("posted-price"))
+    report = auction_report(params["recruit"], budget, auction, clients, tasks)
+    empty = [tasks[s] for s in auction.empty_tasks()]
+    if empty and not params.get("allow-empty-tasks", False):
+        raise ValueError(f"recruitment ({params['recruit']}, budget {budget}) left task(s) {empty} without clients; "
+                         f"raise the budget, or set allow-empty-tasks=true to train the other tasks only")
+    return auction, report
+
+
+__all__ = ["check_recruitment", "recruitment_bids", "recruit_clients", "MECHANISMS", "EXPERIMENT_5", "BidTable", "read_bids", "parse_distributions", "draw_bids",
            "auction_report", "parse_budgets", "simulate_take_up", "mean_over_seeds", "write_take_up"]

@@ -131,7 +131,9 @@ def run_params(run_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
                              f"(all: `fedfair params`)")
         checked = validate_params(foreign, {k: everything[k] for k in foreign})
         ignored = sorted(k for k, v in checked.items() if v != everything[k].default)
-    return validate_params({k: v for k, v in run_config.items() if k in scope}, scope), ignored
+    params = validate_params({k: v for k, v in run_config.items() if k in scope}, scope)
+    strategy_class(name).check_params(params)
+    return params, ignored
 
 
 def build_builtin_dataset(name: str, out: str | os.PathLike[str], seed: int, **options: Any) -> Path:

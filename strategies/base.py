@@ -75,6 +75,10 @@ class FedFairStrategy:
             components[f"local {plugin}"] = dict(objective_class(plugin).params)
         return components
 
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        """Checks across parameters, before any work (a ParamError naming the problem and the fix)."""
+
     def plugin_config(self, names: Iterable[str]) -> dict[str, Any]:
         """The values of the named plug-ins' parameters, sent in the message config."""
         return {key: self.params[key] for name in names for key in objective_class(name).params}

@@ -21,6 +21,16 @@ Round t:
 5. (line 13) every client evaluates every task's model on its test split for
    that task (metrics.jsonl rows carry ``task``), which gives f_s.
 
+Recruitment before training (Section V, ``recruit=MECHANISM``): an auction over
+the clients' bids (``bids`` file or ``bid-distributions``) with budget
+``budget`` decides which clients may train which task (:mod:`strategies.auctions`);
+only winners are allocated to a task, and a fractional winner (mmfl-max-min's
+last round, participation x < 1) trains the task in a fraction x of the rounds
+it is allocated to it (it accumulates x per allocation and trains when the
+credit reaches 1). summary.json ``recruitment``: winners, payments, fractional,
+take-up, spent; ``sat_out``: per round the fractional winners allocated but not
+training. The baselines accept the same parameters.
+
 alpha = ``alpha`` (default 3, the paper's; alpha = 1 is uniform). summary.json:
 ``tasks`` (per task per-client figures and means), ``min_accuracy``,
 ``mean_accuracy``, ``accuracy_variance`` (across tasks, of the client-mean
@@ -42,6 +52,7 @@ from flwr.serverapp import Grid
 from fedfair import protocol as p
 from fedfair.config import Param, ParamError
 from fedfair.models import build_model
+from fedfair.recruitment import check_recruitment, recruit_clients
 from fedfair.results import ClientEval
 from strategies.aggregation import group_averages
 from strategies.allocation import alpha_fair_probabilities, draw_tasks
@@ -50,6 +61,23 @@ from strategies.nodes import sample
 
 ACTIVE_RATE = Param(float, 1.0, "multi-task strategies: fraction C of clients active each round (m = C x K; seed 003 "
                     "uses 0.35, 0.25 or 1)", "float in (0, 1]", lambda x: 0 < x <= 1)
+
+
+RECRUIT_PARAMS = {
+    "recruit": Param(str, "", "multi-task strategies: recruit clients per task before training with this auction "
+                     "(budget-fair, mmfl-max-min, gmm-fair, val-threshold, greedy-within-budget, random-within-budget; "
+                     "'' = everyone trains)", "'' or a mechanism of `fedfair auction`"),
+    "budget": Param(float, 0.0, "recruitment: total budget B shared by the tasks (bids are costs in [0, 1])",
+                    "float >= 0 (> 0 with recruit)", lambda x: x >= 0),
+    "bids": Param(str, "", "recruitment: CSV user,task,bid with the task set's client and task names"),
+    "bid-distributions": Param(str, "", "recruitment: seeded bids, one law per task: gauss:MEAN:STD, linear or uniform, "
+                               "e.g. gauss:0.5:0.2,linear"),
+    "fractional": Param(bool, True, "recruitment with mmfl-max-min: keep Algorithm 3's fractional last round"),
+    "posted-price": Param(float, 0.4, "recruitment with val-threshold: the posted price", "float in (0, 1]",
+                          lambda x: 0 < x <= 1),
+    "allow-empty-tasks": Param(bool, False, "recruitment: train the other tasks when a task recruits nobody "
+                               "(default: stop with an error)"),
+}
 
 
 class FedFairMMFLStrategy(FedFairStrategy):
@@ -64,7 +92,15 @@ class FedFairMMFLStrategy(FedFairStrategy):
         "mmfl-signal": Param(str, "accuracy", "FedFairMMFL: task loss proxy f_s: accuracy (1 - test accuracy, the "
                              "paper's choice) or loss (mean test loss)", "accuracy or loss",
                              lambda x: x in ("accuracy", "loss")),
+        **RECRUIT_PARAMS,
     }
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        try:
+            check_recruitment(params)
+        except ValueError as err:
+            raise ParamError(str(err)) from None
 
     # ----- allocation: the baselines override this -------------------------
     def allocate(self, server_round: int, active: Sequence[NodeInfo]) -> dict[str, int]:
@@ -106,16 +142,49 @@ class FedFairMMFLStrategy(FedFairStrategy):
         untrained = [t for t in self.tasks if not any(n.trains(t) for n in self.nodes)]
         if untrained:
             raise ParamError(f"task(s) {untrained}: no client holds training data for them; rebuild the task set")
+        self.participation: dict[tuple[str, int], float] = {}
+        self.credit: dict[tuple[str, int], float] = {}
+        if self.params.get("recruit"):
+            self.recruit()
         self.models = {t: self.initial_task_arrays(i, t) for i, t in enumerate(self.tasks)}
         self.specs = {t: self.task_spec(t) for t in self.tasks}
         self.signal: np.ndarray | None = None
         self.assigned: dict[int, str] = {}
-        self.history: dict[str, list[Any]] = {"allocation": [], "task_counts": [], "probabilities": [], "task_accuracy": []}
+        self.history: dict[str, Any] = {"allocation": [], "task_counts": [], "probabilities": [], "task_accuracy": [],
+                                        **({"recruitment": self.recruitment, "sat_out": []} if self.params.get("recruit") else {})}
+
+    def recruit(self) -> None:
+        """Section V: the auction decides who may train which task; ``holds`` keeps only the winners."""
+        clients = [n.client for n in self.nodes]
+        eligible = np.array([[s in self.holds[c] for s in range(len(self.tasks))] for c in clients])
+        try:
+            auction, self.recruitment = recruit_clients(self.params, clients, self.tasks, eligible)
+        except ValueError as err:
+            raise ParamError(str(err)) from None
+        share = auction.participation
+        self.holds = {c: [s for s in range(len(self.tasks)) if i in auction.winners[s]] for i, c in enumerate(clients)}
+        if share is not None:
+            self.participation = {(clients[i], int(s)): float(share[i, s]) for i, s in zip(*np.nonzero((share > 0) & (share < 1)))}
+
+    def trains_now(self, client: str, task: int) -> bool:
+        """A fractional winner (participation x < 1) trains in a fraction x of the rounds it is allocated to
+        the task: each allocation adds x to its credit; it trains when the credit reaches 1."""
+        x = self.participation.get((client, task))
+        if x is None:
+            return True
+        credit = self.credit.get((client, task), 0.0) + x
+        due = credit >= 1.0 - 1e-9
+        self.credit[(client, task)] = credit - 1.0 if due else credit
+        return due
 
     def select(self, server_round: int) -> Sequence[NodeInfo]:
         pool = [n for n in self.nodes if self.holds[n.client]]
         active = sample(pool, self.params["active-rate"], self.params["seed"], server_round)
-        allocation = self.allocate(server_round, active)
+        drawn = self.allocate(server_round, active)
+        allocation = {c: s for c, s in drawn.items() if self.trains_now(c, s)}
+        if self.participation:
+            self.history["sat_out"].append({"round": server_round, "tasks": {c: self.tasks[s] for c, s in drawn.items()
+                                                                             if c not in allocation}})
         by_client = {n.client: n for n in self.nodes}
         self.assigned = {by_client[c].node_id: self.tasks[s] for c, s in allocation.items()}
         self.history["allocation"].append({"round": server_round, "tasks": {c: self.tasks[s] for c, s in allocation.items()}})

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.mmfl import ACTIVE_RATE, FedFairMMFLStrategy
+from strategies.mmfl import ACTIVE_RATE, RECRUIT_PARAMS, FedFairMMFLStrategy
 
 
 class MMFLRandomStrategy(FedFairMMFLStrategy):
     """Uniform client-task allocation."""
 
     name = "mmfl-random"
-    extra_params = {"active-rate": ACTIVE_RATE}
+    extra_params = {"active-rate": ACTIVE_RATE, **RECRUIT_PARAMS}
 
     def probabilities(self) -> np.ndarray:
         return np.full(len(self.tasks), 1.0 / len(self.tasks))

@@ -12,14 +12,14 @@ from collections.abc import Sequence
 
 from strategies.allocation import round_robin_tasks
 from strategies.base import NodeInfo
-from strategies.mmfl import ACTIVE_RATE, FedFairMMFLStrategy
+from strategies.mmfl import ACTIVE_RATE, RECRUIT_PARAMS, FedFairMMFLStrategy
 
 
 class MMFLRoundRobinStrategy(FedFairMMFLStrategy):
     """Active clients take the tasks in turn across rounds."""
 
     name = "mmfl-round-robin"
-    extra_params = {"active-rate": ACTIVE_RATE}
+    extra_params = {"active-rate": ACTIVE_RATE, **RECRUIT_PARAMS}
 
     def allocate(self, server_round: int, active: Sequence[NodeInfo]) -> dict[str, int]:
         return round_robin_tasks([n.client for n in active], self.position, self.holds, len(self.tasks), server_round)

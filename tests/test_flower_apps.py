@@ -127,11 +127,17 @@ def digit_task_set(tmp_path_factory):
 
 
 def test_task_set_through_flwr_run_dot_and_deployment(digit_task_set, tmp_path):
-    _, out = _flwr_run_dot(tmp_path / "sim", f"strategy='fedfair-mmfl' dataset='{digit_task_set}' rounds=2")
+    # recruitment before training (seed 003 Section V) through `flwr run .`: the same outcome as a direct run
+    recruit = "recruit='mmfl-max-min' budget=2.0 bid-distributions='uniform,linear'"
+    _, out = _flwr_run_dot(tmp_path / "sim", f"strategy='fedfair-mmfl' dataset='{digit_task_set}' rounds=2 {recruit}")
     summary = json.loads((out / "summary.json").read_text())
-    direct = simulate({"strategy": "fedfair-mmfl", "dataset": str(digit_task_set), "rounds": 2,
-                       "out-dir": str(tmp_path / "direct")}, num_supernodes=8, echo=False)
+    direct = simulate({"strategy": "fedfair-mmfl", "dataset": str(digit_task_set), "rounds": 2, "recruit": "mmfl-max-min",
+                       "budget": 2.0, "bid-distributions": "uniform,linear", "out-dir": str(tmp_path / "direct")},
+                      num_supernodes=8, echo=False)
     assert _strip(summary) == _strip(json.loads(json.dumps(direct)))
+    winners = summary["recruitment"]["winners"]
+    assert 0 < len(winners["digits"]) < 8 and summary["recruitment"]["spent"] <= 2.0 + 1e-9
+    assert all(c in winners[t] for e in summary["allocation"] for c, t in e["tasks"].items())
     deployed, _ = _deploy(tmp_path / "deploy", digit_task_set, ("0", "1"), "strategy='mmfl-round-robin' rounds=2")
     summary = json.loads((deployed / "summary.json").read_text())
     assert set(summary["tasks"]) == {"digits", "digits-rot"}

@@ -241,3 +241,66 @@ def test_acs_tasks_offline_pairs_the_release_with_named_synthetic_stand_ins(tmp_
     assert employment.sensitive_values["RAC1P"] == [1, 2]  # binarised like the release
     with pytest.raises(DatasetError, match="acs-tasks offline needs FeDa4Fair's release"):
         build_acs_tasks(tmp_path / "none", data_root=str(tmp_path / "nowhere"))
+
+
+def _bids_file(path, rows):
+    path.write_text("user,task,bid\n" + "".join(f"{u},{t},{b}\n" for u, t, b in rows))
+    return str(path)
+
+
+BIDS = [("0", "digits", 0.1), ("1", "digits", 0.2), ("2", "digits", 0.3), ("3", "digits", 0.9), ("5", "digits", 0.05),
+        ("0", "digits-noisy", 0.4), ("1", "digits-noisy", 0.05), ("2", "digits-noisy", 0.1),
+        ("3", "digits-noisy", 0.12), ("4", "digits-noisy", 0.6), ("5", "digits-noisy", 0.8)]
+
+
+def test_recruitment_parameters_are_checked_before_any_work(tmp_path):
+    base = {"strategy": "fedfair-mmfl", "bid-distributions": "gauss:0.5:0.2,linear"}
+    with pytest.raises(ParamError, match="recruit='cheapest' is not a mechanism; valid: budget-fair"):
+        run_params({**base, "recruit": "cheapest", "budget": 1.0})
+    with pytest.raises(ParamError, match="recruit=gmm-fair needs budget=B > 0"):
+        run_params({**base, "recruit": "gmm-fair"})
+    with pytest.raises(ParamError, match="exactly one bid source"):
+        run_params({"strategy": "mmfl-random", "recruit": "gmm-fair", "budget": 1.0})
+    with pytest.raises(ParamError, match="bid distribution 'gauss:0.5' not understood"):
+        run_params({**base, "recruit": "gmm-fair", "budget": 1.0, "bid-distributions": "gauss:0.5"})
+    bad = _bids_file(tmp_path / "bad.csv", [("0", "digits", 1.5)])
+    with pytest.raises(ParamError, match=r"line 2: bid 1.5 outside \[0, 1\]"):
+        run_params({"strategy": "mmfl-round-robin", "recruit": "gmm-fair", "budget": 1.0, "bids": bad})
+    assert run_params({**base, "recruit": "val-threshold"})[0]["posted-price"] == 0.4  # no budget needed
+
+
+@pytest.mark.slow
+def test_recruited_runs_train_only_the_winners(digit_tasks, tmp_path):
+    bids = _bids_file(tmp_path / "bids.csv", BIDS)
+    costly = _bids_file(tmp_path / "costly.csv", [(u, t, 0.7 if t == "digits-noisy" else b) for u, t, b in BIDS])
+    base = {"dataset": str(digit_tasks), "rounds": 6, "seed": 1, "strategy": "fedfair-mmfl", "bids": bids}
+    configs = [
+        {**base, "recruit": "budget-fair", "budget": 1.0, "out-dir": str(tmp_path / "fair")},
+        {**base, "recruit": "mmfl-max-min", "budget": 0.92, "out-dir": str(tmp_path / "maxmin")},
+        {**base, "recruit": "budget-fair", "budget": 0.5, "bids": costly, "out-dir": str(tmp_path / "empty")},
+        {**base, "recruit": "budget-fair", "budget": 0.5, "bids": costly, "allow-empty-tasks": True,
+         "out-dir": str(tmp_path / "allowed")},
+        {**base, "strategy": "mmfl-random", "recruit": "gmm-fair", "budget": 1.0, "bids": "",
+         "bid-distributions": "uniform,linear", "out-dir": str(tmp_path / "drawn")},
+    ]
+    fair, maxmin, empty, allowed, drawn = simulate_many(configs, num_supernodes=6, echo=False, keep_going=True)
+    # budget-fair by hand: B / S = 0.5 per task; digits 0.05, 0.1 win (0.2 > 0.5 / 3), paid 0.25 each;
+    # digits-noisy 0.05, 0.1, 0.12 win (0.4 > 0.5 / 4), paid 1/6 each; client 4 wins nothing
+    recruitment = fair["recruitment"]
+    assert recruitment["winners"] == {"digits": ["5", "0"], "digits-noisy": ["1", "2", "3"]}
+    assert recruitment["payments"]["digits"] == {"5": 0.25, "0": 0.25}
+    assert recruitment["spent"] == pytest.approx(1.0) and recruitment["take_up"] == {"digits": 2, "digits-noisy": 3}
+    for entry in fair["allocation"]:  # active-rate 1: every winner trains its only task every round
+        assert entry["tasks"] == {"0": "digits", "1": "digits-noisy", "2": "digits-noisy", "3": "digits-noisy",
+                                  "5": "digits"}
+    # mmfl-max-min: client 1 wins digits for x = 0.5 of its rounds (C = 0.1 for a bid of 0.2)
+    assert maxmin["recruitment"]["fractional"] == {"digits": {"1": pytest.approx(0.5)}, "digits-noisy": {}}
+    trained = sum(e["tasks"].get("1") == "digits" for e in maxmin["allocation"])
+    skipped = sum(e["tasks"].get("1") == "digits" for e in maxmin["sat_out"])
+    assert trained + skipped > 0 and trained == (trained + skipped) // 2
+    assert "left task(s) ['digits-noisy'] without clients; raise the budget, or set allow-empty-tasks=true" in empty["error"]
+    assert allowed["recruitment"]["warnings"] and all(set(e["tasks"].values()) == {"digits"} for e in allowed["allocation"])
+    assert set(allowed["tasks"]) == {"digits", "digits-noisy"}  # the untrained task is still evaluated
+    winners = drawn["recruitment"]["winners"]
+    for entry in drawn["allocation"]:
+        assert all(client in winners[task] for client, task in entry["tasks"].items())
