@@ -80,18 +80,28 @@ def build_task_set(name: str, out: str | os.PathLike[str], seed: int = 0, data_r
         return build_acs_tasks(out, seed, data_root=data_root, **_)
     if name not in TASK_SETS:
         raise DatasetError(f"unknown task set {name!r}; valid: {', '.join([*TASK_SETS, 'acs-tasks'])}")
+    return build_image_tasks(out, name, TASK_SETS[name], seed, data_root=data_root, clients=clients, limit=limit)
+
+
+def build_image_tasks(out: str | os.PathLike[str], name: str, tasks: Sequence[str], seed: int = 0,
+                      data_root: str | None = None, clients: int = 20, limit: int = 5000,
+                      paper: str = "seed 003, Experiments 1-2") -> Path:
+    """A task set named ``name`` of the image tasks ``tasks`` (keys of :data:`TASKS`) over ``clients`` clients."""
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise DatasetError(f"unknown image task(s) {unknown}; valid: {', '.join(TASKS)}")
     out = Path(out).expanduser().resolve()
     tmp = _staging(out)
     try:
         entries = []
-        for task in TASK_SETS[name]:
+        for task in tasks:
             image_set, variant, stand_in = TASKS[task]
             spec = image_spec(image_set, seed, data_root=data_root, clients=clients, limit=limit, dataset_name=task,
                               **variant)
             build_dataset(spec, tmp / task)
             entries.append({"name": task, "dataset": task, "model": spec.default_model, "stand_in": stand_in})
         write_task_set(tmp, name, [str(k) for k in range(clients)], entries,
-                       source={"paper": "seed 003, Experiments 1-2", "clients": clients, "rows_per_task": limit, "seed": seed})
+                       source={"paper": paper, "clients": clients, "rows_per_task": limit, "seed": seed})
         return _publish(tmp, out)
     finally:
         if tmp.exists():
