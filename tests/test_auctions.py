@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -163,3 +164,64 @@ def test_corollary_10_closed_forms_match_monte_carlo():
 def test_a_task_nobody_bids_for_is_refused():
     with pytest.raises(ValueError, match=r"nobody bids for task\(s\) \[1\]"):
         mmfl_max_min(np.array([[0.5, np.nan], [0.2, np.nan]]), 1.0)
+
+
+def _cli(args):
+    from typer.testing import CliRunner
+
+    from fedfair.cli import app
+
+    return CliRunner().invoke(app, args)
+
+
+def test_auction_command_prints_the_outcome_by_name(tmp_path):
+    bids = tmp_path / "bids.csv"
+    bids.write_text("user,task,bid\nalice,mnist,0.1\nbob,mnist,0.2\ncarol,mnist,0.3\ndan,mnist,0.9\n"
+                    "alice,cifar,0.5\nbob,cifar,0.6\ncarol,cifar,0.7\ndan,cifar,0.95\n")
+    result = _cli(["auction", "--mechanism", "mmfl-max-min", "--budget", "0.3", "--bids", str(bids)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["winners"] == {"mnist": ["alice"], "cifar": ["alice"]}
+    assert report["payments"] == {"mnist": {"alice": pytest.approx(0.1)}, "cifar": {"alice": pytest.approx(0.2)}}
+    assert report["fractional"] == {"mnist": {}, "cifar": {"alice": pytest.approx(0.4)}}
+    assert report["take_up"] == {"mnist": 1.0, "cifar": pytest.approx(0.4)} and report["spent"] == pytest.approx(0.3)
+    whole = json.loads(_cli(["auction", "-m", "mmfl-max-min", "-b", "0.3", "--bids", str(bids), "--no-fractional"]).stdout)
+    assert whole["take_up"] == {"mnist": 1.0, "cifar": 0.0} and whole["warnings"]
+    posted = json.loads(_cli(["auction", "-m", "val-threshold", "--price", "0.55", "--bids", str(bids)]).stdout)
+    assert posted["winners"] == {"mnist": ["alice", "bob", "carol"], "cifar": ["alice"]}
+
+
+def test_auction_command_refuses_bad_input(tmp_path):
+    def error(args, text):
+        result = _cli(args)
+        assert result.exit_code == 2 and text in " ".join(result.output.split()), result.output
+
+    def bids(name, content):
+        (tmp_path / name).write_text(content)
+        return str(tmp_path / name)
+
+    good = bids("good.csv", "user,task,bid\na,x,0.1\n")
+    error(["auction", "-m", "cheapest", "-b", "1", "--bids", good], "unknown mechanism 'cheapest'; valid: budget-fair")
+    error(["auction", "-m", "gmm-fair", "-b", "0", "--bids", good], "the budget must be > 0")
+    error(["auction", "-m", "gmm-fair", "--bids", good], "gmm-fair needs --budget B > 0")
+    error(["auction", "-m", "gmm-fair", "-b", "1", "--bids", bids("cols.csv", "user,bid\na,0.1\n")],
+          "column(s) ['task'] missing; the bids file needs columns user,task,bid")
+    error(["auction", "-m", "gmm-fair", "-b", "1", "--bids", bids("dup.csv", "user,task,bid\na,x,0.1\na,x,0.2\n")],
+          "line 3: duplicate bid of user 'a' for task 'x'")
+    error(["auction", "-m", "gmm-fair", "-b", "1", "--bids", bids("text.csv", "user,task,bid\na,x,cheap\n")],
+          "line 2: bid 'cheap' is not a number")
+    error(["auction", "-m", "gmm-fair", "-b", "1", "--bids", bids("range.csv", "user,task,bid\na,x,-0.1\n")],
+          "line 2: bid -0.1 outside [0, 1]")
+    error(["auction", "--simulate", "--tasks", "gauss:0.5", "--out", str(tmp_path / "sim")],
+          "bid distribution 'gauss:0.5' not understood")
+
+
+def test_auction_simulation_writes_experiment_5(tmp_path):
+    result = _cli(["auction", "--simulate", "--users", "30", "--budgets", "1:5:3", "--seeds", "2",
+                   "--out", str(tmp_path / "sim")])
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "sim" / "take_up.csv").read_text().splitlines()
+    assert lines[0] == "mechanism,budget,seed,take_up_task1,take_up_task2,min_take_up,difference,spent"
+    assert len(lines) == 1 + 7 * 3 * 2  # 7 mechanisms x 3 budgets x 2 seeds
+    assert (tmp_path / "sim" / "take_up_difference.png").stat().st_size > 0
+    assert (tmp_path / "sim" / "take_up_min.png").stat().st_size > 0
