@@ -3,7 +3,7 @@
 ``train_local`` runs mini-batch steps on binary cross-entropy; the client-side
 plug-ins of :mod:`fedfair.local` shape it without rewriting it:
 
-- ``sample_weight``: per-row weights of the loss (e.g. FairIF reweighting);
+- ``sample_weight``: per-row weights of the loss (e.g. FairIF reweighting), scaled to mean 1;
 - ``penalties``: callables ``(model, batch) -> scalar tensor`` added to each
   batch's loss (e.g. FedProx's proximal term, :func:`proximal_term`, or a
   fairness regulariser). ``batch`` is a :class:`Batch`: features, labels,
@@ -41,7 +41,9 @@ class Batch:
     y: torch.Tensor
     weight: torch.Tensor | None
     index: torch.Tensor
-    groups: dict[str, torch.Tensor] = field(default_factory=dict)
+    groups: Mapping[str, torch.Tensor] = field(default_factory=dict)
+    # the model's logits on x, set by the loop once per loss evaluation so penalties reuse them
+    logits: torch.Tensor | None = None
 
 
 Penalty = Callable[[nn.Module, Batch], torch.Tensor]
@@ -81,16 +83,17 @@ class Step(Protocol):
 
 
 def batch_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
-    """Cross-entropy of the batch (binary on one logit, softmax on C logits): the plain mean, or the
-    weight-normalised mean with row weights."""
-    logits = model(batch.x)
+    """Cross-entropy of the batch (binary on one logit, softmax on C logits; the batch's logits when the
+    loop has set them): the plain mean, or with row weights (mean 1 over the split) the mean of weight x
+    loss, an unbiased mini-batch estimate of the weighted loss sum_i w_i l_i / n (e.g. FairIF's eq. 15)."""
+    logits = batch.logits if batch.logits is not None else model(batch.x)
     if logits.dim() > 1:  # C > 2 classes; labels are class indices stored as floats
         losses = nn.functional.cross_entropy(logits, batch.y.long(), reduction="none")
-        return losses.mean() if batch.weight is None else (losses * batch.weight).sum() / batch.weight.sum()
+        return losses.mean() if batch.weight is None else (losses * batch.weight).mean()
     if batch.weight is None:
         return nn.functional.binary_cross_entropy_with_logits(logits, batch.y)
     losses = nn.functional.binary_cross_entropy_with_logits(logits, batch.y, reduction="none")
-    return (losses * batch.weight).sum() / batch.weight.sum()
+    return (losses * batch.weight).mean()
 
 
 class SGDStep:
@@ -137,16 +140,43 @@ class SplitTensors:
     def __init__(self, data: Split, sample_weight: np.ndarray | None = None) -> None:
         self.x = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))
         self.y = torch.from_numpy(data.y.astype(np.float32))
-        self.weight = None if sample_weight is None else torch.as_tensor(sample_weight, dtype=torch.float32)
-        self.groups = {a: torch.from_numpy(np.unique(v, return_inverse=True)[1].astype(np.int64).reshape(-1))
-                       for a, v in data.sensitive.items()}
+        self.weight = None
+        if sample_weight is not None:  # scaled to mean 1 over the split (unbiased batch means)
+            weight = np.asarray(sample_weight, dtype=np.float64)
+            self.weight = torch.as_tensor(weight / weight.mean() if weight.mean() > 0 else weight, dtype=torch.float32)
+        self.sensitive = data.sensitive
+        self._codes: dict[str, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.y)
 
+    def codes(self, attribute: str) -> torch.Tensor:
+        """Group codes of every row for one attribute, computed the first time a penalty asks for them (so a
+        training run whose plug-ins never read the training rows' groups never touches them)."""
+        if attribute not in self._codes:
+            values = self.sensitive[attribute]
+            self._codes[attribute] = torch.from_numpy(np.unique(values, return_inverse=True)[1].astype(np.int64).reshape(-1))
+        return self._codes[attribute]
+
     def batch(self, idx: torch.Tensor) -> Batch:
         return Batch(self.x[idx], self.y[idx], None if self.weight is None else self.weight[idx], idx,
-                     {a: codes[idx] for a, codes in self.groups.items()})
+                     BatchGroups(self, idx))
+
+
+class BatchGroups(Mapping):
+    """A batch's group codes per sensitive attribute, read on demand."""
+
+    def __init__(self, tensors: SplitTensors, idx: torch.Tensor) -> None:
+        self.tensors, self.idx = tensors, idx
+
+    def __getitem__(self, attribute: str) -> torch.Tensor:
+        return self.tensors.codes(attribute)[self.idx]
+
+    def __iter__(self):
+        return iter(self.tensors.sensitive)
+
+    def __len__(self) -> int:
+        return len(self.tensors.sensitive)
 
 
 def train_local(
@@ -172,6 +202,7 @@ def train_local(
     generator = torch.Generator().manual_seed(int(seed))
 
     def loss_fn(m: nn.Module, batch: Batch) -> torch.Tensor:
+        batch.logits = m(batch.x)  # one forward pass, shared by the loss and the penalties
         loss = batch_loss(m, batch)
         for penalty in penalties:
             loss = loss + penalty(m, batch)
