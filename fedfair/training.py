@@ -71,6 +71,7 @@ class TrainConfig:
     epochs: int = 1
     batch_size: int = 32
     max_steps: int | None = None
+    optimizer: str = "sgd"  # or "adam" (e.g. FairIF's centralised setting, Appendix B)
 
 
 class Step(Protocol):
@@ -187,18 +188,22 @@ def train_local(
     sample_weight: np.ndarray | None = None,
     penalties: Sequence[Penalty] = (),
     step: Step | None = None,
+    on_epoch: Callable[[int, float], bool] | None = None,
 ) -> float:
     """The one local training loop: mini-batch epochs (or ``config.max_steps`` steps) of ``step``
     (default :class:`SGDStep`) on ``data``; returns the mean loss the steps report.
 
     Each step's loss is :func:`batch_loss` with ``sample_weight`` plus every penalty. The
-    shuffling order follows ``seed`` so that a run is reproducible.
+    shuffling order follows ``seed`` so that a run is reproducible. ``on_epoch(epoch, mean loss)`` returning
+    True stops the loop early (e.g. at convergence).
     """
     step = step or SGDStep()
     if len(data) == 0 or config.max_steps == 0:
         return 0.0
     tensors = SplitTensors(data, sample_weight)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    if config.optimizer not in ("sgd", "adam"):
+        raise ValueError(f"optimizer {config.optimizer!r}: use sgd or adam")
+    optimizer = (torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(int(seed))
 
     def loss_fn(m: nn.Module, batch: Batch) -> torch.Tensor:
@@ -211,13 +216,17 @@ def train_local(
     model.train()
     total, steps = 0.0, 0
     epochs = itertools.count() if config.max_steps is not None else range(config.epochs)
-    for _ in epochs:
+    for epoch in epochs:
+        epoch_total, epoch_steps = 0.0, 0
         for group in step_batches(epoch_order(len(tensors), config.batch_size, generator), step.batches_per_step):
             loss = step(model, optimizer, [tensors.batch(idx) for idx in group], loss_fn, config)
-            total += float(loss.detach())
-            steps += 1
-            if steps == config.max_steps:
-                return total / steps
+            epoch_total += float(loss.detach())
+            epoch_steps += 1
+            if steps + epoch_steps == config.max_steps:
+                return (total + epoch_total) / (steps + epoch_steps)
+        total, steps = total + epoch_total, steps + epoch_steps
+        if on_epoch is not None and on_epoch(epoch, epoch_total / max(epoch_steps, 1)):
+            break
     return total / max(steps, 1)
 
 
