@@ -24,11 +24,12 @@ metrics and group confusion counts, never raw data.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
+import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedfair import protocol as p
@@ -87,6 +88,38 @@ class PersonalModels:
 
     def put(self, task: str, arrays: ArrayRecord) -> None:
         self.state[self._key(task)] = arrays
+
+
+class PluginState(MutableMapping):
+    """The plug-ins' numpy arrays kept on this node for one (run, task), in ``context.state``."""
+
+    PREFIX = "plugin-state"
+
+    def __init__(self, context: Context, config: ConfigRecord, task: str) -> None:
+        self.state = context.state
+        self.key = f"{self.PREFIX}/{config.get(p.RUN_TAG, '')}" + (f"/{task}" if task else "")
+
+    def _record(self) -> ArrayRecord:
+        if self.key not in self.state:
+            self.state[self.key] = ArrayRecord()
+        return self.state[self.key]
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if self.key not in self.state or key not in self.state[self.key]:
+            raise KeyError(key)
+        return self.state[self.key][key].numpy()
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        self._record()[key] = Array(np.asarray(value))
+
+    def __delitem__(self, key: str) -> None:
+        del self._record()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.state[self.key].keys()) if self.key in self.state else [])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
 
 
 def _spec(config: ConfigRecord) -> dict[str, Any]:
@@ -161,8 +194,18 @@ def train(msg: Message, context: Context) -> Message:
         info[p.START_GROUPS] = p.encode_groups(scored.groups)
         metrics[p.START_LOSS], metrics[p.START_ACCURACY] = scored.loss, scored.accuracy
     loop = TrainConfig(lr=float(config[p.LR]), epochs=int(config[p.LOCAL_EPOCHS]), batch_size=int(config[p.BATCH_SIZE]))
-    metrics[p.TRAIN_LOSS] = train_with(parse_names(str(config.get(p.OBJECTIVES, ""))), config, model, data, loop,
-                                       seed=int(config[p.TRAIN_SEED]))
+    run = train_with(parse_names(str(config.get(p.OBJECTIVES, ""))), config, model, data, loop,
+                     seed=int(config[p.TRAIN_SEED]), state=PluginState(context, config, task),
+                     shared=json.loads(str(config.get(p.SHARED, "{}"))))
+    metrics[p.TRAIN_LOSS] = run.loss
+    for key, value in run.report.items():
+        metrics[p.PLUGIN_REPORT + key] = float(value)
+    if task:
+        info[p.TASK] = task
+    if run.notes:
+        info[p.PLUGIN_NOTES] = json.dumps(run.notes)
+    if run.share:
+        info[p.PLUGIN_SHARE] = json.dumps(run.share)
     arrays = ArrayRecord(model.state_dict())
     if bool(config.get(p.KEEP_PERSONAL, False)):
         personal.put(task, arrays)

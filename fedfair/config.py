@@ -37,6 +37,9 @@ def _hidden(text: str) -> bool:
     return bool(parts) and all(p.isdigit() and int(p) > 0 for p in parts)
 
 
+# client-side mitigations: plug-ins of fedfair.local any strategy can add to its local training
+MITIGATIONS = ("fairif", "puffle")
+
 COMMON_PARAMS: dict[str, Param] = {
     "strategy": Param(str, "fedavg", "server algorithm (see `fedfair strategies`)"),
     "dataset": Param(str, "synthetic-gaussian-8", "builtin dataset name or dataset directory; '' = each SuperNode's node-config dataset-dir"),
@@ -55,7 +58,13 @@ COMMON_PARAMS: dict[str, Param] = {
     "min-nodes": Param(int, 0, "SuperNodes to wait for before starting; 0 = the dataset's number of clients (1 without a dataset)",
                        "integer >= 0", lambda x: x >= 0),
     "timeout": Param(float, 600.0, "seconds to wait for client replies in one round", "float > 0", _positive),
+    "mitigation": Param(str, "none", "client-side fairness mitigation added to any strategy's local training: none, "
+                        "fairif (seed 004's influence reweighting) or puffle (PUFFLE's regulariser)",
+                        "none, fairif or puffle", lambda x: x in ("none", *MITIGATIONS)),
 }
+
+# the sensitive attribute fair strategies and mitigations use (one spec, shared by the components that read it)
+SENSITIVE_PARAM = Param(str, "", "sensitive attribute the fair strategies and mitigations use; '' = the dataset's first")
 
 
 def parse_value(text: str) -> Any:

@@ -18,9 +18,13 @@ format, by message type:
     and their own parameters, ``start-from`` (``sent`` or ``personal``),
     ``keep-personal``, ``score-start``, ``task``. Records: ``arrays`` (the
     start model; may be absent when the node starts from its personal model).
-    Reply: ``arrays``, ``metrics`` (num-examples, train-loss and, with
-    score-start, start-loss / start-accuracy) and ``info`` (client and, with
-    score-start, ``start-groups``).
+    ``shared``: JSON {key: statistics} the server summed over the clients'
+    last ``plugin-share`` (e.g. PUFFLE's per-group prediction counts).
+    Reply: ``arrays``, ``metrics`` (num-examples, train-loss, the plug-ins'
+    numbers as ``local.<name>`` and, with score-start, start-loss /
+    start-accuracy) and ``info`` (client, the plug-ins' ``plugin-notes``
+    (JSON list of fallback reasons) and ``plugin-share`` (JSON {key:
+    statistics}) and, with score-start, ``start-groups``).
 ``evaluate`` and ``query.evaluate_models``
     Records ``model-0``, ``model-1``, ... are the sent models. config
     ``models`` (JSON list of {"key", "use", "task"}) says which models to
@@ -77,6 +81,7 @@ SPLIT = "split"
 SOFT = "soft"
 ADAPT = "adapt"
 ADAPT_SEED = "adapt-seed"
+SHARED = "shared"
 
 # values of START_FROM and of a model's "use"
 SENT, PERSONAL = "sent", "personal"
@@ -95,6 +100,9 @@ NUM_EXAMPLES = "num-examples"
 LOSS, ACCURACY = "loss", "accuracy"
 TRAIN_LOSS = "train-loss"
 START_LOSS, START_ACCURACY = "start-loss", "start-accuracy"
+PLUGIN_NOTES = "plugin-notes"
+PLUGIN_SHARE = "plugin-share"
+PLUGIN_REPORT = "local."  # prefix of the plug-ins' numbers in a train reply's metrics
 
 
 def model_key(k: int) -> str:

@@ -3,7 +3,7 @@
 ``train_local`` runs mini-batch steps on binary cross-entropy; the client-side
 plug-ins of :mod:`fedfair.local` shape it without rewriting it:
 
-- ``sample_weight``: per-row weights of the loss (e.g. FairIF reweighting);
+- ``sample_weight``: per-row weights of the loss (e.g. FairIF reweighting), scaled to mean 1;
 - ``penalties``: callables ``(model, batch) -> scalar tensor`` added to each
   batch's loss (e.g. FedProx's proximal term, :func:`proximal_term`, or a
   fairness regulariser). ``batch`` is a :class:`Batch`: features, labels,
@@ -41,7 +41,9 @@ class Batch:
     y: torch.Tensor
     weight: torch.Tensor | None
     index: torch.Tensor
-    groups: dict[str, torch.Tensor] = field(default_factory=dict)
+    groups: Mapping[str, torch.Tensor] = field(default_factory=dict)
+    # the model's logits on x, set by the loop once per loss evaluation so penalties reuse them
+    logits: torch.Tensor | None = None
 
 
 Penalty = Callable[[nn.Module, Batch], torch.Tensor]
@@ -69,6 +71,7 @@ class TrainConfig:
     epochs: int = 1
     batch_size: int = 32
     max_steps: int | None = None
+    optimizer: str = "sgd"  # or "adam" (e.g. FairIF's centralised setting, Appendix B)
 
 
 class Step(Protocol):
@@ -81,16 +84,17 @@ class Step(Protocol):
 
 
 def batch_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
-    """Cross-entropy of the batch (binary on one logit, softmax on C logits): the plain mean, or the
-    weight-normalised mean with row weights."""
-    logits = model(batch.x)
+    """Cross-entropy of the batch (binary on one logit, softmax on C logits; the batch's logits when the
+    loop has set them): the plain mean, or with row weights (mean 1 over the split) the mean of weight x
+    loss, an unbiased mini-batch estimate of the weighted loss sum_i w_i l_i / n (e.g. FairIF's eq. 15)."""
+    logits = batch.logits if batch.logits is not None else model(batch.x)
     if logits.dim() > 1:  # C > 2 classes; labels are class indices stored as floats
         losses = nn.functional.cross_entropy(logits, batch.y.long(), reduction="none")
-        return losses.mean() if batch.weight is None else (losses * batch.weight).sum() / batch.weight.sum()
+        return losses.mean() if batch.weight is None else (losses * batch.weight).mean()
     if batch.weight is None:
         return nn.functional.binary_cross_entropy_with_logits(logits, batch.y)
     losses = nn.functional.binary_cross_entropy_with_logits(logits, batch.y, reduction="none")
-    return (losses * batch.weight).sum() / batch.weight.sum()
+    return (losses * batch.weight).mean()
 
 
 class SGDStep:
@@ -137,16 +141,43 @@ class SplitTensors:
     def __init__(self, data: Split, sample_weight: np.ndarray | None = None) -> None:
         self.x = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))
         self.y = torch.from_numpy(data.y.astype(np.float32))
-        self.weight = None if sample_weight is None else torch.as_tensor(sample_weight, dtype=torch.float32)
-        self.groups = {a: torch.from_numpy(np.unique(v, return_inverse=True)[1].astype(np.int64).reshape(-1))
-                       for a, v in data.sensitive.items()}
+        self.weight = None
+        if sample_weight is not None:  # scaled to mean 1 over the split (unbiased batch means)
+            weight = np.asarray(sample_weight, dtype=np.float64)
+            self.weight = torch.as_tensor(weight / weight.mean() if weight.mean() > 0 else weight, dtype=torch.float32)
+        self.sensitive = data.sensitive
+        self._codes: dict[str, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.y)
 
+    def codes(self, attribute: str) -> torch.Tensor:
+        """Group codes of every row for one attribute, computed the first time a penalty asks for them (so a
+        training run whose plug-ins never read the training rows' groups never touches them)."""
+        if attribute not in self._codes:
+            values = self.sensitive[attribute]
+            self._codes[attribute] = torch.from_numpy(np.unique(values, return_inverse=True)[1].astype(np.int64).reshape(-1))
+        return self._codes[attribute]
+
     def batch(self, idx: torch.Tensor) -> Batch:
         return Batch(self.x[idx], self.y[idx], None if self.weight is None else self.weight[idx], idx,
-                     {a: codes[idx] for a, codes in self.groups.items()})
+                     BatchGroups(self, idx))
+
+
+class BatchGroups(Mapping):
+    """A batch's group codes per sensitive attribute, read on demand."""
+
+    def __init__(self, tensors: SplitTensors, idx: torch.Tensor) -> None:
+        self.tensors, self.idx = tensors, idx
+
+    def __getitem__(self, attribute: str) -> torch.Tensor:
+        return self.tensors.codes(attribute)[self.idx]
+
+    def __iter__(self):
+        return iter(self.tensors.sensitive)
+
+    def __len__(self) -> int:
+        return len(self.tensors.sensitive)
 
 
 def train_local(
@@ -157,21 +188,26 @@ def train_local(
     sample_weight: np.ndarray | None = None,
     penalties: Sequence[Penalty] = (),
     step: Step | None = None,
+    on_epoch: Callable[[int, float], bool] | None = None,
 ) -> float:
     """The one local training loop: mini-batch epochs (or ``config.max_steps`` steps) of ``step``
     (default :class:`SGDStep`) on ``data``; returns the mean loss the steps report.
 
     Each step's loss is :func:`batch_loss` with ``sample_weight`` plus every penalty. The
-    shuffling order follows ``seed`` so that a run is reproducible.
+    shuffling order follows ``seed`` so that a run is reproducible. ``on_epoch(epoch, mean loss)`` returning
+    True stops the loop early (e.g. at convergence).
     """
     step = step or SGDStep()
     if len(data) == 0 or config.max_steps == 0:
         return 0.0
     tensors = SplitTensors(data, sample_weight)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    if config.optimizer not in ("sgd", "adam"):
+        raise ValueError(f"optimizer {config.optimizer!r}: use sgd or adam")
+    optimizer = (torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(int(seed))
 
     def loss_fn(m: nn.Module, batch: Batch) -> torch.Tensor:
+        batch.logits = m(batch.x)  # one forward pass, shared by the loss and the penalties
         loss = batch_loss(m, batch)
         for penalty in penalties:
             loss = loss + penalty(m, batch)
@@ -180,13 +216,17 @@ def train_local(
     model.train()
     total, steps = 0.0, 0
     epochs = itertools.count() if config.max_steps is not None else range(config.epochs)
-    for _ in epochs:
+    for epoch in epochs:
+        epoch_total, epoch_steps = 0.0, 0
         for group in step_batches(epoch_order(len(tensors), config.batch_size, generator), step.batches_per_step):
             loss = step(model, optimizer, [tensors.batch(idx) for idx in group], loss_fn, config)
-            total += float(loss.detach())
-            steps += 1
-            if steps == config.max_steps:
-                return total / steps
+            epoch_total += float(loss.detach())
+            epoch_steps += 1
+            if steps + epoch_steps == config.max_steps:
+                return (total + epoch_total) / (steps + epoch_steps)
+        total, steps = total + epoch_total, steps + epoch_steps
+        if on_epoch is not None and on_epoch(epoch, epoch_total / max(epoch_steps, 1)):
+            break
     return total / max(steps, 1)
 
 

@@ -32,15 +32,17 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
-from fedfair.config import COMMON_PARAMS, Param, ParamError, hidden_sizes
+from fedfair.config import COMMON_PARAMS, MITIGATIONS, Param, ParamError, hidden_sizes
 from fedfair.data import read_manifest
 from fedfair.local import objective_class
+from fedfair.local.base import LocalObjective
 from fedfair.models import build_model
 from fedfair.results import ClientEval, RunRecorder
 from fedfair.tasks import is_task_set, load_task_set
 from strategies.evaluation import Deployed, ModelScore, by_node, evaluate_message, read_evaluations, read_scores, scores_message
 from strategies.fairness import sensitive_attribute
 from strategies.nodes import ClientError, NodeInfo, describe_nodes, sample, send_all, wait_for_nodes
+from strategies.plugins import PluginLog
 
 __all__ = ["ClientError", "Deployed", "FedFairStrategy", "ModelScore", "NodeInfo"]
 
@@ -65,23 +67,42 @@ class FedFairStrategy:
         self._dataset_clients: list[str] | None = None
         # isolates this run's personal models in the clients' state (several runs may share a simulation)
         self.run_tag = uuid.uuid4().hex[:12]
+        self.plugins = PluginLog(str(self.params.get("mitigation", "none")))
 
     # ----- parameters -------------------------------------------------------
     @classmethod
     def param_components(cls) -> dict[str, dict[str, Param]]:
-        """The parameters a run of this strategy reads, by component: common, the strategy, its plug-ins."""
+        """The parameters a run of this strategy reads, by component: common, the strategy, its plug-ins
+        (and the client-side mitigations any run may add)."""
         components = {"common": dict(COMMON_PARAMS), f"strategy {cls.name}": dict(cls.extra_params)}
-        for plugin in dict.fromkeys([*cls.objectives, *([cls.adapt] if cls.adapt else [])]):
+        for plugin in dict.fromkeys([*cls.objectives, *([cls.adapt] if cls.adapt else []), *MITIGATIONS]):
             components[f"local {plugin}"] = dict(objective_class(plugin).params)
         return components
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:
         """Checks across parameters, before any work (a ParamError naming the problem and the fix)."""
+        mitigation = params.get("mitigation", "none")
+        if mitigation == "none":
+            return
+        clash = [o for o in cls.objectives if o != "sgd" and objective_class(o).step is not LocalObjective.step]
+        if clash and objective_class(mitigation).step is not LocalObjective.step:
+            raise ParamError(f"mitigation={mitigation} and {cls.name}'s {clash} both define the local step; "
+                             f"they cannot be combined")
+        values = objective_class(mitigation).server_values(params)
+        warmup = values.get("fairif-warmup")
+        if warmup is not None and warmup >= params["rounds"]:
+            raise ParamError(f"fairif-warmup={warmup} leaves no round to train with FairIF's weights in "
+                             f"rounds={params['rounds']}; use fewer warm-up rounds or more rounds")
+
+    def local_objectives(self) -> tuple[str, ...]:
+        """The plug-ins of this run's local training: the strategy's and the mitigation's."""
+        mitigation = self.params.get("mitigation", "none")
+        return (*self.objectives, *([] if mitigation == "none" else [mitigation]))
 
     def plugin_config(self, names: Iterable[str]) -> dict[str, Any]:
         """The values of the named plug-ins' parameters, sent in the message config."""
-        return {key: self.params[key] for name in names for key in objective_class(name).params}
+        return {key: value for name in names for key, value in objective_class(name).server_values(self.params).items()}
 
     # ----- the round template -------------------------------------------------
     def run(self, grid: Grid) -> dict[str, Any]:
@@ -95,10 +116,12 @@ class FedFairStrategy:
             replies = self.send(grid, [self.train_message(n, server_round, self.start_arrays(n, server_round),
                                                           **self.train_config(n, server_round)) for n in chosen],
                                 f"train round {server_round}")
+            self.plugins.collect(server_round, replies, {n.node_id: n.client for n in self.nodes})
             self.aggregate(server_round, replies)
             evals = self.evaluate_nodes(grid, server_round, self.deployment(server_round))
             self.observe(server_round, evals)
-        return self.recorder.finish(evals, clusters=self.final_clusters(), extra=self.summary_extra())
+        return self.recorder.finish(evals, clusters=self.final_clusters(),
+                                    extra={**self.summary_extra(), **self.plugins.summary()})
 
     def setup(self, grid: Grid) -> None:
         """Before round 1 (the nodes are known): initial models."""
@@ -230,9 +253,12 @@ class FedFairStrategy:
         record = self.message_config(server_round)
         record.update({
             p.LR: self.params["lr"], p.LOCAL_EPOCHS: self.params["local-epochs"], p.BATCH_SIZE: self.params["batch-size"],
-            p.TRAIN_SEED: self.train_seed(server_round, node), p.OBJECTIVES: ",".join(self.objectives),
-            **self.plugin_config(self.objectives), **config,
+            p.TRAIN_SEED: self.train_seed(server_round, node), p.OBJECTIVES: ",".join(self.local_objectives()),
+            **self.plugin_config(self.local_objectives()), **config,
         })
+        shared = self.plugins.shared.get(str(record.get(p.TASK, "")))
+        if shared:
+            record[p.SHARED] = json.dumps(shared)
         content = RecordDict({p.CONFIG: record})
         if arrays is not None:
             content[p.ARRAYS] = arrays

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fedfair.config import Param, ParamError
+from fedfair.config import SENSITIVE_PARAM, Param, ParamError
 from fedfair.metrics import GroupCounts, pair_gaps
 
 FAIRNESS_NOTIONS = ("sp", "eqop", "eo")
@@ -24,7 +24,7 @@ FAIRNESS_PARAMS: dict[str, Param] = {
                    "float in [0, 1]", lambda x: 0.0 <= x <= 1.0),
     "fairness": Param(str, "sp", "fairness notion f used by fair strategies: sp, eqop or eo", "sp, eqop or eo",
                       lambda x: x in FAIRNESS_NOTIONS),
-    "sensitive": Param(str, "", "sensitive attribute the fair strategies use; '' = the dataset's first"),
+    "sensitive": SENSITIVE_PARAM,
     "fairness-estimate": Param(str, "hard", "how fair strategies estimate f on a client: hard (thresholded predictions, "
                                "the paper's definition) or soft (mean predicted probabilities)", "hard or soft",
                                lambda x: x in ("hard", "soft")),

@@ -97,6 +97,7 @@ class FedFairMMFLStrategy(FedFairStrategy):
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:
+        super().check_params(params)
         try:
             check_recruitment(params)
         except ValueError as err:

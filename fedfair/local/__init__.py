@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,8 @@ LOCAL_OBJECTIVES: dict[str, str] = {
     "proximal": "fedfair.local.proximal:Proximal",
     "per-fedavg": "fedfair.local.per_fedavg:PerFedAvg",
     "finetune": "fedfair.local.finetune:FineTune",
+    "fairif": "fedfair.local.fairif:FairIF",
+    "puffle": "fedfair.local.puffle:Puffle",
 }
 
 
@@ -45,11 +48,28 @@ def parse_names(text: str) -> list[str]:
     return [n.strip() for n in str(text).split(",") if n.strip()] or ["sgd"]
 
 
+@dataclass
+class LocalRun:
+    """What local training returns: the mean loss, the plug-ins' numbers and notes, and their statistics to
+    share (``{key: nested lists of numbers}``, summed over clients by the server)."""
+
+    loss: float
+    report: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    share: dict[str, Any] = field(default_factory=dict)
+
+
 def train_with(names: Sequence[str], config: Mapping[str, Any], model: nn.Module, data: ClientData,
-               loop: TrainConfig, seed: int) -> float:
+               loop: TrainConfig, seed: int, state: MutableMapping[str, Any] | None = None,
+               shared: Mapping[str, Any] | None = None) -> LocalRun:
     """Train ``model`` on ``data.train`` with the composed plug-ins ``names``: their penalties summed,
-    their row weights multiplied, the one step rule a plug-in defines, their loop settings applied in order."""
-    plugins = [objective_class(n)(config) for n in names]
+    their row weights multiplied, the one step rule a plug-in defines, their loop settings applied in order.
+
+    ``state`` is the node's store for this run and task (each plug-in gets its own namespace in it),
+    ``shared`` the statistics the server aggregated.
+    """
+    state = {} if state is None else state
+    plugins = [objective_class(n)(config, _Namespace(state, n), shared) for n in names]
     steps = [s for s in (p.step() for p in plugins) if s is not None]
     if len(steps) > 1:
         raise ValueError(f"local objectives {list(names)}: more than one defines its own step; combine at most one of them")
@@ -60,5 +80,34 @@ def train_with(names: Sequence[str], config: Mapping[str, Any], model: nn.Module
             weights = w if weights is None else weights * w
     penalties = [penalty for plugin in plugins for penalty in plugin.penalties(model, data)]
     loop = functools.reduce(lambda settings, plugin: plugin.loop_config(settings), plugins, loop)
-    return train_local(model, data.train, loop, seed, sample_weight=weights, penalties=penalties,
+    loss = train_local(model, data.train, loop, seed, sample_weight=weights, penalties=penalties,
                        step=steps[0] if steps else None)
+    run = LocalRun(loss)
+    for plugin in plugins:
+        plugin.finish(model, data)
+        run.report.update(plugin.report)
+        run.notes.extend(plugin.notes)
+        run.share.update(plugin.share)
+    return run
+
+
+class _Namespace(MutableMapping):
+    """One plug-in's keys in the node's state (``NAME/key``)."""
+
+    def __init__(self, store: MutableMapping[str, Any], prefix: str) -> None:
+        self.store, self.prefix = store, f"{prefix}/"
+
+    def __getitem__(self, key: str) -> Any:
+        return self.store[self.prefix + key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.store[self.prefix + key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.store[self.prefix + key]
+
+    def __iter__(self):
+        return (k[len(self.prefix):] for k in list(self.store) if k.startswith(self.prefix))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

@@ -9,14 +9,23 @@ and sends their values in the message config) and contributes any of:
 - :meth:`LocalObjective.sample_weight`: per-row weights of the training split;
 - :meth:`LocalObjective.step`: how one optimisation step uses its batches
   (at most one plug-in of a plan may define it);
-- :meth:`LocalObjective.loop_config`: changes of the loop's settings.
+- :meth:`LocalObjective.loop_config`: changes of the loop's settings;
+- :meth:`LocalObjective.finish`: after training (e.g. statistics to share).
+
+A plug-in sees the whole message ``config`` (e.g. the round), a ``state``
+mapping kept on the node for its run and task (numpy arrays, e.g. FairIF's row
+weights), ``shared``: statistics the server aggregated from the clients' last
+replies, and fills ``report`` (numbers returned with the training metrics),
+``notes`` (:meth:`fallback` reasons) and ``share`` (statistics for the server to
+sum over clients, never rows). On the server, :meth:`server_values` gives the
+values of its parameters sent in each message.
 
 The base class itself is plain SGD on the weighted loss (``sgd``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,12 +42,29 @@ class LocalObjective:
     name: ClassVar[str] = "sgd"
     params: ClassVar[dict[str, Param]] = {}
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], state: MutableMapping[str, np.ndarray] | None = None,
+                 shared: Mapping[str, Any] | None = None) -> None:
         missing = [k for k in self.params if k not in config]
         if missing:
             raise ValueError(f"local objective {self.name!r}: the message lacks its parameter(s) {missing}; "
                              f"server and client run different fedfair versions?")
+        self.config = config
         self.values = {k: config[k] for k in self.params}
+        self.state: MutableMapping[str, np.ndarray] = {} if state is None else state
+        self.shared: Mapping[str, Any] = shared or {}
+        self.report: dict[str, float] = {}
+        self.notes: list[str] = []
+        self.share: dict[str, Any] = {}
+
+    @classmethod
+    def server_values(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The values of this plug-in's parameters the server sends (default: as given)."""
+        return {k: params[k] for k in cls.params}
+
+    def fallback(self, reason: str) -> None:
+        """Record why the plug-in does not apply to this client (it then trains plainly); returns None."""
+        self.notes.append(f"{self.name}: {reason}")
+        return None
 
     def penalties(self, model: nn.Module, data: ClientData) -> list[Penalty]:
         """Terms added to each batch's loss (built after the start model is loaded)."""
@@ -55,3 +81,6 @@ class LocalObjective:
     def loop_config(self, loop: TrainConfig) -> TrainConfig:
         """The loop settings this plug-in runs with (default: unchanged)."""
         return loop
+
+    def finish(self, model: nn.Module, data: ClientData) -> None:
+        """After training: fill ``report`` / ``share`` (default: nothing)."""

@@ -1,0 +1,166 @@
+"""Client-side mitigations: PUFFLE's regulariser and FairIF's plug-in (seed 002 Section 5, seed 004)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pytest
+import torch
+
+from fedfair import protocol as p
+from fedfair.config import ParamError
+from fedfair.data import ClientData, Split
+from fedfair.local import train_with
+from fedfair.local.puffle import PuffleRegulariser, class_probabilities, demographic_disparity, start_lambda
+from fedfair.models import build_model
+from fedfair.registry import run_params
+from fedfair.training import Batch, TrainConfig
+from strategies.plugins import sum_statistics
+
+
+def test_demographic_disparity_equals_a_hand_computation():
+    probs = torch.tensor([[0.2, 0.8], [0.4, 0.6], [0.7, 0.3], [0.1, 0.9], [0.6, 0.4]])
+    groups = torch.tensor([0, 0, 0, 1, 1])
+    # predicted k: 1, 1, 0, 1, 0. Group 0 (3 rows): class-1 mass 0.8 + 0.6 = 1.4 -> 1.4 / 3; class-0 mass 0.7 / 3.
+    # group 1 (2 rows): class 1: 0.9 / 2, class 0: 0.6 / 2. Gaps |P(k|z) - P(k|not z)|, max over k, z:
+    expected = max(abs(1.4 / 3 - 0.9 / 2), abs(0.7 / 3 - 0.6 / 2))
+    assert float(demographic_disparity(probs, groups, 2)) == pytest.approx(expected)
+    # one logit: probabilities [1 - sigmoid, sigmoid]
+    torch.testing.assert_close(class_probabilities(torch.tensor([0.0])), torch.tensor([[0.5, 0.5]]))
+    # a group absent from the batch is compared through the server's statistics (sums over predicted-k rows, counts)
+    only_zero = demographic_disparity(probs[:3], groups[:3], 2, shared=(np.array([[5.0, 1.0], [1.0, 6.0]]),
+                                                                        np.array([10.0, 10.0])))
+    expected_shared = max(abs(0.7 / 3 - 1.0 / 10), abs(1.4 / 3 - 6.0 / 10),  # z = 0 vs the shared rest (group 1)
+                          abs(1.0 / 10 - 0.7 / 3), abs(6.0 / 10 - 1.4 / 3))  # z = 1 (shared) vs the batch
+    assert float(only_zero) == pytest.approx(expected_shared)
+    assert float(demographic_disparity(probs[:3], groups[:3], 2)) == 0.0  # no comparison possible
+
+
+def test_puffle_lambda_follows_the_momentum_rule_and_the_loss_mixes_ce_and_dpl():
+    model = build_model({"model": "logreg"}, 2, seed=0)
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.5]])
+    batch = Batch(x, torch.tensor([1.0, 0.0, 1.0, 0.0]), None, torch.arange(4))
+    codes = torch.tensor([0, 0, 1, 1])
+    reg = PuffleRegulariser(codes, 2, lam=0.3, tune=True, target=0.05, alpha=2.0, momentum=0.5, shared=None)
+    lambdas, velocity, lam = [], 0.0, 0.3
+    for step in range(3):
+        batch.logits = model(x)
+        dpl = float(demographic_disparity(class_probabilities(batch.logits.detach()), codes, 2))
+        if step > 0:  # PUFFLE: v <- m v + (target - DPL); lambda <- clip(lambda - alpha v, 0, 1)
+            velocity = 0.5 * velocity + (0.05 - dpl)
+            lam = float(np.clip(lam - 2.0 * velocity, 0, 1))
+        penalty = reg(model, batch)
+        ce = torch.nn.functional.binary_cross_entropy_with_logits(batch.logits, batch.y)
+        torch.testing.assert_close(ce + penalty, (1 - lam) * ce + lam * torch.tensor(dpl), rtol=1e-5, atol=1e-6)
+        lambdas.append(lam)
+    assert reg.history == pytest.approx(lambdas)
+    assert start_lambda(0.04, 0.05) == 0 and start_lambda(0.2, 0.05) == pytest.approx(0.75)
+
+
+class _Forbidden(Mapping):
+    """Sensitive columns nobody may read (the training rows' groups under FairIF)."""
+
+    def __getitem__(self, key):
+        raise AssertionError("FairIF read a training row's sensitive attribute")
+
+    def __iter__(self):
+        raise AssertionError("FairIF listed the training rows' sensitive attributes")
+
+    def __len__(self):
+        return 1
+
+
+def _fairif_client(with_val=True, seed=0):
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        x = rng.normal(size=(n, 3)).astype(np.float32)
+        s = (rng.random(n) < 0.3).astype(np.int64)
+        y = ((x[:, 0] + 0.8 * s + 0.3 * rng.normal(size=n)) > 0.2).astype(np.int64)
+        return Split(x, y, {"sex": s})
+
+    train, val, test = split(200), split(80), split(50)
+    train = Split(train.x, train.y, _Forbidden())
+    return ClientData(name="c", partition_id=3, train=train, test=test, val=val if with_val else None,
+                      sensitive_values={"sex": [0, 1]})
+
+
+def _fairif_config(round_):
+    return {"sensitive": "", "fairif-lambda": 0.1, "fairif-warmup": 1, "fairif-damping": 0.01,
+            "fairif-temperature": 0.5, p.SERVER_ROUND: round_}
+
+
+def test_fairif_reads_only_validation_groups_and_keeps_its_weights():
+    data, state = _fairif_client(), {}
+    model = build_model({"model": "logreg"}, 3, seed=0)
+    loop = TrainConfig(lr=0.5, epochs=20, batch_size=50)
+    warm = train_with(["fairif"], _fairif_config(1), model, data, loop, seed=0, state=state)
+    assert not state and not warm.report  # round 1 = warm-up: plain training
+    first = train_with(["fairif"], _fairif_config(2), model, data, loop, seed=0, state=state)
+    weights = state["fairif/fairif-weights"]
+    assert len(weights) == 200 and weights.mean() == pytest.approx(1.0) and not first.notes
+    assert set(first.report) >= {"fairif-tpr-gap", "fairif-tnr-gap", "fairif-clipped", "fairif-residual"}
+    again = train_with(["fairif"], _fairif_config(3), model, data, loop, seed=0, state=state)
+    assert not again.report  # weights reused, not recomputed
+    np.testing.assert_array_equal(state["fairif/fairif-weights"], weights)
+
+
+def test_fairif_without_a_validation_split_trains_plainly_and_says_why():
+    data = _fairif_client(with_val=False)
+    a, b = build_model({"model": "logreg"}, 3, seed=0), build_model({"model": "logreg"}, 3, seed=0)
+    run = train_with(["fairif"], _fairif_config(2), a, data, TrainConfig(), seed=0)
+    train_with(["sgd"], {}, b, data, TrainConfig(), seed=0)
+    assert run.notes == ["fairif: no validation split (build the dataset with --splits train,val,test)"]
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb)
+
+
+def test_mitigation_parameters_are_checked_before_any_work():
+    with pytest.raises(ParamError, match="parameter 'mitigation' = 'fairness' is out of range: accepted none, fairif or puffle"):
+        run_params({"strategy": "fedavg", "mitigation": "fairness"})
+    with pytest.raises(ParamError, match="fairif-warmup=5 leaves no round to train with FairIF's weights in rounds=5"):
+        run_params({"strategy": "ifca", "mitigation": "fairif", "rounds": 5, "fairif-warmup": 5})
+    with pytest.raises(ParamError, match="parameter 'puffle-target' = 1.5 is out of range"):
+        run_params({"strategy": "fedprox", "mitigation": "puffle", "puffle-target": 1.5})
+    with pytest.raises(ParamError, match="parameter 'fairif-lambda' = -0.1 is out of range"):
+        run_params({"strategy": "fedavg", "mitigation": "fairif", "fairif-lambda": -0.1})
+    params, _ = run_params({"strategy": "mmfl-random", "mitigation": "puffle"})
+    assert params["puffle-target"] == 0.05
+
+
+def test_shared_statistics_are_summed_element_wise():
+    a = {"sums": [[1.0, 2.0], [3.0, 4.0]], "counts": [5.0, 6.0]}
+    assert sum_statistics(a, a) == {"sums": [[2.0, 4.0], [6.0, 8.0]], "counts": [10.0, 12.0]}
+
+
+@pytest.fixture(scope="module")
+def gaussian_with_val(tmp_path_factory):
+    from partitioners.builtins import build_builtin
+
+    return build_builtin("synthetic-gaussian-8", tmp_path_factory.mktemp("val") / "g", seed=0, splits=[0.6, 0.2, 0.2])
+
+
+@pytest.mark.slow
+def test_mitigations_run_with_several_strategies(gaussian_with_val, tmp_path):
+    from fedfair.simulation import simulate_many
+
+    base = {"dataset": str(gaussian_with_val), "rounds": 4, "seed": 0, "model": "mlp", "hidden": "8"}
+    configs = [
+        {**base, "strategy": "fedavg", "out-dir": str(tmp_path / "plain")},
+        {**base, "strategy": "fedavg", "mitigation": "puffle", "out-dir": str(tmp_path / "puffle")},
+        {**base, "strategy": "fedavg", "mitigation": "fairif", "out-dir": str(tmp_path / "fairif")},
+        {**base, "strategy": "ifca", "mitigation": "fairif", "fairif-warmup": 3, "out-dir": str(tmp_path / "ifca")},
+        {**base, "strategy": "fairfed", "mitigation": "puffle", "out-dir": str(tmp_path / "fairfed")},
+    ]
+    plain, puffle, fairif, ifca, fairfed = simulate_many(configs, num_supernodes=8, echo=False, keep_going=False)
+    assert "mitigation" not in plain
+    assert puffle["mitigation"]["name"] == "puffle" and len(puffle["mitigation"]["rounds"]) == 4
+    first = puffle["mitigation"]["rounds"][0]["clients"]
+    assert len(first) == 8 and all({"puffle-lambda", "puffle-dd-start", "puffle-dd-end"} <= set(r) for r in first.values())
+    assert all(0 <= r["puffle-lambda"] <= 1 for r in first.values())
+    # FairIF: rounds 1-2 warm up (half of 4), round 3 computes the weights once, round 4 reuses them
+    assert [r["round"] for r in fairif["mitigation"]["rounds"]] == [3]
+    assert len(fairif["mitigation"]["rounds"][0]["clients"]) == 8
+    assert [r["round"] for r in ifca["mitigation"]["rounds"]] == [4]
+    assert fairfed["mitigation"]["rounds"] and plain["clients"] != puffle["clients"]
