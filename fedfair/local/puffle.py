@@ -28,7 +28,6 @@ received model's disparity on the training split is at most the target, else
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -155,10 +154,9 @@ class Puffle(LocalObjective):
 
     def shared_statistics(self, attribute: str, n_groups: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The server's aggregated (sums, counts) for this attribute, if it sent them."""
-        text = self.shared.get(f"{SHARED_PREFIX}:{attribute}")
-        if not text:
+        stats = self.shared.get(f"{SHARED_PREFIX}:{attribute}")
+        if not stats:
             return None
-        stats = json.loads(str(text))
         sums, counts = np.asarray(stats["sums"], dtype=np.float64), np.asarray(stats["counts"], dtype=np.float64)
         return (sums, counts) if sums.shape[0] == n_groups else None
 
@@ -174,8 +172,3 @@ class Puffle(LocalObjective):
             self.report["puffle-dd-end"] = float(demographic_disparity(probs, self.groups, len(self.values_list)))
         self.share[f"{SHARED_PREFIX}:{self.attribute}"] = {"sums": sums.tolist(), "counts": counts.tolist()}
 
-
-def shared_sum(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Element-wise sum of two clients' shared statistics (the server's aggregation)."""
-    return {"sums": (np.asarray(a["sums"]) + np.asarray(b["sums"])).tolist(),
-            "counts": (np.asarray(a["counts"]) + np.asarray(b["counts"])).tolist()}
