@@ -110,6 +110,6 @@ def run_centralised(data: ClientData, attribute: str = "", spec: dict[str, Any] 
     fair_epochs = train_to_convergence(fair, data.train, config, seed, epochs, weights=stage1.weights)
     rows = {"ERM": {**scores(erm, data.test, attribute), "epochs": erm_epochs},
             "FairIF": {**scores(fair, data.test, attribute), "epochs": fair_epochs}}
-    return CentralisedFairIF(rows, {"method": stage1.method, "residual": max(stage1.residuals),
+    return CentralisedFairIF(rows, {"method": stage1.method, "residual": max(stage1.residuals), "damping": stage1.damping,
                                     "clipped": stage1.clipped, "max": float(stage1.weights.max()),
                                     "min": float(stage1.weights.min()), "val_gaps": stage1.hard_gaps})

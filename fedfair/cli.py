@@ -356,7 +356,7 @@ def fairif(
                       str(row["epochs"]))
     console.print(table)
     w = result.weights
-    console.print(f"weights: {w['method']} iHVP (residual {w['residual']:.2g}), range {w['min']:.3g}-{w['max']:.3g}, "
+    console.print(f"weights: {w['method']} iHVP (damping {w['damping']:g}, residual {w['residual']:.2g}), range {w['min']:.3g}-{w['max']:.3g}, "
                   f"{w['clipped']} clipped at 0", highlight=False)
 
 

@@ -116,6 +116,7 @@ class InverseHVP:
     method: str
     residuals: list[float]
     iterations: int
+    damping: float = 0.0
 
 
 def hessian_vector_product(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -140,20 +141,28 @@ def inverse_hvp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, b: torch.Ten
         solutions = torch.linalg.solve(system, b.double().T).T
         residuals = [float(torch.linalg.norm(system @ s - bj) / max(float(torch.linalg.norm(bj)), 1e-30))
                      for s, bj in zip(solutions, b.double())]
-        return InverseHVP(solutions.float(), "exact", residuals, 0)
+        return InverseHVP(solutions.float(), "exact", residuals, 0, damping)
     hvp = hessian_vector_product(model, x, y)
-    solutions, residuals, iterations = [], [], 0
+    solutions, residuals, iterations, used = [], [], 0, damping
     for bj in b:
-        s, r, it = _conjugate_gradient(lambda v: hvp(v) + damping * v, bj, max_iter, tol)
+        # a non-convex model's Hessian may be indefinite: on negative curvature CG restarts with 10x the damping
+        # (H + damping I is positive definite for a large enough damping); the damping used is reported
+        for attempt in range(6):
+            shift = damping * 10**attempt
+            s, r, it, definite = _conjugate_gradient(lambda v: hvp(v) + shift * v, bj, max_iter, tol)
+            if definite:
+                break
         solutions.append(s)
         residuals.append(r)
         iterations = max(iterations, it)
-    return InverseHVP(torch.stack(solutions), "cg", residuals, iterations)
+        used = max(used, shift)
+    return InverseHVP(torch.stack(solutions), "cg", residuals, iterations, used)
 
 
 def _conjugate_gradient(apply: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, max_iter: int,
-                        tol: float) -> tuple[torch.Tensor, float, int]:
-    """Solve A x = b for symmetric A given as ``apply``; (x, relative residual, iterations)."""
+                        tol: float) -> tuple[torch.Tensor, float, int, bool]:
+    """Solve A x = b for symmetric A given as ``apply``; (x, relative residual, iterations, whether A stayed
+    positive definite along the search directions)."""
     x = torch.zeros_like(b)
     r = b.clone()
     d = r.clone()
@@ -163,8 +172,8 @@ def _conjugate_gradient(apply: Callable[[torch.Tensor], torch.Tensor], b: torch.
     for it in range(1, max_iter + 1):
         ad = apply(d)
         curvature = float(d @ ad)
-        if curvature <= 0:  # not positive definite along d: stop with what we have (raise the damping)
-            break
+        if curvature <= 0:  # not positive definite along d
+            return x, float(torch.linalg.norm(apply(x) - b)) / norm_b, it, False
         step = rr / curvature
         x = x + step * d
         r = r - step * ad
@@ -174,7 +183,7 @@ def _conjugate_gradient(apply: Callable[[torch.Tensor], torch.Tensor], b: torch.
             break
         d = r + (rr_new / rr) * d
         rr = rr_new
-    return x, float(torch.linalg.norm(apply(x) - b)) / norm_b, it
+    return x, float(torch.linalg.norm(apply(x) - b)) / norm_b, it, True
 
 
 def binary_groups(groups: np.ndarray) -> np.ndarray:
@@ -281,6 +290,7 @@ class FairIFWeights:
     method: str
     residuals: list[float]
     clipped: int
+    damping: float = 0.0
 
 
 def fairif_weights(model: nn.Module, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
@@ -323,5 +333,5 @@ def fairif_weights(model: nn.Module, train_x: np.ndarray, train_y: np.ndarray, v
         gaps={k: float(v) for k, v in zip(gaps.names, gaps.gaps.tolist())},
         hard_gaps=dict(zip(gaps.names, gaps.hard_gaps)),
         predicted_gaps={k: float(v) for k, v in zip(names, d - a @ epsilon)},
-        method=inverse.method, residuals=inverse.residuals, clipped=clipped,
+        method=inverse.method, residuals=inverse.residuals, clipped=clipped, damping=inverse.damping,
     )

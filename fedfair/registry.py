@@ -55,6 +55,10 @@ DATASETS: dict[str, str] = {
     "emnist": "EMNIST balanced (local IDX files), 10,000 rows, 10 clients with 5 classes each, CNN",
     "cifar10": "CIFAR-10 (local python batches), 10,000 rows, 10 clients with 5 of 10 classes each, CNN",
     "digits": "scikit-learn's 8x8 digits (1,797 rows, offline), 10 clients with 5 of 10 classes each, CNN",
+    "ci-mnist-size": "CI-MNIST (seed 004) from local MNIST: even/odd, background colour; 15 %-style red minority "
+                     "varying by client; 10 clients, train/val/test, MLP 64",
+    "ci-mnist-shift": "CI-MNIST (seed 004): class 0 mostly blue, class 1 mostly red (75-95 % by client); 10 clients",
+    "ci-mnist-class": "CI-MNIST (seed 004): class 1 has 15-35 % of class 0's rows by client; 10 clients",
     "mmfl-3": "task set (seed 003): MNIST, a noisy-label Fashion-MNIST stand-in for CIFAR-10, Fashion-MNIST; 20 clients",
     "mmfl-6": "task set (seed 003): mmfl-3 + rotated MNIST, digits, noisy MNIST; 20 clients",
     "mmfl-10": "task set (seed 003): mmfl-6 + four more image variants; 20 clients",

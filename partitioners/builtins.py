@@ -20,6 +20,13 @@
   deterministic so that every class is used), 80 / 20 train / test, pixels in
   [0, 1], the CNN by default (3 x 3 kernels with padding for the 8 x 8 digits).
 
+- ``ci-mnist-size``, ``ci-mnist-shift``, ``ci-mnist-class``: CI-MNIST (seed 004
+  Section 5.1; :mod:`partitioners.ci_mnist`) rebuilt from the offline MNIST
+  digits: even / odd label, background colour as the sensitive attribute, one
+  bias type whose strength varies by client; 10 clients, 60 / 20 / 20
+  train / val / test (the val split carries the groups FairIF needs), the MLP
+  with one hidden layer of 64 (Appendix B).
+
 ``splits`` (train, val, test fractions) re-splits every client's rows instead,
 e.g. ``(0.7, 0.15, 0.15)`` for a val split.
 """
@@ -86,12 +93,27 @@ def image_spec(name: str, seed: int, splits: Sequence[float] | None = None, data
     )
 
 
+def ci_mnist_spec(seed: int, bias: str, splits: Sequence[float] | None = None, data_root: str | None = None,
+                  clients: int = 10, **_: Any) -> BuildSpec:
+    """``ci-mnist-<bias>``."""
+    options: dict[str, Any] = {"bias": bias, "clients": clients}
+    if data_root:
+        options["data_root"] = data_root
+    return BuildSpec(
+        source="ci-mnist", source_options=options, name=f"ci-mnist-{bias}", seed=seed,
+        splits=tuple(splits) if splits else (0.6, 0.2, 0.2), standardise="none",
+        default_model={"model": "mlp", "hidden": [64]},
+    )
+
+
 BUILTINS: dict[str, Callable[..., BuildSpec]] = {
     "synthetic-gaussian-8": gaussian_spec,
     "adult": lambda seed, **options: adult_spec(seed, "race-unbalanced", **options),
     "adult-iid": lambda seed, **options: adult_spec(seed, "iid", **options),
     **{name: (lambda name: lambda seed, **options: image_spec(name, seed, **options))(name)
        for name in ("mnist", "fashion-mnist", "emnist", "cifar10", "digits")},
+    **{f"ci-mnist-{bias}": (lambda bias: lambda seed, **options: ci_mnist_spec(seed, bias, **options))(bias)
+       for bias in ("size", "shift", "class")},
 }
 
 

@@ -373,8 +373,15 @@ def image_source(name: str, data_root: str | None = None, limit: int | None = No
     ).check()
 
 
+def _ci_mnist(**options: Any) -> SourceData:
+    from partitioners.ci_mnist import ci_mnist_source
+
+    return ci_mnist_source(**options)
+
+
 SOURCES = {
     "acs": load_acs,
+    "ci-mnist": _ci_mnist,
     "csv-dir": load_csv_dir,
     "synthetic-acs": synthetic_acs,
     "adult": load_adult_source,

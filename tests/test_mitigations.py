@@ -164,3 +164,78 @@ def test_mitigations_run_with_several_strategies(gaussian_with_val, tmp_path):
     assert len(fairif["mitigation"]["rounds"][0]["clients"]) == 8
     assert [r["round"] for r in ifca["mitigation"]["rounds"]] == [4]
     assert fairfed["mitigation"]["rounds"] and plain["clients"] != puffle["clients"]
+
+
+def test_cg_raises_the_damping_on_negative_curvature():
+    from fedfair.influence import hessian_vector_product, inverse_hvp
+
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.normal(size=(40, 4)).astype(np.float32))
+    y = torch.as_tensor((rng.random(40) < 0.5).astype(np.float32))
+    model = build_model({"model": "mlp", "hidden": [6]}, 4, seed=5)  # at initialisation: an indefinite Hessian
+    p_ = sum(q.numel() for q in model.parameters())
+    hvp = hessian_vector_product(model, x, y)
+    dense = torch.stack([hvp(e) for e in torch.eye(p_)]).double()
+    dense = 0.5 * (dense + dense.T)
+    assert float(torch.linalg.eigvalsh(dense).min()) < -1e-4  # the case the escalation is for
+    b = torch.randn(1, p_, generator=torch.Generator().manual_seed(0))
+    result = inverse_hvp(model, x, y, b, damping=1e-4, exact_limit=0, tol=1e-8, max_iter=500)
+    assert result.damping > 1e-4 and result.residuals[0] < 1e-5
+    expected = torch.linalg.solve(dense + result.damping * torch.eye(p_, dtype=torch.float64), b.double().T).T
+    torch.testing.assert_close(result.solutions.double(), expected, rtol=1e-3, atol=1e-4)
+
+
+MNIST_5K = __import__("tests.conftest", fromlist=["SHARED_DATA"]).SHARED_DATA / "mnist" / "mnist_5k.csv.gz"
+
+
+@pytest.mark.skipif(not MNIST_5K.is_file(), reason=f"MNIST-5k not found at {MNIST_5K} (../shared/data/mnist)")
+@pytest.mark.parametrize("bias", ["size", "shift", "class"])
+def test_ci_mnist_builtins_apply_their_bias_per_client(bias, tmp_path):
+    from fedfair.data import load_client, read_manifest
+    from partitioners.builtins import build_builtin
+    from partitioners.ci_mnist import strengths
+
+    root = build_builtin(f"ci-mnist-{bias}", tmp_path / bias, seed=0, data_root=str(MNIST_5K.parent.parent))
+    manifest = read_manifest(root)
+    assert manifest.client_names == [str(k) for k in range(10)] and manifest.raw["input_shape"] == [3, 28, 28]
+    for k, strength in enumerate(strengths(bias, 10)):
+        data = load_client(root, k)
+        y = np.concatenate([data.train.y, data.val.y, data.test.y])
+        red = np.concatenate([s.sensitive["color"] for s in (data.train, data.val, data.test)])
+        assert len(np.unique(data.val.sensitive["color"])) == 2  # FairIF's val split carries both groups
+        if bias == "size":
+            for label in (0, 1):
+                assert red[y == label].mean() == pytest.approx(strength, abs=0.005)
+        elif bias == "shift":
+            assert red[y == 0].mean() == pytest.approx(1 - strength, abs=0.005)
+            assert red[y == 1].mean() == pytest.approx(strength, abs=0.005)
+        else:
+            assert (y == 1).sum() / (y == 0).sum() == pytest.approx(strength, abs=0.005)
+            assert red.mean() == pytest.approx(0.5, abs=0.01)
+        # the background shows the group: the corner pixel is red (1, 0, 0) or blue (0, 0, 1)
+        image = data.train.x[0].reshape(3, 28, 28)
+        expected = [1.0, 0.0, 0.0] if data.train.sensitive["color"][0] == 1 else [0.0, 0.0, 1.0]
+        assert image[:, 0, 0].tolist() == expected
+
+
+def test_fairif_command_compares_erm_and_fairif(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from fedfair.cli import app
+    from partitioners.builtins import build_builtin
+
+    with_val = build_builtin("synthetic-gaussian-8", tmp_path / "val", seed=0, splits=[0.6, 0.2, 0.2])
+    no_val = build_builtin("synthetic-gaussian-8", tmp_path / "noval", seed=0)
+    runner = CliRunner()
+    result = runner.invoke(app, ["fairif", "-d", str(with_val), "--client", "1", "--epochs", "5", "--lr", "0.01",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report["rows"]) == {"ERM", "FairIF"}
+    assert all({"accuracy", "ad", "aod", "eod", "epochs"} <= set(r) for r in report["rows"].values())
+    both = runner.invoke(app, ["fairif", "-d", str(with_val), "--client", "1", "--pooled"])
+    assert both.exit_code == 2 and "give exactly one of --client NAME and --pooled" in both.output
+    missing = runner.invoke(app, ["fairif", "-d", str(no_val), "--pooled"])
+    assert missing.exit_code == 2 and "FairIF needs a validation split" in " ".join(missing.output.split())

@@ -84,5 +84,6 @@ class FairIF(LocalObjective):
             self.report[f"fairif-{name}-gap"] = gap
         self.report["fairif-clipped"] = result.clipped
         self.report["fairif-residual"] = max(result.residuals)
+        self.report["fairif-damping"] = result.damping
         self.report["fairif-weight-max"] = float(result.weights.max())
         return result.weights
