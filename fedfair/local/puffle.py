@@ -52,9 +52,11 @@ def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
 
 def group_sums(probs: torch.Tensor, groups: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(G x K sums of p_k over each group's rows predicted k, G row counts)."""
-    predicted = nn.functional.one_hot(probs.argmax(dim=1), probs.shape[1]).to(probs.dtype)
-    members = nn.functional.one_hot(groups, n_groups).to(probs.dtype)  # n x G
-    return members.T @ (probs * predicted), members.sum(dim=0)
+    k = probs.shape[1]
+    predicted = probs.argmax(dim=1)
+    mass = probs.gather(1, predicted[:, None]).squeeze(1)  # p of the predicted class
+    sums = torch.zeros(n_groups * k, dtype=probs.dtype).index_add(0, groups * k + predicted, mass)
+    return sums.view(n_groups, k), torch.bincount(groups, minlength=n_groups).to(probs.dtype)
 
 
 def demographic_disparity(probs: torch.Tensor, groups: torch.Tensor, n_groups: int,
@@ -62,8 +64,7 @@ def demographic_disparity(probs: torch.Tensor, groups: torch.Tensor, n_groups: i
     """PUFFLE's DPL of one batch (differentiable); ``shared`` = the server's (G x K sums, G counts) used for
     groups absent from the batch (or when the batch has no row outside a group)."""
     sums, counts = group_sums(probs, groups, n_groups)
-    total_sums, total = sums.sum(dim=0, keepdim=True), counts.sum()
-    rest_sums, rest = total_sums - sums, total - counts
+    rest_sums, rest = sums.sum(dim=0, keepdim=True) - sums, counts.sum() - counts
     rate = sums / counts.clamp(min=1)[:, None]
     rest_rate = rest_sums / rest.clamp(min=1)[:, None]
     present, others = counts > 0, rest > 0
@@ -76,11 +77,72 @@ def demographic_disparity(probs: torch.Tensor, groups: torch.Tensor, n_groups: i
         rest_rate = torch.where(others[:, None], rest_rate, shared_rest)
         present = present | (s_counts > 0)
         others = others | ((s_counts.sum() - s_counts) > 0)
-    valid = (present & others)[:, None].expand_as(rate)
-    gaps = (rate - rest_rate).abs()
-    if not bool(valid.any()):
-        return probs.sum() * 0.0
-    return gaps[valid].max()
+    valid = (present & others)[:, None]
+    gaps = torch.where(valid, (rate - rest_rate).abs(), torch.zeros((), dtype=probs.dtype))
+    return gaps.max()  # 0 (with no gradient) when no group can be compared
+
+
+def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
+                            shared: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    """:func:`demographic_disparity` on logits ``z`` in numpy, with d DPL / d z: (value, gradient, probabilities).
+    The same value and gradient as autograd of the reference, at a fraction of its cost (the regulariser runs
+    once per mini-batch, where autograd's many small nodes would cost more than a small model's own step).
+    Only the batch's own rates carry gradient; the server's shared statistics are constants."""
+    if z.ndim == 1:
+        p1 = 1.0 / (1.0 + np.exp(-z))
+        probs = np.stack([1.0 - p1, p1], axis=1)
+    else:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        probs = e / e.sum(axis=1, keepdims=True)
+    n, k = probs.shape
+    predicted = probs.argmax(axis=1)
+    mass = probs[np.arange(n), predicted]
+    sums = np.bincount(g * k + predicted, weights=mass, minlength=n_groups * k).reshape(n_groups, k)
+    counts = np.bincount(g, minlength=n_groups).astype(np.float64)
+    rest_sums, rest = sums.sum(axis=0) - sums, counts.sum() - counts
+    rate = sums / np.maximum(counts, 1)[:, None]
+    rest_rate = rest_sums / np.maximum(rest, 1)[:, None]
+    own, own_rest = np.repeat((counts > 0)[:, None], k, 1), np.repeat((rest > 0)[:, None], k, 1)
+    present, others = own, own_rest
+    if shared is not None:
+        s_sums, s_counts = np.asarray(shared[0], dtype=np.float64), np.asarray(shared[1], dtype=np.float64)
+        s_rest = s_counts.sum() - s_counts
+        rate = np.where(own, rate, s_sums / np.maximum(s_counts, 1)[:, None])
+        rest_rate = np.where(own_rest, rest_rate, (s_sums.sum(axis=0) - s_sums) / np.maximum(s_rest, 1)[:, None])
+        present, others = own | (s_counts > 0)[:, None], own_rest | (s_rest > 0)[:, None]
+    gaps = np.where(present & others, np.abs(rate - rest_rate), 0.0)
+    zb, kb = divmod(int(gaps.argmax()), k)
+    value = float(gaps[zb, kb])
+    coef = np.zeros(n)  # d DPL / d m_i, m_i = p of row i's predicted class
+    if value > 0:
+        sign = np.sign(rate[zb, kb] - rest_rate[zb, kb])
+        hit = predicted == kb
+        if own[zb, kb]:
+            coef += np.where(hit & (g == zb), sign / counts[zb], 0.0)
+        if own_rest[zb, kb]:
+            coef -= np.where(hit & (g != zb), sign / rest[zb], 0.0)
+    if z.ndim == 1:  # m = sigmoid(z) (predicted 1) or 1 - sigmoid(z): dm/dz = +-p(1 - p)
+        return value, coef * probs[:, 1] * probs[:, 0] * (2 * predicted - 1), probs
+    onehot = np.zeros_like(probs)  # m = softmax_k: dm/dz_j = m (1[j = k] - p_j)
+    onehot[np.arange(n), predicted] = 1.0
+    return value, (coef * mass)[:, None] * (onehot - probs), probs
+
+
+def cross_entropy_with_gradient(z: np.ndarray, y: np.ndarray, probs: np.ndarray,
+                                weight: np.ndarray | None) -> tuple[float, np.ndarray]:
+    """The loop's batch loss (:func:`fedfair.training.batch_loss`: mean of weight x cross-entropy) and its
+    gradient in the logits, in numpy."""
+    n = len(y)
+    w = np.ones(n) if weight is None else weight
+    if z.ndim == 1:
+        losses = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        return float((w * losses).mean()), w * (probs[:, 1] - y) / n
+    rows = np.arange(n)
+    labels = y.astype(np.int64)
+    log_norm = np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1)) + z.max(axis=1)
+    onehot = np.zeros_like(probs)
+    onehot[rows, labels] = 1.0
+    return float((w * (log_norm - z[rows, labels])).mean()), (w / n)[:, None] * (probs - onehot)
 
 
 def start_lambda(disparity: float, target: float) -> float:
@@ -92,9 +154,11 @@ class PuffleRegulariser:
     """The penalty lambda * (DPL - CE) on the batch's logits, so that CE + penalty = (1 - lambda) CE + lambda DPL;
     before each step after the first, lambda follows PUFFLE's momentum rule on the batch's DPL."""
 
-    def __init__(self, codes: torch.Tensor, n_groups: int, lam: float, tune: bool, target: float, alpha: float,
+    def __init__(self, codes: torch.Tensor | np.ndarray, n_groups: int, lam: float, tune: bool, target: float, alpha: float,
                  momentum: float, shared: tuple[np.ndarray, np.ndarray] | None) -> None:
-        self.codes, self.n_groups, self.lam = codes, n_groups, lam  # codes: every training row's group
+        # every training row's group code
+        self.codes = codes.numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
+        self.n_groups, self.lam = n_groups, lam
         self.tune, self.target, self.alpha, self.momentum = tune, target, alpha, momentum
         self.shared = shared
         self.velocity, self.steps = 0.0, 0
@@ -102,15 +166,22 @@ class PuffleRegulariser:
 
     def __call__(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = batch.logits if batch.logits is not None else model(batch.x)
-        dpl = demographic_disparity(class_probabilities(logits), self.codes[batch.index], self.n_groups, self.shared)
+        z = logits.detach().numpy().astype(np.float64)
+        value, d_dpl, probs = disparity_with_gradient(z, self.codes[batch.index.numpy()], self.n_groups, self.shared)
         if self.tune and self.steps > 0:  # the model after the previous step, measured on this batch
-            self.velocity = self.momentum * self.velocity + (self.target - float(dpl.detach()))
-            self.lam = float(np.clip(self.lam - self.alpha * self.velocity, 0.0, 1.0))
+            self.velocity = self.momentum * self.velocity + (self.target - value)
+            self.lam = min(1.0, max(0.0, self.lam - self.alpha * self.velocity))
         self.steps += 1
         self.history.append(self.lam)
-        if float(dpl.detach()) <= 0:
-            return logits.sum() * 0.0
-        return self.lam * (dpl - batch_loss(model, batch))
+        if value <= 0:
+            return torch.zeros(())
+        weight = None if batch.weight is None else batch.weight.numpy().astype(np.float64)
+        ce, d_ce = cross_entropy_with_gradient(z, batch.y.numpy().astype(np.float64), probs, weight)
+        # a term linear in the logits with the computed value and gradient: native autograd (sum of a product),
+        # no Python-level backward per batch
+        gradient = self.lam * (d_dpl - d_ce)
+        offset = self.lam * (value - ce) - float((z * gradient).sum())
+        return (logits * torch.from_numpy(gradient).to(logits.dtype)).sum() + offset
 
 
 class Puffle(LocalObjective):
