@@ -72,6 +72,9 @@ class TrainConfig:
     batch_size: int = 32
     max_steps: int | None = None
     optimizer: str = "sgd"  # or "adam" (e.g. FairIF's centralised setting, Appendix B)
+    # DP-SGD (opacus): per-row gradients clipped to dp_clip, Gaussian noise dp_noise x dp_clip per step; 0 = off
+    dp_noise: float = 0.0
+    dp_clip: float = 1.0
 
 
 class Step(Protocol):
@@ -205,6 +208,9 @@ def train_local(
         raise ValueError(f"optimizer {config.optimizer!r}: use sgd or adam")
     optimizer = (torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(int(seed))
+    private = None
+    if config.dp_noise > 0:
+        model, optimizer, private = make_private(model, optimizer, config, seed)
 
     def loss_fn(m: nn.Module, batch: Batch) -> torch.Tensor:
         batch.logits = m(batch.x)  # one forward pass, shared by the loss and the penalties
@@ -214,6 +220,32 @@ def train_local(
         return loss
 
     model.train()
+    try:
+        return _loop(model, tensors, config, step, optimizer, generator, loss_fn, on_epoch)
+    finally:
+        if private is not None:
+            private._close()  # remove opacus' hooks: the caller's model is used plainly afterwards
+
+
+def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
+                 seed: int) -> tuple[nn.Module, torch.optim.Optimizer, nn.Module]:
+    """DP-SGD through opacus: per-row gradients (GradSampleModule) clipped and noised by its DPOptimizer
+    (noise seeded from ``seed``). The wrapped module shares the model's parameters."""
+    try:
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+    except ImportError:
+        raise ImportError("DP-SGD needs opacus: pip install opacus (or pip install 'fedfair[dp]')") from None
+    wrapped = GradSampleModule(model)
+    noise = torch.Generator().manual_seed(int(seed) + 7919)
+    private = DPOptimizer(optimizer, noise_multiplier=config.dp_noise, max_grad_norm=config.dp_clip,
+                          expected_batch_size=config.batch_size, generator=noise)
+    return wrapped, private, wrapped
+
+
+def _loop(model: nn.Module, tensors: SplitTensors, config: TrainConfig, step: Step,
+          optimizer: torch.optim.Optimizer, generator: torch.Generator, loss_fn: LossFn,
+          on_epoch: Callable[[int, float], bool] | None) -> float:
     total, steps = 0.0, 0
     epochs = itertools.count() if config.max_steps is not None else range(config.epochs)
     for epoch in epochs:

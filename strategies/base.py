@@ -75,13 +75,22 @@ class FedFairStrategy:
         """The parameters a run of this strategy reads, by component: common, the strategy, its plug-ins
         (and the client-side mitigations any run may add)."""
         components = {"common": dict(COMMON_PARAMS), f"strategy {cls.name}": dict(cls.extra_params)}
-        for plugin in dict.fromkeys([*cls.objectives, *([cls.adapt] if cls.adapt else []), *MITIGATIONS]):
+        for plugin in dict.fromkeys([*cls.objectives, *([cls.adapt] if cls.adapt else []), *MITIGATIONS, "dp"]):
             components[f"local {plugin}"] = dict(objective_class(plugin).params)
         return components
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:
         """Checks across parameters, before any work (a ParamError naming the problem and the fix)."""
+        if params.get("dp-noise-multiplier", 0) > 0:
+            if any(objective_class(o).step is not LocalObjective.step for o in cls.objectives):
+                raise ParamError(f"DP-SGD (dp-noise-multiplier > 0) cannot be combined with {cls.name}'s own local "
+                                 f"step {list(cls.objectives)}")
+            try:
+                import opacus  # noqa: F401
+            except ImportError:
+                raise ParamError("dp-noise-multiplier > 0 needs opacus: pip install opacus "
+                                 "(or pip install 'fedfair[dp]')") from None
         mitigation = params.get("mitigation", "none")
         if mitigation == "none":
             return
@@ -98,7 +107,8 @@ class FedFairStrategy:
     def local_objectives(self) -> tuple[str, ...]:
         """The plug-ins of this run's local training: the strategy's and the mitigation's."""
         mitigation = self.params.get("mitigation", "none")
-        return (*self.objectives, *([] if mitigation == "none" else [mitigation]))
+        private = ["dp"] if self.params.get("dp-noise-multiplier", 0) > 0 else []
+        return (*self.objectives, *([] if mitigation == "none" else [mitigation]), *private)
 
     def plugin_config(self, names: Iterable[str]) -> dict[str, Any]:
         """The values of the named plug-ins' parameters, sent in the message config."""

@@ -38,6 +38,7 @@ class PluginLog:
         self.rounds: list[dict[str, Any]] = []
         self.fallbacks: dict[str, list[str]] = {}
         self.shared: dict[str, dict[str, Any]] = {}  # task -> {key: summed statistics}
+        self.epsilon: dict[str, float] = {}  # DP-SGD: each client's budget spent so far
 
     def collect(self, server_round: int, replies: Sequence[Message], clients: Mapping[int, str]) -> None:
         reports: dict[str, dict[str, float]] = {}
@@ -46,6 +47,8 @@ class PluginLog:
             client = clients.get(reply.metadata.src_node_id, str(reply.metadata.src_node_id))
             metrics, info = reply.content[p.METRICS], reply.content[p.INFO]
             numbers = {k[len(p.PLUGIN_REPORT):]: float(v) for k, v in metrics.items() if k.startswith(p.PLUGIN_REPORT)}
+            if "dp-epsilon" in numbers:
+                self.epsilon[client] = numbers.pop("dp-epsilon")
             if numbers:
                 reports[client] = numbers
             for note in json.loads(str(info.get(p.PLUGIN_NOTES, "[]"))):
@@ -61,6 +64,11 @@ class PluginLog:
             self.shared[task] = stats
 
     def summary(self) -> dict[str, Any]:
-        if self.mitigation == "none" and not self.rounds and not self.fallbacks:
-            return {}
-        return {"mitigation": {"name": self.mitigation, "rounds": self.rounds, "fallbacks": self.fallbacks}}
+        out: dict[str, Any] = {}
+        if self.mitigation != "none" or self.rounds or self.fallbacks:
+            out["mitigation"] = {"name": self.mitigation, "rounds": self.rounds, "fallbacks": self.fallbacks}
+        if self.epsilon:
+            values = list(self.epsilon.values())
+            out["privacy"] = {"epsilon": dict(sorted(self.epsilon.items())), "max_epsilon": max(values),
+                              "mean_epsilon": float(sum(values) / len(values))}
+        return out

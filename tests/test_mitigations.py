@@ -272,3 +272,45 @@ def test_numpy_disparity_and_gradient_match_autograd_of_the_reference(classes):
         ce, d_ce = cross_entropy_with_gradient(z.detach().numpy(), y.numpy(), probs, w.numpy())
         assert ce == pytest.approx(float(loss))
         np.testing.assert_allclose(d_ce, g_ce.numpy(), atol=1e-12)
+
+
+def _dp_config(noise, clip, round_=1):
+    return {"dp-noise-multiplier": noise, "dp-max-grad-norm": clip, "dp-delta": 1e-5, p.SERVER_ROUND: round_}
+
+
+def test_dp_sgd_clips_each_row_and_accounts_epsilon_across_rounds():
+    pytest.importorskip("opacus")
+    from opacus.accountants import RDPAccountant
+
+    data = _fairif_client()
+    data = ClientData(name="c", partition_id=0, train=Split(data.train.x, data.train.y, {}), test=data.test, val=None)
+    loop = TrainConfig(lr=0.1, epochs=2, batch_size=20)
+    # no clipping in effect and negligible noise: DP-SGD = plain SGD
+    a, b = build_model({"model": "logreg"}, 3, seed=0), build_model({"model": "logreg"}, 3, seed=0)
+    train_with(["dp"], _dp_config(1e-9, 100.0), a, data, loop, seed=0)
+    train_with(["sgd"], {}, b, data, loop, seed=0)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5)
+    assert list(a.state_dict()) == list(b.state_dict())  # opacus' wrapper and hooks are gone
+    # a tiny clipping norm bounds every step: ||delta|| <= lr * C per step
+    c = build_model({"model": "logreg"}, 3, seed=0)
+    start = torch.cat([q.detach().reshape(-1) for q in c.parameters()])
+    train_with(["dp"], _dp_config(1e-9, 0.01), c, data, TrainConfig(lr=0.1, epochs=1, batch_size=20, max_steps=1), seed=0)
+    moved = torch.cat([q.detach().reshape(-1) for q in c.parameters()]) - start
+    assert float(moved.norm()) <= 0.1 * 0.01 * 1.001
+    # epsilon over two rounds equals opacus' accountant fed the same steps
+    state = {}
+    train_with(["dp"], _dp_config(1.1, 1.0, 1), build_model({"model": "logreg"}, 3), data, loop, seed=0, state=state)
+    second = train_with(["dp"], _dp_config(1.1, 1.0, 2), build_model({"model": "logreg"}, 3), data, loop, seed=0,
+                        state=state)
+    accountant = RDPAccountant()
+    accountant.history = [(1.1, 20 / 200, 20), (1.1, 20 / 200, 20)]  # per round: 2 epochs x 10 batches of 20 rows
+    assert second.report["dp-epsilon"] == pytest.approx(accountant.get_epsilon(1e-5))
+
+
+def test_dp_parameters_are_checked_before_any_work():
+    with pytest.raises(ParamError, match=r"DP-SGD \(dp-noise-multiplier > 0\) cannot be combined with maml's own local step"):
+        run_params({"strategy": "maml", "dp-noise-multiplier": 1.0})
+    with pytest.raises(ParamError, match="parameter 'dp-delta' = 1.0 is out of range"):
+        run_params({"strategy": "fedavg", "dp-noise-multiplier": 1.0, "dp-delta": 1.0})
+    assert run_params({"strategy": "fedavg", "dp-noise-multiplier": 1.0})[0]["dp-max-grad-norm"] == 1.0

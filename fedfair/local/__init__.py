@@ -32,6 +32,7 @@ LOCAL_OBJECTIVES: dict[str, str] = {
     "finetune": "fedfair.local.finetune:FineTune",
     "fairif": "fedfair.local.fairif:FairIF",
     "puffle": "fedfair.local.puffle:Puffle",
+    "dp": "fedfair.local.dp:DPSGD",
 }
 
 
