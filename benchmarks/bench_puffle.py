@@ -1,0 +1,128 @@
+"""Seed 002 Section 5 (Figs. 5-7): FedAvg vs FedAvg + PUFFLE on FeDa4Fair's silo releases, per client.
+
+    python benchmarks/bench_puffle.py --rounds 20
+
+For the attribute-silo and value-silo releases in ``--data`` (default ../shared/data/feda4fair): build the
+federation (csv-dir, label PINCP, sensitive SEX and RAC1P; 70 / 15 / 15 splits), audit each client with a
+local XGBoost model (its DD per attribute on its test split), run FedAvg and FedAvg + PUFFLE (SEX, target
+DD 0.05), and compare each client's DD under the FL model with its local XGBoost DD: one scatter per
+(release, method) with SEX and RACE, counts of clients whose DD rose, and whether PUFFLE lowers SEX DD for
+every client. Writes benchmarks/puffle_results.json and benchmarks/puffle_figures/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from partitioners.audit import audit_dataset  # noqa: E402
+from partitioners.builder import BuildSpec, build_dataset  # noqa: E402
+
+OUT = REPO / "benchmarks"
+FIGURES = OUT / "puffle_figures"
+RELEASES = {"attribute-silo": ("cross_silo_attribute_final", {}), "value-silo": ("cross_silo_value_final", {"RAC1P": "race-5"})}
+ATTRIBUTES = ("SEX", "RAC1P")
+
+
+def build(data: Path, work: Path, release: str) -> Path:
+    folder, labels = RELEASES[release]
+    root = work / folder
+    if not (root / "manifest.json").is_file():
+        build_dataset(BuildSpec(source="csv-dir", source_options={"path": str(data / folder)}, label="PINCP",
+                                sensitive=list(ATTRIBUTES), value_labels=labels, seed=0), root)
+    return root
+
+
+def local_dd(root: Path, work: Path) -> dict[str, dict[str, float]]:
+    """{client: {attribute: DD of its local XGBoost model on its test split}}."""
+    table = audit_dataset(root, work / f"{root.name}-audit", models="xgb", plots=False).table
+    rows = table[table["model"] == "xgb"]
+    return {str(r["client"]): {a: float(r[f"dd_{a}"]) for a in ATTRIBUTES} for _, r in rows.iterrows()}
+
+
+def run(args: argparse.Namespace) -> dict:
+    from fedfair.simulation import simulate_many
+
+    work = Path(args.work)
+    result: dict = {"rounds": args.rounds, "seed": args.seed, "releases": {}}
+    for release in RELEASES:
+        root = build(Path(args.data), work, release)
+        local = local_dd(root, work)
+        base = {"strategy": "fedavg", "dataset": str(root), "rounds": args.rounds, "seed": args.seed, "model": "mlp",
+                "hidden": "32", "lr": args.lr, "batch-size": 64, "local-epochs": 1, "sensitive": "SEX"}
+        configs = [{**base, "out-dir": str(work / f"{release}-fedavg")},
+                   {**base, "mitigation": "puffle", "puffle-target": 0.05, "out-dir": str(work / f"{release}-puffle")}]
+        fedavg, puffle = simulate_many(configs, num_supernodes=len(local), echo=False, keep_going=False)
+        per_method = {}
+        for name, summary in (("FedAvg", fedavg), ("FedAvg + PUFFLE", puffle)):
+            clients = {c["client"]: c for c in summary["clients"]}
+            fl = {c: {a: clients[c]["fairness"][a]["sp"] for a in ATTRIBUTES} for c in clients}
+            per_method[name] = {"fl_dd": fl, "accuracy": {c: clients[c]["accuracy"] for c in clients},
+                                "rose": {a: int(sum(fl[c][a] > local[c][a] for c in fl if c in local)) for a in ATTRIBUTES}}
+        result["releases"][release] = {"local_dd": local, "methods": per_method, "clients": len(local)}
+        scatter(release, local, per_method)
+    report(result)
+    return result
+
+
+def scatter(release: str, local: dict, per_method: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, len(per_method), figsize=(10, 4.4), sharex=True, sharey=True)
+    for ax, (name, entry) in zip(axes, per_method.items()):
+        for attr, colour in zip(ATTRIBUTES, ("tab:blue", "tab:orange")):
+            xs = [local[c][attr] for c in entry["fl_dd"] if c in local]
+            ys = [entry["fl_dd"][c][attr] for c in entry["fl_dd"] if c in local]
+            ax.scatter(xs, ys, s=14, color=colour, label=attr)
+        top = max(0.05, ax.get_xlim()[1], ax.get_ylim()[1])
+        ax.plot([0, top], [0, top], color="grey", linewidth=0.8)
+        ax.set_title(f"{release}: {name}")
+        ax.set_xlabel("DD of the local XGBoost model")
+        ax.set_ylabel("DD of the FL model (above the diagonal: DD rose)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(FIGURES / f"{release}_dd.png", dpi=120)
+    plt.close(fig)
+
+
+def report(result: dict) -> None:
+    print("| release | method | mean accuracy | mean DD SEX | mean DD RAC1P | clients with DD up vs local XGBoost (SEX / RAC1P) |")
+    print("|---|---|---|---|---|---|")
+    for release, entry in result["releases"].items():
+        for name, method in entry["methods"].items():
+            dd = method["fl_dd"]
+            means = [np.nanmean([d[a] for d in dd.values()]) for a in ATTRIBUTES]
+            print(f"| {release} | {name} | {np.mean(list(method['accuracy'].values())):.4f} | {means[0]:.4f} | "
+                  f"{means[1]:.4f} | {method['rose']['SEX']} / {method['rose']['RAC1P']} of {entry['clients']} |")
+        fedavg, puffle = entry["methods"]["FedAvg"]["fl_dd"], entry["methods"]["FedAvg + PUFFLE"]["fl_dd"]
+        lower = {a: sum(puffle[c][a] < fedavg[c][a] for c in puffle) for a in ATTRIBUTES}
+        print(f"| {release} | PUFFLE vs FedAvg | | clients with lower SEX DD: {lower['SEX']} of {len(puffle)} | "
+              f"lower RAC1P DD: {lower['RAC1P']} | |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "feda4fair"))
+    parser.add_argument("--work", default="/tmp/fedfair-bench/puffle")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    result = run(args)
+    (OUT / "puffle_results.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {OUT / 'puffle_results.json'}")
+
+
+if __name__ == "__main__":
+    main()
