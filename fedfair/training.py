@@ -44,6 +44,8 @@ class Batch:
     groups: Mapping[str, torch.Tensor] = field(default_factory=dict)
     # the model's logits on x, set by the loop once per loss evaluation so penalties reuse them
     logits: torch.Tensor | None = None
+    # factor of the batch loss a penalty may set (e.g. PUFFLE's 1 - lambda), applied after the penalties ran
+    loss_scale: float = 1.0
 
 
 Penalty = Callable[[nn.Module, Batch], torch.Tensor]
@@ -214,9 +216,13 @@ def train_local(
 
     def loss_fn(m: nn.Module, batch: Batch) -> torch.Tensor:
         batch.logits = m(batch.x)  # one forward pass, shared by the loss and the penalties
+        batch.loss_scale = 1.0
+        extra = [penalty(m, batch) for penalty in penalties]
         loss = batch_loss(m, batch)
-        for penalty in penalties:
-            loss = loss + penalty(m, batch)
+        if batch.loss_scale != 1.0:
+            loss = loss * batch.loss_scale
+        for term in extra:
+            loss = loss + term
         return loss
 
     model.train()

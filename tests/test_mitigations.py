@@ -50,9 +50,11 @@ def test_puffle_lambda_follows_the_momentum_rule_and_the_loss_mixes_ce_and_dpl()
         if step > 0:  # PUFFLE: v <- m v + (target - DPL); lambda <- clip(lambda - alpha v, 0, 1)
             velocity = 0.5 * velocity + (0.05 - dpl)
             lam = float(np.clip(lam - 2.0 * velocity, 0, 1))
-        penalty = reg(model, batch)
+        penalty = reg(model, batch)  # lambda DPL; the loop scales the cross-entropy by batch.loss_scale
         ce = torch.nn.functional.binary_cross_entropy_with_logits(batch.logits, batch.y)
-        torch.testing.assert_close(ce + penalty, (1 - lam) * ce + lam * torch.tensor(dpl), rtol=1e-5, atol=1e-6)
+        assert batch.loss_scale == pytest.approx(1 - lam, rel=1e-5)
+        torch.testing.assert_close(batch.loss_scale * ce + penalty, (1 - lam) * ce + lam * torch.tensor(dpl),
+                                   rtol=1e-5, atol=1e-6)
         lambdas.append(lam)
     assert reg.history == pytest.approx(lambdas, rel=1e-5)
     assert start_lambda(0.04, 0.05) == 0 and start_lambda(0.2, 0.05) == pytest.approx(0.75)
@@ -243,7 +245,7 @@ def test_fairif_command_compares_erm_and_fairif(tmp_path):
 
 @pytest.mark.parametrize("classes", [1, 3])
 def test_numpy_disparity_and_gradient_match_autograd_of_the_reference(classes):
-    from fedfair.local.puffle import cross_entropy_with_gradient, disparity_with_gradient
+    from fedfair.local.puffle import disparity_with_gradient
 
     rng = torch.Generator().manual_seed(classes)
     for trial in range(20):
@@ -259,19 +261,6 @@ def test_numpy_disparity_and_gradient_match_autograd_of_the_reference(classes):
         (g_ref,) = torch.autograd.grad(reference, logits) if reference.requires_grad else (torch.zeros_like(logits),)
         assert value == pytest.approx(float(reference.detach()))
         np.testing.assert_allclose(gradient, g_ref.numpy(), atol=1e-12)
-        # the cross-entropy part equals the loop's batch loss and its autograd gradient
-        y = torch.randint(0, max(classes, 2), (n,), generator=rng).double()
-        w = torch.rand(n, generator=rng, dtype=torch.float64)
-        batch = Batch(logits.detach(), y, w, torch.arange(n))
-        z = logits.detach().clone().requires_grad_(True)
-        batch.logits = z
-        from fedfair.training import batch_loss
-
-        loss = batch_loss(None, batch)
-        (g_ce,) = torch.autograd.grad(loss, z)
-        ce, d_ce = cross_entropy_with_gradient(z.detach().numpy(), y.numpy(), probs, w.numpy())
-        assert ce == pytest.approx(float(loss))
-        np.testing.assert_allclose(d_ce, g_ce.numpy(), atol=1e-12)
 
 
 def _dp_config(noise, clip, round_=1):
@@ -314,3 +303,27 @@ def test_dp_parameters_are_checked_before_any_work():
     with pytest.raises(ParamError, match="parameter 'dp-delta' = 1.0 is out of range"):
         run_params({"strategy": "fedavg", "dp-noise-multiplier": 1.0, "dp-delta": 1.0})
     assert run_params({"strategy": "fedavg", "dp-noise-multiplier": 1.0})[0]["dp-max-grad-norm"] == 1.0
+
+
+def test_one_puffle_step_equals_autograd_of_the_papers_loss():
+    """The loop with PUFFLE's regulariser (fixed lambda) takes the SGD step of (1 - lambda) CE + lambda DPL."""
+    from fedfair.training import TrainConfig, train_local
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3)).astype(np.float32)
+    y = (rng.random(16) < 0.5).astype(np.int64)
+    s = np.array([0, 1] * 8)
+    split = Split(x, y, {"sex": s})
+    a, b = build_model({"model": "logreg"}, 3, seed=1), build_model({"model": "logreg"}, 3, seed=1)
+    reg = PuffleRegulariser(torch.as_tensor(s), 2, lam=0.3, tune=False, target=0.05, alpha=1.0, momentum=0.0, shared=None)
+    train_local(a, split, TrainConfig(lr=0.5, batch_size=16, max_steps=1), seed=0, penalties=[reg])
+    order = torch.randperm(16, generator=torch.Generator().manual_seed(0))  # the loop's first batch
+    logits = b(torch.as_tensor(x)[order])
+    ce = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.as_tensor(y[order]).float())
+    dpl = demographic_disparity(class_probabilities(logits), torch.as_tensor(s)[order], 2)
+    ((1 - 0.3) * ce + 0.3 * dpl).backward()
+    with torch.no_grad():
+        for q in b.parameters():
+            q -= 0.5 * q.grad
+    for qa, qb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(qa, qb, rtol=1e-5, atol=1e-6)

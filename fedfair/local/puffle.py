@@ -88,15 +88,18 @@ def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
     The same value and gradient as autograd of the reference, at a fraction of its cost (the regulariser runs
     once per mini-batch, where autograd's many small nodes would cost more than a small model's own step).
     Only the batch's own rates carry gradient; the server's shared statistics are constants."""
-    if z.ndim == 1:
+    if z.ndim == 1:  # one binary logit: p(1) = sigmoid(z), predicted 1 when p > 1/2
         p1 = 1.0 / (1.0 + np.exp(-z))
-        probs = np.stack([1.0 - p1, p1], axis=1)
+        n, k = len(z), 2
+        predicted = (p1 > 0.5).astype(np.int64)
+        mass = np.where(predicted == 1, p1, 1.0 - p1)
+        probs = None
     else:
         e = np.exp(z - z.max(axis=1, keepdims=True))
         probs = e / e.sum(axis=1, keepdims=True)
-    n, k = probs.shape
-    predicted = probs.argmax(axis=1)
-    mass = probs[np.arange(n), predicted]
+        n, k = probs.shape
+        predicted = probs.argmax(axis=1)
+        mass = probs[np.arange(n), predicted]
     sums = np.bincount(g * k + predicted, weights=mass, minlength=n_groups * k).reshape(n_groups, k)
     counts = np.bincount(g, minlength=n_groups).astype(np.float64)
     rest_sums, rest = sums.sum(axis=0) - sums, counts.sum() - counts
@@ -122,27 +125,10 @@ def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
         if own_rest[zb, kb]:
             coef -= np.where(hit & (g != zb), sign / rest[zb], 0.0)
     if z.ndim == 1:  # m = sigmoid(z) (predicted 1) or 1 - sigmoid(z): dm/dz = +-p(1 - p)
-        return value, coef * probs[:, 1] * probs[:, 0] * (2 * predicted - 1), probs
+        return value, coef * p1 * (1.0 - p1) * (2 * predicted - 1), np.stack([1.0 - p1, p1], axis=1)
     onehot = np.zeros_like(probs)  # m = softmax_k: dm/dz_j = m (1[j = k] - p_j)
     onehot[np.arange(n), predicted] = 1.0
     return value, (coef * mass)[:, None] * (onehot - probs), probs
-
-
-def cross_entropy_with_gradient(z: np.ndarray, y: np.ndarray, probs: np.ndarray,
-                                weight: np.ndarray | None) -> tuple[float, np.ndarray]:
-    """The loop's batch loss (:func:`fedfair.training.batch_loss`: mean of weight x cross-entropy) and its
-    gradient in the logits, in numpy."""
-    n = len(y)
-    w = np.ones(n) if weight is None else weight
-    if z.ndim == 1:
-        losses = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
-        return float((w * losses).mean()), w * (probs[:, 1] - y) / n
-    rows = np.arange(n)
-    labels = y.astype(np.int64)
-    log_norm = np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1)) + z.max(axis=1)
-    onehot = np.zeros_like(probs)
-    onehot[rows, labels] = 1.0
-    return float((w * (log_norm - z[rows, labels])).mean()), (w / n)[:, None] * (probs - onehot)
 
 
 def start_lambda(disparity: float, target: float) -> float:
@@ -166,8 +152,8 @@ class PuffleRegulariser:
 
     def __call__(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = batch.logits if batch.logits is not None else model(batch.x)
-        z = logits.detach().numpy().astype(np.float64)
-        value, d_dpl, probs = disparity_with_gradient(z, self.codes[batch.index.numpy()], self.n_groups, self.shared)
+        z = logits.detach().numpy()
+        value, d_dpl, _ = disparity_with_gradient(z, self.codes[batch.index.numpy()], self.n_groups, self.shared)
         if self.tune and self.steps > 0:  # the model after the previous step, measured on this batch
             self.velocity = self.momentum * self.velocity + (self.target - value)
             self.lam = min(1.0, max(0.0, self.lam - self.alpha * self.velocity))
@@ -175,13 +161,11 @@ class PuffleRegulariser:
         self.history.append(self.lam)
         if value <= 0:
             return torch.zeros(())
-        weight = None if batch.weight is None else batch.weight.numpy().astype(np.float64)
-        ce, d_ce = cross_entropy_with_gradient(z, batch.y.numpy().astype(np.float64), probs, weight)
-        # a term linear in the logits with the computed value and gradient: native autograd (sum of a product),
-        # no Python-level backward per batch
-        gradient = self.lam * (d_dpl - d_ce)
-        offset = self.lam * (value - ce) - float((z * gradient).sum())
-        return (logits * torch.from_numpy(gradient).to(logits.dtype)).sum() + offset
+        batch.loss_scale = 1.0 - self.lam  # the loop scales the batch's cross-entropy: (1 - lambda) CE
+        # + lambda DPL as a term linear in the logits with DPL's value and gradient (native autograd)
+        gradient = self.lam * d_dpl
+        offset = self.lam * value - float((z * gradient).sum())
+        return (logits * torch.from_numpy(gradient.astype(np.float32, copy=False))).sum() + offset
 
 
 class Puffle(LocalObjective):
