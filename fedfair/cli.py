@@ -52,6 +52,15 @@ def print_summary(summary: dict[str, Any]) -> None:
                       highlight=False)
     if summary.get("clusters"):
         console.print(f"clusters: {summary['clusters']}")
+    if summary.get("mitigation"):
+        m = summary["mitigation"]
+        fallbacks = m.get("fallbacks", {})
+        rounds = [r["round"] for r in m["rounds"]] or "none"
+        console.print(f"mitigation {m['name']}: clients reported numbers in rounds {rounds} (summary.json)"
+                      + (f"; trained without it: {fallbacks}" if fallbacks else ""), highlight=False)
+    if summary.get("privacy"):
+        console.print(f"DP-SGD: epsilon spent per client max {summary['privacy']['max_epsilon']:.3g}, "
+                      f"mean {summary['privacy']['mean_epsilon']:.3g}", highlight=False)
     if summary.get("recruitment"):
         r = summary["recruitment"]
         take_up = ", ".join(f"{t} {x:g}" for t, x in r["take_up"].items())
