@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> dict:
         result["releases"][release] = {"local_dd": local, "methods": per_method, "clients": len(local)}
         scatter(release, local, per_method)
     report(result)
+    result["value_level"] = value_level(work)
     return result
 
 
@@ -100,6 +101,42 @@ def table(args: argparse.Namespace) -> dict:
               f"{row['sp_SEX']:.4f} | {row['eqop_SEX']:.4f} | {row['sp_RAC1P']:.4f} | {row['eqop_RAC1P']:.4f} | "
               f"{row['fallbacks']} |")
     return {"rounds": args.rounds, "seed": args.seed, "clients": clients, "rows": rows}
+
+
+def disadvantaged_values(run_dir: Path) -> dict[str, str]:
+    """{client: the RAC1P value of its max-DD pair with the lower selection rate} in a run's last round."""
+    from fedfair.metrics import GroupCounts, fairness_from_counts
+    from partitioners.audit import disadvantaged_value
+
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    last = max(r["round"] for r in rows if r.get("stage") == "evaluate")
+    out = {}
+    for r in rows:
+        if r.get("stage") == "evaluate" and r["round"] == last:
+            group = r["groups"]["RAC1P"]
+            table = GroupCounts(list(group["values"]), np.asarray(group["counts"]))
+            value = disadvantaged_value(table, fairness_from_counts(table, with_pairs=False)["sp_pair"], "sp")
+            out[r["client"]] = "" if value is None else str(value)
+    return out
+
+
+def value_level(work: Path) -> dict[str, dict[str, int]]:
+    """Value-silo (seed 002 Table 5 / Fig. 7): how many clients have each RAC1P value as the disadvantaged value
+    of their max DD, for the local XGBoost models, FedAvg and FedAvg + PUFFLE."""
+    import pandas as pd
+
+    audit = pd.read_csv(work / "cross_silo_value_final-audit" / "audit.csv")
+    local = audit[audit["model"] == "xgb"].drop_duplicates("client").set_index("client")["dd_RAC1P_value"]
+    counts = {"local XGBoost": local.dropna().astype(int).astype(str).value_counts().to_dict()}
+    for name, folder in (("FedAvg", "value-silo-fedavg"), ("FedAvg + PUFFLE", "value-silo-puffle")):
+        values = disadvantaged_values(work / folder)
+        counts[name] = pd.Series([v for v in values.values() if v]).value_counts().to_dict()
+    labels = sorted({v for c in counts.values() for v in c}, key=int)
+    print("| RAC1P value (disadvantaged, max DD) | " + " | ".join(labels) + " |")
+    print("|---|" + "---|" * len(labels))
+    for name, c in counts.items():
+        print(f"| {name} | " + " | ".join(str(c.get(v, 0)) for v in labels) + " |")
+    return counts
 
 
 def scatter(release: str, local: dict, per_method: dict) -> None:
@@ -149,7 +186,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--table", action="store_true", help="the strategy x mitigation table instead")
+    parser.add_argument("--values-only", action="store_true", help="recompute the value-level counts from --work")
     args = parser.parse_args()
+    if args.values_only:
+        result = json.loads((OUT / "puffle_results.json").read_text())
+        result["value_level"] = value_level(Path(args.work))
+        (OUT / "puffle_results.json").write_text(json.dumps(result, indent=1) + "\n")
+        return
     result = table(args) if args.table else run(args)
     path = OUT / ("mitigation_table_results.json" if args.table else "puffle_results.json")
     path.write_text(json.dumps(result, indent=1) + "\n")
