@@ -14,7 +14,7 @@ for ``patience`` epochs; the epochs used are reported.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -61,8 +61,7 @@ def train_to_convergence(model: torch.nn.Module, split: Split, config: TrainConf
             stale += 1
         return stale >= patience
 
-    train_local(model, split, TrainConfig(config.lr, max_epochs, config.batch_size, optimizer=config.optimizer), seed,
-                sample_weight=weights, on_epoch=on_epoch)
+    train_local(model, split, replace(config, epochs=max_epochs), seed, sample_weight=weights, on_epoch=on_epoch)
     return used
 
 

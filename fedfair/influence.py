@@ -38,6 +38,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
+from fedfair.training import row_losses
+
 
 def flat_parameters(model: nn.Module) -> tuple[torch.Tensor, Callable[[torch.Tensor], dict[str, torch.Tensor]]]:
     """The model's parameters as one detached vector, and the map back to a named-parameter dict."""
@@ -50,13 +52,6 @@ def flat_parameters(model: nn.Module) -> tuple[torch.Tensor, Callable[[torch.Ten
         return {n: chunk.reshape(s) for n, chunk, s in zip(names, torch.split(flat, sizes), shapes)}
 
     return theta, unflatten
-
-
-def _row_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-row cross-entropy: binary on one logit, softmax on C logits."""
-    if logits.dim() > 1:
-        return nn.functional.cross_entropy(logits, y.long(), reduction="none")
-    return nn.functional.binary_cross_entropy_with_logits(logits, y.float(), reduction="none")
 
 
 def positive_logit(logits: torch.Tensor) -> torch.Tensor:
@@ -80,7 +75,7 @@ class LossFunction:
         return functional_call(self.model, ({**self.unflatten(theta), **self.buffers}), (x,))
 
     def row_losses(self, theta: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
-        return _row_losses(self.logits(theta, self.x[rows]), self.y[rows])
+        return row_losses(self.logits(theta, self.x[rows]), self.y[rows])
 
     def mean(self, theta: torch.Tensor) -> torch.Tensor:
         return self.row_losses(theta).mean()
@@ -91,7 +86,7 @@ def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torc
     f = LossFunction(model, x, y)
 
     def one(theta: torch.Tensor, xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
-        return _row_losses(f.logits(theta, xi[None]), yi[None])[0]
+        return row_losses(f.logits(theta, xi[None]), yi[None])[0]
 
     return vmap(grad(one), in_dims=(None, 0, 0))(f.theta, x, y)
 

@@ -21,7 +21,6 @@ module connects them to users:
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,35 +53,38 @@ class BidTable:
 
 def read_bids(path: str | Path) -> BidTable:
     """A ``user,task,bid`` CSV as a :class:`BidTable`; a one-line ValueError for a malformed file."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"bids file {path} not found; give a CSV with columns user,task,bid")
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        missing = [c for c in ("user", "task", "bid") if c not in columns]
-        if missing:
-            raise ValueError(f"{path}: column(s) {missing} missing; the bids file needs columns user,task,bid "
-                             f"(one row per bid), found {columns}")
-        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
-    users = list(dict.fromkeys(r["user"] for r in rows))
-    tasks = list(dict.fromkeys(r["task"] for r in rows))
-    bids = np.full((len(users), len(tasks)), np.nan)
-    user_index, task_index = {u: i for i, u in enumerate(users)}, {t: s for s, t in enumerate(tasks)}
-    for line, row in enumerate(rows, start=2):
-        try:
-            bid = float(row["bid"])
-        except ValueError:
-            raise ValueError(f"{path} line {line}: bid {row['bid']!r} is not a number") from None
-        if not 0 <= bid <= 1:
-            raise ValueError(f"{path} line {line}: bid {bid} outside [0, 1]; bids are costs scaled to [0, 1]")
-        i, s = user_index[row["user"]], task_index[row["task"]]
-        if not math.isnan(bids[i, s]):
-            raise ValueError(f"{path} line {line}: duplicate bid of user {row['user']!r} for task {row['task']!r}; "
-                             f"keep one row per (user, task)")
-        bids[i, s] = bid
-    if not rows:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in ("user", "task", "bid") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: column(s) {missing} missing; the bids file needs columns user,task,bid "
+                         f"(one row per bid), found {list(frame.columns)}")
+    if frame.empty:
         raise ValueError(f"{path}: no bids")
+    frame = frame[["user", "task", "bid"]].apply(lambda column: column.str.strip())
+    bid = pd.to_numeric(frame["bid"], errors="coerce")
+    line = frame.index + 2  # the header is line 1
+    bad = bid.isna()
+    if bad.any():
+        raise ValueError(f"{path} line {line[bad][0]}: bid {frame['bid'][bad].iloc[0]!r} is not a number")
+    outside = (bid < 0) | (bid > 1)
+    if outside.any():
+        raise ValueError(f"{path} line {line[outside][0]}: bid {bid[outside].iloc[0]} outside [0, 1]; "
+                         f"bids are costs scaled to [0, 1]")
+    repeated = frame.duplicated(["user", "task"])
+    if repeated.any():
+        first = frame[repeated].iloc[0]
+        raise ValueError(f"{path} line {line[repeated][0]}: duplicate bid of user {first['user']!r} for task "
+                         f"{first['task']!r}; keep one row per (user, task)")
+    users = list(dict.fromkeys(frame["user"]))
+    tasks = list(dict.fromkeys(frame["task"]))
+    bids = np.full((len(users), len(tasks)), np.nan)
+    bids[pd.Index(users).get_indexer(frame["user"]), pd.Index(tasks).get_indexer(frame["task"])] = bid.to_numpy()
     return BidTable(users, tasks, bids)
 
 

@@ -88,18 +88,20 @@ class Step(Protocol):
                  loss_fn: LossFn, config: TrainConfig) -> torch.Tensor: ...
 
 
+def row_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-row cross-entropy: binary on one logit, softmax on C logits (labels are class indices as floats)."""
+    if logits.dim() > 1:
+        return nn.functional.cross_entropy(logits, y.long(), reduction="none")
+    return nn.functional.binary_cross_entropy_with_logits(logits, y.float(), reduction="none")
+
+
 def batch_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
     """Cross-entropy of the batch (binary on one logit, softmax on C logits; the batch's logits when the
     loop has set them): the plain mean, or with row weights (mean 1 over the split) the mean of weight x
     loss, an unbiased mini-batch estimate of the weighted loss sum_i w_i l_i / n (e.g. FairIF's eq. 15)."""
     logits = batch.logits if batch.logits is not None else model(batch.x)
-    if logits.dim() > 1:  # C > 2 classes; labels are class indices stored as floats
-        losses = nn.functional.cross_entropy(logits, batch.y.long(), reduction="none")
-        return losses.mean() if batch.weight is None else (losses * batch.weight).mean()
-    if batch.weight is None:
-        return nn.functional.binary_cross_entropy_with_logits(logits, batch.y)
-    losses = nn.functional.binary_cross_entropy_with_logits(logits, batch.y, reduction="none")
-    return (losses * batch.weight).mean()
+    losses = row_losses(logits, batch.y)
+    return losses.mean() if batch.weight is None else (losses * batch.weight).mean()
 
 
 class SGDStep:
@@ -212,7 +214,7 @@ def train_local(
     generator = torch.Generator().manual_seed(int(seed))
     private = None
     if config.dp_noise > 0:
-        model, optimizer, private = make_private(model, optimizer, config, seed)
+        model, optimizer = private = make_private(model, optimizer, config, seed)
 
     def loss_fn(m: nn.Module, batch: Batch) -> torch.Tensor:
         batch.logits = m(batch.x)  # one forward pass, shared by the loss and the penalties
@@ -230,11 +232,11 @@ def train_local(
         return _loop(model, tensors, config, step, optimizer, generator, loss_fn, on_epoch)
     finally:
         if private is not None:
-            private._close()  # remove opacus' hooks: the caller's model is used plainly afterwards
+            private[0]._close()  # remove opacus' hooks: the caller's model is used plainly afterwards
 
 
 def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
-                 seed: int) -> tuple[nn.Module, torch.optim.Optimizer, nn.Module]:
+                 seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
     """DP-SGD through opacus: per-row gradients (GradSampleModule) clipped and noised by its DPOptimizer
     (noise seeded from ``seed``). The wrapped module shares the model's parameters."""
     try:
@@ -246,7 +248,7 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, config: Tra
     noise = torch.Generator().manual_seed(int(seed) + 7919)
     private = DPOptimizer(optimizer, noise_multiplier=config.dp_noise, max_grad_norm=config.dp_clip,
                           expected_batch_size=config.batch_size, generator=noise)
-    return wrapped, private, wrapped
+    return wrapped, private
 
 
 def _loop(model: nn.Module, tensors: SplitTensors, config: TrainConfig, step: Step,

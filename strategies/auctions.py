@@ -108,44 +108,44 @@ def budget_fair(bids: np.ndarray, budget: float) -> Auction:
         users, pay = proportional_share(bids[:, s], share)
         payments[users, s] = pay
         winners.append(users.tolist())
-    return Auction(winners, np.nan_to_num(payments))
+    return Auction(winners, payments)
+
+
+def _sorted(bids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every task's bids ascending at once: (users[t, s] = the user of the (t+1)-th smallest bid of task s,
+    the bids in that order with NaN (no bid) last, the number of bidders per task)."""
+    users = np.argsort(bids, axis=0, kind="stable")  # NaN sorts last; ties: lower user index first
+    return users, np.take_along_axis(bids, users, axis=0), (~np.isnan(bids)).sum(axis=0)
 
 
 def gmm_fair(bids: np.ndarray, budget: float) -> Auction:
     """Algorithm 2: add every task's t-th smallest bid while the remaining budget pays for all of them.
 
     A task that has run out of bidders drops out of the rounds (its take-up is capped by its bidders);
-    the others go on while the budget allows. Payments = bids.
+    the others go on while the budget allows. Payments = bids. Round t costs the sum of the tasks' t-th
+    smallest bids, so the rounds that fit (line 6) are where the cumulative cost stays within B.
     """
     bids = check_bids(bids, budget)
-    ordered = [_ascending(bids[:, s]) for s in range(bids.shape[1])]
+    users, ordered, n_bidders = _sorted(bids)
+    spent = np.cumsum(np.nan_to_num(ordered).sum(axis=1))
+    rounds = min(int(np.searchsorted(spent > budget + 1e-12, True)), int(n_bidders.max()))
     payments = np.zeros_like(bids, dtype=np.float64)
-    winners: list[list[int]] = [[] for _ in ordered]
-    remaining, t = float(budget), 0
-    while True:
-        active = [s for s, (users, _) in enumerate(ordered) if t < len(users)]
-        cost = sum(ordered[s][1][t] for s in active)
-        if not active or cost > remaining + 1e-12:  # line 6: enough budget for one more user in each task?
-            break
-        for s in active:  # lines 7-10
-            user = int(ordered[s][0][t])
-            winners[s].append(user)
-            payments[user, s] = ordered[s][1][t]
-        remaining -= cost
-        t += 1
+    winners = []
+    for s in range(bids.shape[1]):  # lines 7-10 for every completed round
+        mine = users[: min(rounds, n_bidders[s]), s]
+        payments[mine, s] = bids[mine, s]
+        winners.append(mine.tolist())
     return Auction(winners, payments)
 
 
-def _needs(bids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per task, bids ascending and padded past the last bidder with it; needs[t, s] = budget task s needs
-    for t users under proportional share, min(t, n_s) * b_(min(t, n_s)),s (row 0 = 0 users); bidders n_s."""
-    ordered = np.sort(bids, axis=0)  # NaN (no bid) sorts last
-    n_bidders = (~np.isnan(bids)).sum(axis=0)
-    rows = np.arange(1, bids.shape[0] + 1)[:, None]
-    last = ordered[n_bidders - 1, np.arange(bids.shape[1])]
+def _needs(ordered: np.ndarray, n_bidders: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From the ascending bids: the bids padded past each task's last bidder with it, and needs[t, s] =
+    the budget task s needs for t users under proportional share, min(t, n_s) * b_(min(t, n_s)),s (row 0 = 0)."""
+    rows = np.arange(1, ordered.shape[0] + 1)[:, None]
+    last = ordered[n_bidders - 1, np.arange(ordered.shape[1])]
     padded = np.where(rows <= n_bidders, ordered, last)
     needs = np.minimum(rows, n_bidders) * padded
-    return padded, np.vstack([np.zeros(bids.shape[1]), needs]), n_bidders
+    return padded, np.vstack([np.zeros(ordered.shape[1]), needs])
 
 
 def _level(slack: np.ndarray, total: float) -> np.ndarray:
@@ -190,7 +190,8 @@ def mmfl_max_min(bids: np.ndarray, budget: float, fractional: bool = True) -> Au
     """
     bids = check_bids(bids, budget)
     n_users, n_tasks = bids.shape
-    padded, needs, n_bidders = _needs(bids)
+    users, ordered, n_bidders = _sorted(bids)
+    padded, needs = _needs(ordered, n_bidders)
     rounds = int(n_bidders.max())
     over = needs[1:].sum(axis=1) > budget + 1e-12  # t * sum_s b_t,s > B: round t cannot complete
     full = min(int(np.searchsorted(over, True)), rounds)  # rounds that complete
@@ -200,7 +201,6 @@ def mmfl_max_min(bids: np.ndarray, budget: float, fractional: bool = True) -> Au
         slack = slack - deltas[t]
         if (slack < 0).any():  # lines 11-16: re-allocate, recipients end at exactly t b_t,s
             slack = _level(slack, budget - needs[t + 1].sum())
-    users = np.argsort(bids, axis=0, kind="stable")  # NaN last: users[t, s] bid b_(t+1),s
     counts = np.minimum(full, n_bidders)
     budgets = needs[full] + slack  # B_s after the last complete round
     participation = np.zeros((n_users, n_tasks))

@@ -92,17 +92,11 @@ class FedFairStrategy:
                 raise ParamError("dp-noise-multiplier > 0 needs opacus: pip install opacus "
                                  "(or pip install 'fedfair[dp]')") from None
         mitigation = params.get("mitigation", "none")
-        if mitigation == "none":
-            return
-        clash = [o for o in cls.objectives if o != "sgd" and objective_class(o).step is not LocalObjective.step]
-        if clash and objective_class(mitigation).step is not LocalObjective.step:
-            raise ParamError(f"mitigation={mitigation} and {cls.name}'s {clash} both define the local step; "
-                             f"they cannot be combined")
-        values = objective_class(mitigation).server_values(params)
-        warmup = values.get("fairif-warmup")
-        if warmup is not None and warmup >= params["rounds"]:
-            raise ParamError(f"fairif-warmup={warmup} leaves no round to train with FairIF's weights in "
-                             f"rounds={params['rounds']}; use fewer warm-up rounds or more rounds")
+        if mitigation != "none":
+            try:
+                objective_class(mitigation).check_params(params)
+            except ValueError as err:
+                raise ParamError(str(err)) from None
 
     def local_objectives(self) -> tuple[str, ...]:
         """The plug-ins of this run's local training: the strategy's and the mitigation's."""

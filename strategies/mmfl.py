@@ -163,7 +163,8 @@ class FedFairMMFLStrategy(FedFairStrategy):
         except ValueError as err:
             raise ParamError(str(err)) from None
         share = auction.participation
-        self.holds = {c: [s for s in range(len(self.tasks)) if i in auction.winners[s]] for i, c in enumerate(clients)}
+        won = [set(w) for w in auction.winners]
+        self.holds = {c: [s for s in range(len(self.tasks)) if i in won[s]] for i, c in enumerate(clients)}
         if share is not None:
             self.participation = {(clients[i], int(s)): float(share[i, s]) for i, s in zip(*np.nonzero((share > 0) & (share < 1)))}
 

@@ -12,11 +12,42 @@ from fedfair import protocol as p
 from fedfair.config import ParamError
 from fedfair.data import ClientData, Split
 from fedfair.local import train_with
-from fedfair.local.puffle import PuffleRegulariser, class_probabilities, demographic_disparity, start_lambda
+from fedfair.local.puffle import PuffleRegulariser, disparity_with_gradient, start_lambda
 from fedfair.models import build_model
 from fedfair.registry import run_params
 from fedfair.training import Batch, TrainConfig
 from strategies.plugins import sum_statistics
+
+
+def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """n x K probabilities: softmax of K logits, or [1 - sigmoid, sigmoid] of one binary logit."""
+    if logits.dim() > 1:
+        return torch.softmax(logits, dim=1)
+    p1 = torch.sigmoid(logits)
+    return torch.stack([1 - p1, p1], dim=1)
+
+
+def demographic_disparity(probs, groups, n_groups, shared=None):
+    """An independent, autograd reference of PUFFLE's DPL (its RegularizationLoss) in torch: the module's
+    numpy value and hand-written gradient are checked against it."""
+    k = probs.shape[1]
+    predicted = probs.argmax(dim=1)
+    mass = probs.gather(1, predicted[:, None]).squeeze(1)
+    sums = torch.zeros(n_groups * k, dtype=probs.dtype).index_add(0, groups * k + predicted, mass).view(n_groups, k)
+    counts = torch.bincount(groups, minlength=n_groups).to(probs.dtype)
+    rest_sums, rest = sums.sum(dim=0, keepdim=True) - sums, counts.sum() - counts
+    rate, rest_rate = sums / counts.clamp(min=1)[:, None], rest_sums / rest.clamp(min=1)[:, None]
+    present, others = counts > 0, rest > 0
+    if shared is not None:
+        s_sums = torch.as_tensor(shared[0], dtype=probs.dtype)
+        s_counts = torch.as_tensor(shared[1], dtype=probs.dtype)
+        rate = torch.where(present[:, None], rate, s_sums / s_counts.clamp(min=1)[:, None])
+        s_rest = s_counts.sum() - s_counts
+        rest_rate = torch.where(others[:, None], rest_rate,
+                                (s_sums.sum(0, keepdim=True) - s_sums) / s_rest.clamp(min=1)[:, None])
+        present, others = present | (s_counts > 0), others | (s_rest > 0)
+    gaps = torch.where((present & others)[:, None], (rate - rest_rate).abs(), torch.zeros((), dtype=probs.dtype))
+    return gaps.max()
 
 
 def test_demographic_disparity_equals_a_hand_computation():
@@ -26,6 +57,9 @@ def test_demographic_disparity_equals_a_hand_computation():
     # group 1 (2 rows): class 1: 0.9 / 2, class 0: 0.6 / 2. Gaps |P(k|z) - P(k|not z)|, max over k, z:
     expected = max(abs(1.4 / 3 - 0.9 / 2), abs(0.7 / 3 - 0.6 / 2))
     assert float(demographic_disparity(probs, groups, 2)) == pytest.approx(expected)
+    # the module's numpy DPL on logits giving these probabilities (two-class logits log p)
+    assert disparity_with_gradient(np.log(probs.numpy()).astype(np.float64), groups.numpy(), 2)[0] == \
+        pytest.approx(expected)
     # one logit: probabilities [1 - sigmoid, sigmoid]
     torch.testing.assert_close(class_probabilities(torch.tensor([0.0])), torch.tensor([[0.5, 0.5]]))
     # a group absent from the batch is compared through the server's statistics (sums over predicted-k rows, counts)
@@ -245,8 +279,6 @@ def test_fairif_command_compares_erm_and_fairif(tmp_path):
 
 @pytest.mark.parametrize("classes", [1, 3])
 def test_numpy_disparity_and_gradient_match_autograd_of_the_reference(classes):
-    from fedfair.local.puffle import disparity_with_gradient
-
     rng = torch.Generator().manual_seed(classes)
     for trial in range(20):
         n = 24
@@ -256,7 +288,7 @@ def test_numpy_disparity_and_gradient_match_autograd_of_the_reference(classes):
             groups[groups == 2] = 1  # a group absent from the batch
         shared = (np.abs(np.random.default_rng(trial).normal(size=(3, max(classes, 2)))) * 5, np.array([10.0, 12.0, 9.0])) \
             if trial % 2 else None
-        value, gradient, probs = disparity_with_gradient(logits.detach().numpy(), groups.numpy(), 3, shared)
+        value, gradient = disparity_with_gradient(logits.detach().numpy(), groups.numpy(), 3, shared)
         reference = demographic_disparity(class_probabilities(logits), groups, 3, shared)
         (g_ref,) = torch.autograd.grad(reference, logits) if reference.requires_grad else (torch.zeros_like(logits),)
         assert value == pytest.approx(float(reference.detach()))

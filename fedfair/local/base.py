@@ -61,6 +61,11 @@ class LocalObjective:
         """The values of this plug-in's parameters the server sends (default: as given)."""
         return {k: params[k] for k in cls.params}
 
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        """Checks of its parameters against the run's, on the server before any work (ValueError: the
+        problem and the fix); default none."""
+
     def fallback(self, reason: str) -> None:
         """Record why the plug-in does not apply to this client (it then trains plainly); returns None."""
         self.notes.append(f"{self.name}: {reason}")

@@ -19,6 +19,7 @@ lambda update for that; fedfair does not).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from torch import nn
@@ -53,9 +54,8 @@ class DPSGD(LocalObjective):
     }
 
     def loop_config(self, loop: TrainConfig) -> TrainConfig:
-        self.loop = TrainConfig(loop.lr, loop.epochs, loop.batch_size, loop.max_steps, loop.optimizer,
-                                dp_noise=float(self.values["dp-noise-multiplier"]),
-                                dp_clip=float(self.values["dp-max-grad-norm"]))
+        self.loop = replace(loop, dp_noise=float(self.values["dp-noise-multiplier"]),
+                            dp_clip=float(self.values["dp-max-grad-norm"]))
         return self.loop
 
     def finish(self, model: nn.Module, data: ClientData) -> None:

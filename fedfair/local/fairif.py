@@ -52,6 +52,13 @@ class FairIF(LocalObjective):
             values["fairif-warmup"] = max(1, int(params.get("rounds", 2)) // 2)
         return values
 
+    @classmethod
+    def check_params(cls, params: dict) -> None:
+        warmup = cls.server_values(params)["fairif-warmup"]
+        if warmup >= params["rounds"]:
+            raise ValueError(f"fairif-warmup={warmup} leaves no round to train with FairIF's weights in "
+                             f"rounds={params['rounds']}; use fewer warm-up rounds or more rounds")
+
     def sample_weight(self, model: nn.Module, data: ClientData) -> np.ndarray | None:
         if int(self.config.get(p.SERVER_ROUND, 0)) <= int(self.values["fairif-warmup"]):
             return None  # stage 1's ERM: plain (federated) training

@@ -28,80 +28,61 @@ received model's disparity on the training split is at most the target, else
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from fedfair.config import SENSITIVE_PARAM, Param
 from fedfair.data import ClientData
 from fedfair.local.base import LocalObjective
-from fedfair.training import Batch, Penalty, batch_loss
+from fedfair.training import Batch, Penalty
 
 SHARED_PREFIX = "puffle"
 
 
-def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """n x K probabilities: softmax of K logits, or [1 - sigmoid, sigmoid] of one binary logit."""
-    if logits.dim() > 1:
-        return torch.softmax(logits, dim=1)
-    p = torch.sigmoid(logits)
-    return torch.stack([1 - p, p], dim=1)
+def _predictions(z: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(K, the predicted class of every row, its probability m, dm/dz) for logits ``z``: one binary logit
+    (p(1) = sigmoid(z), predicted 1 when p > 1/2) or n x K logits (softmax)."""
+    if z.ndim == 1:
+        p1 = 1.0 / (1.0 + np.exp(-z))
+        predicted = (p1 > 0.5).astype(np.int64)
+        # m = sigmoid(z) (predicted 1) or 1 - sigmoid(z): dm/dz = +-p(1 - p)
+        return 2, predicted, np.where(predicted == 1, p1, 1.0 - p1), p1 * (1.0 - p1) * (2 * predicted - 1)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    probs = e / e.sum(axis=1, keepdims=True)
+    n, k = probs.shape
+    predicted = probs.argmax(axis=1)
+    mass = probs[np.arange(n), predicted]
+    onehot = np.zeros_like(probs)  # m = softmax_k: dm/dz_j = m (1[j = k] - p_j)
+    onehot[np.arange(n), predicted] = 1.0
+    return k, predicted, mass, mass[:, None] * (onehot - probs)
 
 
-def group_sums(probs: torch.Tensor, groups: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(G x K sums of p_k over each group's rows predicted k, G row counts)."""
-    k = probs.shape[1]
-    predicted = probs.argmax(dim=1)
-    mass = probs.gather(1, predicted[:, None]).squeeze(1)  # p of the predicted class
-    sums = torch.zeros(n_groups * k, dtype=probs.dtype).index_add(0, groups * k + predicted, mass)
-    return sums.view(n_groups, k), torch.bincount(groups, minlength=n_groups).to(probs.dtype)
+def _group_sums(k: int, predicted: np.ndarray, mass: np.ndarray, g: np.ndarray,
+                n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    sums = np.bincount(g * k + predicted, weights=mass, minlength=n_groups * k).reshape(n_groups, k)
+    return sums, np.bincount(g, minlength=n_groups).astype(np.float64)
 
 
-def demographic_disparity(probs: torch.Tensor, groups: torch.Tensor, n_groups: int,
-                          shared: tuple[np.ndarray, np.ndarray] | None = None) -> torch.Tensor:
-    """PUFFLE's DPL of one batch (differentiable); ``shared`` = the server's (G x K sums, G counts) used for
-    groups absent from the batch (or when the batch has no row outside a group)."""
-    sums, counts = group_sums(probs, groups, n_groups)
-    rest_sums, rest = sums.sum(dim=0, keepdim=True) - sums, counts.sum() - counts
-    rate = sums / counts.clamp(min=1)[:, None]
-    rest_rate = rest_sums / rest.clamp(min=1)[:, None]
-    present, others = counts > 0, rest > 0
-    if shared is not None:
-        s_sums = torch.as_tensor(shared[0], dtype=probs.dtype)
-        s_counts = torch.as_tensor(shared[1], dtype=probs.dtype)
-        shared_rate = s_sums / s_counts.clamp(min=1)[:, None]
-        shared_rest = (s_sums.sum(0, keepdim=True) - s_sums) / (s_counts.sum() - s_counts).clamp(min=1)[:, None]
-        rate = torch.where(present[:, None], rate, shared_rate)
-        rest_rate = torch.where(others[:, None], rest_rate, shared_rest)
-        present = present | (s_counts > 0)
-        others = others | ((s_counts.sum() - s_counts) > 0)
-    valid = (present & others)[:, None]
-    gaps = torch.where(valid, (rate - rest_rate).abs(), torch.zeros((), dtype=probs.dtype))
-    return gaps.max()  # 0 (with no gradient) when no group can be compared
+def group_statistics(z: np.ndarray, g: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """(G x K sums of p_k over each group's rows predicted k, G row counts): what a client shares."""
+    k, predicted, mass, _ = _predictions(z)
+    return _group_sums(k, predicted, mass, g, n_groups)
 
 
 def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
-                            shared: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, np.ndarray, np.ndarray]:
-    """:func:`demographic_disparity` on logits ``z`` in numpy, with d DPL / d z: (value, gradient, probabilities).
-    The same value and gradient as autograd of the reference, at a fraction of its cost (the regulariser runs
-    once per mini-batch, where autograd's many small nodes would cost more than a small model's own step).
-    Only the batch's own rates carry gradient; the server's shared statistics are constants."""
-    if z.ndim == 1:  # one binary logit: p(1) = sigmoid(z), predicted 1 when p > 1/2
-        p1 = 1.0 / (1.0 + np.exp(-z))
-        n, k = len(z), 2
-        predicted = (p1 > 0.5).astype(np.int64)
-        mass = np.where(predicted == 1, p1, 1.0 - p1)
-        probs = None
-    else:
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        probs = e / e.sum(axis=1, keepdims=True)
-        n, k = probs.shape
-        predicted = probs.argmax(axis=1)
-        mass = probs[np.arange(n), predicted]
-    sums = np.bincount(g * k + predicted, weights=mass, minlength=n_groups * k).reshape(n_groups, k)
-    counts = np.bincount(g, minlength=n_groups).astype(np.float64)
+                            shared: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, np.ndarray]:
+    """PUFFLE's DPL of a batch with logits ``z`` and group codes ``g``, and d DPL / d z, in numpy.
+
+    ``shared`` = the server's (G x K sums, G counts), used for groups absent from the batch (or when the
+    batch has no row outside a group); they are constants, only the batch's own rates carry gradient.
+    The gradient is formed by hand (tests check it against autograd) because the regulariser runs once per
+    mini-batch, where autograd's many small nodes would cost more than a small model's own step.
+    """
+    k, predicted, mass, slope = _predictions(z)
+    sums, counts = _group_sums(k, predicted, mass, g, n_groups)
     rest_sums, rest = sums.sum(axis=0) - sums, counts.sum() - counts
     rate = sums / np.maximum(counts, 1)[:, None]
     rest_rate = rest_sums / np.maximum(rest, 1)[:, None]
@@ -116,7 +97,7 @@ def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
     gaps = np.where(present & others, np.abs(rate - rest_rate), 0.0)
     zb, kb = divmod(int(gaps.argmax()), k)
     value = float(gaps[zb, kb])
-    coef = np.zeros(n)  # d DPL / d m_i, m_i = p of row i's predicted class
+    coef = np.zeros(len(g))  # d DPL / d m_i, m_i = p of row i's predicted class
     if value > 0:
         sign = np.sign(rate[zb, kb] - rest_rate[zb, kb])
         hit = predicted == kb
@@ -124,11 +105,7 @@ def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
             coef += np.where(hit & (g == zb), sign / counts[zb], 0.0)
         if own_rest[zb, kb]:
             coef -= np.where(hit & (g != zb), sign / rest[zb], 0.0)
-    if z.ndim == 1:  # m = sigmoid(z) (predicted 1) or 1 - sigmoid(z): dm/dz = +-p(1 - p)
-        return value, coef * p1 * (1.0 - p1) * (2 * predicted - 1), np.stack([1.0 - p1, p1], axis=1)
-    onehot = np.zeros_like(probs)  # m = softmax_k: dm/dz_j = m (1[j = k] - p_j)
-    onehot[np.arange(n), predicted] = 1.0
-    return value, (coef * mass)[:, None] * (onehot - probs), probs
+    return value, (coef * slope if z.ndim == 1 else coef[:, None] * slope)
 
 
 def start_lambda(disparity: float, target: float) -> float:
@@ -153,7 +130,7 @@ class PuffleRegulariser:
     def __call__(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = batch.logits if batch.logits is not None else model(batch.x)
         z = logits.detach().numpy()
-        value, d_dpl, _ = disparity_with_gradient(z, self.codes[batch.index.numpy()], self.n_groups, self.shared)
+        value, d_dpl = disparity_with_gradient(z, self.codes[batch.index.numpy()], self.n_groups, self.shared)
         if self.tune and self.steps > 0:  # the model after the previous step, measured on this batch
             self.velocity = self.momentum * self.velocity + (self.target - value)
             self.lam = min(1.0, max(0.0, self.lam - self.alpha * self.velocity))
@@ -190,22 +167,27 @@ class Puffle(LocalObjective):
             self.fallback(f"no sensitive attribute {attribute!r} in the client's data")
             return []
         values = data.sensitive_values.get(attribute) or sorted(np.unique(data.train.sensitive[attribute]).tolist())
-        codes = {v: i for i, v in enumerate(values)}
         shared = self.shared_statistics(attribute, len(values))
-        groups = torch.as_tensor(np.array([codes.get(v, 0) for v in data.train.sensitive[attribute].tolist()]))
-        with torch.no_grad():
-            model.eval()
-            start = float(demographic_disparity(class_probabilities(model(torch.as_tensor(data.train.x))), groups,
-                                                len(values), shared))
-            model.train()
+        # every training row's group code (a value outside the declared ones counts as the first)
+        groups = np.maximum(pd.Index(values).get_indexer(data.train.sensitive[attribute]), 0)
+        start = disparity_with_gradient(self.logits(model, data), groups, len(values), shared)[0]
         tune = bool(self.values["puffle-tune"])
         lam = start_lambda(start, self.values["puffle-target"]) if tune else float(self.values["puffle-lambda"])
         self.regulariser = PuffleRegulariser(groups, len(values), lam, tune, self.values["puffle-target"],
                                              self.values["puffle-alpha"], self.values["puffle-momentum"], shared)
-        self.attribute, self.values_list, self.groups = attribute, values, groups
+        self.attribute, self.n_groups, self.groups = attribute, len(values), groups
         self.report["puffle-dd-start"] = start
         self.report["puffle-lambda-start"] = lam
         return [self.regulariser]
+
+    @staticmethod
+    def logits(model: nn.Module, data: ClientData) -> np.ndarray:
+        """The model's logits on the training split (evaluation mode, no gradient)."""
+        with torch.no_grad():
+            model.eval()
+            z = model(torch.as_tensor(data.train.x)).numpy()
+            model.train()
+        return z
 
     def shared_statistics(self, attribute: str, n_groups: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The server's aggregated (sums, counts) for this attribute, if it sent them."""
@@ -220,10 +202,7 @@ class Puffle(LocalObjective):
         if not hasattr(self, "regulariser"):
             return
         self.report["puffle-lambda"] = self.regulariser.lam
-        with torch.no_grad():
-            model.eval()
-            probs = class_probabilities(model(torch.as_tensor(data.train.x)))
-            sums, counts = group_sums(probs, self.groups, len(self.values_list))
-            self.report["puffle-dd-end"] = float(demographic_disparity(probs, self.groups, len(self.values_list)))
+        z = self.logits(model, data)
+        sums, counts = group_statistics(z, self.groups, self.n_groups)
+        self.report["puffle-dd-end"] = disparity_with_gradient(z, self.groups, self.n_groups)[0]
         self.share[f"{SHARED_PREFIX}:{self.attribute}"] = {"sums": sums.tolist(), "counts": counts.tolist()}
-
