@@ -359,3 +359,73 @@ def test_one_puffle_step_equals_autograd_of_the_papers_loss():
             q -= 0.5 * q.grad
     for qa, qb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(qa, qb, rtol=1e-5, atol=1e-6)
+
+
+def _puffle_dp_config(lambda_noise, statistics_noise, dp_noise=1.1, seed=0):
+    return {"sensitive": "sex", "puffle-target": 0.05, "puffle-tune": True, "puffle-lambda": 0.5, "puffle-alpha": 1.0,
+            "puffle-momentum": 0.0, "puffle-lambda-noise": lambda_noise, "puffle-statistics-noise": statistics_noise,
+            **_dp_config(dp_noise, 1.0), p.TRAIN_SEED: seed}
+
+
+def _puffle_client():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    s = (rng.random(200) < 0.4).astype(np.int64)
+    y = ((x[:, 0] + s) > 0.5).astype(np.int64)
+    split = Split(x, y, {"sex": s})
+    return ClientData(name="c", partition_id=0, train=split, test=split, val=None, sensitive_values={"sex": [0, 1]})
+
+
+def test_puffle_with_dp_sgd_noises_its_releases_and_accounts_them_with_the_model_steps():
+    """PUFFLE's lambda reads (start DD + one per update) and its shared statistics are Gaussian mechanisms in the
+    same RDP accountant as DP-SGD's steps (PUFFLE's client.py / learning.py)."""
+    pytest.importorskip("opacus")
+    from opacus.accountants import RDPAccountant
+
+    data, loop = _puffle_client(), TrainConfig(lr=0.1, epochs=2, batch_size=20)
+    runs = [train_with(["puffle", "dp"], _puffle_dp_config(0.8, 2.0), build_model({"model": "logreg"}, 3, seed=0),
+                       data, loop, seed=0, state={}) for _ in range(2)]
+    accountant = RDPAccountant()
+    # DP-SGD: 2 epochs x 10 batches at rate 0.1; start DD: one full read; 19 lambda updates (none before the first
+    # step) at rate 0.1; the statistics: one full release, sensitivity sqrt(2)
+    accountant.history = [(1.1, 0.1, 20), (0.8, 1.0, 1), (0.8, 0.1, 19), (2.0 / np.sqrt(2), 1.0, 1)]
+    assert runs[0].report["dp-epsilon"] == pytest.approx(accountant.get_epsilon(1e-5))
+    dp_only = RDPAccountant()
+    dp_only.history = [(1.1, 0.1, 20)]
+    assert runs[0].report["dp-epsilon"] > dp_only.get_epsilon(1e-5)
+    assert runs[0].report == runs[1].report  # the noise follows the train seed
+    counts = np.asarray(runs[0].share["puffle:sex"]["counts"])
+    assert counts.sum() != pytest.approx(200) and counts.sum() == pytest.approx(200, abs=10)  # noised counts
+    # the update reads DPL + N(0, sigma^2): lambda <- clip(lambda - alpha (target - DPL - noise), 0, 1)
+    model, x = build_model({"model": "logreg"}, 3, seed=0), torch.as_tensor(data.train.x[:20])
+    codes = data.train.sensitive["sex"][:20]
+    batch = Batch(x, torch.as_tensor(data.train.y[:20]).float(), None, torch.arange(20))
+    reg = PuffleRegulariser(codes, 2, 0.3, True, 0.05, 0.5, 0.0, None, noise=0.2, rng=np.random.default_rng(9))
+    draws = np.random.default_rng(9).normal(0.0, 0.2, 2)
+    lam = 0.3
+    for step in range(3):
+        batch.logits = model(x)
+        dpl = disparity_with_gradient(batch.logits.detach().numpy(), codes, 2)[0]
+        if step:
+            lam = float(np.clip(lam - 0.5 * (0.05 - dpl - draws[step - 1]), 0, 1))
+        reg(model, batch)
+        assert reg.lam == pytest.approx(lam)
+    assert reg.updates == 2
+    # without DP no noise, exact statistics (the row counts per group)
+    plain = {k: v for k, v in _puffle_dp_config(0.0, 0.0).items() if not k.startswith("dp-")}
+    shared = train_with(["puffle"], plain, build_model({"model": "logreg"}, 3, seed=0), data, loop, seed=0).share
+    np.testing.assert_array_equal(shared["puffle:sex"]["counts"], np.bincount(data.train.sensitive["sex"]))
+
+
+def test_puffle_privacy_parameters_are_checked_before_any_work():
+    pytest.importorskip("opacus")
+    base = {"strategy": "fedavg", "mitigation": "puffle", "dp-noise-multiplier": 1.0}
+    with pytest.raises(ParamError, match="set puffle-lambda-noise > 0 and puffle-statistics-noise > 0"):
+        run_params(base)
+    with pytest.raises(ParamError, match=r"releases its lambda updates and group statistics of the training rows: set "
+                                         r"puffle-statistics-noise > 0 \(e.g. 1.0\)"):
+        run_params({**base, "puffle-tune": False})
+    with pytest.raises(ParamError, match="accounted with DP-SGD's budget: set dp-noise-multiplier > 0 too"):
+        run_params({"strategy": "fedavg", "mitigation": "puffle", "puffle-lambda-noise": 1.0})
+    params, _ = run_params({**base, "puffle-lambda-noise": 1.0, "puffle-statistics-noise": 1.0})
+    assert params["puffle-statistics-noise"] == 1.0

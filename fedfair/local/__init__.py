@@ -71,6 +71,9 @@ def train_with(names: Sequence[str], config: Mapping[str, Any], model: nn.Module
     """
     state = {} if state is None else state
     plugins = [objective_class(n)(config, _Namespace(state, n), shared) for n in names]
+    ledger: list[tuple[float, float, int]] = []
+    for plugin in plugins:
+        plugin.ledger = ledger
     steps = [s for s in (p.step() for p in plugins) if s is not None]
     if len(steps) > 1:
         raise ValueError(f"local objectives {list(names)}: more than one defines its own step; combine at most one of them")
@@ -84,7 +87,7 @@ def train_with(names: Sequence[str], config: Mapping[str, Any], model: nn.Module
     loss = train_local(model, data.train, loop, seed, sample_weight=weights, penalties=penalties,
                        step=steps[0] if steps else None)
     run = LocalRun(loss)
-    for plugin in plugins:
+    for plugin in sorted(plugins, key=lambda p: p.finish_last):
         plugin.finish(model, data)
         run.report.update(plugin.report)
         run.notes.extend(plugin.notes)

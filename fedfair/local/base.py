@@ -17,7 +17,10 @@ mapping kept on the node for its run and task (numpy arrays, e.g. FairIF's row
 weights), ``shared``: statistics the server aggregated from the clients' last
 replies, and fills ``report`` (numbers returned with the training metrics),
 ``notes`` (:meth:`fallback` reasons) and ``share`` (statistics for the server to
-sum over clients, never rows). On the server, :meth:`server_values` gives the
+sum over clients, never rows). A plug-in that releases a noised statistic of the
+training rows appends its Gaussian mechanism to ``ledger`` (one list shared by
+the plug-ins of a training call; the ``dp`` plug-in, which finishes last,
+accounts it with its own steps). On the server, :meth:`server_values` gives the
 values of its parameters sent in each message.
 
 The base class itself is plain SGD on the weighted loss (``sgd``).
@@ -41,6 +44,8 @@ class LocalObjective:
 
     name: ClassVar[str] = "sgd"
     params: ClassVar[dict[str, Param]] = {}
+    # finish after the other plug-ins of the call (DP accounting reads their ledger entries)
+    finish_last: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any], state: MutableMapping[str, np.ndarray] | None = None,
                  shared: Mapping[str, Any] | None = None) -> None:
@@ -55,6 +60,8 @@ class LocalObjective:
         self.report: dict[str, float] = {}
         self.notes: list[str] = []
         self.share: dict[str, Any] = {}
+        # (noise multiplier, sample rate, steps) of each Gaussian release of training-row statistics
+        self.ledger: list[tuple[float, float, int]] = []
 
     @classmethod
     def server_values(cls, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,13 @@ far at ``dp-delta`` with opacus' RDP accountant (``dp-epsilon`` in summary.json
 
 Readings: the loop draws shuffled mini-batches (every row once per epoch)
 rather than Poisson samples; the accountant is given sample rate batch / n per
-step, the usual approximation. A batch-level term such as PUFFLE's
-regulariser is differentiated through the per-row decomposition opacus computes,
-so its own privacy is not covered by this accounting (PUFFLE adds noise to its
-lambda update for that; fedfair does not).
+step, the usual approximation. Other plug-ins' noised releases of training-row
+statistics (PUFFLE's lambda updates and shared counts, see
+fedfair/local/puffle.py) enter the same RDP accountant as their own Gaussian
+mechanisms (``LocalObjective.ledger``), so ``dp-epsilon`` is the composition of
+everything the client released about its training rows; RDP composes by
+addition, which is tighter than PUFFLE's sum of three separately converted
+epsilons.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class DPSGD(LocalObjective):
     """Per-row clipping and Gaussian noise in every local step (opacus)."""
 
     name = "dp"
+    finish_last = True
     params = {
         "dp-noise-multiplier": Param(float, 0.0, "DP-SGD: noise multiplier sigma (0 = no DP-SGD)", "float >= 0",
                                      lambda x: x >= 0),
@@ -64,7 +68,8 @@ class DPSGD(LocalObjective):
             return
         batches = math.ceil(n / self.loop.batch_size)
         steps = self.loop.max_steps if self.loop.max_steps is not None else batches * self.loop.epochs
-        row = np.array([[self.loop.dp_noise, min(1.0, self.loop.batch_size / n), steps]], dtype=np.float64)
-        history = np.concatenate([self.state[HISTORY], row]) if HISTORY in self.state else row
+        rows = np.array([(self.loop.dp_noise, min(1.0, self.loop.batch_size / n), steps), *self.ledger],
+                        dtype=np.float64)
+        history = np.concatenate([self.state[HISTORY], rows]) if HISTORY in self.state else rows
         self.state[HISTORY] = history
         self.report["dp-epsilon"] = epsilon_spent(history, float(self.values["dp-delta"]))

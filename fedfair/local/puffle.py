@@ -24,6 +24,24 @@ same model, a different batch), so a step costs one forward and one backward
 pass. Each round starts from PUFFLE's "disparity" rule: lambda_0 = 0 when the
 received model's disparity on the training split is at most the target, else
 (DD - target) / DD. ``puffle-tune=false`` keeps lambda = ``puffle-lambda``.
+
+Privacy (PUFFLE's Client/client.py and DPL/Learning/learning.py, ECAI 2024
+Section 4): with DP-SGD (``dp-noise-multiplier`` > 0) the model's steps are
+private, but lambda's update reads a whole batch's DPL and the shared
+statistics read every training row, so PUFFLE adds Gaussian noise to both:
+DPL + N(0, ``puffle-lambda-noise``^2) before each lambda update (sensitivity 1:
+DPL is in [0, 1]; sample rate batch / n, one step per update) and N(0,
+``puffle-statistics-noise``^2) to every shared sum and count (one row changes
+one count by 1 and one sum by at most 1: L2 sensitivity sqrt(2), one release
+at sample rate 1 per round; PUFFLE counts one release per value, which is
+looser). fedfair also noises the start disparity DD that sets lambda_0 (PUFFLE
+reads it exactly) with the lambda noise. These mechanisms join the DP-SGD
+accountant (``dp-epsilon`` composes all of them). With DP-SGD on, PUFFLE needs
+both noises > 0 (the lambda noise only when lambda is tuned); without DP-SGD
+they must be 0 (nothing would be accounted). PUFFLE's own runs pick the noise
+from target epsilons 0.5 + 0.5 of a total budget; fedfair takes the noise
+multipliers, like ``dp-noise-multiplier``, and reports the epsilon.
+``puffle-dd-end`` is computed from the shared (noised) statistics.
 """
 
 from __future__ import annotations
@@ -34,6 +52,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fedfair import protocol as p
 from fedfair.config import SENSITIVE_PARAM, Param
 from fedfair.data import ClientData
 from fedfair.local.base import LocalObjective
@@ -91,8 +110,10 @@ def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
     if shared is not None:
         s_sums, s_counts = np.asarray(shared[0], dtype=np.float64), np.asarray(shared[1], dtype=np.float64)
         s_rest = s_counts.sum() - s_counts
-        rate = np.where(own, rate, s_sums / np.maximum(s_counts, 1)[:, None])
-        rest_rate = np.where(own_rest, rest_rate, (s_sums.sum(axis=0) - s_sums) / np.maximum(s_rest, 1)[:, None])
+        # (clipped to [0, 1]: noised statistics may leave it)
+        rate = np.where(own, rate, np.clip(s_sums / np.maximum(s_counts, 1)[:, None], 0, 1))
+        rest_rate = np.where(own_rest, rest_rate,
+                             np.clip((s_sums.sum(axis=0) - s_sums) / np.maximum(s_rest, 1)[:, None], 0, 1))
         present, others = own | (s_counts > 0)[:, None], own_rest | (s_rest > 0)[:, None]
     gaps = np.where(present & others, np.abs(rate - rest_rate), 0.0)
     zb, kb = divmod(int(gaps.argmax()), k)
@@ -108,6 +129,17 @@ def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
     return value, (coef * slope if z.ndim == 1 else coef[:, None] * slope)
 
 
+def disparity_of_statistics(sums: np.ndarray, counts: np.ndarray) -> float:
+    """DD from (G x K sums, G counts): max over groups z and classes k of |rate(z) - rate(not z)| over groups
+    with rows on both sides, rates clipped to [0, 1] (noised statistics may leave it)."""
+    sums, counts = np.asarray(sums, dtype=np.float64), np.asarray(counts, dtype=np.float64)
+    rest = counts.sum() - counts
+    rate = np.clip(sums / np.maximum(counts, 1)[:, None], 0, 1)
+    rest_rate = np.clip((sums.sum(axis=0) - sums) / np.maximum(rest, 1)[:, None], 0, 1)
+    usable = ((counts > 0) & (rest > 0))[:, None]
+    return float(np.where(usable, np.abs(rate - rest_rate), 0.0).max(initial=0.0))
+
+
 def start_lambda(disparity: float, target: float) -> float:
     """PUFFLE's "disparity" start: 0 at or under the target, else (DD - target) / DD."""
     return 0.0 if disparity <= target else (disparity - target) / disparity
@@ -118,23 +150,32 @@ class PuffleRegulariser:
     before each step after the first, lambda follows PUFFLE's momentum rule on the batch's DPL."""
 
     def __init__(self, codes: torch.Tensor | np.ndarray, n_groups: int, lam: float, tune: bool, target: float, alpha: float,
-                 momentum: float, shared: tuple[np.ndarray, np.ndarray] | None) -> None:
+                 momentum: float, shared: tuple[np.ndarray, np.ndarray] | None, noise: float = 0.0,
+                 rng: np.random.Generator | None = None) -> None:
         # every training row's group code
         self.codes = codes.numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
         self.n_groups, self.lam = n_groups, lam
         self.tune, self.target, self.alpha, self.momentum = tune, target, alpha, momentum
         self.shared = shared
-        self.velocity, self.steps = 0.0, 0
+        self.noise, self.rng = noise, rng or np.random.default_rng(0)  # Gaussian noise on the DPL lambda reads
+        self.velocity, self.steps, self.largest_batch = 0.0, 0, 0
         self.history: list[float] = []
+
+    @property
+    def updates(self) -> int:
+        """How many lambda updates read a batch's DPL."""
+        return max(self.steps - 1, 0) if self.tune else 0
 
     def __call__(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = batch.logits if batch.logits is not None else model(batch.x)
         z = logits.detach().numpy()
         value, d_dpl = disparity_with_gradient(z, self.codes[batch.index.numpy()], self.n_groups, self.shared)
         if self.tune and self.steps > 0:  # the model after the previous step, measured on this batch
-            self.velocity = self.momentum * self.velocity + (self.target - value)
+            seen = value + (self.rng.normal(0.0, self.noise) if self.noise > 0 else 0.0)
+            self.velocity = self.momentum * self.velocity + (self.target - seen)
             self.lam = min(1.0, max(0.0, self.lam - self.alpha * self.velocity))
         self.steps += 1
+        self.largest_batch = max(self.largest_batch, len(z))
         self.history.append(self.lam)
         if value <= 0:
             return torch.zeros(())
@@ -159,7 +200,25 @@ class Puffle(LocalObjective):
         "puffle-alpha": Param(float, 1.0, "PUFFLE: step size of the lambda update", "float > 0", lambda x: x > 0),
         "puffle-momentum": Param(float, 0.0, "PUFFLE: momentum of the lambda update", "float in [0, 1)",
                                  lambda x: 0 <= x < 1),
+        "puffle-lambda-noise": Param(float, 0.0, "PUFFLE with DP-SGD: std of the Gaussian noise on the DPL read by "
+                                     "each lambda update (and the start DD)", "float >= 0", lambda x: x >= 0),
+        "puffle-statistics-noise": Param(float, 0.0, "PUFFLE with DP-SGD: std of the Gaussian noise on each shared "
+                                         "group statistic (sum, count)", "float >= 0", lambda x: x >= 0),
     }
+
+    @classmethod
+    def check_params(cls, params: dict) -> None:
+        values = cls.server_values(params)
+        noises = {k: values[k] for k in ("puffle-lambda-noise", "puffle-statistics-noise")}
+        if params.get("dp-noise-multiplier", 0) > 0:
+            needed = [k for k, v in noises.items() if v <= 0 and (k != "puffle-lambda-noise" or values["puffle-tune"])]
+            if needed:
+                raise ValueError(f"PUFFLE with DP-SGD (dp-noise-multiplier > 0) releases its lambda updates and group "
+                                 f"statistics of the training rows: set {' and '.join(k + ' > 0' for k in needed)} "
+                                 f"(e.g. 1.0) so that dp-epsilon covers them")
+        elif any(v > 0 for v in noises.values()):
+            raise ValueError("puffle-lambda-noise / puffle-statistics-noise are accounted with DP-SGD's budget: set "
+                             "dp-noise-multiplier > 0 too, or the noises to 0")
 
     def penalties(self, model: nn.Module, data: ClientData) -> list[Penalty]:
         attribute = self.values["sensitive"] or next(iter(data.sensitive_values), "")
@@ -170,11 +229,17 @@ class Puffle(LocalObjective):
         shared = self.shared_statistics(attribute, len(values))
         # every training row's group code (a value outside the declared ones counts as the first)
         groups = np.maximum(pd.Index(values).get_indexer(data.train.sensitive[attribute]), 0)
-        start = disparity_with_gradient(self.logits(model, data), groups, len(values), shared)[0]
         tune = bool(self.values["puffle-tune"])
+        self.rng = np.random.default_rng([int(self.config.get(p.TRAIN_SEED, 0)), 0x9FF1E])
+        noise = float(self.values["puffle-lambda-noise"])
+        start = disparity_with_gradient(self.logits(model, data), groups, len(values), shared)[0]
+        if tune and noise > 0:  # the start DD reads every training row: one more release
+            start = float(np.clip(start + self.rng.normal(0.0, noise), 0.0, 1.0))
+            self.ledger.append((noise, 1.0, 1))
         lam = start_lambda(start, self.values["puffle-target"]) if tune else float(self.values["puffle-lambda"])
         self.regulariser = PuffleRegulariser(groups, len(values), lam, tune, self.values["puffle-target"],
-                                             self.values["puffle-alpha"], self.values["puffle-momentum"], shared)
+                                             self.values["puffle-alpha"], self.values["puffle-momentum"], shared,
+                                             noise=noise, rng=self.rng)
         self.attribute, self.n_groups, self.groups = attribute, len(values), groups
         self.report["puffle-dd-start"] = start
         self.report["puffle-lambda-start"] = lam
@@ -201,8 +266,15 @@ class Puffle(LocalObjective):
         """After training: the final lambda and this client's statistics for the server to aggregate."""
         if not hasattr(self, "regulariser"):
             return
-        self.report["puffle-lambda"] = self.regulariser.lam
-        z = self.logits(model, data)
-        sums, counts = group_statistics(z, self.groups, self.n_groups)
-        self.report["puffle-dd-end"] = disparity_with_gradient(z, self.groups, self.n_groups)[0]
+        regulariser, n = self.regulariser, len(data.train)
+        self.report["puffle-lambda"] = regulariser.lam
+        if regulariser.noise > 0 and regulariser.updates:  # one Gaussian read of a batch per lambda update
+            self.ledger.append((regulariser.noise, min(1.0, regulariser.largest_batch / n), regulariser.updates))
+        sums, counts = group_statistics(self.logits(model, data), self.groups, self.n_groups)
+        noise = float(self.values["puffle-statistics-noise"])
+        if noise > 0:  # every value noised; one row moves two of them by <= 1: multiplier noise / sqrt(2)
+            sums = sums + self.rng.normal(0.0, noise, sums.shape)
+            counts = counts + self.rng.normal(0.0, noise, counts.shape)
+            self.ledger.append((noise / np.sqrt(2), 1.0, 1))
+        self.report["puffle-dd-end"] = disparity_of_statistics(sums, counts)
         self.share[f"{SHARED_PREFIX}:{self.attribute}"] = {"sums": sums.tolist(), "counts": counts.tolist()}
