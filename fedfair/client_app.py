@@ -8,7 +8,9 @@ Handlers (the wire format is in :mod:`fedfair.protocol`):
   new weights;
 - ``evaluate``: score the deployed models on the test split;
 - ``query.evaluate_models``: score the sent models on a chosen split (default
-  train), with expected (soft) group counts, e.g. for a cluster choice.
+  train), with expected (soft) group counts, e.g. for a cluster choice;
+- ``query.<action>`` for every routine of :data:`fedfair.queries.QUERY_ROUTINES`
+  (e.g. a synthetic dataset): the routine's arrays, numbers and notes.
 
 Algorithms live in ``strategies/`` (server half) and :mod:`fedfair.local`
 (client half); nothing here knows them. Personal models live in
@@ -36,6 +38,7 @@ from fedfair import protocol as p
 from fedfair.data import ClientData, Split, load_client
 from fedfair.local import parse_names, train_with
 from fedfair.models import build_model
+from fedfair.queries import QUERY_ROUTINES, query_routine
 from fedfair.tasks import is_task_set, load_task_client, load_task_set
 from fedfair.training import EvalResult, TrainConfig, evaluate
 
@@ -268,3 +271,26 @@ def evaluate_deployed(msg: Message, context: Context) -> Message:
 def evaluate_models(msg: Message, context: Context) -> Message:
     """Score each sent model on the split named by config ``split`` (default train), with soft counts."""
     return _score(msg, context, default_split="train", default_soft=True)
+
+
+def _routine_handler(action: str):
+    """The ``query.<action>`` handler of one registered client routine."""
+
+    def handler(msg: Message, context: Context) -> Message:
+        config = msg.content.config_records.get(p.CONFIG) or ConfigRecord()
+        data = client_data(context, config)
+        answer = query_routine(action)(data, dict(config))
+        info = _info(data)
+        for key, value in answer.notes.items():
+            info[key] = value
+        content = RecordDict({p.METRICS: MetricRecord({k: float(v) for k, v in answer.metrics.items()}), p.INFO: info})
+        if answer.arrays:
+            content[p.ARRAYS] = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in answer.arrays.items()})
+        return Message(content, reply_to=msg)
+
+    handler.__name__ = f"query_{action}"
+    return handler
+
+
+for _action in QUERY_ROUTINES:
+    app.query(_action)(_routine_handler(_action))

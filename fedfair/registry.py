@@ -43,6 +43,7 @@ STRATEGIES: dict[str, str] = {
     "mmfl-random": "strategies.mmfl_random:MMFLRandomStrategy",
     "mmfl-round-robin": "strategies.mmfl_round_robin:MMFLRoundRobinStrategy",
     "mmfl-qffl": "strategies.mmfl_qffl:MMFLQFFLStrategy",
+    "single-shot": "strategies.single_shot:SingleShotStrategy",
 }
 
 # builtin dataset -> what it is; each is a build spec of the one builder (partitioners/builtins.py)
