@@ -12,6 +12,12 @@
   80 / 20 train / test per client; the numeric columns standardised on the
   union of the train splits; an MLP with 32 hidden units by default.
 
+- ``law``: Law School (Kusner et al.'s file, :mod:`partitioners.law`) as seed
+  001 Table 1 splits it: a seeded sample of 20,798 rows cut into 2 IID clients
+  "0", "1" of 8,319 train + 2,080 test rows; LSAT, UGPA, ZFYA standardised on
+  the union of the train splits; race (White / non-White) and sex; logistic
+  regression by default.
+
 - ``mnist``, ``fashion-mnist``, ``emnist``, ``cifar10``, ``digits``: image sets from
   local files (:mod:`partitioners.images`; ``digits`` is scikit-learn's bundled
   8 x 8 set, always available), at most ``limit`` rows (default 10,000, a seeded
@@ -70,6 +76,21 @@ def adult_spec(seed: int, partitioning: str = "race-unbalanced", splits: Sequenc
     )
 
 
+def law_spec(seed: int, splits: Sequence[float] | None = None, data_root: str | None = None, **_: Any) -> BuildSpec:
+    """``law``: seed 001's 2-client Law School split."""
+    from partitioners.law import NUMERIC
+
+    options: dict[str, Any] = {"rows": 20_798}
+    if data_root:
+        options["data_root"] = data_root
+    return BuildSpec(
+        source="law", source_options=options, name="law", seed=seed, partitioning={"law": "iid:2"},
+        rename_clients={f"law_{k}": str(k) for k in range(2)}, splits=tuple(splits) if splits else (0.8, 0.0, 0.2),
+        standardise="global", standardise_columns=list(NUMERIC), sensitive_as_features=True,
+        default_model={"model": "logreg"},
+    )
+
+
 IMAGE_MODELS: dict[str, dict[str, Any]] = {
     "digits": {"model": "cnn", "kernel": 3, "padding": 1, "channels": [8, 16], "fc": 32},
 }
@@ -110,6 +131,7 @@ BUILTINS: dict[str, Callable[..., BuildSpec]] = {
     "synthetic-gaussian-8": gaussian_spec,
     "adult": lambda seed, **options: adult_spec(seed, "race-unbalanced", **options),
     "adult-iid": lambda seed, **options: adult_spec(seed, "iid", **options),
+    "law": law_spec,
     **{name: (lambda name: lambda seed, **options: image_spec(name, seed, **options))(name)
        for name in ("mnist", "fashion-mnist", "emnist", "cifar10", "digits")},
     **{f"ci-mnist-{bias}": (lambda bias: lambda seed, **options: ci_mnist_spec(seed, bias, **options))(bias)

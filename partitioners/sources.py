@@ -317,6 +317,22 @@ def load_adult_source(data_root: str | None = None, **_: Any) -> SourceData:
     ).check()
 
 
+def load_law_source(data_root: str | None = None, rows: int | None = None, seed: int = 0, **_: Any) -> SourceData:
+    """Law School (Kusner et al.'s file, :mod:`partitioners.law`) as one natural client ``law``; ``rows`` keeps
+    a seeded sample (seed 001's 20,798)."""
+    from partitioners.law import find_law_file, read_law
+
+    table = read_law(find_law_file(data_root))
+    if rows is not None and int(rows) < len(table):
+        keep = np.sort(np.random.default_rng([seed, 1]).choice(len(table), size=int(rows), replace=False))
+        table = table.iloc[keep].reset_index(drop=True)
+    return SourceData(
+        clients={"law": table}, label="pass", positive=1, sensitive=["race", "sex"],
+        value_labels={"race": {"1": "White", "2": "Non-White"}, "sex": {"1": "Male", "2": "Female"}},
+        info={"kind": "law", "rows": int(len(table))},
+    ).check()
+
+
 def gaussian_source(seed: int = 0, n_train: int = 1200, n_test: int = 1200, group_share: float = 0.5,
                     label_share: float = 0.5, **_: Any) -> SourceData:
     """Seed 000 Table 2's 8 Gaussian clients (SYNTHETIC): per client ``n_train`` then ``n_test`` rows drawn
@@ -385,6 +401,7 @@ SOURCES = {
     "csv-dir": load_csv_dir,
     "synthetic-acs": synthetic_acs,
     "adult": load_adult_source,
+    "law": load_law_source,
     "synthetic-gaussian-8": gaussian_source,
     **{name: (lambda name: lambda **options: image_source(name, **options))(name)
        for name in ("mnist", "fashion-mnist", "emnist", "cifar10", "digits")},
