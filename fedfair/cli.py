@@ -61,6 +61,15 @@ def print_summary(summary: dict[str, Any]) -> None:
     if summary.get("privacy"):
         console.print(f"DP-SGD: epsilon spent per client max {summary['privacy']['max_epsilon']:.3g}, "
                       f"mean {summary['privacy']['mean_epsilon']:.3g}", highlight=False)
+    if summary.get("communication"):
+        c = summary["communication"]
+        console.print(f"communication: {c['down_bytes'] / 1e6:.3f} MB to the clients, {c['up_bytes'] / 1e6:.3f} MB "
+                      f"from them, {c['messages']} messages", highlight=False)
+    if summary.get("synthesis"):
+        records = summary["synthesis"].values()
+        console.print(f"synthesis: {sum(r['n-synthetic'] for r in records)} synthetic rows from {len(records)} clients, "
+                      f"min distance to a real row {min(r['min-distance'] for r in records):.3g}, slowest client "
+                      f"{max(r['seconds'] for r in records):.1f} s", highlight=False)
     if summary.get("recruitment"):
         r = summary["recruitment"]
         take_up = ", ".join(f"{t} {x:g}" for t, x in r["take_up"].items())

@@ -98,6 +98,9 @@ def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]]) -> 
         row["fairness"] = {a: {n: _mean_std([m.get("fairness", {}).get(a, {}).get(n, math.nan) for m in means])
                                for n in NOTIONS} for a in attributes}
         row["clusters"] = [s.get("clusters") for s in ok]
+        # communication over the run, all clients: server -> clients (down) and clients -> server (up), in MB
+        for way in ("down", "up"):
+            row[f"{way}_mb"] = _mean_std([s.get("communication", {}).get(f"{way}_bytes", math.nan) / 1e6 for s in ok])
         rows.append(row)
     return rows
 
@@ -105,6 +108,10 @@ def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]]) -> 
 def _cell(pair: tuple[float, float]) -> str:
     mean, std = pair
     return "n/a" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
+
+
+def _megabytes(pair: tuple[float, float]) -> str:
+    return "n/a" if math.isnan(pair[0]) else f"{pair[0]:.3f}"
 
 
 def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Sequence[Mapping[str, Any]],
@@ -115,22 +122,27 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
     tasks = any(not math.isnan(r["min_accuracy"][0]) for r in rows)  # task sets: min and variance over tasks
     extra = ["min_accuracy", "accuracy_variance"] if tasks else []
     header = (["strategy", "accuracy"] + (["min accuracy (tasks)", "accuracy variance (tasks)"] if tasks else [])
-              + [f"{m.upper() if m != 'eqop' else 'EqOp'} {a}" for a in attributes for m in NOTIONS])
+              + [f"{m.upper() if m != 'eqop' else 'EqOp'} {a}" for a in attributes for m in NOTIONS]
+              + ["MB down", "MB up"])
     lines = [f"# fedfair compare: {meta['dataset']}, {meta['rounds']} rounds, seeds {meta['seeds']}", "",
              "Mean ± std over seeds of the clients' mean local accuracy and mean local fairness gaps "
-             "(lower gap = fairer).", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+             "(lower gap = fairer); MB down / up: bytes the server sent to / received from all clients over "
+             "the run (message payloads).", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     with open(out / "table.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["strategy", "runs", "failed", "accuracy_mean", "accuracy_std"]
                         + [f"{k}_{s}" for k in extra for s in ("mean", "std")]
-                        + [f"{m}_{a}_{s}" for a in attributes for m in NOTIONS for s in ("mean", "std")])
+                        + [f"{m}_{a}_{s}" for a in attributes for m in NOTIONS for s in ("mean", "std")]
+                        + ["mb_down_mean", "mb_down_std", "mb_up_mean", "mb_up_std"])
         for r in rows:
             cells = ([r["label"], _cell(r["accuracy"])] + [_cell(r[k]) for k in extra]
-                     + [_cell(r["fairness"].get(a, {}).get(m, (math.nan, math.nan))) for a in attributes for m in NOTIONS])
+                     + [_cell(r["fairness"].get(a, {}).get(m, (math.nan, math.nan))) for a in attributes for m in NOTIONS]
+                     + [_megabytes(r["down_mb"]), _megabytes(r["up_mb"])])
             lines.append("| " + " | ".join(cells) + " |")
             writer.writerow([r["label"], r["runs"], r["failed"], *r["accuracy"]] + [v for k in extra for v in r[k]]
                             + [v for a in attributes for m in NOTIONS
-                               for v in r["fairness"].get(a, {}).get(m, (math.nan, math.nan))])
+                               for v in r["fairness"].get(a, {}).get(m, (math.nan, math.nan))]
+                            + [*r["down_mb"], *r["up_mb"]])
     failed = [r for r in rows if r["failed"]]
     if failed:
         lines += ["", "Failed runs:"] + [f"- {r['label']}: {e}" for r in failed for e in r["errors"]]

@@ -41,7 +41,7 @@ from fedfair.results import ClientEval, RunRecorder
 from fedfair.tasks import is_task_set, load_task_set
 from strategies.evaluation import Deployed, ModelScore, by_node, evaluate_message, read_evaluations, read_scores, scores_message
 from strategies.fairness import sensitive_attribute
-from strategies.nodes import ClientError, NodeInfo, describe_nodes, sample, send_all, wait_for_nodes
+from strategies.nodes import ClientError, NodeInfo, Traffic, describe_nodes, sample, send_all, wait_for_nodes
 from strategies.plugins import PluginLog
 
 __all__ = ["ClientError", "Deployed", "FedFairStrategy", "ModelScore", "NodeInfo"]
@@ -68,6 +68,7 @@ class FedFairStrategy:
         # isolates this run's personal models in the clients' state (several runs may share a simulation)
         self.run_tag = uuid.uuid4().hex[:12]
         self.plugins = PluginLog(str(self.params.get("mitigation", "none")))
+        self.traffic = Traffic()
 
     # ----- parameters -------------------------------------------------------
     @classmethod
@@ -125,7 +126,8 @@ class FedFairStrategy:
             evals = self.evaluate_nodes(grid, server_round, self.deployment(server_round))
             self.observe(server_round, evals)
         return self.recorder.finish(evals, clusters=self.final_clusters(),
-                                    extra={**self.summary_extra(), **self.plugins.summary()})
+                                    extra={**self.summary_extra(), **self.plugins.summary(),
+                                           "communication": self.traffic.summary(self.nodes)})
 
     def setup(self, grid: Grid) -> None:
         """Before round 1 (the nodes are known): initial models."""
@@ -179,7 +181,7 @@ class FedFairStrategy:
 
     def send(self, grid: Grid, messages: Iterable[Message], what: str) -> list[Message]:
         """Send, wait for every reply (:func:`strategies.nodes.send_all`); replies sorted by partition id."""
-        return send_all(grid, messages, self.nodes, self.params["timeout"], what)
+        return send_all(grid, messages, self.nodes, self.params["timeout"], what, self.traffic)
 
     def describe(self, grid: Grid) -> list[NodeInfo]:
         """Wait for the SuperNodes and ask every one who it is (``query.describe``)."""

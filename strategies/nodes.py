@@ -52,11 +52,50 @@ class ClientError(RuntimeError):
     """A client replied with an error, or did not reply in time."""
 
 
-def send_all(grid: Grid, messages: Iterable[Message], nodes: Sequence[NodeInfo], timeout: float, what: str) -> list[Message]:
+def message_bytes(message: Message) -> int:
+    """The payload of a message: the bytes of its records (Flower's ``count_bytes``: arrays, configs, metrics)."""
+    return int(sum(record.count_bytes() for record in message.content.values())) if message.has_content() else 0
+
+
+class Traffic:
+    """Bytes each node received from the server (down) and sent to it (up), and the messages, over a run."""
+
+    def __init__(self) -> None:
+        self.down: dict[int, int] = {}
+        self.up: dict[int, int] = {}
+        self.messages: dict[int, int] = {}
+
+    def sent(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            node = message.metadata.dst_node_id
+            self.down[node] = self.down.get(node, 0) + message_bytes(message)
+            self.messages[node] = self.messages.get(node, 0) + 1
+
+    def received(self, replies: Sequence[Message]) -> None:
+        for reply in replies:
+            node = reply.metadata.src_node_id
+            self.up[node] = self.up.get(node, 0) + message_bytes(reply)
+
+    def summary(self, nodes: Sequence[NodeInfo]) -> dict[str, Any]:
+        """summary.json ``communication``: per client and in total (the describe handshake is not counted)."""
+        clients = {n.client: {"down_bytes": self.down.get(n.node_id, 0), "up_bytes": self.up.get(n.node_id, 0),
+                              "messages": self.messages.get(n.node_id, 0)} for n in nodes}
+        return {"clients": clients, "down_bytes": sum(c["down_bytes"] for c in clients.values()),
+                "up_bytes": sum(c["up_bytes"] for c in clients.values()),
+                "messages": sum(c["messages"] for c in clients.values())}
+
+
+def send_all(grid: Grid, messages: Iterable[Message], nodes: Sequence[NodeInfo], timeout: float, what: str,
+             traffic: Traffic | None = None) -> list[Message]:
     """Send, wait for every reply, raise on any error or missing reply (naming the clients);
-    replies sorted by partition id. Failure handling (accepting some failures) belongs here."""
+    replies sorted by partition id; ``traffic`` counts the bytes both ways. Failure handling (accepting
+    some failures) belongs here."""
     messages = list(messages)
+    if traffic is not None:
+        traffic.sent(messages)
     replies = list(grid.send_and_receive(messages, timeout=timeout))
+    if traffic is not None:
+        traffic.received(replies)
     by_node = {n.node_id: n for n in nodes}
     errors = [r for r in replies if r.has_error()]
     if errors or len(replies) < len(messages):

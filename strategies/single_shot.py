@@ -104,6 +104,7 @@ class SingleShotStrategy(FedFairStrategy):
         return self.recorder.finish(evals, extra={
             "rounds": 1, "synthesis": records,
             "server": {"rows": int(len(labels)), "gradient_norm": gradient_norm, "sensitive": attribute},
+            "communication": self.traffic.summary(self.nodes),
         })
 
     def check_nodes(self) -> str:

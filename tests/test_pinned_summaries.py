@@ -75,8 +75,9 @@ def pinned_federation(out: Path) -> Path:
 
 
 def comparable(summary: dict[str, Any]) -> dict[str, Any]:
-    """The summary without what legitimately differs between runs (time, the dataset's temporary path)."""
-    return {k: v for k, v in summary.items() if k not in ("wall_seconds", "dataset")}
+    """The summary without what legitimately differs between runs (time, the dataset's temporary path, the
+    message sizes, whose configs carry that path)."""
+    return {k: v for k, v in summary.items() if k not in ("wall_seconds", "dataset", "communication")}
 
 
 def assert_same(actual: Any, expected: Any, where: str = "summary") -> None:

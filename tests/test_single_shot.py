@@ -161,6 +161,10 @@ def test_single_shot_runs_one_exchange_and_records_every_client(synthetic_dir, t
         assert record["bytes-uploaded"] == 120 * 4 + 120 + 120  # float32 x (1 feature), int8 s and y
         assert record["min-distance"] >= 0 and abs(record["spd-test"]) <= 1
     assert summary["server"]["rows"] == 8 * 120
+    # one query and one evaluation per client; the upload holds the synthetic arrays
+    traffic = summary["communication"]["clients"]
+    assert all(t["messages"] == 2 for t in traffic.values())
+    assert all(traffic[c]["up_bytes"] >= records[c]["bytes-uploaded"] for c in records)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert {r["round"] for r in rows} == {1}
 
@@ -185,3 +189,25 @@ def test_a_sensitive_attribute_with_more_than_two_values_is_refused(tmp_path):
     with pytest.raises(Exception, match="sensitive attribute 'group' has 3 values .* handles a binary one"):
         simulate({"strategy": "single-shot", "dataset": str(root), "out-dir": str(tmp_path / "run")},
                  num_supernodes=2, echo=False)
+
+
+def test_every_strategy_counts_its_bytes_and_compare_shows_them(synthetic_dir, tmp_path):
+    """FedAvg sends the model down in every train and evaluate message and up in every train reply."""
+    from flwr.app import ArrayRecord
+
+    from fedfair.compare import write_outputs, summarise
+    from fedfair.models import build_model
+    from fedfair.simulation import simulate
+
+    summary = simulate({"strategy": "fedavg", "dataset": str(synthetic_dir), "rounds": 3,
+                        "out-dir": str(tmp_path / "fedavg")}, num_supernodes=8, echo=False)
+    model_bytes = ArrayRecord(build_model({"model": "logreg"}, 1).state_dict()).count_bytes()
+    for record in summary["communication"]["clients"].values():
+        assert record["messages"] == 6  # 3 rounds x (train + evaluate)
+        assert record["down_bytes"] > 6 * model_bytes and record["up_bytes"] > 3 * model_bytes
+    total = summary["communication"]
+    assert total["down_bytes"] == sum(c["down_bytes"] for c in total["clients"].values())
+    write_outputs(tmp_path / "cmp", summarise(["fedavg"], [summary]), [summary],
+                  {"dataset": str(synthetic_dir), "rounds": 3, "seeds": [0]})
+    table = (tmp_path / "cmp" / "table.md").read_text()
+    assert "| MB down | MB up |" in table and f"{total['down_bytes'] / 1e6:.3f}" in table
