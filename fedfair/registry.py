@@ -51,6 +51,8 @@ DATASETS: dict[str, str] = {
     "synthetic-gaussian-8": "seed 000 Table 2: 8 Gaussian clients, 1200 + 1200 rows each (synthetic)",
     "adult": "UCI Adult, 5 clients unbalanced by race (seed 000 Section 4.3)",
     "adult-iid": "UCI Adult, 5 IID clients",
+    "dutch": "Dutch census 2001 (local dutch.csv only), seed 001's 4 IID clients, sensitive sex, logreg",
+    "adult-dutch-standin": "OFFLINE STAND-IN for seed 001's Dutch experiment: UCI Adult, 4 IID clients, sex first, logreg",
     "law": "Law School (local law.csv.zip), seed 001's 2 IID clients of 8,319 train + 2,080 test rows, logreg",
     "mnist": "MNIST (local files: IDX or mnist_5k.csv.gz), 10 clients with 5 of 10 classes each, CNN",
     "fashion-mnist": "Fashion-MNIST (local IDX files), 10,000 rows, 10 clients with 5 of 10 classes each, CNN",

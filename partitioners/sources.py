@@ -305,13 +305,17 @@ def synthetic_acs(states: Sequence[str] | None = None, seed: int = 0, rows_per_s
 
 
 # ----- adult and synthetic-gaussian-8 -------------------------------------------
-def load_adult_source(data_root: str | None = None, **_: Any) -> SourceData:
-    """UCI Adult (48,842 rows) as one natural client ``adult``; partition it."""
+def load_adult_source(data_root: str | None = None, sensitive: list[str] | None = None, **_: Any) -> SourceData:
+    """UCI Adult (48,842 rows) as one natural client ``adult``; partition it. ``sensitive`` orders race and sex
+    (the first is the runs' default attribute)."""
     from partitioners.adult import find_raw_files, read_adult
 
+    order = list(sensitive) if sensitive else ["race", "sex"]
+    if sorted(order) != ["race", "sex"]:
+        raise DatasetError(f"Adult's sensitive attributes are race and sex, got {order}")
     table = read_adult(find_raw_files(data_root))
     return SourceData(
-        clients={"adult": table}, label="income", positive=1, sensitive=["race", "sex"],
+        clients={"adult": table}, label="income", positive=1, sensitive=order,
         value_labels={"race": {"1": "White", "2": "Non-White"}, "sex": {"1": "Male", "2": "Female"}},
         info={"kind": "adult", "rows": int(len(table))},
     ).check()
@@ -330,6 +334,17 @@ def load_law_source(data_root: str | None = None, rows: int | None = None, seed:
         clients={"law": table}, label="pass", positive=1, sensitive=["race", "sex"],
         value_labels={"race": {"1": "White", "2": "Non-White"}, "sex": {"1": "Male", "2": "Female"}},
         info={"kind": "law", "rows": int(len(table))},
+    ).check()
+
+
+def load_dutch_source(data_root: str | None = None, **_: Any) -> SourceData:
+    """The Dutch census 2001 extract (local file only, :mod:`partitioners.dutch`) as one natural client ``dutch``."""
+    from partitioners.dutch import find_dutch_file, read_dutch
+
+    table = read_dutch(find_dutch_file(data_root))
+    return SourceData(
+        clients={"dutch": table}, label="occupation", positive=1, sensitive=["sex"],
+        value_labels={"sex": {"1": "Male", "2": "Female"}}, info={"kind": "dutch", "rows": int(len(table))},
     ).check()
 
 
@@ -402,6 +417,7 @@ SOURCES = {
     "synthetic-acs": synthetic_acs,
     "adult": load_adult_source,
     "law": load_law_source,
+    "dutch": load_dutch_source,
     "synthetic-gaussian-8": gaussian_source,
     **{name: (lambda name: lambda **options: image_source(name, **options))(name)
        for name in ("mnist", "fashion-mnist", "emnist", "cifar10", "digits")},
