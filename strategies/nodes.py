@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
@@ -52,9 +52,27 @@ class ClientError(RuntimeError):
     """A client replied with an error, or did not reply in time."""
 
 
+def _value_bytes(value: Any) -> int:
+    if isinstance(value, list):
+        return sum(_value_bytes(v) for v in value)
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    return 1 if isinstance(value, bool) else 8  # numbers travel as 64-bit values
+
+
 def message_bytes(message: Message) -> int:
-    """The payload of a message: the bytes of its records (Flower's ``count_bytes``: arrays, configs, metrics)."""
-    return int(sum(record.count_bytes() for record in message.content.values())) if message.has_content() else 0
+    """The payload of a message: its arrays' bytes (Flower's ``ArrayRecord.count_bytes``) plus its configs' and
+    metrics' keys and values (counted as Flower's ``count_bytes`` does, empty strings included, where Flower's
+    own raises)."""
+    if not message.has_content():
+        return 0
+    total = 0
+    for record in message.content.values():
+        if isinstance(record, ArrayRecord):
+            total += record.count_bytes()
+        else:
+            total += sum(len(key) + _value_bytes(value) for key, value in record.items())
+    return int(total)
 
 
 class Traffic:

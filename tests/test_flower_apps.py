@@ -144,3 +144,16 @@ def test_task_set_through_flwr_run_dot_and_deployment(digit_task_set, tmp_path):
     assert [c["client"] for c in summary["tasks"]["digits"]["clients"]] == ["0", "1"]
     assert [e["tasks"] for e in summary["allocation"]] == [{"0": "digits-rot", "1": "digits"},
                                                            {"0": "digits", "1": "digits-rot"}]
+
+
+def test_single_shot_through_flwr_run_dot_and_deployment(synthetic_dir, tmp_path):
+    """Seed 001's one exchange (query.synthesize) through Flower's launchers: every client's synthesis recorded."""
+    config = "strategy='single-shot' ss-kmax=20 ss-size='0.1'"
+    _, out = _flwr_run_dot(tmp_path / "sim", config)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rounds"] == 1 and len(summary["synthesis"]) == 8
+    assert all(r["n-synthetic"] == 120 for r in summary["synthesis"].values())
+    deployed, _ = _deploy(tmp_path / "deploy", synthetic_dir, ("1", "2"), config)
+    summary = json.loads((deployed / "summary.json").read_text())
+    assert sorted(summary["synthesis"]) == ["1", "2"] and [c["client"] for c in summary["clients"]] == ["1", "2"]
+    assert all(c["messages"] == 2 for c in summary["communication"]["clients"].values())

@@ -211,3 +211,15 @@ def test_every_strategy_counts_its_bytes_and_compare_shows_them(synthetic_dir, t
                   {"dataset": str(synthetic_dir), "rounds": 3, "seeds": [0]})
     table = (tmp_path / "cmp" / "table.md").read_text()
     assert "| MB down | MB up |" in table and f"{total['down_bytes'] / 1e6:.3f}" in table
+
+
+def test_message_bytes_count_arrays_configs_and_empty_strings():
+    from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+
+    from strategies.nodes import message_bytes
+
+    content = RecordDict({"arrays": ArrayRecord({"w": Array(np.zeros((3, 4), dtype=np.float32))}),
+                          "config": ConfigRecord({"dataset-dir": "", "lr": 0.1, "keep": True, "tags": ["ab", "c"]}),
+                          "metrics": MetricRecord({"loss": 0.5})})
+    expected = content["arrays"].count_bytes() + (len("dataset-dir") + 0) + (2 + 8) + (4 + 1) + (4 + 3) + (4 + 8)
+    assert message_bytes(Message(content, dst_node_id=1, message_type="train")) == expected
