@@ -145,6 +145,8 @@ def test_single_shot_checks_its_inputs_before_any_work():
         run_params({"strategy": "single-shot", "ss-rho-o": -1.0})
     with pytest.raises(ParamError, match="parameter 'ss-size' = 'lots' is out of range"):
         run_params({"strategy": "single-shot", "ss-size": "lots"})
+    with pytest.raises(ParamError, match="single-shot has no local training rounds: mitigation and dp-noise-multiplier"):
+        run_params({"strategy": "single-shot", "mitigation": "puffle"})
     assert run_params({"strategy": "single-shot"})[0]["ss-kmax"] == 1000
 
 
