@@ -67,6 +67,13 @@ class SingleShotStrategy(FedFairStrategy):
                        lambda x: x > 0),
     }
 
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        """No local training: a mitigation or DP-SGD would be silently ignored, so they are refused."""
+        if params.get("mitigation", "none") != "none" or params.get("dp-noise-multiplier", 0) > 0:
+            raise ParamError("single-shot has no local training rounds: mitigation and dp-noise-multiplier do not "
+                             "apply (its fairness comes from ss-rho-o); drop them")
+
     def model_spec(self, default: Any = None) -> dict[str, Any]:
         return {"model": "logreg"}  # eq. 15: logistic regression, whatever the dataset's default model
 

@@ -145,6 +145,8 @@ def test_single_shot_checks_its_inputs_before_any_work():
         run_params({"strategy": "single-shot", "ss-rho-o": -1.0})
     with pytest.raises(ParamError, match="parameter 'ss-size' = 'lots' is out of range"):
         run_params({"strategy": "single-shot", "ss-size": "lots"})
+    with pytest.raises(ParamError, match="single-shot has no local training rounds: mitigation and dp-noise-multiplier"):
+        run_params({"strategy": "single-shot", "mitigation": "puffle"})
     assert run_params({"strategy": "single-shot"})[0]["ss-kmax"] == 1000
 
 
@@ -223,3 +225,22 @@ def test_message_bytes_count_arrays_configs_and_empty_strings():
                           "metrics": MetricRecord({"loss": 0.5})})
     expected = content["arrays"].count_bytes() + (len("dataset-dir") + 0) + (2 + 8) + (4 + 1) + (4 + 3) + (4 + 8)
     assert message_bytes(Message(content, dst_node_id=1, message_type="train")) == expected
+
+
+def test_a_client_with_one_group_or_a_stalled_inner_solve_is_recorded_not_fatal():
+    from fedfair.data import ClientData, Split
+    from fedfair.singleshot import client_synthesis
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    one_group = Split(x, y, {"sex": np.ones(120, dtype=np.int64)})
+    data = ClientData(name="solo", partition_id=0, train=one_group, test=one_group, val=None,
+                      sensitive_values={"sex": [1, 2]})
+    config = {"sensitive": "sex", "ss-size": "40", "ss-kmax": 5, "ss-inner-iters": 1, "ss-rho-o": 10.0}
+    answer = client_synthesis(data, config)
+    assert "has one group only: the covariance penalty is zero" in answer.notes["synthesis-note"]
+    assert set(answer.arrays["s"].tolist()) == {1}  # only the cells the client has
+    assert answer.metrics["covariance-real"] == 0.0
+    # one L-BFGS iteration per inner solve cannot converge: counted with the worst gradient norm
+    assert answer.metrics["inner-failures"] == 5 and answer.metrics["worst-inner-gradient"] > 1e-6
