@@ -50,7 +50,7 @@ def test_resolve_dataset_caches_builtin_and_lists_valid_names():
     first = resolve_dataset("synthetic-gaussian-8", seed=5)
     assert resolve_dataset("synthetic-gaussian-8", seed=5) == first
     assert resolve_dataset(str(first)) == first
-    with pytest.raises(UnknownNameError, match="valid builtin datasets: acs-tasks, adult, adult-iid, ci-mnist-class, ci-mnist-shift, ci-mnist-size, cifar10, digits, emnist, fashion-mnist, law, mmfl-10, mmfl-3, mmfl-6, mnist, synthetic-gaussian-8"):
+    with pytest.raises(UnknownNameError, match="valid builtin datasets: acs-tasks, adult, adult-dutch-standin, adult-iid, ci-mnist-class, ci-mnist-shift, ci-mnist-size, cifar10, digits, dutch, emnist, fashion-mnist, law, mmfl-10, mmfl-3, mmfl-6, mnist, synthetic-gaussian-8"):
         resolve_dataset("adulty")
 
 
