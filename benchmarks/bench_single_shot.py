@@ -34,6 +34,7 @@ SETTINGS = (("law", "race", "800"), ("law", "sex", "800"), ("adult-dutch-standin
 def pooled(run_dir: Path, attribute: str) -> dict:
     """Accuracy (%) and the signed SPD (eq. 4, first value minus second) over all clients' test rows."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if r.get("stage", "evaluate") == "evaluate"]
     rows = [r for r in rows if r["round"] == max(r["round"] for r in rows)]
     correct = sum(r["accuracy"] * r["n_test"] for r in rows)
     total = sum(r["n_test"] for r in rows)

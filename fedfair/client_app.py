@@ -36,6 +36,7 @@ from flwr.clientapp import ClientApp
 
 from fedfair import protocol as p
 from fedfair.data import ClientData, Split, load_client
+from fedfair.faults import inject_faults
 from fedfair.local import parse_names, train_with
 from fedfair.models import build_model
 from fedfair.queries import QUERY_ROUTINES, query_routine
@@ -184,6 +185,7 @@ def train(msg: Message, context: Context) -> Message:
     """Local training with the named plug-ins from the sent model or this node's personal one."""
     config = msg.content[p.CONFIG]
     data = client_data(context, config)
+    inject_faults(config, data.name)
     personal, task = PersonalModels(context, config), str(config.get(p.TASK, ""))
     start = personal.get(task) if config.get(p.START_FROM, p.SENT) == p.PERSONAL else None
     if start is None:
@@ -279,6 +281,7 @@ def _routine_handler(action: str):
     def handler(msg: Message, context: Context) -> Message:
         config = msg.content.config_records.get(p.CONFIG) or ConfigRecord()
         data = client_data(context, config)
+        inject_faults(config, data.name)
         answer = query_routine(action)(data, dict(config))
         info = _info(data)
         for key, value in answer.notes.items():

@@ -57,7 +57,19 @@ COMMON_PARAMS: dict[str, Param] = {
     "data-root": Param(str, "", "directory with raw source files (e.g. adult.data); also $FEDFAIR_DATA_ROOT"),
     "min-nodes": Param(int, 0, "SuperNodes to wait for before starting; 0 = the dataset's number of clients (1 without a dataset)",
                        "integer >= 0", lambda x: x >= 0),
-    "timeout": Param(float, 600.0, "seconds to wait for client replies in one round", "float > 0", _positive),
+    "timeout": Param(float, 600.0, "seconds to wait for the SuperNodes, and for client replies in one round unless "
+                     "round-timeout is set", "float > 0", _positive),
+    "round-timeout": Param(float, 0.0, "seconds to wait for a round's replies; a client still silent then counts as "
+                           "failed (0 = timeout)", "float >= 0", lambda x: x >= 0),
+    "min-replies": Param(float, 0.5, "fraction of a round's messages that must be answered; the round goes on "
+                         "without the failed clients (recorded), else the run stops naming them",
+                         "float in (0, 1]", lambda x: 0 < x <= 1),
+    "fail-rate": Param(float, 0.0, "fault injection: seeded probability that a client raises in a round's training",
+                       "float in [0, 1)", lambda x: 0 <= x < 1),
+    "straggle-rate": Param(float, 0.0, "fault injection: seeded probability that a client is late in a round's "
+                           "training", "float in [0, 1]", lambda x: 0 <= x <= 1),
+    "straggle-seconds": Param(float, 0.0, "fault injection: how late a straggler is (seconds)", "float >= 0",
+                              lambda x: x >= 0),
     "mitigation": Param(str, "none", "client-side fairness mitigation added to any strategy's local training: none, "
                         "fairif (seed 004's influence reweighting) or puffle (PUFFLE's regulariser)",
                         "none, fairif or puffle", lambda x: x in ("none", *MITIGATIONS)),

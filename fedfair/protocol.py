@@ -13,7 +13,8 @@ format, by message type:
     own ``task`` and ``model-spec``).
 ``train``
     config: the common keys (dataset-dir, model-spec, run-tag, server-round),
-    the loop settings (lr, local-epochs, batch-size, train-seed), ``objectives``
+    the loop settings (lr, local-epochs, batch-size, train-seed), optional fault
+    injection (fail-rate, straggle-rate, straggle-seconds), ``objectives``
     (comma-separated names of the client-side plug-ins, :mod:`fedfair.local`)
     and their own parameters, ``start-from`` (``sent`` or ``personal``),
     ``keep-personal``, ``score-start``, ``task``. Records: ``arrays`` (the
@@ -82,6 +83,9 @@ SOFT = "soft"
 ADAPT = "adapt"
 ADAPT_SEED = "adapt-seed"
 SHARED = "shared"
+FAIL_RATE = "fail-rate"  # fault injection (train and query routines): seeded by train-seed
+STRAGGLE_RATE = "straggle-rate"
+STRAGGLE_SECONDS = "straggle-seconds"
 
 # values of START_FROM and of a model's "use"
 SENT, PERSONAL = "sent", "personal"

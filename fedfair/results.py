@@ -167,6 +167,14 @@ class RunRecorder:
                 f"mean accuracy {acc:.4f}  mean SP({attr}) {sp:.4f}  ({len(part)} clients)"
             )
 
+    def record_failures(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append one metrics.jsonl row per failed or missing reply (``stage`` = failed) and log them."""
+        with open(self.out_dir / METRICS, "a") as handle:
+            for row in rows:
+                handle.write(json.dumps(json_safe({**row, "stage": "failed"}), sort_keys=True) + "\n")
+        clients = ", ".join(f"{r['client']} ({r['reason']})" for r in rows)
+        self.log(f"[yellow]{rows[0]['message']}: no reply from {clients}; going on without them[/yellow]")
+
     def finish(self, evals: Sequence[ClientEval], clusters: Sequence[Sequence[str]] | None = None,
                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Write summary.json (final per-client figures and their means), the plot, and mark complete.

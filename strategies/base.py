@@ -13,8 +13,11 @@ rounds. :meth:`FedFairStrategy.run` is one template for all of them::
         evaluate deployment()            every client scores the model(s) it deploys; the round is recorded
     finish: summary with final_clusters() and summary_extra()
 
-The concerns live in their own modules: :mod:`strategies.nodes` (who the nodes
-are, sending with one failure policy), :mod:`strategies.evaluation` (what
+A client that fails or does not answer in time is left out of the round and
+recorded (:meth:`FedFairStrategy.send`); each strategy says what it does
+without it (README, "Client failures and stragglers"). The concerns live in
+their own modules: :mod:`strategies.nodes` (who the nodes are, sending with one
+failure policy), :mod:`strategies.evaluation` (what
 clients score and what the answers mean), :mod:`strategies.aggregation`
 (model arithmetic), :mod:`strategies.clustering` and :mod:`strategies.fairness`.
 The client half of a strategy is named by ``objectives`` / ``adapt``: plug-ins
@@ -41,7 +44,7 @@ from fedfair.results import ClientEval, RunRecorder
 from fedfair.tasks import is_task_set, load_task_set
 from strategies.evaluation import Deployed, ModelScore, by_node, evaluate_message, read_evaluations, read_scores, scores_message
 from strategies.fairness import sensitive_attribute
-from strategies.nodes import ClientError, NodeInfo, Traffic, describe_nodes, sample, send_all, wait_for_nodes
+from strategies.nodes import ClientError, Failure, NodeInfo, Traffic, describe_nodes, sample, send_all, wait_for_nodes
 from strategies.plugins import PluginLog
 
 __all__ = ["ClientError", "Deployed", "FedFairStrategy", "ModelScore", "NodeInfo"]
@@ -69,6 +72,9 @@ class FedFairStrategy:
         self.run_tag = uuid.uuid4().hex[:12]
         self.plugins = PluginLog(str(self.params.get("mitigation", "none")))
         self.traffic = Traffic()
+        # failed or missing replies, per round (the run goes on while min-replies of each round's messages answer)
+        self.failures: list[dict[str, Any]] = []
+        self.current_round = 0
 
     # ----- parameters -------------------------------------------------------
     @classmethod
@@ -116,6 +122,7 @@ class FedFairStrategy:
         self.setup(grid)
         evals: list[ClientEval] = []
         for server_round in range(1, self.params["rounds"] + 1):
+            self.current_round = server_round
             self.begin_round(grid, server_round)
             chosen = self.select(server_round)
             replies = self.send(grid, [self.train_message(n, server_round, self.start_arrays(n, server_round),
@@ -126,7 +133,7 @@ class FedFairStrategy:
             evals = self.evaluate_nodes(grid, server_round, self.deployment(server_round))
             self.observe(server_round, evals)
         return self.recorder.finish(evals, clusters=self.final_clusters(),
-                                    extra={**self.summary_extra(), **self.plugins.summary(),
+                                    extra={**self.summary_extra(), **self.plugins.summary(), **self.failure_summary(),
                                            "communication": self.traffic.summary(self.nodes)})
 
     def setup(self, grid: Grid) -> None:
@@ -180,8 +187,35 @@ class FedFairStrategy:
         return self._dataset_clients
 
     def send(self, grid: Grid, messages: Iterable[Message], what: str) -> list[Message]:
-        """Send, wait for every reply (:func:`strategies.nodes.send_all`); replies sorted by partition id."""
-        return send_all(grid, messages, self.nodes, self.params["timeout"], what, self.traffic)
+        """Send and wait (:func:`strategies.nodes.send_all`): the good replies sorted by partition id. Failed
+        or late clients are recorded (metrics.jsonl, summary.json ``failures``) and left out; the run stops
+        when fewer than ``min-replies`` of the messages were answered."""
+        failed: list[Failure] = []
+        timeout = float(self.params.get("round-timeout") or self.params["timeout"])
+        replies = send_all(grid, messages, self.nodes, timeout, what, self.traffic,
+                           float(self.params.get("min-replies", 1.0)), failed)
+        if failed:
+            rows = [{"round": self.current_round, "message": what, "client": f.client, "reason": f.reason} for f in failed]
+            self.failures += rows
+            self.recorder.record_failures(rows)
+        return replies
+
+    def failure_summary(self) -> dict[str, Any]:
+        """summary.json ``failures`` (only when a client failed): count, per client, per round."""
+        if not self.failures:
+            return {}
+        per_client: dict[str, int] = {}
+        by_round: dict[str, list[str]] = {}
+        for row in self.failures:
+            per_client[row["client"]] = per_client.get(row["client"], 0) + 1
+            by_round.setdefault(str(row["round"]), []).append(row["client"])
+        return {"failures": {"count": len(self.failures), "per_client": dict(sorted(per_client.items())),
+                             "by_round": by_round}}
+
+    def fault_config(self) -> dict[str, Any]:
+        """The fault-injection settings a train (or query-routine) message carries, when any is set."""
+        keys = (p.FAIL_RATE, p.STRAGGLE_RATE, p.STRAGGLE_SECONDS)
+        return {k: float(self.params[k]) for k in keys if float(self.params.get(k, 0.0)) > 0}
 
     def describe(self, grid: Grid) -> list[NodeInfo]:
         """Wait for the SuperNodes and ask every one who it is (``query.describe``)."""
@@ -260,7 +294,7 @@ class FedFairStrategy:
         record.update({
             p.LR: self.params["lr"], p.LOCAL_EPOCHS: self.params["local-epochs"], p.BATCH_SIZE: self.params["batch-size"],
             p.TRAIN_SEED: self.train_seed(server_round, node), p.OBJECTIVES: ",".join(self.local_objectives()),
-            **self.plugin_config(self.local_objectives()), **config,
+            **self.plugin_config(self.local_objectives()), **self.fault_config(), **config,
         })
         shared = self.plugins.shared.get(str(record.get(p.TASK, "")))
         if shared:

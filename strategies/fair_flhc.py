@@ -97,8 +97,9 @@ class FairFLHCStrategy(FLHCStrategy):
         soft = self.params["fairness-estimate"] == "soft"
         scores = self.score_models(grid, server_round, models, nodes)
         # on[j, i] = f-gap of model i on client j's data
-        on = np.array([[fairness_gap(s.table(attribute, soft), notion)
-                        for s in scores[node.node_id]] for node in nodes])
+        # a client that did not answer has no gaps: NaN, so its pairs use the distance term only
+        on = np.array([[fairness_gap(s.table(attribute, soft), notion) for s in scores[node.node_id]]
+                       if node.node_id in scores else [np.nan] * len(models) for node in nodes])
         return psi_from_cross(on, self.params["psi-reading"])
 
     def summary_extra(self) -> dict[str, Any]:

@@ -17,7 +17,8 @@ Seed 000, Algorithm 2 with gamma = 1:
 
 A cut that gives one cluster per client (no collaboration left) is recorded as
 a warning in summary.json (``notes``), as is a single cluster. Clients without
-training data deploy the model of the cluster with the most training rows.
+training data, and clients that failed in the personalisation step (no model to
+cluster), deploy / join the cluster with the most training rows.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class FLHCStrategy(FedFairStrategy):
                                                       **{p.LOCAL_EPOCHS: self.params["hc-local-epochs"]}) for n in nodes],
                             "personalisation before clustering")
         by_node = {r.metadata.src_node_id: r.content[p.ARRAYS] for r in replies}
+        absent = [n for n in nodes if n.node_id not in by_node]
+        nodes = [n for n in nodes if n.node_id in by_node]  # clients that failed join a cluster afterwards
         models = [by_node[n.node_id] for n in nodes]
         matrix = self.clustering_matrix(grid, server_round, nodes, models)
         self.matrix["clustering"] = np.round(matrix, 6).tolist()
@@ -92,7 +95,13 @@ class FLHCStrategy(FedFairStrategy):
                                 [n.n_train for n, lab in zip(nodes, labels) if lab == k])
             for k in range(n_clusters)
         }
-        return {n.node_id: int(lab) for n, lab in zip(nodes, labels)}
+        assigned = {n.node_id: int(lab) for n, lab in zip(nodes, labels)}
+        if absent:  # no personalised model to cluster: the cluster with the most training rows
+            rows = np.bincount(labels, weights=[n.n_train for n in nodes], minlength=n_clusters)
+            assigned.update({n.node_id: int(np.argmax(rows)) for n in absent})
+            self.warn(f"clients {[n.client for n in absent]} failed before the clustering: they join cluster "
+                      f"{int(np.argmax(rows))}, the one with the most training rows")
+        return assigned
 
     def warn(self, text: str) -> None:
         self.notes.append(f"warning: {text}")

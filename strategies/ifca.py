@@ -86,12 +86,18 @@ class IFCAStrategy(FedFairStrategy):
         replies = self.send(grid, [self.train_message(n, 0, init) for n in chosen], "initial cluster models")
         by_node = {r.metadata.src_node_id: r.content[p.ARRAYS] for r in replies}
         self.notes.append(f"initial cluster models: local models of clients {[n.client for n in chosen]}")
-        return [by_node[n.node_id] for n in chosen]
+        missing = [j for j, n in enumerate(chosen) if n.node_id not in by_node]
+        if missing:  # a chosen client that failed: its cluster starts from a seeded random model instead
+            self.notes.append(f"initial cluster models {missing}: their client failed, seeded random models instead")
+        return [by_node[n.node_id] if n.node_id in by_node else self.initial_arrays(seed=self.params["seed"] * 100 + j)
+                for j, n in enumerate(chosen)]
 
     def assign(self, grid: Grid, server_round: int, models: Sequence[ArrayRecord]) -> dict[int, int]:
         """c(i) for every training client: argmin of :meth:`cluster_scores` (eq. 1)."""
         scores = self.score_models(grid, server_round, models, self.training_nodes)
-        return {node.node_id: int(np.argmin(self.cluster_scores(node, scores[node.node_id]))) for node in self.training_nodes}
+        # a client that did not answer keeps its previous cluster (cluster 0 before it ever chose one)
+        return {node.node_id: int(np.argmin(self.cluster_scores(node, scores[node.node_id]))) if node.node_id in scores
+                else self.assignment.get(node.node_id, 0) for node in self.training_nodes}
 
     # ----- the round template's hooks ----------------------------------------
     def setup(self, grid: Grid) -> None:

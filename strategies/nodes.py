@@ -2,15 +2,16 @@
 
 - :func:`wait_for_nodes`: wait until the expected SuperNodes are connected;
 - :func:`describe_nodes`: ask each node who it is (``query.describe``) and check the answers;
-- :func:`send_all`: send messages, wait for every reply; the one place where
-  missing or failed replies are handled (today: the round fails with an error
-  naming the clients);
+- :func:`send_all`: send messages and wait for the replies; the one place where
+  failed or missing replies are handled (recorded as :class:`Failure`; the
+  round goes on when at least ``min-replies`` of the messages were answered);
 - :func:`sample`: a seeded fraction of nodes.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -103,11 +104,23 @@ class Traffic:
                 "messages": sum(c["messages"] for c in clients.values())}
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A message that got no usable reply: the client, and why (its error, or no reply within the timeout)."""
+
+    client: str
+    reason: str
+
+
 def send_all(grid: Grid, messages: Iterable[Message], nodes: Sequence[NodeInfo], timeout: float, what: str,
-             traffic: Traffic | None = None) -> list[Message]:
-    """Send, wait for every reply, raise on any error or missing reply (naming the clients);
-    replies sorted by partition id; ``traffic`` counts the bytes both ways. Failure handling (accepting
-    some failures) belongs here."""
+             traffic: Traffic | None = None, min_replies: float = 1.0,
+             failures: list[Failure] | None = None) -> list[Message]:
+    """Send, wait up to ``timeout`` seconds, return the good replies sorted by partition id.
+
+    The one failure policy of every strategy: a reply with an error and a message without a reply in time
+    are failures (appended to ``failures``, naming the client); the round goes on with the replies it got
+    when they are at least ``min_replies`` of the messages sent (a fraction; 1.0 = all), else ClientError
+    names the clients that failed. ``traffic`` counts the bytes both ways."""
     messages = list(messages)
     if traffic is not None:
         traffic.sent(messages)
@@ -115,18 +128,23 @@ def send_all(grid: Grid, messages: Iterable[Message], nodes: Sequence[NodeInfo],
     if traffic is not None:
         traffic.received(replies)
     by_node = {n.node_id: n for n in nodes}
-    errors = [r for r in replies if r.has_error()]
-    if errors or len(replies) < len(messages):
-        details = "; ".join(
-            f"client {by_node[r.metadata.src_node_id].client if r.metadata.src_node_id in by_node else r.metadata.src_node_id}: "
-            f"{r.error.reason}" for r in errors
-        )
-        answered = {r.metadata.src_node_id for r in replies}
-        silent = [by_node[m.metadata.dst_node_id].client if m.metadata.dst_node_id in by_node else m.metadata.dst_node_id
-                  for m in messages if m.metadata.dst_node_id not in answered]
-        raise ClientError(f"{what}: {len(errors)} error(s), {len(messages) - len(replies)} missing reply(ies) "
-                          f"(timeout {timeout} s){f' from {silent}' if silent else ''}. {details}")
-    return sorted(replies, key=lambda r: by_node[r.metadata.src_node_id].partition_id if by_node else 0)
+
+    def name(node_id: int) -> str:
+        return by_node[node_id].client if node_id in by_node else str(node_id)
+
+    good = [r for r in replies if not r.has_error()]
+    answered = {r.metadata.src_node_id for r in replies}
+    failed = [Failure(name(r.metadata.src_node_id), r.error.reason) for r in replies if r.has_error()]
+    failed += [Failure(name(m.metadata.dst_node_id), f"no reply within {timeout:g} s")
+               for m in messages if m.metadata.dst_node_id not in answered]
+    if failures is not None:
+        failures.extend(failed)
+    needed = math.ceil(min_replies * len(messages) - 1e-9)
+    if failed and len(good) < needed:
+        details = "; ".join(f"client {f.client}: {f.reason}" for f in failed)
+        raise ClientError(f"{what}: {len(good)} of {len(messages)} replies, {needed} needed (min-replies "
+                          f"{min_replies:g}); failed: {details}")
+    return sorted(good, key=lambda r: by_node[r.metadata.src_node_id].partition_id if r.metadata.src_node_id in by_node else 0)
 
 
 def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:

@@ -6,7 +6,9 @@ problem of eqs. 11-12 (fedfair/singleshot.py, run on the client; no real row,
 no size beyond N_s leaves it); the server trains an ordinary regularised
 logistic regression on the union (eq. 15, L-BFGS) with no fairness term, and
 every client scores that model on its test split like any other strategy.
-The ``rounds`` parameter does not apply (summary.json records 1).
+The ``rounds`` parameter does not apply (summary.json records 1). A client that
+fails or times out contributes no synthetic rows (recorded in ``failures``); the
+server trains on the others' union while ``min-replies`` of them answered.
 
 summary.json ``synthesis`` holds per client: the outer objective at the start
 and the end, the covariance on its real and synthetic rows, the privacy
@@ -79,6 +81,7 @@ class SingleShotStrategy(FedFairStrategy):
 
     def run(self, grid: Grid) -> dict[str, Any]:
         self.describe(grid)
+        self.current_round = 1
         attribute = self.check_nodes()
         nodes = self.training_nodes
         replies = self.send(grid, [self.synthesize_message(n, attribute) for n in nodes], "synthesize")
@@ -111,7 +114,7 @@ class SingleShotStrategy(FedFairStrategy):
         return self.recorder.finish(evals, extra={
             "rounds": 1, "synthesis": records,
             "server": {"rows": int(len(labels)), "gradient_norm": gradient_norm, "sensitive": attribute},
-            "communication": self.traffic.summary(self.nodes),
+            "communication": self.traffic.summary(self.nodes), **self.failure_summary(),
         })
 
     def check_nodes(self) -> str:
@@ -138,7 +141,7 @@ class SingleShotStrategy(FedFairStrategy):
         """``query.synthesize`` for one node: the penalty problem's parameters, the attribute, a seed."""
         record = self.message_config(1)
         record.update({key: self.params[key] for key in self.extra_params if key.startswith("ss-")})
-        record.update({"sensitive": attribute, p.TRAIN_SEED: self.train_seed(1, node)})
+        record.update({"sensitive": attribute, p.TRAIN_SEED: self.train_seed(1, node), **self.fault_config()})
         return Message(RecordDict({p.CONFIG: record}), dst_node_id=node.node_id, message_type=SYNTHESIZE)
 
     def logistic_model(self, theta: np.ndarray) -> ArrayRecord:

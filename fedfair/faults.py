@@ -1,0 +1,40 @@
+"""Fault injection for dropout and straggler studies: a client fails or is late in a round, seeded.
+
+The server sends ``fail-rate``, ``straggle-rate`` and ``straggle-seconds`` in
+train (and query-routine) messages when they are set; the client draws two
+uniform numbers from its message's ``train-seed`` (distinct per run seed, round
+and client, so a run is reproducible) and raises (the reply carries the error)
+or sleeps before working. Off by default.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from fedfair import protocol as p
+
+
+class InjectedFailure(RuntimeError):
+    """The failure ``fail-rate`` asked for."""
+
+
+def draws(train_seed: int) -> tuple[float, float]:
+    """(failure draw, straggle draw) of one client in one round."""
+    u = np.random.default_rng([int(train_seed), 0xFA17]).random(2)
+    return float(u[0]), float(u[1])
+
+
+def inject_faults(config: Mapping[str, Any], client: str) -> None:
+    """Raise or sleep as the message's fault settings and seed say (nothing when they are absent)."""
+    fail, straggle = float(config.get(p.FAIL_RATE, 0.0)), float(config.get(p.STRAGGLE_RATE, 0.0))
+    if fail <= 0 and straggle <= 0:
+        return
+    u_fail, u_straggle = draws(int(config.get(p.TRAIN_SEED, 0)))
+    if u_fail < fail:
+        raise InjectedFailure(f"client {client!r}: injected failure (fail-rate {fail:g})")
+    if u_straggle < straggle:
+        time.sleep(float(config.get(p.STRAGGLE_SECONDS, 0.0)))
