@@ -35,6 +35,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--fail-rate", type=float, default=0.2)
+    parser.add_argument("--min-replies", type=float, default=0.25, help="a round goes on with this fraction of replies "
+                        "(with 8 clients and fail-rate 0.2, 5 or more failures in one of 10 rounds happens ~10 %% of runs)")
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "feda4fair"))
     args = parser.parse_args()
 
@@ -43,7 +45,7 @@ def main() -> None:
     from fedfair.registry import resolve_dataset
     from fedfair.simulation import simulate_many
 
-    results: dict = {"rounds": args.rounds, "fail_rate": args.fail_rate, "datasets": {}}
+    results: dict = {"rounds": args.rounds, "fail_rate": args.fail_rate, "min_replies": args.min_replies, "datasets": {}}
     with tempfile.TemporaryDirectory() as work:
         datasets = {"synthetic-gaussian-8": (resolve_dataset("synthetic-gaussian-8", 0), "group", {}),
                     "attribute-silo": (build(Path(args.data), Path(work), "attribute-silo"), "SEX",
@@ -51,6 +53,7 @@ def main() -> None:
         for name, (root, attribute, extra) in datasets.items():
             plan = [(s, rate) for s in STRATEGIES for rate in (0.0, args.fail_rate)]
             configs = [{"strategy": s, "dataset": str(root), "rounds": args.rounds, "fail-rate": rate,
+                        "min-replies": args.min_replies,
                         "sensitive": attribute, **extra, **STRATEGIES[s], "out-dir": f"{work}/{name}-{s}-{rate}"}
                        for s, rate in plan]
             summaries = simulate_many(configs, num_supernodes=len(read_manifest(str(root)).clients), echo=False,

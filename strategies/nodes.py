@@ -104,6 +104,15 @@ class Traffic:
                 "messages": sum(c["messages"] for c in clients.values())}
 
 
+def error_reason(reason: str) -> str:
+    """The client's own exception message from Flower's error reason (which may carry a whole Ray traceback)."""
+    text = str(reason)
+    if "Message: " in text:
+        text = text.rsplit("Message: ", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[0] if lines else str(reason)).rstrip("'>")[:300]
+
+
 @dataclass(frozen=True)
 class Failure:
     """A message that got no usable reply: the client, and why (its error, or no reply within the timeout)."""
@@ -134,7 +143,7 @@ def send_all(grid: Grid, messages: Iterable[Message], nodes: Sequence[NodeInfo],
 
     good = [r for r in replies if not r.has_error()]
     answered = {r.metadata.src_node_id for r in replies}
-    failed = [Failure(name(r.metadata.src_node_id), r.error.reason) for r in replies if r.has_error()]
+    failed = [Failure(name(r.metadata.src_node_id), error_reason(r.error.reason)) for r in replies if r.has_error()]
     failed += [Failure(name(m.metadata.dst_node_id), f"no reply within {timeout:g} s")
                for m in messages if m.metadata.dst_node_id not in answered]
     if failures is not None:

@@ -10,7 +10,7 @@ import pytest
 
 from fedfair.faults import InjectedFailure, draws, inject_faults
 from fedfair.simulation import simulate
-from strategies.nodes import ClientError, Failure, NodeInfo, send_all
+from strategies.nodes import ClientError, Failure, NodeInfo, error_reason, send_all
 
 
 class _Reply:
@@ -96,7 +96,8 @@ def test_strategies_go_on_without_the_clients_that_failed(synthetic_dir, tmp_pat
     else:
         assert failed == expected
     assert expected and summary["failures"]["count"] == len([r for r in rows if r["stage"] == "failed"])
-    assert all("injected failure (fail-rate 0.25)" in r["reason"] for r in rows if r["stage"] == "failed")
+    assert all(r["reason"] == f"client {r['client']!r}: injected failure (fail-rate 0.25)"
+               for r in rows if r["stage"] == "failed")
     assert len(summary["clients"]) == 8  # everyone is still evaluated every round
     if strategy in ("ifca", "flhc"):
         assert sorted(c for cluster in summary["clusters"] for c in cluster) == [str(i) for i in range(1, 9)]
@@ -122,3 +123,10 @@ def test_a_straggler_past_the_round_timeout_is_left_out_and_the_run_goes_on(synt
     failed = [r for r in rows if r["stage"] == "failed"]
     assert failed == [{"client": "4", "message": "train round 1", "reason": "no reply within 8 s", "round": 1,
                        "stage": "failed"}]
+
+
+def test_the_failure_reason_is_the_clients_own_message():
+    ray = ("<class 'ray.exceptions.RayTaskError(ClientAppException)'>:<'ray::ClientAppActor.run()\n  File x\n"
+           "Exception ClientAppException occurred. Message: client '3': injected failure (fail-rate 0.2)'>")
+    assert error_reason(ray) == "client '3': injected failure (fail-rate 0.2)"
+    assert error_reason("connection reset\nmore") == "connection reset"
