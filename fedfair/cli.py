@@ -65,6 +65,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         c = summary["communication"]
         console.print(f"communication: {c['down_bytes'] / 1e6:.3f} MB to the clients, {c['up_bytes'] / 1e6:.3f} MB "
                       f"from them, {c['messages']} messages", highlight=False)
+    if summary.get("failures"):
+        f = summary["failures"]
+        console.print(f"failures: {f['count']} replies missing or failed, per client {f['per_client']} "
+                      f"(metrics.jsonl rows with stage 'failed')", highlight=False)
     if summary.get("synthesis"):
         records = summary["synthesis"].values()
         console.print(f"synthesis: {sum(r['n-synthetic'] for r in records)} synthetic rows from {len(records)} clients, "

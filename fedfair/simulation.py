@@ -66,8 +66,8 @@ def simulate_many(
                     return
                 summaries.append({"error": f"{type(err).__name__}: {err}", "run_config": dict(run_config)})
 
-    if not verbose:
-        logging.getLogger("flwr").setLevel(logging.ERROR)
+    if not verbose:  # a client's error reaches the run as a recorded failure with its message (--verbose: tracebacks)
+        logging.getLogger("flwr").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
     backend_config = {
         "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
@@ -79,5 +79,5 @@ def simulate_many(
     if errors:
         raise errors[0]
     if len(summaries) < len(run_configs):
-        raise RuntimeError("the simulation ended without a summary: see the log above")
+        raise RuntimeError("the simulation ended without a summary: run again with --verbose for Flower's log")
     return summaries
