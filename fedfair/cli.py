@@ -26,7 +26,7 @@ app.add_typer(data_app, name="data")
 # Wide enough that a piped / logged per-client table keeps every digit.
 console = Console(width=None if sys.stdout.isatty() else 240)
 err_console = Console(stderr=True)
-USER_ERRORS = (ParamError, UnknownNameError, DatasetError, FileExistsError)
+USER_ERRORS = (ParamError, UnknownNameError, DatasetError, FileExistsError, PermissionError)
 
 
 def _fail(err: Exception) -> None:
@@ -136,8 +136,9 @@ def run(
     Writes OUT/config.json, OUT/metrics.jsonl (one row per round, client and model),
     OUT/summary.json and OUT/accuracy_vs_fairness.png.
     """
-    from fedfair.tasks import validate_clients
     from fedfair.registry import resolve_dataset, run_params
+    from fedfair.results import RunRecorder
+    from fedfair.tasks import validate_clients
 
     try:
         overrides = parse_assignments(set_)
@@ -151,6 +152,7 @@ def run(
             "out-dir": str(out_dir.resolve()), "data-root": str(data_root or ""), **overrides,
         }
         params, _ = run_params(run_config)  # the run itself notes ignored keys
+        RunRecorder.check_out_dir(out_dir)
         err_console.print(f"preparing dataset {dataset!r} ...", highlight=False)
         root = resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None)
         clients = validate_clients(root)
@@ -223,12 +225,26 @@ def metrics(
 
     from fedfair.metrics import as_binary, fairness_report, json_safe
 
-    frame = pd.read_csv(file)
     attrs = [a.strip() for a in sensitive.split(",") if a.strip()]
     try:
+        try:
+            frame = pd.read_csv(file)
+        except pd.errors.EmptyDataError:
+            raise DatasetError(f"{file} is empty: expected a CSV with a header row and the columns "
+                               f"{[label, pred, *attrs]}") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise DatasetError(f"{file} cannot be read as CSV ({str(err).splitlines()[0]})") from None
         missing = [c for c in [label, pred, *attrs] if c not in frame.columns]
         if missing:
             raise DatasetError(f"{file}: column(s) {missing} not found; columns are {list(frame.columns)}")
+        if len(frame) == 0:
+            raise DatasetError(f"{file} has a header but no rows: nothing to audit")
+        for column in [label, pred, *attrs]:
+            gaps = frame[column].isna().to_numpy()
+            if gaps.any():
+                rows = (frame.index[gaps] + 2).tolist()  # file line numbers (line 1 is the header)
+                raise DatasetError(f"{file}: column {column!r} has missing values on {int(gaps.sum())} row(s) "
+                                   f"(lines {rows[:5]}); fill or drop them")
         y_true = as_binary(frame[label].to_numpy(), positive, name=f"label column {label!r}")
         y_pred = as_binary(frame[pred].to_numpy(), positive, name=f"prediction column {pred!r}")
     except (ValueError, DatasetError) as err:

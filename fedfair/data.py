@@ -148,7 +148,13 @@ def read_manifest(root: str | os.PathLike[str]) -> Manifest:
     path = root / MANIFEST
     if not path.is_file():
         raise DatasetError(f"{root} is not a fedfair dataset: {MANIFEST} not found")
-    raw = json.loads(path.read_text())
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{path} is not valid JSON ({err.msg}, line {err.lineno}): the dataset is damaged; "
+                           f"rebuild it (fedfair data build / create)") from None
+    if not isinstance(raw, dict):
+        raise DatasetError(f"{path} holds a {type(raw).__name__}, not a manifest object; rebuild the dataset")
     missing = [k for k in ("features", "label", "sensitive", "clients") if k not in raw]
     if missing:
         raise DatasetError(f"{path}: missing keys {missing}")
@@ -174,8 +180,13 @@ def _read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split
             return None
         if client.get("role") in ("train", "test") and split != client["role"]:
             return _empty_split(manifest)  # cross-device: a training-only or held-out test client
-        raise DatasetError(f"client {client['name']!r}: {split} split missing ({path})")
-    frame = pd.read_parquet(path)
+        raise DatasetError(f"client {client['name']!r}: {split} split missing ({path}); rebuild the dataset")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # pyarrow's ArrowInvalid, OSError: a damaged or foreign file
+        reason = str(err).split(". ")[0]
+        raise DatasetError(f"client {client['name']!r}: {path} cannot be read as parquet ({reason}); rebuild the "
+                           f"dataset") from None
     name = client["name"]
     if len(frame) == 0:
         raise DatasetError(f"client {name!r}: the {split} split is empty ({path}); rebuild the dataset or drop the client")

@@ -119,6 +119,26 @@ class RunRecorder:
     echo: bool = True
     started: float = field(default_factory=time.time)
 
+    @staticmethod
+    def check_out_dir(out: str | os.PathLike[str]) -> Path:
+        """Before any work: ``out`` is usable as a run directory (a new or empty directory, or a previous
+        fedfair run's, which :meth:`open` replaces) and writable; else FileExistsError / PermissionError naming
+        the fix."""
+        out = Path(out).expanduser().resolve()
+        if out.exists() and not out.is_dir():
+            raise FileExistsError(f"--out {out} is a file; choose a directory")
+        if out.exists() and any(out.iterdir()) and not (out / STATUS).is_file():
+            raise FileExistsError(f"{out} exists, is not empty and is not a fedfair run directory; choose another --out")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".fedfair-write-check"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as err:
+            raise PermissionError(f"cannot write the run directory {out} ({err.strerror or err}); choose another "
+                                  f"--out") from None
+        return out
+
     def open(self) -> "RunRecorder":
         """Create (or reuse a previous fedfair run's) directory and mark it running."""
         out = self.out_dir = Path(self.out_dir).expanduser().resolve()
