@@ -3,7 +3,9 @@
 Each node keeps its model in ``context.state`` across rounds (the first round
 starts from the shared seeded initialisation) and deploys it; the server only
 schedules rounds and collects metrics. Every client with both a train and a
-test split trains every round (``fraction-train`` does not apply).
+test split trains every round (``fraction-train`` does not apply). A client
+that failed keeps its personal model; one that never trained yet gets the
+initialisation again.
 """
 
 from __future__ import annotations
@@ -29,19 +31,23 @@ class StandaloneStrategy(FedFairStrategy):
         self.local = [n for n in self.nodes if n.n_train > 0 and n.n_test > 0]
         if not self.local:
             raise ClientError("standalone needs clients with both train and test data (cross-silo datasets)")
+        self.trained: set[int] = set()  # nodes that keep a personal model (they replied to a train message)
 
     def select(self, server_round: int) -> Sequence[NodeInfo]:
         return self.local
 
     def start_arrays(self, node: NodeInfo, server_round: int) -> ArrayRecord | None:
         # the shared initialisation is only needed before a node has a model of its own
-        return self.init if server_round == 1 else None
+        return None if node.node_id in self.trained else self.init
 
     def train_config(self, node: NodeInfo, server_round: int) -> dict[str, Any]:
         return {p.START_FROM: p.PERSONAL, p.KEEP_PERSONAL: True}
 
     def aggregate(self, server_round: int, replies: Sequence[Message]) -> None:
         """Nothing to aggregate: the models stay on the clients."""
+        self.trained.update(r.metadata.src_node_id for r in replies)
 
     def deployment(self, server_round: int) -> dict[int, list[Deployed]]:
-        return {n.node_id: [Deployed("personal", use=p.PERSONAL)] for n in self.local}
+        # a client that has not trained yet (it failed so far) is scored with the initialisation it would start from
+        return {n.node_id: [Deployed("personal", None if n.node_id in self.trained else self.init, use=p.PERSONAL)]
+                for n in self.local}

@@ -78,7 +78,7 @@ def _expected_failures(rate, rounds, partitions, seed=0):
 
 
 @pytest.mark.parametrize("strategy", ["fedavg", *(pytest.param(s, marks=pytest.mark.slow)
-                                                  for s in ("ifca", "flhc", "fairfed"))])
+                                                  for s in ("ifca", "flhc", "fairfed", "standalone"))])
 def test_strategies_go_on_without_the_clients_that_failed(synthetic_dir, tmp_path, strategy):
     config = {"strategy": strategy, "dataset": str(synthetic_dir), "rounds": 3, "fail-rate": 0.25,
               "out-dir": str(tmp_path / strategy)}
