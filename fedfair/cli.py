@@ -255,6 +255,26 @@ def metrics(
 
 
 @app.command()
+def certificates(
+    out: Path = typer.Option(..., "--out", "-o", help="directory to write the CA, the SuperLink's certificate and keys"),
+    host: list[str] = typer.Option(..., "--host", help="the SuperLink's address as SuperNodes reach it (IP or DNS "
+                                   "name); repeatable"),
+    nodes: int = typer.Option(2, "--nodes", help="SuperNode key pairs to write (node-1.key / node-1.pub, ...)", min=0),
+    days: int = typer.Option(365, "--days", help="validity of the certificates", min=1),
+) -> None:
+    """Write a CA, a TLS certificate for the SuperLink and SuperNode key pairs for a secure deployment (README:
+    "Secure deployment")."""
+    from fedfair.certificates import write_certificates
+
+    try:
+        written = write_certificates(out, host, nodes, days)
+    except ValueError as err:
+        _fail(err)
+    console.print(f"wrote {', '.join(p.name for p in written)} to {out.resolve()}; keep ca.key and the .key files "
+                  f"private", highlight=False)
+
+
+@app.command()
 def strategies() -> None:
     """List the strategies `--strategy` accepts."""
     from fedfair.registry import strategy_class

@@ -157,3 +157,54 @@ def test_single_shot_through_flwr_run_dot_and_deployment(synthetic_dir, tmp_path
     summary = json.loads((deployed / "summary.json").read_text())
     assert sorted(summary["synthesis"]) == ["1", "2"] and [c["client"] for c in summary["clients"]] == ["1", "2"]
     assert all(c["messages"] == 2 for c in summary["communication"]["clients"].values())
+
+
+def test_tls_and_supernode_authentication_deployment(synthetic_dir, tmp_path):
+    """SuperLink with TLS and CLI-managed SuperNode authentication: two registered SuperNodes run a round
+    trip over TLS; an unregistered SuperNode (a valid key the SuperLink does not know) is refused."""
+    from fedfair.certificates import write_certificates
+
+    certs = tmp_path / "certs"
+    write_certificates(certs, ["127.0.0.1", "localhost"], nodes=3)
+    env = _env(tmp_path / "flwr-home")
+    port = free_port()
+    (tmp_path / "flwr-home" / "config.toml").write_text(
+        f'[superlink]\ndefault = "secure"\n\n[superlink.secure]\naddress = "127.0.0.1:{port}"\n'
+        f'root-certificates = "{certs / "ca.crt"}"\n'
+    )
+    bindir = Path(sys.executable).parent
+    procs = [start([str(bindir / "flower-superlink"), "--ssl-ca-certfile", str(certs / "ca.crt"),
+                    "--ssl-certfile", str(certs / "server.pem"), "--ssl-keyfile", str(certs / "server.key"),
+                    "--enable-supernode-auth", "--host", "127.0.0.1", "--port", str(port)],
+                   tmp_path / "superlink.log", env)]
+    out = tmp_path / "secure-run"
+
+    def supernode(key: str, client: str) -> subprocess.Popen:
+        return start([str(bindir / "flower-supernode"), "--root-certificates", str(certs / "ca.crt"),
+                      "--superlink", f"127.0.0.1:{port}", "--auth-supernode-private-key", str(certs / key),
+                      "--host", "127.0.0.1", "--port", str(free_port()),
+                      "--node-config", f"dataset-dir='{synthetic_dir}' client='{client}'"],
+                     tmp_path / f"supernode-{client}.log", env)
+
+    try:
+        time.sleep(3)
+        for k in (1, 2):  # the operator registers the SuperNodes' public keys over the TLS Control API
+            done = subprocess.run([FLWR, "supernode", "register", str(certs / f"node-{k}.pub"), "secure"],
+                                  cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0 and "registered successfully" in done.stdout, done.stdout + done.stderr
+        procs += [supernode("node-1.key", "1"), supernode("node-2.key", "2")]
+        intruder = supernode("node-3.key", "3")
+        procs.append(intruder)
+        assert intruder.wait(timeout=60) != 0  # refused: its key was never registered
+        assert "Failed to activate SuperNode" in (tmp_path / "supernode-3.log").read_text()
+        done = subprocess.run(
+            [FLWR, "run", ".", "secure", "--stream", "--run-config", f"dataset='' min-nodes=2 rounds=1 out-dir='{out}'"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
+        )
+    finally:
+        stop([p.pid for p in procs])
+    logs = done.stdout + done.stderr + "".join(p.read_text() for p in tmp_path.glob("*.log"))
+    assert done.returncode == 0, logs
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["client"] for c in summary["clients"]] == ["1", "2"]
+    assert "Uvicorn running on https://" in (tmp_path / "superlink.log").read_text()

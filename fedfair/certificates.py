@@ -1,0 +1,81 @@
+"""Certificates and keys for a secure deployment (TLS and SuperNode authentication), with ``cryptography``.
+
+``fedfair certificates --out DIR --host HOST --nodes N`` writes:
+
+- ``ca.crt`` / ``ca.key``: a self-signed certificate authority (keep ``ca.key`` offline);
+- ``server.pem`` / ``server.key``: the SuperLink's TLS certificate for HOST (an IP address or a DNS name,
+  repeatable), signed by the CA; SuperNodes and the ``flwr`` CLI verify it with ``ca.crt``;
+- ``node-K.key`` / ``node-K.pub`` for K = 1..N: each SuperNode's P-384 key pair (OpenSSH format, as Flower
+  reads them); the SuperLink operator registers the ``.pub`` files (``flwr supernode register``), each
+  SuperNode keeps its ``.key``.
+
+For trials and tests; an organisation with its own PKI uses its own CA instead.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _alternative_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey, openssh: bool = False) -> bytes:
+    fmt = serialization.PrivateFormat.OpenSSH if openssh else serialization.PrivateFormat.PKCS8
+    return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
+
+
+def write_certificates(out: str | Path, hosts: Sequence[str], nodes: int, days: int = 365) -> list[Path]:
+    """Write the CA, the SuperLink's certificate for ``hosts`` and ``nodes`` SuperNode key pairs; the files."""
+    if not hosts:
+        raise ValueError("give the SuperLink's address with --host (an IP address or a DNS name)")
+    if nodes < 0:
+        raise ValueError("--nodes must be >= 0")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    valid = {"not_valid_before": now - datetime.timedelta(minutes=5), "not_valid_after": now + datetime.timedelta(days=days)}
+    ca_key = ec.generate_private_key(ec.SECP384R1())
+    ca = (x509.CertificateBuilder().subject_name(_name("fedfair federation CA")).issuer_name(_name("fedfair federation CA"))
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(valid["not_valid_before"]).not_valid_after(valid["not_valid_after"])
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    server_key = ec.generate_private_key(ec.SECP384R1())
+    server = (x509.CertificateBuilder().subject_name(_name(hosts[0])).issuer_name(ca.subject)
+              .public_key(server_key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(valid["not_valid_before"]).not_valid_after(valid["not_valid_after"])
+              .add_extension(x509.SubjectAlternativeName([_alternative_name(h) for h in hosts]), critical=False)
+              .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+              .sign(ca_key, hashes.SHA256()))
+    files = {"ca.crt": ca.public_bytes(serialization.Encoding.PEM), "ca.key": _pem_key(ca_key),
+             "server.pem": server.public_bytes(serialization.Encoding.PEM), "server.key": _pem_key(server_key)}
+    for k in range(1, nodes + 1):
+        key = ec.generate_private_key(ec.SECP384R1())
+        files[f"node-{k}.key"] = _pem_key(key, openssh=True)
+        files[f"node-{k}.pub"] = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                               serialization.PublicFormat.OpenSSH)
+    written = []
+    for name, data in files.items():
+        path = out / name
+        path.write_bytes(data)
+        if name.endswith(".key"):
+            path.chmod(0o600)
+        written.append(path)
+    return written
