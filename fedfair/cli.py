@@ -129,30 +129,37 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (default runs/<strategy>-<dataset>-seed<seed>)"),
     set_: list[str] = typer.Option([], "--set", help="KEY=VALUE run parameter, repeatable (see `fedfair params`)"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="directory with raw files (adult.data, ...); also $FEDFAIR_DATA_ROOT"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the interrupted run in this directory "
+                                          "from its last checkpoint (its own config; other options are ignored)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show Flower and Ray logs"),
 ) -> None:
     """Run a federated simulation (one SuperNode per client) and report every client's accuracy and fairness.
 
     Writes OUT/config.json, OUT/metrics.jsonl (one row per round, client and model),
-    OUT/summary.json and OUT/accuracy_vs_fairness.png.
+    OUT/summary.json and OUT/accuracy_vs_fairness.png; OUT/checkpoint.pkl after every round, from which
+    `fedfair run --resume OUT` continues a run that crashed or was interrupted.
     """
     from fedfair.registry import resolve_dataset, run_params
     from fedfair.results import RunRecorder
     from fedfair.tasks import validate_clients
 
     try:
-        overrides = parse_assignments(set_)
-        clash = sorted(set(overrides) & {"strategy", "dataset", "rounds", "seed", "out-dir", "data-root"})
-        if clash:
-            raise ParamError(f"use the dedicated flags instead of --set for {clash}")
-        safe_name = Path(dataset).name if Path(dataset).exists() else dataset
-        out_dir = out or Path("runs") / f"{strategy}-{safe_name}-seed{seed}"
-        run_config = {
-            "strategy": strategy, "dataset": dataset, "rounds": rounds, "seed": seed,
-            "out-dir": str(out_dir.resolve()), "data-root": str(data_root or ""), **overrides,
-        }
+        if resume is not None:
+            out_dir, run_config = resume, resume_config(resume)
+        else:
+            overrides = parse_assignments(set_)
+            clash = sorted(set(overrides) & {"strategy", "dataset", "rounds", "seed", "out-dir", "data-root", "resume"})
+            if clash:
+                raise ParamError(f"use the dedicated flags instead of --set for {clash}")
+            safe_name = Path(dataset).name if Path(dataset).exists() else dataset
+            out_dir = out or Path("runs") / f"{strategy}-{safe_name}-seed{seed}"
+            run_config = {
+                "strategy": strategy, "dataset": dataset, "rounds": rounds, "seed": seed,
+                "out-dir": str(out_dir.resolve()), "data-root": str(data_root or ""), **overrides,
+            }
         params, _ = run_params(run_config)  # the run itself notes ignored keys
-        RunRecorder.check_out_dir(out_dir)
+        if resume is None:
+            RunRecorder.check_out_dir(out_dir)
         err_console.print(f"preparing dataset {dataset!r} ...", highlight=False)
         root = resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None)
         clients = validate_clients(root)
@@ -168,6 +175,19 @@ def run(
     plots = ", ".join(sorted(p.name for p in out_dir.resolve().glob("*.png")))
     console.print(f"results: {out_dir.resolve()} (summary.json, metrics.jsonl{', ' + plots if plots else ''}); "
                   f"{summary['wall_seconds']:.1f} s", highlight=False)
+
+
+def resume_config(run_dir: Path) -> dict[str, Any]:
+    """The run config of an interrupted run (its config.json) with resume on; errors name the fix."""
+    status_path, config_path = run_dir / "status.json", run_dir / "config.json"
+    if not status_path.is_file() or not config_path.is_file():
+        raise DatasetError(f"--resume {run_dir}: not a fedfair run directory (no status.json / config.json)")
+    status = json.loads(status_path.read_text()).get("status")
+    if status == "complete":
+        raise ParamError(f"--resume {run_dir}: the run is already complete; nothing to resume")
+    config = json.loads(config_path.read_text())
+    config.pop("dataset-dir", None)
+    return {**config, "resume": True, "out-dir": str(run_dir.resolve())}
 
 
 @app.command()

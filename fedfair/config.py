@@ -59,6 +59,7 @@ COMMON_PARAMS: dict[str, Param] = {
                        "integer >= 0", lambda x: x >= 0),
     "timeout": Param(float, 600.0, "seconds to wait for the SuperNodes, and for client replies in one round unless "
                      "round-timeout is set", "float > 0", _positive),
+    "resume": Param(bool, False, "continue the run in out-dir from its last checkpoint (fedfair run --resume DIR)"),
     "round-timeout": Param(float, 0.0, "seconds to wait for a round's replies; a client still silent then counts as "
                            "failed (0 = timeout)", "float >= 0", lambda x: x >= 0),
     "min-replies": Param(float, 0.5, "fraction of a round's messages that must be answered; the round goes on "

@@ -139,9 +139,15 @@ class RunRecorder:
                                   f"--out") from None
         return out
 
-    def open(self) -> "RunRecorder":
-        """Create (or reuse a previous fedfair run's) directory and mark it running."""
+    def open(self, resume: bool = False) -> "RunRecorder":
+        """Create (or reuse a previous fedfair run's) directory and mark it running; with ``resume`` keep what
+        the interrupted run wrote (its checkpoint, metrics and config) instead."""
         out = self.out_dir = Path(self.out_dir).expanduser().resolve()
+        if resume:
+            if not (out / STATUS).is_file():
+                raise FileNotFoundError(f"--resume {out}: not a fedfair run directory (no {STATUS})")
+            self._status("running")
+            return self
         if out.exists() and any(out.iterdir()):
             if not (out / STATUS).is_file():
                 raise FileExistsError(f"{out} exists, is not empty and is not a fedfair run directory; choose another --out")
@@ -151,6 +157,13 @@ class RunRecorder:
         self._status("running")
         (out / METRICS).write_text("")
         return self
+
+    def truncate_metrics(self, last_round: int) -> None:
+        """Keep the metrics.jsonl rows of rounds up to ``last_round`` (a resumed run repeats the later ones)."""
+        path = self.out_dir / METRICS
+        lines = path.read_text().splitlines() if path.is_file() else []
+        kept = [line for line in lines if line.strip() and json.loads(line).get("round", 0) <= last_round]
+        _atomic_write(path, "".join(line + "\n" for line in kept))
 
     def _status(self, status: str, **extra: Any) -> None:
         _atomic_write(self.out_dir / STATUS, json.dumps({"status": status, **extra}, indent=2))

@@ -42,6 +42,7 @@ from fedfair.local.base import LocalObjective
 from fedfair.models import build_model
 from fedfair.results import ClientEval, RunRecorder
 from fedfair.tasks import is_task_set, load_task_set
+from strategies.checkpoint import load_checkpoint, remap_nodes, save_checkpoint
 from strategies.evaluation import Deployed, ModelScore, by_node, evaluate_message, read_evaluations, read_scores, scores_message
 from strategies.fairness import sensitive_attribute
 from strategies.nodes import ClientError, Failure, NodeInfo, Traffic, describe_nodes, sample, send_all, wait_for_nodes
@@ -116,12 +117,18 @@ class FedFairStrategy:
         return {key: value for name in names for key, value in objective_class(name).server_values(self.params).items()}
 
     # ----- the round template -------------------------------------------------
+    # attributes that are not the algorithm's state (a resumed run takes them from its own start)
+    TRANSIENT: ClassVar[frozenset[str]] = frozenset({"params", "recorder", "dataset_dir", "nodes", "_dataset_clients",
+                                                     "run_tag"})
+
     def run(self, grid: Grid) -> dict[str, Any]:
-        """Run the algorithm; return the recorder's summary."""
+        """Run the algorithm; return the recorder's summary. After every round the server's state is
+        checkpointed; with ``resume`` the run continues after the last checkpointed round."""
         self.describe(grid)
-        self.setup(grid)
-        evals: list[ClientEval] = []
-        for server_round in range(1, self.params["rounds"] + 1):
+        done, evals = self.restore()
+        if not done:
+            self.setup(grid)
+        for server_round in range(done + 1, self.params["rounds"] + 1):
             self.current_round = server_round
             self.begin_round(grid, server_round)
             chosen = self.select(server_round)
@@ -132,9 +139,38 @@ class FedFairStrategy:
             self.aggregate(server_round, replies)
             evals = self.evaluate_nodes(grid, server_round, self.deployment(server_round))
             self.observe(server_round, evals)
+            self.checkpoint(server_round, evals)
         return self.recorder.finish(evals, clusters=self.final_clusters(),
                                     extra={**self.summary_extra(), **self.plugins.summary(), **self.failure_summary(),
                                            "communication": self.traffic.summary(self.nodes)})
+
+    def checkpoint(self, server_round: int, evals: Sequence[ClientEval]) -> None:
+        """Write the state after ``server_round`` (:mod:`strategies.checkpoint`)."""
+        state = {k: v for k, v in vars(self).items() if k not in self.TRANSIENT}
+        save_checkpoint(self.recorder.out_dir, {"strategy": self.name, "round": server_round, "state": state,
+                                                "evals": list(evals), "nodes": {n.node_id: n.client for n in self.nodes}})
+
+    def restore(self) -> tuple[int, list[ClientEval]]:
+        """With ``resume``: load the run directory's checkpoint into this strategy; (its round, its evaluations).
+        (0, []) when there is nothing to resume."""
+        if not self.params.get("resume"):
+            return 0, []
+        payload = load_checkpoint(self.recorder.out_dir)
+        if payload is None:
+            self.recorder.log("[yellow]resume: no checkpoint yet, starting from round 1[/yellow]")
+            self.recorder.truncate_metrics(0)
+            return 0, []
+        if payload["strategy"] != self.name:
+            raise ParamError(f"--resume: the checkpoint is a {payload['strategy']} run, not {self.name}")
+        by_client = {n.client: n.node_id for n in self.nodes}
+        missing = sorted(set(payload["nodes"].values()) - set(by_client))
+        if missing:
+            raise ClientError(f"--resume: clients {missing[:5]} of the interrupted run have no SuperNode now")
+        ids = {old: by_client[client] for old, client in payload["nodes"].items()}
+        vars(self).update(remap_nodes(payload["state"], ids))
+        self.recorder.truncate_metrics(payload["round"])
+        self.recorder.log(f"resume: continuing after round {payload['round']} of {self.params['rounds']}")
+        return int(payload["round"]), remap_nodes(payload["evals"], ids)
 
     def setup(self, grid: Grid) -> None:
         """Before round 1 (the nodes are known): initial models."""

@@ -146,6 +146,8 @@ def send_all(grid: Grid, messages: Iterable[Message], nodes: Sequence[NodeInfo],
     failed = [Failure(name(r.metadata.src_node_id), error_reason(r.error.reason)) for r in replies if r.has_error()]
     failed += [Failure(name(m.metadata.dst_node_id), f"no reply within {timeout:g} s")
                for m in messages if m.metadata.dst_node_id not in answered]
+    order = {n.client: n.partition_id for n in nodes}
+    failed.sort(key=lambda f: (order.get(f.client, len(order)), f.client))  # replies arrive in any order
     if failures is not None:
         failures.extend(failed)
     needed = math.ceil(min_replies * len(messages) - 1e-9)

@@ -1,0 +1,94 @@
+"""Checkpoint and resume: a run killed with SIGKILL after round 5 of 10 and resumed gives the uninterrupted
+run's summary.json and metrics.jsonl (wall time aside)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fedfair.simulation import OFFLINE_ENV
+from strategies.checkpoint import load_checkpoint, remap_nodes
+from tests.conftest import REPO
+from tests.procs import descendants, stop
+
+FEDFAIR = str(Path(sys.executable).with_name("fedfair"))
+
+
+def test_remap_replaces_old_node_ids_everywhere():
+    from strategies.nodes import NodeInfo, Traffic
+
+    traffic = Traffic()
+    traffic.down = {111111111111: 5}
+    node = NodeInfo(node_id=111111111111, client="a", partition_id=0, n_train=1, n_test=1, n_features=1, default_model={})
+    state = {"assignment": {111111111111: 2, 222222222222: 0}, "clusters": [[111111111111], [222222222222]],
+             "local": [node], "traffic": traffic, "rounds": 5}
+    out = remap_nodes(state, {111111111111: 7, 222222222222: 8})
+    assert out["assignment"] == {7: 2, 8: 0} and out["clusters"] == [[7], [8]] and out["rounds"] == 5
+    assert out["local"][0].node_id == 7 and out["traffic"].down == {7: 5}
+    assert traffic.down == {111111111111: 5}  # the loaded state itself is not modified
+
+
+def _run(args, env, timeout=300):
+    done = subprocess.run([FEDFAIR, "run", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def _comparable(run_dir: Path) -> tuple[dict, list]:
+    summary = {k: v for k, v in json.loads((run_dir / "summary.json").read_text()).items() if k != "wall_seconds"}
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return summary, rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["fedavg", "ifca", "fairfed"])
+def test_a_killed_run_resumes_to_the_same_summary(tmp_path, strategy):
+    env = {**os.environ, **OFFLINE_ENV, "FEDFAIR_CACHE": os.environ["FEDFAIR_CACHE"]}
+    common = ["-s", strategy, "--rounds", "10", "--set", "fail-rate=0.1", "--set", "min-replies=0.25"]
+    if strategy == "ifca":
+        common += ["--set", "num-clusters=2"]
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    _run([*common, "--out", str(whole)], env)
+    process = subprocess.Popen([FEDFAIR, "run", *common, "--out", str(broken)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            payload = load_checkpoint(broken) if (broken / "checkpoint.pkl").is_file() else None
+            if payload and payload["round"] >= 5:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the run never reached round 5")
+        children = descendants(process.pid)
+        os.killpg(process.pid, signal.SIGKILL)  # no cleanup, no summary: a crash
+        stop(children)
+        process.wait(timeout=30)
+    finally:
+        stop(descendants(process.pid) + [process.pid])
+    assert json.loads((broken / "status.json").read_text())["status"] == "running"
+    assert not (broken / "summary.json").exists()
+    resumed = _run(["--resume", str(broken)], env)
+    assert "resume: continuing after round" in resumed.stdout + resumed.stderr
+    assert _comparable(broken) == _comparable(whole)
+
+
+def test_resume_refuses_a_complete_run_and_a_foreign_directory(tmp_path):
+    from typer.testing import CliRunner
+
+    from fedfair.cli import app
+
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "status.json").write_text('{"status": "complete"}')
+    (tmp_path / "done" / "config.json").write_text("{}")
+    result = CliRunner().invoke(app, ["run", "--resume", str(tmp_path / "done")])
+    assert result.exit_code == 2 and "already complete; nothing to resume" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["run", "--resume", str(tmp_path)])
+    assert result.exit_code == 2 and "not a fedfair run directory" in " ".join(result.output.split())
