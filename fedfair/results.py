@@ -121,22 +121,22 @@ class RunRecorder:
 
     @staticmethod
     def check_out_dir(out: str | os.PathLike[str]) -> Path:
-        """Before any work: ``out`` is usable as a run directory (a new or empty directory, or a previous
-        fedfair run's, which :meth:`open` replaces) and writable; else FileExistsError / PermissionError naming
-        the fix."""
+        """Before any work, creating nothing: ``out`` is usable as a run directory (a new or empty directory, or
+        a previous fedfair run's, which :meth:`open` replaces) and can be written; else FileExistsError /
+        PermissionError naming the fix."""
         out = Path(out).expanduser().resolve()
         if out.exists() and not out.is_dir():
             raise FileExistsError(f"--out {out} is a file; choose a directory")
         if out.exists() and any(out.iterdir()) and not (out / STATUS).is_file():
             raise FileExistsError(f"{out} exists, is not empty and is not a fedfair run directory; choose another --out")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            probe = out / ".fedfair-write-check"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as err:
-            raise PermissionError(f"cannot write the run directory {out} ({err.strerror or err}); choose another "
-                                  f"--out") from None
+        existing = out  # nothing is created here: the nearest existing ancestor must be a writable directory
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise PermissionError(f"cannot write the run directory {out} ({existing} is a file); choose another --out")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(f"cannot write the run directory {out} ({existing} is not writable); choose "
+                                  f"another --out")
         return out
 
     def open(self, resume: bool = False) -> "RunRecorder":

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import signal
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 OFFLINE_ENV = {
@@ -55,9 +60,12 @@ def simulate_many(
     errors: list[BaseException] = []
     server_app = ServerApp()
 
+    current: dict[str, str] = {}
+
     @server_app.main()
     def _main(grid, context) -> None:  # noqa: ANN001 (Flower's signature)
         for run_config in run_configs:
+            current["out"] = str(run_config.get("out-dir", ""))
             try:
                 summaries.append(run_server(grid, run_config, echo=echo))
             except Exception as err:  # noqa: BLE001 (reported per run)
@@ -74,10 +82,52 @@ def simulate_many(
         "init_args": {"num_cpus": max(1, os.cpu_count() or 1), "include_dashboard": False,
                       "logging_level": logging.DEBUG if verbose else logging.ERROR, "log_to_driver": verbose},
     }
-    run_simulation(server_app=server_app, client_app=client_app, num_supernodes=num_supernodes,
-                   backend_config=backend_config, verbose_logging=verbose)
+    with _interruptible(current):
+        run_simulation(server_app=server_app, client_app=client_app, num_supernodes=num_supernodes,
+                       backend_config=backend_config, verbose_logging=verbose)
     if errors:
         raise errors[0]
     if len(summaries) < len(run_configs):
         raise RuntimeError("the simulation ended without a summary: run again with --verbose for Flower's log")
     return summaries
+
+
+@contextlib.contextmanager
+def _interruptible(current: Mapping[str, str]):
+    """Ctrl-C (SIGINT) or SIGTERM during a simulation: mark the running run ``interrupted`` with its last
+    checkpointed round, shut Ray down (no worker left behind) and exit with 130. Flower's simulation does not
+    return on its own after an interrupt, hence the hard exit once everything is written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame) -> None:  # noqa: ANN001 (signal handler signature)
+        out = current.get("out")
+        if out:
+            mark_interrupted(Path(out))
+        try:
+            import ray
+
+            ray.shutdown()
+        finally:
+            os._exit(130)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def mark_interrupted(out_dir: Path) -> None:
+    """status.json ``interrupted`` with the last completed (checkpointed) round and the command that resumes."""
+    from fedfair.results import STATUS, _atomic_write
+    from strategies.checkpoint import load_checkpoint
+
+    if not (out_dir / STATUS).is_file():
+        return
+    payload = load_checkpoint(out_dir)
+    status = {"status": "interrupted", "last_round": int(payload["round"]) if payload else 0,
+              "resume": f"fedfair run --resume {out_dir}"}
+    _atomic_write(out_dir / STATUS, json.dumps(status, indent=2))

@@ -76,6 +76,7 @@ class FedFairStrategy:
         # failed or missing replies, per round (the run goes on while min-replies of each round's messages answer)
         self.failures: list[dict[str, Any]] = []
         self.current_round = 0
+        self.resumed = False
 
     # ----- parameters -------------------------------------------------------
     @classmethod
@@ -118,8 +119,7 @@ class FedFairStrategy:
 
     # ----- the round template -------------------------------------------------
     # attributes that are not the algorithm's state (a resumed run takes them from its own start)
-    TRANSIENT: ClassVar[frozenset[str]] = frozenset({"params", "recorder", "dataset_dir", "nodes", "_dataset_clients",
-                                                     "run_tag"})
+    TRANSIENT: ClassVar[frozenset[str]] = frozenset({"params", "recorder", "dataset_dir", "nodes", "_dataset_clients"})
 
     def run(self, grid: Grid) -> dict[str, Any]:
         """Run the algorithm; return the recorder's summary. After every round the server's state is
@@ -162,12 +162,16 @@ class FedFairStrategy:
             return 0, []
         if payload["strategy"] != self.name:
             raise ParamError(f"--resume: the checkpoint is a {payload['strategy']} run, not {self.name}")
+        if self.params.get("dp-noise-multiplier", 0) > 0:
+            raise ParamError("--resume: a DP-SGD run keeps each client's privacy accountant on its node; after a "
+                             "restart the epsilon would be undercounted, so it cannot be resumed: run it again")
         by_client = {n.client: n.node_id for n in self.nodes}
         missing = sorted(set(payload["nodes"].values()) - set(by_client))
         if missing:
             raise ClientError(f"--resume: clients {missing[:5]} of the interrupted run have no SuperNode now")
         ids = {old: by_client[client] for old, client in payload["nodes"].items()}
         vars(self).update(remap_nodes(payload["state"], ids))
+        self.resumed = True  # client-side state (personal models, FairIF weights) may be gone: see the README
         self.recorder.truncate_metrics(payload["round"])
         self.recorder.log(f"resume: continuing after round {payload['round']} of {self.params['rounds']}")
         return int(payload["round"]), remap_nodes(payload["evals"], ids)

@@ -5,7 +5,10 @@ starts from the shared seeded initialisation) and deploys it; the server only
 schedules rounds and collects metrics. Every client with both a train and a
 test split trains every round (``fraction-train`` does not apply). A client
 that failed keeps its personal model; one that never trained yet gets the
-initialisation again.
+initialisation again. After ``--resume`` every train message carries the
+initialisation: a node that kept its personal model (a deployment where only
+the server restarted) continues it, one that lost it (a restarted simulation)
+starts again from the initialisation.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ class StandaloneStrategy(FedFairStrategy):
         return self.local
 
     def start_arrays(self, node: NodeInfo, server_round: int) -> ArrayRecord | None:
-        # the shared initialisation is only needed before a node has a model of its own
-        return None if node.node_id in self.trained else self.init
+        # the shared initialisation is only needed before a node has a model of its own; after a resume the nodes
+        # may have restarted without theirs, so it is sent again (a node that kept its model trains that)
+        return None if node.node_id in self.trained and not self.resumed else self.init
 
     def train_config(self, node: NodeInfo, server_round: int) -> dict[str, Any]:
         return {p.START_FROM: p.PERSONAL, p.KEEP_PERSONAL: True}

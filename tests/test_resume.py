@@ -92,3 +92,28 @@ def test_resume_refuses_a_complete_run_and_a_foreign_directory(tmp_path):
     assert result.exit_code == 2 and "already complete; nothing to resume" in " ".join(result.output.split())
     result = CliRunner().invoke(app, ["run", "--resume", str(tmp_path)])
     assert result.exit_code == 2 and "not a fedfair run directory" in " ".join(result.output.split())
+
+
+@pytest.mark.slow
+def test_ctrl_c_marks_the_run_interrupted_and_leaves_no_process(tmp_path):
+    env = {**os.environ, **OFFLINE_ENV, "FEDFAIR_CACHE": os.environ["FEDFAIR_CACHE"]}
+    out = tmp_path / "run"
+    process = subprocess.Popen([FEDFAIR, "run", "--rounds", "500", "--out", str(out)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not ((out / "checkpoint.pkl").is_file() and load_checkpoint(out)["round"] >= 2):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        children = descendants(process.pid)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+    finally:
+        stop(descendants(process.pid) + [process.pid])
+    status = json.loads((out / "status.json").read_text())
+    assert status["status"] == "interrupted" and status["last_round"] >= 2
+    assert status["resume"] == f"fedfair run --resume {out}"
+    time.sleep(2)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+             and "(Z)" not in Path(f"/proc/{pid}/stat").read_text()[:60] and " Z " not in Path(f"/proc/{pid}/stat").read_text()]
+    assert not alive, f"processes left behind: {alive}"
