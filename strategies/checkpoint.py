@@ -27,12 +27,22 @@ from typing import Any
 CHECKPOINT = "checkpoint.pkl"
 
 
+class _Pickler(pickle.Pickler):
+    """Pickles models received over gRPC too: their arrays may be zero-copy memoryviews of the message buffer,
+    written as bytes (what Flower's Array holds otherwise)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, memoryview):
+            return bytes, (obj.tobytes(),)
+        return NotImplemented
+
+
 def save_checkpoint(out_dir: Path, payload: Mapping[str, Any]) -> None:
     """Write the payload atomically (a crash mid-write leaves the previous checkpoint)."""
     path = Path(out_dir) / CHECKPOINT
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as handle:
-        pickle.dump(dict(payload), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        _Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL).dump(dict(payload))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
