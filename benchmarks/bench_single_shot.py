@@ -38,8 +38,10 @@ def pooled(run_dir: Path, attribute: str) -> dict:
     rows = [r for r in rows if r["round"] == max(r["round"] for r in rows)]
     correct = sum(r["accuracy"] * r["n_test"] for r in rows)
     total = sum(r["n_test"] for r in rows)
+    from fedfair.metrics import group_rates
+
     counts = np.sum([np.asarray(r["groups"][attribute]["counts"], dtype=float) for r in rows], axis=0)
-    positive = (counts[:, 0] + counts[:, 1]) / counts.sum(axis=1)  # (tp + fp) / n per group value
+    positive = group_rates(counts)["selection_rate"]
     return {"accuracy": 100 * correct / total, "spd": float(positive[0] - positive[1])}
 
 

@@ -148,9 +148,8 @@ class RunRecorder:
                 raise FileNotFoundError(f"--resume {out}: not a fedfair run directory (no {STATUS})")
             self._status("running")
             return self
-        if out.exists() and any(out.iterdir()):
-            if not (out / STATUS).is_file():
-                raise FileExistsError(f"{out} exists, is not empty and is not a fedfair run directory; choose another --out")
+        self.check_out_dir(out)
+        if out.exists() and any(out.iterdir()):  # a previous fedfair run's directory: replaced
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
         _atomic_write(out / CONFIG, json.dumps(json_safe(self.config), indent=2, sort_keys=True))

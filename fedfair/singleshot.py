@@ -37,12 +37,17 @@ Readings (the extracted text is garbled or silent):
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
+
+from fedfair.data import ClientData
+from fedfair.queries import QueryAnswer
 
 
 @dataclass(frozen=True)
@@ -283,24 +288,27 @@ def parse_size(text: str | int | float) -> str | int | float:
     return value if value <= 1 and "." in text else int(value)
 
 
-def binary_groups(values: list, column: np.ndarray, attribute: str) -> np.ndarray:
-    """s in {0, 1}: 1 for the attribute's first declared value (e.g. White, Male), 0 for the second."""
+def check_binary(values: list, attribute: str) -> None:
+    """Seed 001 handles a binary sensitive attribute: ValueError naming the attribute and the fix otherwise."""
     if len(values) != 2:
         raise ValueError(f"sensitive attribute {attribute!r} has {len(values)} values {values}: single-shot FL (seed 001) "
                          f"handles a binary one; map it to two values when building the dataset "
                          f"(fedfair data build ... --map {attribute}='{{\"VALUE\": 1, \"*\": 0}}') or choose another with --set sensitive=NAME")
+
+
+def binary_groups(values: list, column: np.ndarray, attribute: str) -> np.ndarray:
+    """s in {0, 1}: 1 for the attribute's first declared value (e.g. White, Male), 0 for the second."""
+    check_binary(values, attribute)
     return (np.asarray(column) == values[0]).astype(np.float64)
 
 
-def client_synthesis(data, config):
+def client_synthesis(data: ClientData, config: Mapping[str, Any]) -> QueryAnswer:
     """``query.synthesize``: this client's synthetic dataset (Algorithm 1, lines 1-17) and its records.
 
     Replies x_hat (in the model's feature space), s_hat and y_hat (0 / 1) as arrays; the numbers are the
     final outer objective, both covariances, the privacy indicator min_ij ||x_i - x_hat_j||, the synthesis
     time and the inner solves that stopped above tolerance. No real row leaves the client.
     """
-    from fedfair.queries import QueryAnswer
-
     attribute = str(config.get("sensitive") or next(iter(data.sensitive_values), ""))
     if attribute not in data.train.sensitive:
         raise ValueError(f"client {data.name!r}: no sensitive attribute {attribute!r} in its data")

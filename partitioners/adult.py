@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from fedfair.data import DatasetError
-from fedfair.paths import cache_dir
+from fedfair.paths import cache_dir, data_folders
 
 UCI_BASE = "https://archive.ics.uci.edu/ml/machine-learning-databases/adult/"
 FILES = ("adult.data", "adult.test")
@@ -43,10 +43,7 @@ RACE_SHARES = {1: [0.30, 0.30, 0.10, 0.15, 0.15], 2: [0.05, 0.05, 0.02, 0.44, 0.
 
 def find_raw_files(data_root: str | os.PathLike[str] | None = None, download: bool = True) -> Path:
     """Directory holding adult.data and adult.test: local first, then the UCI download."""
-    candidates = []
-    for root in (data_root, os.environ.get("FEDFAIR_DATA_ROOT")):
-        if root:
-            candidates += [Path(root).expanduser(), Path(root).expanduser() / "adult"]
+    candidates = data_folders(data_root, "adult")
     cached = cache_dir() / "raw" / "adult"
     candidates.append(cached)
     for folder in candidates:

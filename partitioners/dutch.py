@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fedfair.data import DatasetError
+from fedfair.paths import data_folders
 
 FILES = ("dutch.csv", "dutch.csv.zip")
 CATEGORICAL = ["age", "household_position", "household_size", "prev_residence_place", "citizenship",
@@ -34,10 +35,7 @@ POSITIVE = "2_1"
 
 def find_dutch_file(data_root: str | os.PathLike[str] | None = None) -> Path:
     """The local dutch.csv: in ``data_root``, its ``dutch/`` folder, or FEDFAIR_DATA_ROOT's."""
-    candidates = []
-    for root in (data_root, os.environ.get("FEDFAIR_DATA_ROOT")):
-        if root:
-            candidates += [Path(root).expanduser(), Path(root).expanduser() / "dutch"]
+    candidates = data_folders(data_root, "dutch")
     for folder in candidates:
         for name in FILES:
             if (folder / name).is_file():

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fedfair.data import DatasetError
+from fedfair.paths import data_folders
 
 FILES = ("law.csv.zip", "law.csv")
 NUMERIC = ["LSAT", "UGPA", "ZFYA"]
@@ -32,10 +33,7 @@ NUMERIC = ["LSAT", "UGPA", "ZFYA"]
 
 def find_law_file(data_root: str | os.PathLike[str] | None = None) -> Path:
     """The local law.csv.zip (or law.csv): in ``data_root``, its ``law/`` folder, or FEDFAIR_DATA_ROOT's."""
-    candidates = []
-    for root in (data_root, os.environ.get("FEDFAIR_DATA_ROOT")):
-        if root:
-            candidates += [Path(root).expanduser(), Path(root).expanduser() / "law"]
+    candidates = data_folders(data_root, "law")
     for folder in candidates:
         for name in FILES:
             if (folder / name).is_file():

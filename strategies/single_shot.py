@@ -29,8 +29,9 @@ from flwr.serverapp import Grid
 
 from fedfair import protocol as p
 from fedfair.config import SENSITIVE_PARAM, Param, ParamError
+from fedfair.metrics import group_rates
 from fedfair.models import build_model
-from fedfair.singleshot import binary_groups, parse_size, train_server_model
+from fedfair.singleshot import check_binary, parse_size, train_server_model
 from strategies.base import Deployed, FedFairStrategy
 from strategies.fairness import sensitive_attribute
 
@@ -125,7 +126,7 @@ class SingleShotStrategy(FedFairStrategy):
         attribute = sensitive_attribute(self.params, list(self.nodes[0].sensitive) if self.nodes else [])
         values = list(self.nodes[0].sensitive.get(attribute, []))
         try:
-            binary_groups(values, np.array([]), attribute)
+            check_binary(values, attribute)
         except ValueError as err:
             raise ParamError(str(err)) from None
         size = parse_size(self.params["ss-size"])
@@ -156,9 +157,6 @@ class SingleShotStrategy(FedFairStrategy):
 
     def signed_spd(self, table) -> float:
         """Eq. 4 on a client's test split: P(y = 1 | first value) - P(y = 1 | second value)."""
-        rates = {}
-        for value, (tp, fp, tn, fn) in zip(table.values, table.counts):
-            total = tp + fp + tn + fn
-            rates[value] = (tp + fp) / total if total else float("nan")
+        rates = dict(zip(table.values, group_rates(table.counts)["selection_rate"]))
         first, second = self.attribute_values
         return float(rates.get(first, float("nan")) - rates.get(second, float("nan")))
