@@ -7,8 +7,9 @@ Data: FeDa4Fair's attribute-silo release (47 states here), capped at 1,000 train
 state; MLP 32, 1 local epoch, batch 32, lr 0.05, 1 round = every state trains from the global model, FedAvg,
 every state evaluates the new global model on its test split (accuracy and group counts, as the app does).
 Both run in this process on the same machine; the app's time per round is its wall time after the first
-round (Ray start-up and the first round's data loading excluded) divided by the remaining rounds. Prints the
-ratio and writes benchmarks/overhead_results.json.
+round (Ray start-up and the first round's data loading excluded) divided by the remaining rounds, with the
+evaluation folded into the next train messages (the default) and with separate evaluate messages. Prints
+where the time goes, the ratio (last line) and writes benchmarks/overhead_results.json.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def build_capped(data: Path, work: Path) -> Path:
     return root
 
 
-def plain_loop(root: Path, rounds: int) -> float:
-    """Seconds per round of the same FedAvg round in one process (data loaded once, before timing)."""
+def plain_loop(root: Path, rounds: int) -> dict[str, float]:
+    """Seconds per round of the same FedAvg round in one process (data loaded once, before timing): training
+    (with the averaging) and evaluation."""
     import torch
 
     from fedfair.data import load_client, read_manifest
@@ -52,8 +54,9 @@ def plain_loop(root: Path, rounds: int) -> float:
     clients = [load_client(root, name) for name in manifest.client_names]
     model = build_model({"model": "mlp", "hidden": [32]}, clients[0].n_features, seed=0)
     config = TrainConfig(lr=0.05, epochs=1, batch_size=32)
-    started = time.perf_counter()
+    spent = {"train": 0.0, "evaluate": 0.0}
     for server_round in range(rounds):
+        started = time.perf_counter()
         global_state = {k: v.clone() for k, v in model.state_dict().items()}
         states, sizes = [], []
         for k, client in enumerate(clients):
@@ -64,34 +67,56 @@ def plain_loop(root: Path, rounds: int) -> float:
             sizes.append(len(client.train))
         weights = np.asarray(sizes, dtype=np.float64) / sum(sizes)
         model.load_state_dict({k: sum(w * s[k] for w, s in zip(weights, states)) for k in global_state})
+        spent["train"] += time.perf_counter() - started
+        started = time.perf_counter()
         for client in clients:
             evaluate(model, client.test, client.sensitive_values)
-    return (time.perf_counter() - started) / rounds
+        spent["evaluate"] += time.perf_counter() - started
+    per_round = {k: v / rounds for k, v in spent.items()}
+    return {**per_round, "round": sum(per_round.values())}
 
 
-def app_round(root: Path, rounds: int, work: Path) -> tuple[float, dict]:
-    """Seconds per round of `fedfair run` (FedAvg) after its first round, from the rounds' timestamps."""
+def app_round(root: Path, rounds: int, work: Path, fold: bool) -> tuple[dict[str, float], dict]:
+    """Seconds per round of `fedfair run` (FedAvg) after its first round (Ray start-up and the first round's
+    data loading excluded): from the end of round 1 to the end of the run (rounds 2..R trained, rounds 1..R
+    evaluated), divided by R - 1; and where that time went (message exchanges by kind, the server's recording
+    and checkpointing; the rest is the server's own work: building messages, aggregating)."""
+    from fedfair import results
     from fedfair.data import read_manifest
     from fedfair.simulation import simulate
+    from strategies.base import FedFairStrategy
 
-    out = work / "app"
-    stamps: list[float] = []
-    from fedfair import results
+    ends: list[float] = []
+    spent: dict[str, float] = {"train exchange": 0.0, "evaluate exchange": 0.0, "recording": 0.0, "checkpoint": 0.0}
+    originals = (FedFairStrategy.send, FedFairStrategy.checkpoint, results.RunRecorder.record_round)
 
-    original = results.RunRecorder.record_round
+    def timed(key, function):  # noqa: ANN001, ANN202
+        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                if ends:  # after round 1
+                    spent[key(args) if callable(key) else key] += time.perf_counter() - started
+        return wrapper
 
-    def stamped(self, server_round, evals, stage="evaluate"):  # noqa: ANN001
-        stamps.append(time.perf_counter())
-        return original(self, server_round, evals, stage)
+    def checkpoint(self, server_round, evals):  # noqa: ANN001, ANN202
+        timed("checkpoint", originals[1])(self, server_round, evals)
+        ends.append(time.perf_counter())
 
-    results.RunRecorder.record_round = stamped
+    FedFairStrategy.send = timed(lambda args: f"{args[3].split()[0]} exchange", originals[0])
+    FedFairStrategy.checkpoint = checkpoint
+    results.RunRecorder.record_round = timed("recording", originals[2])
     try:
         summary = simulate({"strategy": "fedavg", "dataset": str(root), "rounds": rounds, "model": "mlp",
                             "hidden": "32", "lr": 0.05, "batch-size": 32, "local-epochs": 1, "sensitive": "SEX",
-                            "out-dir": str(out)}, num_supernodes=len(read_manifest(str(root)).clients), echo=False)
+                            "fold-evaluation": fold, "out-dir": str(work / f"app-{fold}")},
+                           num_supernodes=len(read_manifest(str(root)).clients), echo=False)
     finally:
-        results.RunRecorder.record_round = original
-    return (stamps[-1] - stamps[0]) / (len(stamps) - 1), summary
+        FedFairStrategy.send, FedFairStrategy.checkpoint, results.RunRecorder.record_round = originals
+    per_round = (ends[-1] - ends[0]) / (len(ends) - 1)
+    parts = {k: v / (len(ends) - 1) for k, v in spent.items()}
+    return {"round": per_round, **parts, "server other": per_round - sum(parts.values())}, summary
 
 
 def main() -> None:
@@ -102,13 +127,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         root = build_capped(Path(args.data), Path(work))
         plain = plain_loop(root, args.rounds)
-        app, summary = app_round(root, args.rounds, Path(work))
-    ratio = app / plain
-    print(f"plain loop: {plain:.3f} s per round; fedfair (Flower simulation): {app:.3f} s per round; "
-          f"ratio {ratio:.2f} ({len(summary['clients'])} clients)")
+        folded, summary = app_round(root, args.rounds, Path(work), fold=True)
+        separate, _ = app_round(root, args.rounds, Path(work), fold=False)
+    print(f"{len(summary['clients'])} clients, seconds per round (after round 1)")
+    print(f"plain loop: {plain['round']:.3f} (training {plain['train']:.3f}, evaluation {plain['evaluate']:.3f})")
+    for label, app in (("fedfair, evaluation folded into the next train message (default)", folded),
+                       ("fedfair, separate evaluate messages (fold-evaluation=false)", separate)):
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in app.items() if k != "round")
+        print(f"{label}: {app['round']:.3f} ({parts}); ratio {app['round'] / plain['round']:.2f}")
+    print(f"ratio {folded['round'] / plain['round']:.2f}")
     (OUT / "overhead_results.json").write_text(json.dumps(
-        {"rounds": args.rounds, "plain_seconds_per_round": plain, "app_seconds_per_round": app, "ratio": ratio,
-         "clients": len(summary["clients"])}, indent=1))
+        {"rounds": args.rounds, "clients": len(summary["clients"]), "plain": plain, "app_folded": folded,
+         "app_separate": separate, "ratio": folded["round"] / plain["round"],
+         "ratio_separate": separate["round"] / plain["round"]}, indent=1))
 
 
 if __name__ == "__main__":

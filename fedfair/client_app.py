@@ -5,7 +5,8 @@ Handlers (the wire format is in :mod:`fedfair.protocol`):
 - ``query.describe``: who am I (client name, partition id, sizes, features, default model);
 - ``train``: local training from the sent model (or this node's personal
   model) with the plug-ins the message names (:mod:`fedfair.local`); replies the
-  new weights;
+  new weights (and, when asked, the sent model's scores on the test split: the
+  previous round's evaluation folded into this message);
 - ``evaluate``: score the deployed models on the test split;
 - ``query.evaluate_models``: score the sent models on a chosen split (default
   train), with expected (soft) group counts, e.g. for a cluster choice;
@@ -192,8 +193,11 @@ def train(msg: Message, context: Context) -> Message:
         if p.ARRAYS not in msg.content:
             raise ValueError(f"client {data.name!r}: no model sent and no personal model kept (node restarted?)")
         start = msg.content[p.ARRAYS]
+    content = RecordDict({})
+    if p.EVALUATE_FIRST in config:  # the previous round's evaluation of the sent model, folded into this message
+        _score_into(content, msg, context, config, json.loads(str(config[p.EVALUATE_FIRST])), "test", soft=False)
     model = _model(_spec(config), data, start)
-    info, metrics = _info(data), MetricRecord({p.NUM_EXAMPLES: len(data.train)})
+    info, metrics = content.get(p.INFO) or _info(data), MetricRecord({p.NUM_EXAMPLES: len(data.train)})
     if bool(config.get(p.SCORE_START, False)):  # statistics of the start model on the local training data
         scored = evaluate(model, data.train, data.sensitive_values)
         info[p.START_GROUPS] = p.encode_groups(scored.groups)
@@ -214,7 +218,8 @@ def train(msg: Message, context: Context) -> Message:
     arrays = ArrayRecord(model.state_dict())
     if bool(config.get(p.KEEP_PERSONAL, False)):
         personal.put(task, arrays)
-    return Message(RecordDict({p.ARRAYS: arrays, p.METRICS: metrics, p.INFO: info}), reply_to=msg)
+    content[p.ARRAYS], content[p.METRICS], content[p.INFO] = arrays, metrics, info
+    return Message(content, reply_to=msg)
 
 
 def _entries(msg: Message, config: ConfigRecord) -> list[Mapping[str, Any]]:
@@ -227,7 +232,7 @@ def _deployed(msg: Message, context: Context, config: ConfigRecord, data: Client
               entry: Mapping[str, Any]) -> torch.nn.Module:
     """The model an entry names: the sent record, or the personal model of its task (the sent one until there
     is one); built from the entry's own model spec when it has one (tasks with different models)."""
-    key, task = str(entry["key"]), str(entry.get("task", ""))
+    key, task = str(entry.get("arrays", entry["key"])), str(entry.get("task", ""))
     arrays = PersonalModels(context, config).get(task) if entry.get("use", p.SENT) == p.PERSONAL else None
     if arrays is None:
         if key not in msg.content.array_records:
@@ -241,18 +246,17 @@ def _deployed(msg: Message, context: Context, config: ConfigRecord, data: Client
     return model
 
 
-def _score(msg: Message, context: Context, default_split: str, default_soft: bool) -> Message:
-    """Score every model the message names on one split; one metrics record and group table(s) per model."""
-    config = msg.content[p.CONFIG]
+def _score_into(content: RecordDict, msg: Message, context: Context, config: ConfigRecord,
+                entries: list[Mapping[str, Any]], split_name: str, soft: bool) -> None:
+    """Score every model ``entries`` name on one split into ``content``: one metrics record and group
+    table(s) per model."""
     root, _ = _location(context, config)
     tasks = is_task_set(root)
-    soft = bool(config.get(p.SOFT, default_soft))
-    content = RecordDict({})
-    for entry in _entries(msg, config):
+    for entry in entries:
         key = str(entry["key"])
         # in a task set each entry is scored on the client's data for its task
         data = client_data(context, config, task=str(entry.get("task", "")) if tasks else None)
-        split = _split(data, str(config.get(p.SPLIT, default_split)))
+        split = _split(data, split_name)
         if p.INFO not in content:
             content[p.INFO] = _info(data)
         result = evaluate(_deployed(msg, context, config, data, entry), split, data.sensitive_values, soft=soft)
@@ -260,6 +264,14 @@ def _score(msg: Message, context: Context, default_split: str, default_soft: boo
         content[p.INFO][p.groups_key(key)] = p.encode_groups(result.groups)
         if soft:
             content[p.INFO][p.groups_key(key, soft=True)] = p.encode_groups(result.soft_groups or {}, soft=True)
+
+
+def _score(msg: Message, context: Context, default_split: str, default_soft: bool) -> Message:
+    """Reply with the scores of every model the message names on one split."""
+    config = msg.content[p.CONFIG]
+    content = RecordDict({})
+    _score_into(content, msg, context, config, _entries(msg, config), str(config.get(p.SPLIT, default_split)),
+                bool(config.get(p.SOFT, default_soft)))
     return Message(content, reply_to=msg)
 
 

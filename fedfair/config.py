@@ -54,6 +54,13 @@ COMMON_PARAMS: dict[str, Param] = {
     "batch-size": Param(int, 32, "local mini-batch size", "integer >= 1", lambda x: x >= 1),
     "fraction-train": Param(float, 1.0, "fraction of clients sampled for training each round", "float in (0, 1]",
                             lambda x: 0 < x <= 1),
+    "fraction-evaluate": Param(float, 1.0, "fraction of the clients with a test split evaluated in an evaluation "
+                               "round (a seeded sample; the final round evaluates every client)", "float in (0, 1]",
+                               lambda x: 0 < x <= 1),
+    "eval-every": Param(int, 1, "evaluate every k-th round (the final round always)", "integer >= 1", lambda x: x >= 1),
+    "fold-evaluation": Param(bool, True, "ask a client for the previous round's evaluation in its next train message "
+                             "when it trains from the model it deploys (one message instead of two; same numbers); "
+                             "false = a separate evaluate message every round"),
     "data-root": Param(str, "", "directory with raw source files (e.g. adult.data); also $FEDFAIR_DATA_ROOT"),
     "min-nodes": Param(int, 0, "SuperNodes to wait for before starting; 0 = the dataset's number of clients (1 without a dataset)",
                        "integer >= 0", lambda x: x >= 0),

@@ -78,6 +78,9 @@ START_FROM = "start-from"
 KEEP_PERSONAL = "keep-personal"
 SCORE_START = "score-start"
 MODELS = "models"
+# a train message that also asks for the previous round's evaluation of the sent model (JSON entries as MODELS;
+# an entry's "arrays" names the record holding the model, here the train message's own ARRAYS)
+EVALUATE_FIRST = "evaluate-first"
 SPLIT = "split"
 SOFT = "soft"
 ADAPT = "adapt"

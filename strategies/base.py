@@ -10,8 +10,19 @@ rounds. :meth:`FedFairStrategy.run` is one template for all of them::
         select()                         which nodes train (default: a seeded fraction-train sample)
         send train messages              start_arrays(node) + train_config(node), the strategy's plug-ins
         aggregate(replies)               e.g. FedAvg, per-cluster averages, FairFed's weights
-        evaluate deployment()            every client scores the model(s) it deploys; the round is recorded
+        evaluate deployment()            the clients score the model(s) they deploy; the round is recorded
     finish: summary with final_clusters() and summary_extra()
+
+Evaluation (``eval-every``, ``fraction-evaluate``, ``fold-evaluation``): every
+``eval-every``-th round a seeded ``fraction-evaluate`` sample of the clients with
+a test split scores its deployed models, and the final round every client. When
+the strategy allows (every deployed model is sent, no ``adapt`` step, no
+``observe`` reading the scores), a round's evaluation is folded into the next
+round's train messages: a client that trains from the very model it deploys
+scores it on its test split first, in the same message, and the others get an
+evaluate message right after the train exchange. The numbers are the same as
+with a separate evaluate exchange, the round is recorded one round later, and a
+client whose train message fails loses that evaluation too.
 
 A client that fails or does not answer in time is left out of the round and
 recorded (:meth:`FedFairStrategy.send`); each strategy says what it does
@@ -77,6 +88,8 @@ class FedFairStrategy:
         self.failures: list[dict[str, Any]] = []
         self.current_round = 0
         self.resumed = False
+        # (round, [(node, its deployed models)]) whose evaluation waits for the next round's train messages
+        self.pending_evaluation: tuple[int, list[tuple[NodeInfo, list[Deployed]]]] | None = None
 
     # ----- parameters -------------------------------------------------------
     @classmethod
@@ -132,13 +145,14 @@ class FedFairStrategy:
             self.current_round = server_round
             self.begin_round(grid, server_round)
             chosen = self.select(server_round)
-            replies = self.send(grid, [self.train_message(n, server_round, self.start_arrays(n, server_round),
-                                                          **self.train_config(n, server_round)) for n in chosen],
-                                f"train round {server_round}")
+            messages = [self.train_message(n, server_round, self.start_arrays(n, server_round), **self.train_config(n, server_round))
+                        for n in chosen]
+            folded = self.fold_pending_evaluation(messages)
+            replies = self.send(grid, messages, f"train round {server_round}")
+            self.finish_pending_evaluation(grid, folded, replies)
             self.plugins.collect(server_round, replies, {n.node_id: n.client for n in self.nodes})
             self.aggregate(server_round, replies)
-            evals = self.evaluate_nodes(grid, server_round, self.deployment(server_round))
-            self.observe(server_round, evals)
+            evals = self.evaluate_round(grid, server_round, len(replies), len(messages)) or evals
             self.checkpoint(server_round, evals)
         return self.recorder.finish(evals, clusters=self.final_clusters(),
                                     extra={**self.summary_extra(), **self.plugins.summary(), **self.failure_summary(),
@@ -356,15 +370,90 @@ class FedFairStrategy:
     # ----- evaluation ---------------------------------------------------------------
     def evaluate_nodes(self, grid: Grid, server_round: int, deployment: Mapping[int, Sequence[Deployed]]) -> list[ClientEval]:
         """Every node with a test split scores the model(s) it deploys; the round is recorded (one row per model)."""
-        targets = by_node(deployment, self.test_nodes)
+        return self.record_evaluations(server_round, self.collect_evaluations(grid, server_round, by_node(deployment, self.test_nodes)))
+
+    def collect_evaluations(self, grid: Grid, server_round: int,
+                            targets: Sequence[tuple[NodeInfo, Sequence[Deployed]]]) -> list[ClientEval]:
+        """Send ``evaluate`` messages to the target nodes; their evaluations (one per deployed model)."""
         messages = [evaluate_message(node, self.eval_config(server_round), models) for node, models in targets]
         deployed = {node.node_id: models for node, models in targets}
         evals = []
-        for reply in self.send(grid, messages, f"evaluate round {server_round}"):
+        for reply in self.send(grid, messages, f"evaluate round {server_round}") if messages else []:
             node_id = reply.metadata.src_node_id
             evals += read_evaluations(reply, self.node(node_id), deployed[node_id])
-        self.recorder.record_round(server_round, evals)
         return evals
+
+    def record_evaluations(self, server_round: int, evals: list[ClientEval]) -> list[ClientEval]:
+        self.recorder.record_round(server_round, evals)
+        self.observe(server_round, evals)
+        return evals
+
+    def evaluates(self, server_round: int) -> bool:
+        """Whether ``server_round`` is evaluated: every ``eval-every``-th round and the final one."""
+        return server_round == self.params["rounds"] or server_round % int(self.params.get("eval-every", 1)) == 0
+
+    def evaluation_targets(self, server_round: int) -> list[tuple[NodeInfo, list[Deployed]]]:
+        """(node, its deployed models) of a round's evaluation: a seeded ``fraction-evaluate`` sample of the
+        nodes with a test split (drawn independently of the training sample), every one in the final round."""
+        nodes = self.test_nodes
+        fraction = float(self.params.get("fraction-evaluate", 1.0))
+        if server_round < self.params["rounds"] and fraction < 1.0:
+            nodes = sample(nodes, fraction, self.params["seed"], server_round, stream=1)
+        return by_node(self.deployment(server_round), nodes)
+
+    def folds_evaluation(self, targets: Sequence[tuple[NodeInfo, Sequence[Deployed]]]) -> bool:
+        """Whether a round's evaluation may wait for the next round's train messages: ``fold-evaluation`` on,
+        no ``adapt`` step, no ``observe`` reading the scores, every deployed model sent (a personal model
+        changes with the next training)."""
+        return (bool(self.params.get("fold-evaluation", True)) and not self.adapt
+                and type(self).observe is FedFairStrategy.observe
+                and all(m.arrays is not None and m.use == p.SENT for _, models in targets for m in models))
+
+    def evaluate_round(self, grid: Grid, server_round: int, replied: int, sent: int) -> list[ClientEval] | None:
+        """After a round's aggregation: evaluate it now (its evaluations), leave it for the next round's train
+        messages, or skip it (``eval-every``) (None)."""
+        if not self.evaluates(server_round):
+            self.recorder.log(f"round {server_round}/{self.params['rounds']}  train: {replied} of {sent} clients replied")
+            return None
+        targets = self.evaluation_targets(server_round)
+        if server_round < self.params["rounds"] and self.folds_evaluation(targets):
+            self.pending_evaluation = (server_round, targets)
+            return None
+        return self.record_evaluations(server_round, self.collect_evaluations(grid, server_round, targets))
+
+    def fold_pending_evaluation(self, messages: Sequence[Message]) -> dict[int, list[Deployed]]:
+        """Ask each pending evaluation target that trains from the very model it deploys to score it first,
+        in its train message (``evaluate-first``); {node_id: its deployed models} of those folded."""
+        if self.pending_evaluation is None:
+            return {}
+        by_node_id = {m.metadata.dst_node_id: m for m in messages}
+        folded = {}
+        for node, models in self.pending_evaluation[1]:
+            message = by_node_id.get(node.node_id)
+            if message is None or len(models) != 1 or p.ARRAYS not in message.content.array_records:
+                continue
+            model, config = models[0], message.content[p.CONFIG]
+            if (model.arrays is not message.content[p.ARRAYS] or model.model_spec is not None
+                    or model.task != str(config.get(p.TASK, ""))):
+                continue
+            config[p.EVALUATE_FIRST] = p.model_entries([{"key": p.model_key(0), "arrays": p.ARRAYS, "use": p.SENT,
+                                                         "task": model.task}])
+            folded[node.node_id] = models
+        return folded
+
+    def finish_pending_evaluation(self, grid: Grid, folded: Mapping[int, list[Deployed]], replies: Sequence[Message]) -> None:
+        """Record the pending round: the scores folded into ``replies``, and evaluate messages for its other targets."""
+        if self.pending_evaluation is None:
+            return
+        server_round, targets = self.pending_evaluation
+        self.pending_evaluation = None
+        evals = []
+        for reply in replies:
+            if reply.metadata.src_node_id in folded:
+                evals += read_evaluations(reply, self.node(reply.metadata.src_node_id), folded[reply.metadata.src_node_id])
+                del reply.content[p.metrics_key(p.model_key(0))]  # the train reply as aggregation expects it
+        evals += self.collect_evaluations(grid, server_round, [(n, m) for n, m in targets if n.node_id not in folded])
+        self.record_evaluations(server_round, evals)
 
     def score_models(self, grid: Grid, server_round: int, models: Sequence[ArrayRecord], nodes: Sequence[NodeInfo],
                      split: str = "train") -> dict[int, list[ModelScore]]:

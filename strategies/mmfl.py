@@ -98,6 +98,9 @@ class FedFairMMFLStrategy(FedFairStrategy):
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:
         super().check_params(params)
+        if int(params.get("eval-every", 1)) != 1:
+            raise ParamError(f"{cls.name} allocates from every task's accuracy after every round (Algorithm 1, line 13): "
+                             "eval-every must be 1 (fraction-evaluate may sample the clients)")
         try:
             check_recruitment(params)
         except ValueError as err:
@@ -150,6 +153,7 @@ class FedFairMMFLStrategy(FedFairStrategy):
         self.models = {t: self.initial_task_arrays(i, t) for i, t in enumerate(self.tasks)}
         self.specs = {t: self.task_spec(t) for t in self.tasks}
         self.signal: np.ndarray | None = None
+        self.measured: dict[str, tuple[float, float]] = {}  # task: (accuracy, loss) last measured
         self.assigned: dict[int, str] = {}
         self.history: dict[str, Any] = {"allocation": [], "task_counts": [], "probabilities": [], "task_accuracy": [],
                                         **({"recruitment": self.recruitment, "sat_out": []} if self.params.get("recruit") else {})}
@@ -210,16 +214,19 @@ class FedFairMMFLStrategy(FedFairStrategy):
                 for n in self.nodes}
 
     def observe(self, server_round: int, evals: Sequence[ClientEval]) -> None:
-        """Line 13: every task's accuracy (n-weighted over the clients' test splits) and loss -> f_s."""
-        accuracy, loss = [], []
+        """Line 13: every task's accuracy (n-weighted over the clients' test splits) and loss -> f_s. With
+        ``fraction-evaluate`` < 1 the evaluated sample estimates them; a task none of the sampled clients
+        holds keeps its last measured values (accuracy 0 and loss 1 before the first: it counts as behind)."""
         for task in self.tasks:
             mine = [e for e in evals if e.task == task]
-            n = np.array([e.n_test for e in mine], dtype=np.float64)
-            accuracy.append(float(np.dot(n, [e.accuracy for e in mine]) / n.sum()))
-            loss.append(float(np.dot(n, [e.loss for e in mine]) / n.sum()))
-        self.history["task_accuracy"].append({"round": server_round, **dict(zip(self.tasks, accuracy))})
+            if mine:
+                n = np.array([e.n_test for e in mine], dtype=np.float64)
+                self.measured[task] = (float(np.dot(n, [e.accuracy for e in mine]) / n.sum()),
+                                       float(np.dot(n, [e.loss for e in mine]) / n.sum()))
+        accuracy, loss = (np.array([self.measured.get(t, (0.0, 1.0))[i] for t in self.tasks]) for i in (0, 1))
+        self.history["task_accuracy"].append({"round": server_round, **dict(zip(self.tasks, accuracy.tolist()))})
         signal = self.params.get("mmfl-signal", "accuracy")  # the baselines do not read it
-        self.signal = (1.0 - np.array(accuracy)) if signal == "accuracy" else np.array(loss)
+        self.signal = (1.0 - accuracy) if signal == "accuracy" else loss
 
     def summary_extra(self) -> dict[str, Any]:
         return {"multi_task": {"tasks": self.tasks, "models": self.specs}, **self.history}

@@ -15,7 +15,7 @@ from strategies.nodes import ClientError, Failure, NodeInfo, error_reason, send_
 
 class _Reply:
     def __init__(self, node_id, error=None):
-        self.metadata = SimpleNamespace(src_node_id=node_id)
+        self.metadata = SimpleNamespace(src_node_id=node_id, reply_to_message_id=f"m{node_id}")
         self.error = SimpleNamespace(reason=error) if error else None
         self.content = {}
 
@@ -29,9 +29,14 @@ class _Grid:
     def __init__(self, good, bad):
         self.good, self.bad = good, bad
 
-    def send_and_receive(self, messages, timeout):
-        return [_Reply(m.metadata.dst_node_id) for m in messages if m.metadata.dst_node_id in self.good] + \
-               [_Reply(m.metadata.dst_node_id, "boom") for m in messages if m.metadata.dst_node_id in self.bad]
+    def push_messages(self, messages):
+        self.replies = [_Reply(m.metadata.dst_node_id) for m in messages if m.metadata.dst_node_id in self.good] + \
+            [_Reply(m.metadata.dst_node_id, "boom") for m in messages if m.metadata.dst_node_id in self.bad]
+        return [f"m{m.metadata.dst_node_id}" for m in messages]
+
+    def pull_messages(self, message_ids):
+        arrived, self.replies = self.replies[:1], self.replies[1:]  # one reply per poll
+        return arrived
 
 
 def _nodes(k):
@@ -47,12 +52,12 @@ def test_send_all_goes_on_with_enough_replies_and_names_the_failed_clients():
     nodes = _nodes(4)
     grid = _Grid(good={12, 10}, bad={11})
     failures: list[Failure] = []
-    replies = send_all(grid, _messages(nodes), nodes, 5.0, "train round 3", min_replies=0.5, failures=failures)
+    replies = send_all(grid, _messages(nodes), nodes, 0.3, "train round 3", min_replies=0.5, failures=failures)
     assert [r.metadata.src_node_id for r in replies] == [10, 12]  # sorted by partition id
-    assert failures == [Failure("c1", "boom"), Failure("c3", "no reply within 5 s")]
+    assert failures == [Failure("c1", "boom"), Failure("c3", "no reply within 0.3 s")]
     with pytest.raises(ClientError, match=r"train round 3: 2 of 4 replies, 3 needed \(min-replies 0.75\); failed: "
-                                          r"client c1: boom; client c3: no reply within 5 s"):
-        send_all(grid, _messages(nodes), nodes, 5.0, "train round 3", min_replies=0.75)
+                                          r"client c1: boom; client c3: no reply within 0.3 s"):
+        send_all(grid, _messages(nodes), nodes, 0.3, "train round 3", min_replies=0.75)
     # every reply answered: no failure whatever min-replies says
     assert len(send_all(_Grid({10, 11, 12, 13}, set()), _messages(nodes), nodes, 5.0, "x")) == 4
 

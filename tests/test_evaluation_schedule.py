@@ -1,0 +1,87 @@
+"""The evaluation schedule: folded into the next train message (same numbers, fewer messages), every
+``eval-every``-th round, a seeded ``fraction-evaluate`` sample, the final round for everyone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fedfair.config import ParamError
+from fedfair.simulation import simulate
+from tests.test_pinned_summaries import assert_same, comparable
+
+
+def _evaluations(out) -> list[tuple]:
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return sorted((r["round"], r["client"], r["model"], r["accuracy"], r["loss"], json.dumps(r["groups"], sort_keys=True))
+                  for r in rows if r["stage"] == "evaluate")
+
+
+@pytest.mark.parametrize("strategy", ["fedavg", "ifca"])
+def test_folded_evaluation_records_the_same_numbers_as_separate_evaluate_messages(synthetic_dir, tmp_path, strategy):
+    """FedAvg folds every round but the last (4 train + 1 evaluate message per client); IFCA folds for the
+    clients whose cluster did not change."""
+    runs = {}
+    for fold in (True, False):
+        out = tmp_path / f"{strategy}-{fold}"
+        summary = simulate({"strategy": strategy, "dataset": str(synthetic_dir), "rounds": 4, "fold-evaluation": fold,
+                            "out-dir": str(out)}, num_supernodes=8, echo=False)
+        runs[fold] = (summary, _evaluations(out))
+    (folded, folded_rows), (separate, separate_rows) = runs[True], runs[False]
+    assert_same(comparable(folded), comparable(separate))
+    assert [r[:3] for r in folded_rows] == [r[:3] for r in separate_rows] and len(folded_rows) >= 4 * 8
+    for a, b in zip(folded_rows, separate_rows):
+        assert a[3] == pytest.approx(b[3], abs=1e-12) and a[4] == pytest.approx(b[4], rel=1e-9) and a[5] == b[5]
+    saved = separate["communication"]["messages"] - folded["communication"]["messages"]
+    if strategy == "fedavg":  # per client: 4 train + 1 evaluate instead of 4 + 4
+        assert {c["messages"] for c in folded["communication"]["clients"].values()} == {5} and saved == 3 * 8
+    else:  # a client whose cluster changed between two rounds still gets an evaluate message
+        assert 0 < saved <= 3 * 8
+
+
+def test_personal_models_adapted_models_and_observed_scores_are_evaluated_in_their_round():
+    """A personal model changes with the next training, an adapt step and observe() need the scores now."""
+    from flwr.app import ArrayRecord
+
+    from fedfair import protocol as p
+    from fedfair.results import RunRecorder
+    from strategies.base import Deployed, FedFairStrategy
+    from strategies.maml import MAMLStrategy
+    from strategies.mmfl import FedFairMMFLStrategy
+
+    class Plain(FedFairStrategy):
+        name = "plain"
+
+    recorder = RunRecorder.__new__(RunRecorder)
+    sent = [(None, [Deployed("global", ArrayRecord())])]
+    assert Plain({}, recorder).folds_evaluation(sent)
+    assert not Plain({"fold-evaluation": False}, recorder).folds_evaluation(sent)
+    assert not Plain({}, recorder).folds_evaluation([(None, [Deployed("personal", ArrayRecord(), use=p.PERSONAL)])])
+    assert not Plain({}, recorder).folds_evaluation([(None, [Deployed("personal", None, use=p.PERSONAL)])])
+    assert not MAMLStrategy({}, recorder).folds_evaluation(sent)
+    assert not FedFairMMFLStrategy({}, recorder).folds_evaluation(sent)
+
+def test_eval_every_and_fraction_evaluate_pick_the_recorded_rounds_and_clients(synthetic_dir, tmp_path):
+    out = tmp_path / "run"
+    summary = simulate({"strategy": "fedavg", "dataset": str(synthetic_dir), "rounds": 5, "eval-every": 2,
+                        "fraction-evaluate": 0.5, "out-dir": str(out)}, num_supernodes=8, echo=False)
+    rows = _evaluations(out)
+    names = [c["client"] for c in sorted(summary["clients"], key=lambda c: c["partition_id"])]
+    expected = []
+    for server_round in (2, 4):  # an independent draw of the documented seeded sample: stream 1 of (seed, round)
+        chosen = sorted(np.random.default_rng([0, server_round, 1]).choice(8, size=4, replace=False).tolist())
+        expected += [(server_round, names[i]) for i in chosen]
+    expected += [(5, name) for name in names]  # the final round: every client
+    assert [(r[0], r[1]) for r in rows] == sorted(expected)
+    assert len(summary["clients"]) == 8
+    # every client still trained every round (fraction-train 1): 5 train messages + the final evaluate
+    assert {c["messages"] for c in summary["communication"]["clients"].values()} == {6}
+
+
+def test_a_multi_model_strategy_refuses_to_skip_the_evaluations_it_allocates_from():
+    from strategies.mmfl import FedFairMMFLStrategy
+
+    with pytest.raises(ParamError, match="eval-every must be 1"):
+        FedFairMMFLStrategy.check_params({"eval-every": 3})
