@@ -9,7 +9,7 @@ train / val / test), logistic regression, 1 local epoch, batch 32. One Flower si
 actor per core), started from this process.
 
 Measured per size: the wall time of the whole run (Ray start, describing every node, 10 rounds, the final
-evaluation of every client), the mean time of a regular round (rounds 2..R-1: training the sampled clients,
+evaluation of every client; in a child process, as `fedfair run` would be), the mean time of a regular round (rounds 2..R-1: training the sampled clients,
 evaluating the round's evaluation sample; from the server's checkpoint after each round), the final
 round (its training + every client's evaluation), and the peak memory of all processes (this one, Ray's
 GCS / raylet / workers), sampled every 0.2 s from /proc: the sum of PSS (shared pages counted once, split
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -69,16 +70,16 @@ def tree_memory(root: int) -> tuple[int, int]:
 
 
 class PeakMemory:
-    """Samples :func:`tree_memory` of this process every ``every`` seconds in a thread; keeps the peaks."""
+    """Samples :func:`tree_memory` of process ``pid`` every ``every`` seconds in a thread; keeps the peaks."""
 
-    def __init__(self, every: float = 0.2) -> None:
-        self.every, self.peak_pss, self.peak_rss = every, 0, 0
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        self.pid, self.every, self.peak_pss, self.peak_rss = pid, every, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            pss, rss = tree_memory(os.getpid())
+            pss, rss = tree_memory(self.pid)
             self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
             self._stop.wait(self.every)
 
@@ -103,7 +104,8 @@ def build(clients: int, work: Path) -> Path:
     return root
 
 
-def run(root: Path, clients: int, rounds: int) -> dict[str, float]:
+def simulate_timed(root: Path, clients: int, rounds: int) -> dict[str, float]:
+    """In the child process: the run, with the time at which each round's checkpoint was written."""
     from fedfair.simulation import simulate
     from strategies.base import FedFairStrategy
 
@@ -116,26 +118,36 @@ def run(root: Path, clients: int, rounds: int) -> dict[str, float]:
 
     FedFairStrategy.checkpoint = checkpoint
     started = time.perf_counter()
-    try:
-        with PeakMemory() as memory:
-            summary = simulate({"strategy": "fedavg", "dataset": str(root), "rounds": rounds, "model": "logreg",
-                                "fraction-train": 0.1, "fraction-evaluate": 0.1, "out-dir": str(root.parent / f"run-{clients}")},
-                               num_supernodes=clients, echo=False)
-    finally:
-        FedFairStrategy.checkpoint = original
+    summary = simulate({"strategy": "fedavg", "dataset": str(root), "rounds": rounds, "model": "logreg",
+                        "fraction-train": 0.1, "fraction-evaluate": 0.1, "out-dir": str(root.parent / f"run-{clients}")},
+                       num_supernodes=clients, echo=False)
     regular = np.diff(ends[:-1])  # rounds 2 .. R-1
     return {"clients": clients, "sampled": max(1, round(0.1 * clients)), "wall_seconds": time.perf_counter() - started,
             "round_seconds": float(regular.mean()), "round_seconds_max": float(regular.max()),
-            "final_round_seconds": ends[-1] - ends[-2], "peak_pss_gb": memory.peak_pss / 1e9,
-            "peak_rss_gb": memory.peak_rss / 1e9, "evaluated_at_end": len(summary["clients"]),
+            "final_round_seconds": ends[-1] - ends[-2], "evaluated_at_end": len(summary["clients"]),
             "mean_accuracy": summary["mean"]["accuracy"]}
+
+
+def run(root: Path, clients: int, rounds: int) -> dict[str, float]:
+    """The run in a child process (what `fedfair run` starts: no dataset building in it), its memory sampled."""
+    result = root.parent / f"result-{clients}.json"
+    child = subprocess.Popen([sys.executable, __file__, "--child", str(root), str(clients), str(rounds), str(result)])
+    with PeakMemory(child.pid) as memory:
+        if child.wait() != 0:
+            raise SystemExit(f"the {clients}-client run failed (exit {child.returncode})")
+    return {**json.loads(result.read_text()), "peak_pss_gb": memory.peak_pss / 1e9, "peak_rss_gb": memory.peak_rss / 1e9}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", default="100,300,1000", help="comma-separated numbers of clients (multiples of 50)")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        root, clients, rounds, result = args.child
+        Path(result).write_text(json.dumps(simulate_timed(Path(root), int(clients), int(rounds))))
+        return
     sizes = [int(c) for c in args.clients.split(",")]
     if any(c % STATES or c <= 0 for c in sizes) or args.rounds < 3:
         parser.error(f"--clients must be positive multiples of {STATES} and --rounds at least 3")

@@ -172,7 +172,7 @@ def read_manifest(root: str | os.PathLike[str]) -> Manifest:
 
 
 def _read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split | None:
-    import pandas as pd
+    import pyarrow.parquet as pq  # read directly: a third of pandas.read_parquet's time per file
 
     path = manifest.root / client["dir"] / f"{split}.parquet"
     if not path.is_file():
@@ -182,28 +182,32 @@ def _read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split
             return _empty_split(manifest)  # cross-device: a training-only or held-out test client
         raise DatasetError(f"client {client['name']!r}: {split} split missing ({path}); rebuild the dataset")
     try:
-        frame = pd.read_parquet(path)
+        table = pq.ParquetFile(path).read()
     except Exception as err:  # pyarrow's ArrowInvalid, OSError: a damaged or foreign file
         reason = str(err).split(". ")[0]
         raise DatasetError(f"client {client['name']!r}: {path} cannot be read as parquet ({reason}); rebuild the "
                            f"dataset") from None
     name = client["name"]
-    if len(frame) == 0:
+    if table.num_rows == 0:
         raise DatasetError(f"client {name!r}: the {split} split is empty ({path}); rebuild the dataset or drop the client")
     needed = manifest.features + [manifest.label] + list(manifest.sensitive)
-    absent = [c for c in needed if c not in frame.columns]
+    position = {key: j for j, key in enumerate(table.column_names)}  # by index: a lookup by name scans them all
+    absent = [c for c in needed if c not in position]
     if absent:
         kind = "sensitive column" if set(absent) & set(manifest.sensitive) else "column"
         raise DatasetError(f"client {name!r}, {split} split: {kind}(s) {absent} not found in {path}")
-    y = frame[manifest.label].to_numpy()
+
+    def column(key: str) -> np.ndarray:
+        return table.column(position[key]).to_numpy()
+
+    y = column(manifest.label)
     if not np.isin(y, np.arange(manifest.num_classes)).all():
         expected = "0/1 values" if manifest.num_classes == 2 else f"class indices 0..{manifest.num_classes - 1}"
         raise DatasetError(f"client {name!r}: label column {manifest.label!r} must hold {expected}")
-    return Split(
-        x=np.array(frame[manifest.features].to_numpy(dtype=np.float32)),  # writable copy
-        y=y.astype(np.int64),
-        sensitive={a: np.array(frame[a].to_numpy()) for a in manifest.sensitive},
-    )
+    x = np.empty((table.num_rows, len(manifest.features)), dtype=np.float32)
+    for j, feature in enumerate(manifest.features):
+        x[:, j] = column(feature)
+    return Split(x=x, y=y.astype(np.int64), sensitive={a: np.array(column(a)) for a in manifest.sensitive})
 
 
 def _empty_split(manifest: Manifest) -> Split:
@@ -214,9 +218,16 @@ def _empty_split(manifest: Manifest) -> Split:
     )
 
 
+@lru_cache(maxsize=8)
+def _manifest_cached(root: str, mtime: float) -> Manifest:
+    """The manifest the client loader reads, parsed once per (dataset, version) and process: a 1,000-client
+    manifest takes ~4 ms to parse, as long as reading a client's splits."""
+    return read_manifest(root)
+
+
 @lru_cache(maxsize=1024)  # every (task, client) a process serves, e.g. 10 tasks x 20 clients
 def _load_client_cached(root: str, mtime: float, client: str | int) -> ClientData:
-    manifest = read_manifest(root)
+    manifest = _manifest_cached(root, mtime)
     idx = manifest.client_index(client)
     entry = manifest.clients[idx]
     train = _read_split(manifest, entry, "train")

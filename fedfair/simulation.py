@@ -77,19 +77,27 @@ def simulate_many(
     if not verbose:  # a client's error reaches the run as a recorded failure with its message (--verbose: tracebacks)
         logging.getLogger("flwr").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
-    backend_config = {
-        "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-        "init_args": {"num_cpus": max(1, os.cpu_count() or 1), "include_dashboard": False,
-                      "logging_level": logging.DEBUG if verbose else logging.ERROR, "log_to_driver": verbose},
-    }
     with _interruptible(current):
         run_simulation(server_app=server_app, client_app=client_app, num_supernodes=num_supernodes,
-                       backend_config=backend_config, verbose_logging=verbose)
+                       backend_config=backend_config(verbose), verbose_logging=verbose)
     if errors:
         raise errors[0]
     if len(summaries) < len(run_configs):
         raise RuntimeError("the simulation ended without a summary: run again with --verbose for Flower's log")
     return summaries
+
+
+def backend_config(verbose: bool = False) -> dict[str, Any]:
+    """Flower's Ray backend settings: one ClientApp per CPU core. With ``RAY_ADDRESS`` set (e.g. ``auto`` or
+    ``HEAD_IP:6379``) the simulation joins that running Ray cluster, whose machines' cores it uses (Ray refuses
+    a core count when joining a cluster), else it starts Ray on this machine's cores."""
+    init_args: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.DEBUG if verbose else logging.ERROR,
+                                 "log_to_driver": verbose}
+    if os.environ.get("RAY_ADDRESS"):
+        init_args["address"] = os.environ["RAY_ADDRESS"]
+    else:
+        init_args["num_cpus"] = max(1, os.cpu_count() or 1)
+    return {"client_resources": {"num_cpus": 1, "num_gpus": 0.0}, "init_args": init_args}
 
 
 @contextlib.contextmanager

@@ -79,6 +79,7 @@ class FedFairStrategy:
         self.recorder = recorder
         self.dataset_dir = dataset_dir
         self.nodes: list[NodeInfo] = []
+        self._by_id: dict[int, NodeInfo] = {}
         self._dataset_clients: list[str] | None = None
         # isolates this run's personal models in the clients' state (several runs may share a simulation)
         self.run_tag = uuid.uuid4().hex[:12]
@@ -132,7 +133,7 @@ class FedFairStrategy:
 
     # ----- the round template -------------------------------------------------
     # attributes that are not the algorithm's state (a resumed run takes them from its own start)
-    TRANSIENT: ClassVar[frozenset[str]] = frozenset({"params", "recorder", "dataset_dir", "nodes", "_dataset_clients"})
+    TRANSIENT: ClassVar[frozenset[str]] = frozenset({"params", "recorder", "dataset_dir", "nodes", "_by_id", "_dataset_clients"})
 
     def run(self, grid: Grid) -> dict[str, Any]:
         """Run the algorithm; return the recorder's summary. After every round the server's state is
@@ -276,6 +277,7 @@ class FedFairStrategy:
         expected = int(self.params.get("min-nodes") or 0) or len(self.dataset_clients) or 1
         node_ids = wait_for_nodes(grid, expected, self.params["timeout"])
         self.nodes = describe_nodes(grid, node_ids, self.dataset_dir, self.params["timeout"])
+        self._by_id = {n.node_id: n for n in self.nodes}
         serves_tasks = bool(self.nodes and self.nodes[0].tasks)
         if serves_tasks != self.multi_task:
             raise ParamError(f"{self.name} trains one model on one dataset, but the dataset is a task set: use a "
@@ -291,7 +293,7 @@ class FedFairStrategy:
         return self.nodes
 
     def node(self, node_id: int) -> NodeInfo:
-        return next(n for n in self.nodes if n.node_id == node_id)
+        return self._by_id[node_id]
 
     @property
     def training_nodes(self) -> list[NodeInfo]:

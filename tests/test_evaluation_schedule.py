@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from fedfair.config import ParamError
-from fedfair.simulation import simulate
 from tests.test_pinned_summaries import assert_same, comparable
 
 
@@ -19,17 +18,26 @@ def _evaluations(out) -> list[tuple]:
                   for r in rows if r["stage"] == "evaluate")
 
 
+@pytest.fixture(scope="module")
+def schedule_runs(synthetic_dir, tmp_path_factory):
+    """One simulation (Ray starts once): FedAvg and IFCA with and without folding, and a sampled schedule."""
+    from fedfair.simulation import simulate_many
+
+    out = tmp_path_factory.mktemp("schedule")
+    configs = {f"{strategy}-{fold}": {"strategy": strategy, "rounds": 4, "fold-evaluation": fold}
+               for strategy in ("fedavg", "ifca") for fold in (True, False)}
+    configs["sampled"] = {"strategy": "fedavg", "rounds": 5, "eval-every": 2, "fraction-evaluate": 0.5}
+    summaries = simulate_many([{**c, "dataset": str(synthetic_dir), "out-dir": str(out / name)} for name, c in configs.items()],
+                              num_supernodes=8, echo=False, keep_going=False)
+    return {name: (summary, out / name) for name, summary in zip(configs, summaries)}
+
+
 @pytest.mark.parametrize("strategy", ["fedavg", "ifca"])
-def test_folded_evaluation_records_the_same_numbers_as_separate_evaluate_messages(synthetic_dir, tmp_path, strategy):
+def test_folded_evaluation_records_the_same_numbers_as_separate_evaluate_messages(schedule_runs, strategy):
     """FedAvg folds every round but the last (4 train + 1 evaluate message per client); IFCA folds for the
     clients whose cluster did not change."""
-    runs = {}
-    for fold in (True, False):
-        out = tmp_path / f"{strategy}-{fold}"
-        summary = simulate({"strategy": strategy, "dataset": str(synthetic_dir), "rounds": 4, "fold-evaluation": fold,
-                            "out-dir": str(out)}, num_supernodes=8, echo=False)
-        runs[fold] = (summary, _evaluations(out))
-    (folded, folded_rows), (separate, separate_rows) = runs[True], runs[False]
+    (folded, folded_out), (separate, separate_out) = schedule_runs[f"{strategy}-True"], schedule_runs[f"{strategy}-False"]
+    folded_rows, separate_rows = _evaluations(folded_out), _evaluations(separate_out)
     assert_same(comparable(folded), comparable(separate))
     assert [r[:3] for r in folded_rows] == [r[:3] for r in separate_rows] and len(folded_rows) >= 4 * 8
     for a, b in zip(folded_rows, separate_rows):
@@ -63,10 +71,8 @@ def test_personal_models_adapted_models_and_observed_scores_are_evaluated_in_the
     assert not MAMLStrategy({}, recorder).folds_evaluation(sent)
     assert not FedFairMMFLStrategy({}, recorder).folds_evaluation(sent)
 
-def test_eval_every_and_fraction_evaluate_pick_the_recorded_rounds_and_clients(synthetic_dir, tmp_path):
-    out = tmp_path / "run"
-    summary = simulate({"strategy": "fedavg", "dataset": str(synthetic_dir), "rounds": 5, "eval-every": 2,
-                        "fraction-evaluate": 0.5, "out-dir": str(out)}, num_supernodes=8, echo=False)
+def test_eval_every_and_fraction_evaluate_pick_the_recorded_rounds_and_clients(schedule_runs):
+    summary, out = schedule_runs["sampled"]
     rows = _evaluations(out)
     names = [c["client"] for c in sorted(summary["clients"], key=lambda c: c["partition_id"])]
     expected = []
