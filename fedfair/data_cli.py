@@ -96,8 +96,10 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         out: Path = typer.Option(..., "--out", "-o", help="dataset directory to write (atomic)"),
         recipe: Optional[str] = typer.Option(None, "--recipe", help="FeDa4Fair benchmark recipe: attribute-silo, value-silo, attribute-device, value-device"),
         spec_file: Optional[Path] = typer.Option(None, "--spec", help="JSON / TOML build spec (flags given here override it)"),
-        source: Optional[str] = typer.Option(None, "--source", help="acs, csv-dir, synthetic-acs, adult, synthetic-gaussian-8"),
-        path: Optional[Path] = typer.Option(None, "--path", help="csv-dir: directory of per-client CSV files"),
+        source: Optional[str] = typer.Option(None, "--source", help="acs, csv-dir, hf, synthetic-acs, adult, synthetic-gaussian-8"),
+        path: Optional[str] = typer.Option(None, "--path", help="csv-dir: directory of per-client CSV files; hf: a save_to_disk directory, parquet / csv / arrow files, or a hub name (online)"),
+        hf_split: Optional[str] = typer.Option(None, "--split", help="hf: the dataset split to read (default train)"),
+        natural_client: Optional[str] = typer.Option(None, "--natural-client", help="hf: one natural client per value of this column (e.g. a state or hospital column)"),
         task: Optional[str] = typer.Option(None, "--task", help="acs: folktables task (ACSIncome, ACSEmployment, ACSHealthInsurance, ACSPublicCoverage, ...)"),
         year: Optional[int] = typer.Option(None, "--year", help="acs: survey year (default 2018)"),
         horizon: Optional[str] = typer.Option(None, "--horizon", help="acs: 1-Year or 5-Year"),
@@ -143,7 +145,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
             if spec_file:
                 data = dict(read_table_file(spec_file, "spec file"))
             opts = dict(data.get("source_options", {}))
-            for key, value in (("path", path), ("task", task), ("year", year), ("horizon", horizon), ("acs_root", acs_root),
+            for key, value in (("path", path), ("split", hf_split), ("natural_client", natural_client), ("task", task), ("year", year), ("horizon", horizon), ("acs_root", acs_root),
                                ("data_root", data_root), ("rows_per_state", rows_per_state)):
                 if value is not None:
                     opts[key] = str(value) if isinstance(value, Path) else value
@@ -188,7 +190,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
                 root, log = build_recipe(recipe, data, out, threshold=threshold, echo=lambda m: console.print(m, highlight=False))
             else:
                 if "source" not in data:
-                    raise DatasetError("give --source (acs, csv-dir, synthetic-acs, adult, synthetic-gaussian-8), --spec or --recipe")
+                    raise DatasetError("give --source (acs, csv-dir, hf, synthetic-acs, adult, synthetic-gaussian-8), --spec or --recipe")
                 root = build_dataset(BuildSpec.from_dict(data), out)
         except user_errors as err:
             fail(err)

@@ -12,6 +12,9 @@ columns. :mod:`partitioners.builder` turns that into a federated dataset.
   ``ss<yy>p<state>.csv``); otherwise files are downloaded from census.gov into
   the fedfair cache.
 - ``csv-dir``: a directory of per-client CSV files (``.csv`` or ``.csv.gz``).
+- ``hf``: any Hugging Face dataset through ``datasets`` (a ``save_to_disk``
+  directory, parquet / csv / arrow files, or a hub name when online), one
+  natural client or one per value of a column (:mod:`partitioners.hf`).
 - ``synthetic-acs``: an offline ACSIncome-schema generator with state-to-state
   heterogeneity (clearly marked synthetic).
 - ``adult``: UCI Adult, one natural client (partition it).
@@ -404,6 +407,12 @@ def image_source(name: str, data_root: str | None = None, limit: int | None = No
     ).check()
 
 
+def _hf(**options: Any) -> SourceData:
+    from partitioners.hf import load_hf_source
+
+    return load_hf_source(**options)
+
+
 def _ci_mnist(**options: Any) -> SourceData:
     from partitioners.ci_mnist import ci_mnist_source
 
@@ -414,6 +423,7 @@ SOURCES = {
     "acs": load_acs,
     "ci-mnist": _ci_mnist,
     "csv-dir": load_csv_dir,
+    "hf": _hf,
     "synthetic-acs": synthetic_acs,
     "adult": load_adult_source,
     "law": load_law_source,
