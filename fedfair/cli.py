@@ -121,12 +121,15 @@ def _root(ctx: typer.Context) -> None:
 
 @app.command()
 def run(
-    strategy: str = typer.Option(COMMON_PARAMS["strategy"].default, "--strategy", "-s", help=f"one of: {', '.join(sorted(STRATEGIES))}"),
-    dataset: str = typer.Option(COMMON_PARAMS["dataset"].default, "--dataset", "-d",
-                                help=f"builtin name ({', '.join(sorted(DATASETS))}) or a dataset directory"),
-    rounds: int = typer.Option(COMMON_PARAMS["rounds"].default, "--rounds", "-r", help="federated rounds"),
-    seed: int = typer.Option(0, "--seed", help="seed of data generation, initialisation and shuffling"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help=f"one of: {', '.join(sorted(STRATEGIES))} "
+                                           f"(default {COMMON_PARAMS['strategy'].default})"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help=f"builtin name ({', '.join(sorted(DATASETS))}) or a "
+                                          f"dataset directory (default {COMMON_PARAMS['dataset'].default})"),
+    rounds: Optional[int] = typer.Option(None, "--rounds", "-r", help=f"federated rounds (default {COMMON_PARAMS['rounds'].default})"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="seed of data generation, initialisation and shuffling (default 0)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (default runs/<strategy>-<dataset>-seed<seed>)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML / JSON file of run parameters (the keys of "
+                                          "--set; a run's config.json repeats that run); flags override it"),
     set_: list[str] = typer.Option([], "--set", help="KEY=VALUE run parameter, repeatable (see `fedfair params`)"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="directory with raw files (adult.data, ...); also $FEDFAIR_DATA_ROOT"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue the interrupted run in this directory "
@@ -151,16 +154,16 @@ def run(
             clash = sorted(set(overrides) & {"strategy", "dataset", "rounds", "seed", "out-dir", "data-root", "resume"})
             if clash:
                 raise ParamError(f"use the dedicated flags instead of --set for {clash}")
-            safe_name = Path(dataset).name if Path(dataset).exists() else dataset
-            out_dir = out or Path("runs") / f"{strategy}-{safe_name}-seed{seed}"
-            run_config = {
-                "strategy": strategy, "dataset": dataset, "rounds": rounds, "seed": seed,
-                "out-dir": str(out_dir.resolve()), "data-root": str(data_root or ""), **overrides,
-            }
+            run_config = command_config(config, {"strategy": strategy, "dataset": dataset, "rounds": rounds, "seed": seed,
+                                                 "data-root": None if data_root is None else str(data_root)}, overrides)
+            safe_name = Path(run_config["dataset"]).name if Path(run_config["dataset"]).exists() else run_config["dataset"]
+            out_dir = out or (Path(run_config["out-dir"]) if run_config.get("out-dir") else
+                              Path("runs") / f"{run_config['strategy']}-{safe_name}-seed{run_config['seed']}")
+            run_config["out-dir"] = str(out_dir.resolve())
         params, _ = run_params(run_config)  # the run itself notes ignored keys
         if resume is None:
             RunRecorder.check_out_dir(out_dir)
-        err_console.print(f"preparing dataset {dataset!r} ...", highlight=False)
+        err_console.print(f"preparing dataset {params['dataset']!r} ...", highlight=False)
         root = resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None)
         clients = validate_clients(root)
     except USER_ERRORS as err:
@@ -175,6 +178,22 @@ def run(
     plots = ", ".join(sorted(p.name for p in out_dir.resolve().glob("*.png")))
     console.print(f"results: {out_dir.resolve()} (summary.json, metrics.jsonl{', ' + plots if plots else ''}); "
                   f"{summary['wall_seconds']:.1f} s", highlight=False)
+
+
+def command_config(config: Path | None, flags: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The run config of `run` / `compare`: the defaults of the dedicated flags, the config file's keys, the flags
+    given (None = not given), then --set."""
+    from fedfair.registry import read_config_file
+
+    defaults = {key: COMMON_PARAMS[key].default for key in ("strategy", "dataset", "rounds", "seed", "data-root")}
+    given = {key: value for key, value in flags.items() if value is not None}
+    return {**defaults, **(read_config_file(config) if config else {}), **given, **overrides}
+
+
+def read_config_keys(config: Path) -> set[str]:
+    from fedfair.registry import read_config_file
+
+    return set(read_config_file(config))
 
 
 def resume_config(run_dir: Path) -> dict[str, Any]:
@@ -194,11 +213,14 @@ def resume_config(run_dir: Path) -> dict[str, Any]:
 def compare(
     strategies_: str = typer.Option("fedavg,standalone,ifca,fair-fca", "--strategies", "-s",
                                     help="comma-separated entries NAME[@KEY=VALUE...], e.g. fedavg,fair-fca@gamma=0.3"),
-    dataset: str = typer.Option(COMMON_PARAMS["dataset"].default, "--dataset", "-d",
-                                help="builtin name or a dataset directory"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="builtin name or a dataset directory "
+                                          f"(default {COMMON_PARAMS['dataset'].default})"),
     seeds: int = typer.Option(3, "--seeds", "-n", help="number of seeds (0 .. N-1) per strategy", min=1),
-    rounds: int = typer.Option(COMMON_PARAMS["rounds"].default, "--rounds", "-r", help="federated rounds of every run"),
+    rounds: Optional[int] = typer.Option(None, "--rounds", "-r", help="federated rounds of every run "
+                                         f"(default {COMMON_PARAMS['rounds'].default})"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output directory (default runs/compare-<dataset>)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML / JSON file of run parameters for every run "
+                                          "(the keys of --set; its strategy, seed and out-dir are not used); flags override it"),
     set_: list[str] = typer.Option([], "--set", help="KEY=VALUE for every run, repeatable; per entry use NAME@KEY=VALUE"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="directory with raw files; also $FEDFAIR_DATA_ROOT"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show Flower and Ray logs"),
@@ -211,16 +233,23 @@ def compare(
     from fedfair.compare import run_comparison
 
     entries = [e.strip() for e in strategies_.split(",") if e.strip()]
-    safe_name = Path(dataset).name if Path(dataset).exists() else dataset
-    out_dir = (out or Path("runs") / f"compare-{safe_name}").resolve()
     try:
         overrides = parse_assignments(set_)
         clash = sorted(set(overrides) & {"strategy", "dataset", "rounds", "seed", "out-dir", "data-root"})
         if clash:
             raise ParamError(f"use the dedicated flags instead of --set for {clash}")
+        merged = command_config(config, {"dataset": dataset, "rounds": rounds,
+                                         "data-root": None if data_root is None else str(data_root)}, overrides)
+        unused = sorted(k for k in ("strategy", "seed", "out-dir") if config and k in read_config_keys(config))
+        if unused:
+            err_console.print(f"--config: {', '.join(unused)} not used (compare runs --strategies x --seeds into --out)")
+        dataset = merged["dataset"]
+        safe_name = Path(dataset).name if Path(dataset).exists() else dataset
+        out_dir = (out or Path("runs") / f"compare-{safe_name}").resolve()
+        common = {k: v for k, v in merged.items() if k not in ("strategy", "dataset", "rounds", "seed", "out-dir", "data-root")}
         # run_comparison validates every entry before anything runs
-        rows = run_comparison(dataset, entries, list(range(seeds)), rounds, overrides, out_dir,
-                              data_root=str(data_root or ""), verbose=verbose)
+        rows = run_comparison(dataset, entries, list(range(seeds)), int(merged["rounds"]), common, out_dir,
+                              data_root=str(merged["data-root"] or ""), verbose=verbose)
     except USER_ERRORS as err:
         _fail(err)
     console.print((out_dir / "table.md").read_text(), highlight=False, markup=False)

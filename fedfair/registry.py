@@ -13,10 +13,13 @@ Two components declaring one key with different meanings is an error
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import json
 import os
+import re
+import tomllib
 from pathlib import Path
 from collections.abc import Mapping
 from typing import Any, Callable
@@ -142,6 +145,61 @@ def run_params(run_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     params = validate_params({k: v for k, v in run_config.items() if k in scope}, scope)
     strategy_class(name).check_params(params)
     return params, ignored
+
+
+# keys of a run's config.json that are not run parameters, and run-directory bookkeeping
+CONFIG_FILE_SKIPPED = ("dataset-dir", "resume")
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The 1-based line where ``key`` is assigned in a TOML / JSON text (None if not found)."""
+    key = re.escape(key)
+    pattern = re.compile(rf'^\s*"?{key}"?\s*=|"{key}"\s*:|^\s*\[{key}\]')  # TOML key, JSON key, TOML table
+    return next((n for n, line in enumerate(text.splitlines(), 1) if pattern.search(line)), None)
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Run parameters from a TOML or JSON file: the keys of ``--set`` / ``[tool.flwr.app.config]`` (a
+    pyproject.toml gives its app config), or a run's own config.json (its dataset-dir is skipped, and its
+    out-dir when that is the file's own directory, so the run is repeated elsewhere). Every key is checked
+    (known, type, range); errors name the file and the line."""
+    file = Path(path)
+    if not file.is_file():
+        raise ParamError(f"--config {file}: no such file")
+    text = file.read_text()
+    if file.suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ParamError(f"--config {file}: not valid TOML ({err})") from None
+        data = data.get("tool", {}).get("flwr", {}).get("app", {}).get("config", data)
+    elif file.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ParamError(f"--config {file}, line {err.lineno}: not valid JSON ({err.msg})") from None
+    else:
+        raise ParamError(f"--config {file}: a config file is .toml or .json")
+    if not isinstance(data, dict):
+        raise ParamError(f"--config {file}: expected a table of run parameters, got a {type(data).__name__}")
+    values = {k: v for k, v in data.items() if k not in CONFIG_FILE_SKIPPED}
+    if values.get("out-dir") and Path(str(values["out-dir"])).resolve() == file.parent.resolve():
+        del values["out-dir"]
+    everything = known_params()
+    for key, value in values.items():
+        line = _line_of(text, key)
+        where = f"--config {file}" + (f", line {line}" if line else "")
+        if isinstance(value, dict):
+            raise ParamError(f"{where}: [{key}] is a table; run parameters are top-level keys (see `fedfair params`)")
+        if key not in everything:
+            close = difflib.get_close_matches(key, everything, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ParamError(f"{where}: unknown parameter {key!r}{hint}; see `fedfair params`")
+        try:
+            validate_params({key: value}, {key: everything[key]})
+        except ParamError as err:
+            raise ParamError(f"{where}: {err}") from None
+    return values
 
 
 def build_builtin_dataset(name: str, out: str | os.PathLike[str], seed: int, **options: Any) -> Path:
