@@ -171,7 +171,9 @@ def read_manifest(root: str | os.PathLike[str]) -> Manifest:
     return manifest
 
 
-def _read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split | None:
+def read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split | None:
+    """One split of one client (an entry of ``manifest.clients``) from its parquet file, not cached (use
+    :func:`load_client`): None for an absent val split, an empty split for the side a cross-device client lacks."""
     import pyarrow.parquet as pq  # read directly: a third of pandas.read_parquet's time per file
 
     path = manifest.root / client["dir"] / f"{split}.parquet"
@@ -230,15 +232,15 @@ def _load_client_cached(root: str, mtime: float, client: str | int) -> ClientDat
     manifest = _manifest_cached(root, mtime)
     idx = manifest.client_index(client)
     entry = manifest.clients[idx]
-    train = _read_split(manifest, entry, "train")
-    test = _read_split(manifest, entry, "test")
+    train = read_split(manifest, entry, "train")
+    test = read_split(manifest, entry, "test")
     assert train is not None and test is not None
     return ClientData(
         name=str(entry["name"]),
         partition_id=idx,
         train=train,
         test=test,
-        val=_read_split(manifest, entry, "val"),
+        val=read_split(manifest, entry, "val"),
         sensitive_values=manifest.sensitive_values,
         default_model=manifest.default_model,
         num_classes=manifest.num_classes,

@@ -244,9 +244,28 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
                                    include_sensitive=include_sensitive, intersectional=intersectional, jobs=jobs, threshold=threshold)
         except user_errors as err:
             fail(err)
+        from partitioners.datasheet import write_datasheet
+
+        sheet = write_datasheet(dataset, result.out / "audit.csv")
         n_clients = result.table["client"].nunique()
         console.print(f"audited {n_clients} clients in {time.perf_counter() - start:.1f} s: "
-                      f"{result.out}/audit.csv, pairs.csv, report.md, *.png", highlight=False)
+                      f"{result.out}/audit.csv, pairs.csv, report.md, *.png; {sheet} updated", highlight=False)
+
+    @data_app.command("datasheet")
+    def datasheet(
+        dataset: Path = typer.Argument(..., help="dataset directory (with manifest.json)"),
+        audit: Optional[Path] = typer.Option(None, "--audit", help="audit.csv of `fedfair data report` (default DATASET-audit/audit.csv when it exists)"),
+    ) -> None:
+        """(Re)write DATASET/DATASHEET.md from its manifest, its clients' files and its audit (FeDa4Fair's datasheet)."""
+        from partitioners.datasheet import write_datasheet
+
+        try:
+            if audit is not None and not audit.is_file():
+                raise DatasetError(f"--audit {audit}: no such file; run `fedfair data report {dataset}` first")
+            path = write_datasheet(dataset, audit)
+        except user_errors as err:
+            fail(err)
+        console.print(f"wrote {path}", highlight=False)
 
     @data_app.command("info")
     def info(dataset: Path = typer.Argument(..., help="dataset directory (with manifest.json)")) -> None:
@@ -266,26 +285,10 @@ def _read_modifications(path: Path) -> list[dict[str, Any]]:
 
 
 def dataset_info(root: Path) -> list[dict[str, Any]]:
-    """One row per client: role, parent, sizes, label rate, label rate per group."""
-    import numpy as np
+    """One row per client: role, parent, sizes, label rate, (share, label rate) per group."""
+    from partitioners.datasheet import client_rows
 
-    from fedfair.data import load_client, read_manifest
-
-    manifest = read_manifest(root)
-    rows = []
-    for k, entry in enumerate(manifest.clients):
-        data = load_client(manifest.root, k)
-        splits = [s for s in (data.train, data.val, data.test) if s is not None and len(s)]
-        y = np.concatenate([s.y for s in splits])
-        row = {"client": entry["name"], "role": entry.get("role", "both"), "parent": entry.get("parent", ""),
-               "n_train": entry.get("n_train", 0), "n_val": entry.get("n_val", 0), "n_test": entry.get("n_test", 0),
-               "label_rate": float(y.mean())}
-        for attr, values in manifest.sensitive_values.items():
-            groups = np.concatenate([s.sensitive[attr] for s in splits])
-            row[attr] = {str(v): (float(np.mean(groups == v)), float(y[groups == v].mean()) if np.any(groups == v) else None)
-                         for v in values}
-        rows.append(row)
-    return rows
+    return client_rows(root)
 
 
 def _print_info(console: Any, root: Path) -> None:

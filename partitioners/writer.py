@@ -36,7 +36,7 @@ def write_federated_dataset(
     num_classes: int = 2,
     input_shape: Sequence[int] | None = None,
 ) -> Path:
-    """Write ``clients`` (name -> {split: frame}) plus manifest.json to ``out``.
+    """Write ``clients`` (name -> {split: frame}) plus manifest.json and DATASHEET.md to ``out``.
 
     The directory is written to a temporary sibling and renamed into place, so a
     reader never sees a half-written dataset; if ``out`` appears meanwhile (a
@@ -99,6 +99,9 @@ def write_federated_dataset(
             **({"input_shape": [int(d) for d in input_shape]} if input_shape else {}),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
+        from partitioners.datasheet import DATASHEET, datasheet_text
+
+        (tmp / DATASHEET).write_text(datasheet_text(tmp))  # a new build: no audit yet
         if out.exists():
             if (out / MANIFEST).is_file():
                 shutil.rmtree(out)
