@@ -100,6 +100,8 @@ def test_bad_hf_input_gets_one_line_errors(tabular, tmp_path):
                                                "sensitive": ["sex"]}), tmp_path / "x")
     with pytest.raises(DatasetError, match=r"column\(s\) \['race'\] not found"):
         build_dataset(_spec(path, sensitive=["race"]), tmp_path / "x")
+    with pytest.raises(DatasetError, match=r"column\(s\) \['salary'\] not found; columns: \['state', 'sex'"):
+        build_dataset(_spec(path, label="salary"), tmp_path / "x")
     one_state = tmp_path / "one-state"
     datasets.Dataset.from_dict({"state": ["CA"] * 4, "sex": [0, 1, 0, 1], "income": [0, 1, 1, 0]}).save_to_disk(str(one_state))
     with pytest.raises(DatasetError, match="natural-client column 'state' has one value"):
