@@ -256,8 +256,13 @@ class RunRecorder:
         self._status("failed", error=f"{type(error).__name__}: {error}")
 
 
+# clients named next to their point up to this many (1,000 labels took seconds to draw and hid the points)
+PLOT_LABELS_MAX = 60
+
+
 def plot_accuracy_vs_fairness(summary: Mapping[str, Any], path: Path) -> None:
-    """One panel per sensitive attribute: each client's SP gap (x) against its accuracy (y)."""
+    """One panel per sensitive attribute: each client's SP gap (x) against its accuracy (y); clients are named
+    next to their points when there are at most PLOT_LABELS_MAX of them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -269,8 +274,8 @@ def plot_accuracy_vs_fairness(summary: Mapping[str, Any], path: Path) -> None:
     for ax, attr in zip(axes[0], attributes):
         xs = [c["fairness"][attr]["sp"] for c in clients]
         ys = [c["accuracy"] for c in clients]
-        ax.scatter([np.nan if x is None else x for x in xs], ys)
-        for c, x, y in zip(clients, xs, ys):
+        ax.scatter([np.nan if x is None else x for x in xs], ys, s=None if len(clients) <= PLOT_LABELS_MAX else 6)
+        for c, x, y in zip(clients, xs, ys) if len(clients) <= PLOT_LABELS_MAX else ():
             if x is not None and not math.isnan(x):
                 ax.annotate(str(c["client"]), (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
         mean = summary["mean"]
