@@ -6,6 +6,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import typer
@@ -180,20 +181,19 @@ def run(
                   f"{summary['wall_seconds']:.1f} s", highlight=False)
 
 
-def command_config(config: Path | None, flags: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """The run config of `run` / `compare`: the defaults of the dedicated flags, the config file's keys, the flags
-    given (None = not given), then --set."""
+def command_config(config: Path | None, flags: dict[str, Any], overrides: dict[str, Any],
+                   unused: Sequence[str] = ()) -> dict[str, Any]:
+    """The run config of `run` / `compare`: the defaults of the dedicated flags, the config file's keys (less
+    the ``unused`` ones, which are named on stderr), the flags given (None = not given), then --set."""
     from fedfair.registry import read_config_file
 
     defaults = {key: COMMON_PARAMS[key].default for key in ("strategy", "dataset", "rounds", "seed", "data-root")}
+    from_file = read_config_file(config) if config else {}
+    ignored = sorted(set(unused) & set(from_file))
+    if ignored:
+        err_console.print(f"--config: {', '.join(ignored)} not used here", highlight=False)
     given = {key: value for key, value in flags.items() if value is not None}
-    return {**defaults, **(read_config_file(config) if config else {}), **given, **overrides}
-
-
-def read_config_keys(config: Path) -> set[str]:
-    from fedfair.registry import read_config_file
-
-    return set(read_config_file(config))
+    return {**defaults, **{k: v for k, v in from_file.items() if k not in ignored}, **given, **overrides}
 
 
 def resume_config(run_dir: Path) -> dict[str, Any]:
@@ -204,9 +204,9 @@ def resume_config(run_dir: Path) -> dict[str, Any]:
     status = json.loads(status_path.read_text()).get("status")
     if status == "complete":
         raise ParamError(f"--resume {run_dir}: the run is already complete; nothing to resume")
-    config = json.loads(config_path.read_text())
-    config.pop("dataset-dir", None)
-    return {**config, "resume": True, "out-dir": str(run_dir.resolve())}
+    from fedfair.registry import read_config_file
+
+    return {**read_config_file(config_path, "--resume"), "resume": True, "out-dir": str(run_dir.resolve())}
 
 
 @app.command()
@@ -239,10 +239,8 @@ def compare(
         if clash:
             raise ParamError(f"use the dedicated flags instead of --set for {clash}")
         merged = command_config(config, {"dataset": dataset, "rounds": rounds,
-                                         "data-root": None if data_root is None else str(data_root)}, overrides)
-        unused = sorted(k for k in ("strategy", "seed", "out-dir") if config and k in read_config_keys(config))
-        if unused:
-            err_console.print(f"--config: {', '.join(unused)} not used (compare runs --strategies x --seeds into --out)")
+                                         "data-root": None if data_root is None else str(data_root)}, overrides,
+                                unused=("strategy", "seed", "out-dir"))  # compare runs --strategies x --seeds into --out
         dataset = merged["dataset"]
         safe_name = Path(dataset).name if Path(dataset).exists() else dataset
         out_dir = (out or Path("runs") / f"compare-{safe_name}").resolve()

@@ -284,18 +284,12 @@ def _read_modifications(path: Path) -> list[dict[str, Any]]:
     return list(data if isinstance(data, list) else data.get("modifications", []))
 
 
-def dataset_info(root: Path) -> list[dict[str, Any]]:
-    """One row per client: role, parent, sizes, label rate, (share, label rate) per group."""
-    from partitioners.datasheet import client_rows
-
-    return client_rows(root)
-
-
 def _print_info(console: Any, root: Path) -> None:
     from fedfair.data import read_manifest
+    from partitioners.datasheet import client_rows
 
     manifest = read_manifest(root)
-    rows = dataset_info(manifest.root)
+    rows = client_rows(manifest.root)
     table = Table(title=f"{manifest.name}: {len(rows)} clients{' (SYNTHETIC)' if manifest.raw.get('synthetic') else ''}")
     attrs = list(manifest.sensitive_values)
     for col in ["client", "role", "n_train", "n_val", "n_test", "P(y=1)"] + [f"{a}: share / P(y=1)" for a in attrs]:

@@ -158,37 +158,37 @@ def _line_of(text: str, key: str) -> int | None:
     return next((n for n, line in enumerate(text.splitlines(), 1) if pattern.search(line)), None)
 
 
-def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_config_file(path: str | os.PathLike[str], flag: str = "--config") -> dict[str, Any]:
     """Run parameters from a TOML or JSON file: the keys of ``--set`` / ``[tool.flwr.app.config]`` (a
     pyproject.toml gives its app config), or a run's own config.json (its dataset-dir is skipped, and its
     out-dir when that is the file's own directory, so the run is repeated elsewhere). Every key is checked
-    (known, type, range); errors name the file and the line."""
+    (known, type, range); errors name the ``flag``, the file and the line."""
     file = Path(path)
     if not file.is_file():
-        raise ParamError(f"--config {file}: no such file")
+        raise ParamError(f"{flag} {file}: no such file")
     text = file.read_text()
     if file.suffix == ".toml":
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            raise ParamError(f"--config {file}: not valid TOML ({err})") from None
+            raise ParamError(f"{flag} {file}: not valid TOML ({err})") from None
         data = data.get("tool", {}).get("flwr", {}).get("app", {}).get("config", data)
     elif file.suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ParamError(f"--config {file}, line {err.lineno}: not valid JSON ({err.msg})") from None
+            raise ParamError(f"{flag} {file}, line {err.lineno}: not valid JSON ({err.msg})") from None
     else:
-        raise ParamError(f"--config {file}: a config file is .toml or .json")
+        raise ParamError(f"{flag} {file}: a config file is .toml or .json")
     if not isinstance(data, dict):
-        raise ParamError(f"--config {file}: expected a table of run parameters, got a {type(data).__name__}")
+        raise ParamError(f"{flag} {file}: expected a table of run parameters, got a {type(data).__name__}")
     values = {k: v for k, v in data.items() if k not in CONFIG_FILE_SKIPPED}
     if values.get("out-dir") and Path(str(values["out-dir"])).resolve() == file.parent.resolve():
         del values["out-dir"]
     everything = known_params()
     for key, value in values.items():
         line = _line_of(text, key)
-        where = f"--config {file}" + (f", line {line}" if line else "")
+        where = f"{flag} {file}" + (f", line {line}" if line else "")
         if isinstance(value, dict):
             raise ParamError(f"{where}: [{key}] is a table; run parameters are top-level keys (see `fedfair params`)")
         if key not in everything:
