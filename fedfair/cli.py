@@ -143,7 +143,7 @@ def run(
     OUT/summary.json and OUT/accuracy_vs_fairness.png; OUT/checkpoint.pkl after every round, from which
     `fedfair run --resume OUT` continues a run that crashed or was interrupted.
     """
-    from fedfair.registry import resolve_dataset, run_params
+    from fedfair.registry import check_model_fits, resolve_dataset, run_params
     from fedfair.results import RunRecorder
     from fedfair.tasks import validate_clients
 
@@ -166,6 +166,7 @@ def run(
             RunRecorder.check_out_dir(out_dir)
         err_console.print(f"preparing dataset {params['dataset']!r} ...", highlight=False)
         root = resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None)
+        check_model_fits(params, root)
         clients = validate_clients(root)
     except USER_ERRORS as err:
         _fail(err)

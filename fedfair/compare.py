@@ -192,7 +192,7 @@ def run_comparison(
 ) -> list[dict[str, Any]]:
     """Plan, run (one simulation), summarise, write; returns the table rows."""
     from fedfair.tasks import validate_clients
-    from fedfair.registry import resolve_dataset
+    from fedfair.registry import check_model_fits, resolve_dataset, run_params
     from fedfair.simulation import simulate_many
 
     out = Path(out).resolve()
@@ -200,6 +200,8 @@ def run_comparison(
     sizes = set()
     for seed in seeds:
         root = resolve_dataset(dataset, seed, data_root=data_root or None)
+        for config in configs:
+            check_model_fits(run_params(config)[0], root)
         sizes.add(len(validate_clients(root)))
     if len(sizes) != 1:
         raise ParamError(f"the dataset has a different number of clients for different seeds: {sorted(sizes)}")

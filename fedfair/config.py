@@ -44,7 +44,8 @@ COMMON_PARAMS: dict[str, Param] = {
     "strategy": Param(str, "fedavg", "server algorithm (see `fedfair strategies`)"),
     "dataset": Param(str, "synthetic-gaussian-8", "builtin dataset name or dataset directory; '' = each SuperNode's node-config dataset-dir"),
     "rounds": Param(int, 10, "federated rounds", "integer >= 1", lambda x: x >= 1),
-    "seed": Param(int, 0, "seed of data generation, initialisation and local shuffling", "integer >= 0", lambda x: x >= 0),
+    "seed": Param(int, 0, "seed of data generation, initialisation and local shuffling", "integer in [0, 2**31)",
+                  lambda x: 0 <= x < 2**31),
     "out-dir": Param(str, "", "run directory; '' = ~/.fedfair/runs/<timestamp>-<strategy>"),
     "model": Param(str, "auto", "logreg, mlp, cnn (image datasets), or auto (the dataset's default model)",
                    "auto, logreg, mlp or cnn", lambda x: x in ("auto", "logreg", "mlp", "cnn")),
@@ -123,9 +124,17 @@ def _coerce(key: str, spec: Param, value: Any) -> Any:
             raise ParamError(f"parameter {key!r} must be an integer ({spec.accepted or 'integer'}), got {value!r}")
         return int(value)
     if spec.type is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamError(f"parameter {key!r} must be a number ({spec.accepted or 'float'}), got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ParamError(f"parameter {key!r} must be a finite number ({spec.accepted or 'float'}), got {value!r}")
+        return number
+    if not isinstance(value, (str, int, float)):
+        raise ParamError(f"parameter {key!r} must be a string ({spec.accepted or 'text'}), got {value!r}")
     return str(value)
 
 

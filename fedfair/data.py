@@ -40,13 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from fedfair.schemas import ClientEntry, DatasetError, ManifestModel, check, inside, read_json
+
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
-
-
-class DatasetError(ValueError):
-    """A federated dataset is missing, malformed or inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -82,53 +80,57 @@ class ClientData:
 
 @dataclass(frozen=True)
 class Manifest:
-    """Parsed manifest.json of a federated dataset directory."""
+    """A validated manifest.json (:class:`fedfair.schemas.ManifestModel`) and the directory holding it."""
 
     root: Path
-    raw: dict[str, Any]
+    raw: dict[str, Any]  # the file's content, for its free-form parts (source, preprocessing, ...)
+    spec: ManifestModel
 
     @property
     def name(self) -> str:
-        return str(self.raw.get("name", self.root.name))
+        return self.spec.name or self.root.name
 
     @property
     def features(self) -> list[str]:
-        return list(self.raw["features"])
+        return list(self.spec.features)
 
     @property
     def label(self) -> str:
-        return str(self.raw["label"])
+        return self.spec.label
 
     @property
     def sensitive(self) -> dict[str, dict[str, Any]]:
-        return dict(self.raw["sensitive"])
+        return {a: s.model_dump() for a, s in self.spec.sensitive.items()}
 
     @property
     def sensitive_values(self) -> dict[str, list[Any]]:
-        return {a: list(spec["values"]) for a, spec in self.sensitive.items()}
+        return {a: list(s.values) for a, s in self.spec.sensitive.items()}
 
     @property
-    def clients(self) -> list[dict[str, Any]]:
-        return list(self.raw["clients"])
+    def clients(self) -> list[ClientEntry]:
+        return list(self.spec.clients)
 
     @property
     def client_names(self) -> list[str]:
-        return [str(c["name"]) for c in self.clients]
+        return [c.name for c in self.spec.clients]
 
     @property
     def default_model(self) -> dict[str, Any]:
-        return dict(self.raw.get("default_model", {"model": "logreg"}))
+        return self.spec.default_model.as_dict()
 
     @property
     def num_classes(self) -> int:
         """Classes of the label: 2 (binary, 0/1) unless the manifest says more."""
-        return int(self.raw.get("num_classes", 2))
+        return self.spec.num_classes
 
     @property
     def input_shape(self) -> tuple[int, ...] | None:
         """Shape of one example's features when they are an image (e.g. (1, 28, 28)), else None."""
-        shape = self.raw.get("input_shape")
-        return tuple(int(d) for d in shape) if shape else None
+        return tuple(self.spec.input_shape) if self.spec.input_shape else None
+
+    def client_dir(self, entry: ClientEntry) -> Path:
+        """A client's directory: inside the dataset (relative ``dir``) or the absolute path the manifest records."""
+        return inside(self.root, entry.dir, f"{self.root / MANIFEST}: client {entry.name!r}, dir")
 
     def client_index(self, client: str | int) -> int:
         """Position of a client: an ``int`` is a partition id, a ``str`` a client name."""
@@ -142,54 +144,45 @@ class Manifest:
         raise DatasetError(f"unknown client {client!r} in {self.root}: valid names are {', '.join(names)}")
 
 
+FIX = "rebuild the dataset (fedfair data build / create) or correct the file"
+
+
 def read_manifest(root: str | os.PathLike[str]) -> Manifest:
-    """Read and validate ``root/manifest.json``."""
+    """Read and validate ``root/manifest.json`` against :class:`fedfair.schemas.ManifestModel` (one-line errors
+    naming the field), including that every client directory stays inside the dataset."""
     root = Path(root).expanduser().resolve()
     path = root / MANIFEST
     if not path.is_file():
         raise DatasetError(f"{root} is not a fedfair dataset: {MANIFEST} not found")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{path} is not valid JSON ({err.msg}, line {err.lineno}): the dataset is damaged; "
-                           f"rebuild it (fedfair data build / create)") from None
-    if not isinstance(raw, dict):
-        raise DatasetError(f"{path} holds a {type(raw).__name__}, not a manifest object; rebuild the dataset")
-    missing = [k for k in ("features", "label", "sensitive", "clients") if k not in raw]
-    if missing:
-        raise DatasetError(f"{path}: missing keys {missing}")
-    if int(raw.get("format", 0)) != FORMAT_VERSION:
+    raw = read_json(path, "manifest", f"the dataset is damaged; {FIX}")
+    if isinstance(raw, dict) and raw.get("format", 1) != 1 and isinstance(raw.get("format"), int):
         raise DatasetError(f"{path}: format {raw.get('format')} is not supported (expected {FORMAT_VERSION})")
-    if not raw["clients"]:
-        raise DatasetError(f"{path}: the dataset has no clients")
-    manifest = Manifest(root, raw)
-    if manifest.num_classes < 2:
-        raise DatasetError(f"{path}: num_classes must be >= 2, got {manifest.num_classes}")
-    if manifest.input_shape is not None and int(np.prod(manifest.input_shape)) != len(manifest.features):
-        raise DatasetError(f"{path}: input_shape {list(manifest.input_shape)} does not match the "
-                           f"{len(manifest.features)} feature columns")
+    spec = check(ManifestModel, raw, path, FIX)
+    manifest = Manifest(root, raw, spec)
+    for k, entry in enumerate(spec.clients):
+        inside(root, entry.dir, f"{path}: clients[{k}].dir")
     return manifest
 
 
-def read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split | None:
+def read_split(manifest: Manifest, client: ClientEntry, split: str) -> Split | None:
     """One split of one client (an entry of ``manifest.clients``) from its parquet file, not cached (use
     :func:`load_client`): None for an absent val split, an empty split for the side a cross-device client lacks."""
     import pyarrow.parquet as pq  # read directly: a third of pandas.read_parquet's time per file
 
-    path = manifest.root / client["dir"] / f"{split}.parquet"
+    path = manifest.client_dir(client) / f"{split}.parquet"
     if not path.is_file():
         if split == "val":
             return None
-        if client.get("role") in ("train", "test") and split != client["role"]:
+        if client.role in ("train", "test") and split != client.role:
             return _empty_split(manifest)  # cross-device: a training-only or held-out test client
-        raise DatasetError(f"client {client['name']!r}: {split} split missing ({path}); rebuild the dataset")
+        raise DatasetError(f"client {client.name!r}: {split} split missing ({path}); rebuild the dataset")
     try:
         table = pq.ParquetFile(path).read()
     except Exception as err:  # pyarrow's ArrowInvalid, OSError: a damaged or foreign file
         reason = str(err).split(". ")[0]
-        raise DatasetError(f"client {client['name']!r}: {path} cannot be read as parquet ({reason}); rebuild the "
+        raise DatasetError(f"client {client.name!r}: {path} cannot be read as parquet ({reason}); rebuild the "
                            f"dataset") from None
-    name = client["name"]
+    name = client.name
     if table.num_rows == 0:
         raise DatasetError(f"client {name!r}: the {split} split is empty ({path}); rebuild the dataset or drop the client")
     needed = manifest.features + [manifest.label] + list(manifest.sensitive)
@@ -208,7 +201,15 @@ def read_split(manifest: Manifest, client: dict[str, Any], split: str) -> Split 
         raise DatasetError(f"client {name!r}: label column {manifest.label!r} must hold {expected}")
     x = np.empty((table.num_rows, len(manifest.features)), dtype=np.float32)
     for j, feature in enumerate(manifest.features):
-        x[:, j] = column(feature)
+        values = column(feature)
+        if values.dtype.kind not in "biuf":
+            raise DatasetError(f"client {name!r}, {split} split: feature column {feature!r} holds {values.dtype} "
+                               f"values, not numbers ({path}); encode it (fedfair data build --categorical) and rebuild")
+        x[:, j] = values
+    if not np.isfinite(x).all():
+        bad = [f for j, f in enumerate(manifest.features) if not np.isfinite(x[:, j]).all()]
+        raise DatasetError(f"client {name!r}, {split} split: feature column(s) {bad[:5]} hold NaN / infinite values "
+                           f"({path}); rebuild the dataset (fedfair data build --impute)")
     return Split(x=x, y=y.astype(np.int64), sensitive={a: np.array(column(a)) for a in manifest.sensitive})
 
 
@@ -236,7 +237,7 @@ def _load_client_cached(root: str, mtime: float, client: str | int) -> ClientDat
     test = read_split(manifest, entry, "test")
     assert train is not None and test is not None
     return ClientData(
-        name=str(entry["name"]),
+        name=entry.name,
         partition_id=idx,
         train=train,
         test=test,

@@ -129,6 +129,9 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         scale_clients: Optional[str] = typer.Option(None, "--scale-clients", help="client names whose features are multiplied"),
         scale_factor: float = typer.Option(0.6, "--scale-factor", help="the multiplier (seed 000: 0.6)"),
         threshold: Optional[float] = typer.Option(None, "--threshold", help="recipes: DD threshold both local models must exceed (default 0.1)"),
+        impute: Optional[str] = typer.Option(None, "--impute", help="missing / NaN / infinite feature values: none (an "
+                                             "error, default), mean or median (of the natural client's column), drop (the rows); "
+                                             "labels and sensitive columns must always be complete"),
         name: Optional[str] = typer.Option(None, "--name", help="dataset name in the manifest"),
         seed: Optional[int] = typer.Option(None, "--seed", help="seed of every random step (default 0)"),
     ) -> None:
@@ -154,7 +157,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
             data["source_options"] = opts
             for key, value in (("source", source), ("label", label), ("setting", setting), ("standardise", standardise),
                                ("name", name), ("seed", seed), ("max_train", max_train), ("max_test", max_test),
-                               ("sensitive_as_features", sensitive_as_features)):
+                               ("sensitive_as_features", sensitive_as_features), ("impute", impute)):
                 if value is not None:
                     data[key] = value
             if positive is not None:

@@ -27,6 +27,7 @@ from typing import Any, Callable
 from fedfair.config import COMMON_PARAMS, Param, ParamError, validate_params
 from fedfair.data import MANIFEST, DatasetError
 from fedfair.local import LOCAL_OBJECTIVES, objective_class
+from fedfair.schemas import read_text
 from fedfair.tasks import is_task_set
 from fedfair.paths import cache_dir
 
@@ -147,6 +148,17 @@ def run_params(run_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     return params, ignored
 
 
+def check_model_fits(params: Mapping[str, Any], dataset_dir: str | os.PathLike[str]) -> None:
+    """Before any work: the ``model`` parameter fits the dataset (a CNN needs image features)."""
+    if params.get("model") != "cnn" or not dataset_dir or is_task_set(dataset_dir):
+        return
+    from fedfair.data import read_manifest
+
+    if read_manifest(dataset_dir).input_shape is None:
+        raise ParamError(f"model 'cnn' needs image features, but {dataset_dir} is tabular (its manifest has no "
+                         f"input_shape); use --set model=logreg or model=mlp")
+
+
 # keys of a run's config.json that are not run parameters, and run-directory bookkeeping
 CONFIG_FILE_SKIPPED = ("dataset-dir", "resume")
 
@@ -158,6 +170,28 @@ def _line_of(text: str, key: str) -> int | None:
     return next((n for n, line in enumerate(text.splitlines(), 1) if pattern.search(line)), None)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _line_of_text(text: str, word: str) -> int:
+    return next((n for n, line in enumerate(text.splitlines(), 1) if word in line), 1)
+
+
+def _app_config(data: dict[str, Any], file: Path, flag: str) -> dict[str, Any]:
+    """A TOML file's run parameters: its ``[tool.flwr.app.config]`` when it has a ``[tool]`` table (a
+    pyproject.toml), else its top-level keys."""
+    if "tool" not in data:
+        return data
+    node: Any = data
+    for part in ("tool", "flwr", "app", "config"):
+        node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            raise ParamError(f"{flag} {file}: has a [tool] table but no [tool.flwr.app.config] table of run "
+                             f"parameters; put the parameters at the top level or under [tool.flwr.app.config]")
+    return node
+
+
 def read_config_file(path: str | os.PathLike[str], flag: str = "--config") -> dict[str, Any]:
     """Run parameters from a TOML or JSON file: the keys of ``--set`` / ``[tool.flwr.app.config]`` (a
     pyproject.toml gives its app config), or a run's own config.json (its dataset-dir is skipped, and its
@@ -166,20 +200,25 @@ def read_config_file(path: str | os.PathLike[str], flag: str = "--config") -> di
     file = Path(path)
     if not file.is_file():
         raise ParamError(f"{flag} {file}: no such file")
-    text = file.read_text()
+    if file.suffix not in (".toml", ".json"):
+        raise ParamError(f"{flag} {file}: a config file is .toml or .json")
+    fix = "a config file holds run parameters as top-level keys (see `fedfair params`)"
+    text = read_text(file, flag, fix, ParamError)
     if file.suffix == ".toml":
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise ParamError(f"{flag} {file}: not valid TOML ({err})") from None
-        data = data.get("tool", {}).get("flwr", {}).get("app", {}).get("config", data)
-    elif file.suffix == ".json":
+        data = _app_config(data, file, flag)
+    else:
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as err:
             raise ParamError(f"{flag} {file}, line {err.lineno}: not valid JSON ({err.msg})") from None
-    else:
-        raise ParamError(f"{flag} {file}: a config file is .toml or .json")
+        except ValueError as err:  # NaN / Infinity
+            raise ParamError(f"{flag} {file}, line {_line_of_text(text, str(err))}: {err} is not a finite number") from None
+        except RecursionError:
+            raise ParamError(f"{flag} {file}: nested too deeply; {fix}") from None
     if not isinstance(data, dict):
         raise ParamError(f"{flag} {file}: expected a table of run parameters, got a {type(data).__name__}")
     values = {k: v for k, v in data.items() if k not in CONFIG_FILE_SKIPPED}

@@ -124,6 +124,13 @@ class RunRecorder:
         """Before any work, creating nothing: ``out`` is usable as a run directory (a new or empty directory, or
         a previous fedfair run's, which :meth:`open` replaces) and can be written; else FileExistsError /
         PermissionError naming the fix."""
+        text = str(out)
+        if "\x00" in text:
+            raise PermissionError("--out: the path contains a NUL character; choose another --out")
+        too_long = [part for part in Path(text).parts if len(os.fsencode(part)) > 255]
+        if too_long or len(os.fsencode(text)) > 4000:
+            raise PermissionError(f"--out: the path is too long ({len(text)} characters"
+                                  f"{', a part over 255 bytes' if too_long else ''}); choose a shorter --out")
         out = Path(out).expanduser().resolve()
         if out.exists() and not out.is_dir():
             raise FileExistsError(f"--out {out} is a file; choose a directory")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fedfair.data import ClientData, DatasetError, load_client, read_manifest, validate_dataset
+from fedfair.schemas import TaskSetModel, check, inside, read_json
 
 TASKS_FILE = "tasks.json"
 FORMAT_VERSION = 1
@@ -75,41 +76,39 @@ def is_task_set(path: str | os.PathLike[str]) -> bool:
     return (Path(path).expanduser() / TASKS_FILE).is_file()
 
 
+FIX = "rebuild the task set (fedfair data tasks) or correct the file"
+
+
 def read_task_set(root: str | os.PathLike[str]) -> TaskSet:
-    """Read and validate ``root/tasks.json``: unique task names, existing datasets naming known clients,
-    model specs that fit each task's inputs."""
+    """Read and validate ``root/tasks.json`` (:class:`fedfair.schemas.TaskSetModel`): unique task names,
+    dataset directories inside the task set (or absolute, as recorded) naming known clients, model specs that
+    fit each task's inputs."""
     root = Path(root).expanduser().resolve()
     path = root / TASKS_FILE
     if not path.is_file():
         raise DatasetError(f"{root} is not a task set: {TASKS_FILE} not found")
-    raw = json.loads(path.read_text())
-    if int(raw.get("format", 0)) != FORMAT_VERSION:
+    raw = read_json(path, "task set", FIX)
+    if isinstance(raw, dict) and isinstance(raw.get("format"), int) and raw["format"] != FORMAT_VERSION:
         raise DatasetError(f"{path}: format {raw.get('format')} is not supported (expected {FORMAT_VERSION})")
-    clients = [str(c) for c in raw.get("clients", [])]
-    if not clients or len(set(clients)) != len(clients):
-        raise DatasetError(f"{path}: 'clients' must be a non-empty list of distinct names")
-    entries = raw.get("tasks") or []
-    if not entries:
-        raise DatasetError(f"{path}: the task set has no tasks")
-    names = [str(e.get("name", "")) for e in entries]
-    if "" in names or len(set(names)) != len(names):
-        raise DatasetError(f"{path}: every task needs a distinct non-empty name, got {names}")
+    spec = check(TaskSetModel, raw, path, FIX)
+    clients = list(spec.clients)
     tasks = []
-    for entry, name in zip(entries, names):
-        dataset = root / str(entry.get("dataset", name))
+    for k, entry in enumerate(spec.tasks):
+        name = entry.name
+        dataset = inside(root, entry.dataset or name, f"{path}: tasks[{k}].dataset")
         if not (dataset / "manifest.json").is_file():
-            raise DatasetError(f"task {name!r}: dataset directory {dataset} is missing (no manifest.json)")
+            raise DatasetError(f"task {name!r}: dataset directory {dataset} is missing (no manifest.json); {FIX}")
         manifest = read_manifest(dataset)
         unknown = [c for c in manifest.client_names if c not in clients]
         if unknown:
             raise DatasetError(f"task {name!r}: clients {unknown[:10]} are not in the task set's client list; "
                                f"every task must name its clients from {path}")
-        model = dict(entry.get("model") or manifest.default_model)
+        model = entry.model.as_dict() if entry.model is not None else manifest.default_model
         if model.get("model") == "cnn" and manifest.input_shape is None:
             raise DatasetError(f"task {name!r}: model 'cnn' needs image features, but {dataset} is tabular "
                                f"(no input_shape); use logreg or mlp")
         tasks.append(Task(name, dataset, model, tuple(manifest.client_names)))
-    return TaskSet(root, str(raw.get("name", root.name)), clients, tasks, raw)
+    return TaskSet(root, spec.name or root.name, clients, tasks, raw)
 
 
 @lru_cache(maxsize=16)

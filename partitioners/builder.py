@@ -37,7 +37,7 @@ import pandas as pd
 from fedfair.data import DatasetError
 from partitioners.bias import Modification, apply_modifications, check_keys, client_rng
 from partitioners.partitioning import partition_client
-from partitioners.sources import SPLIT_COLUMN, SourceData, load_source, same_value
+from partitioners.sources import SPLIT_COLUMN, SourceData, check_finite, load_source, same_value
 from partitioners.writer import write_federated_dataset
 
 # Value-mapping presets ("*" = every other value).
@@ -82,6 +82,7 @@ class BuildSpec:
     scale: dict[str, Any] = field(default_factory=dict)
     default_model: dict[str, Any] = field(default_factory=lambda: {"model": "logreg"})
     keep_clients: list[str] | None = None
+    impute: str = "none"  # missing / infinite feature values: none (an error), mean, median or drop (the rows)
     notes: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
 
@@ -258,6 +259,9 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
         src.clients = {n: f.drop(columns=[SPLIT_COLUMN]) for n, f in src.clients.items()}
     steps: list[dict[str, Any]] = []
     warnings: list[str] = []
+    imputed = check_finite(src, spec.drop_columns, spec.impute)  # NaN / inf: an error, or the --impute choice
+    if imputed:
+        steps.append(imputed)
 
     # 2. value mapping
     mapping = resolve_mapping(spec.mapping)

@@ -31,8 +31,8 @@ def client_rows(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
     for entry in manifest.clients:
         splits = [s for s in (read_split(manifest, entry, name) for name in SPLITS) if s is not None and len(s)]
         y = np.concatenate([s.y for s in splits])
-        row = {"client": entry["name"], "role": entry.get("role", "both"), "parent": entry.get("parent", ""),
-               "n_train": entry.get("n_train", 0), "n_val": entry.get("n_val", 0), "n_test": entry.get("n_test", 0),
+        row = {"client": entry.name, "role": entry.role or "both", "parent": entry.parent or "",
+               "n_train": entry.n_train or 0, "n_val": entry.n_val or 0, "n_test": entry.n_test or 0,
                "label_rate": float((y == 1).mean())}
         for attr, values in manifest.sensitive_values.items():
             groups = np.concatenate([s.sensitive[attr] for s in splits])

@@ -55,8 +55,10 @@ def parse_rule(rule: Any) -> dict[str, Any]:
         if rule == "whole":
             return {"kind": "whole"}
         kind, _, count = rule.partition(":")
-        if kind == "iid" and count.isdigit():
+        if kind == "iid" and count.isdigit() and int(count) >= 1:
             return {"kind": "iid", "num_partitions": int(count)}
+        if kind == "iid":
+            raise DatasetError(f"partition rule {rule!r}: iid:N needs a whole number of parts N >= 1, e.g. iid:4")
         raise DatasetError(f"partition rule {rule!r}: use 'whole', 'iid:N' or a table with a 'kind' key")
     if isinstance(rule, Mapping) and "kind" in rule:
         return dict(rule)
@@ -76,6 +78,8 @@ def make_partitioner(rule: Mapping[str, Any], seed: int) -> Any:
         kwargs["seed"] = seed
     try:
         return cls(**kwargs)
+    except (ValueError, KeyError) as err:  # flwr-datasets' own argument checks
+        raise DatasetError(f"partitioner {kind!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     except TypeError as err:
         raise DatasetError(f"partitioner {kind!r}: {err}; its arguments: {[p for p in params if p != 'self']}") from err
 

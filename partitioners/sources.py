@@ -89,6 +89,66 @@ class SourceData:
         return self
 
 
+IMPUTE = ("none", "mean", "median", "drop")
+
+
+def _missing(column: pd.Series) -> np.ndarray:
+    """Rows of a column that are NaN / None, or +-inf in a numeric column."""
+    missing = np.array(column.isna().to_numpy(), dtype=bool)
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        missing |= ~np.isfinite(column.to_numpy(dtype=np.float64, na_value=np.nan))
+    return missing
+
+
+def check_finite(src: SourceData, drop_columns: Sequence[str] = (), impute: str = "none") -> dict[str, Any] | None:
+    """Source tables hold no NaN / None / infinite value: in the label or a sensitive column that is an error
+    naming the column, the client and the row count; in a feature, too, unless ``impute`` says what to do:
+    ``mean`` / ``median`` (of that natural client's finite values of the column, over all its rows, before the
+    split), or ``drop`` (the rows). Returns the preprocessing step to record (None when nothing was imputed)."""
+    if impute not in IMPUTE:
+        raise DatasetError(f"impute must be one of {', '.join(IMPUTE)}, got {impute!r}")
+    fixed: dict[str, dict[str, int]] = {}
+    for name, frame in src.clients.items():
+        for column in [src.label, *src.sensitive]:
+            bad = int(_missing(frame[column]).sum())
+            if bad:
+                what = "label" if column == src.label else "sensitive column"
+                raise DatasetError(f"client {name!r}: {what} {column!r} has {bad} missing / NaN / infinite value(s) "
+                                   f"of {len(frame)} rows; fill or drop those rows in the source")
+        features = [c for c in frame.columns if c not in (src.label, *src.sensitive, SPLIT_COLUMN, *drop_columns)]
+        gaps = {c: _missing(frame[c]) for c in features}
+        gaps = {c: rows for c, rows in gaps.items() if rows.any()}
+        if not gaps:
+            continue
+        if impute == "none":
+            column, rows = next(iter(gaps.items()))
+            others = f" (and {len(gaps) - 1} more column(s))" if len(gaps) > 1 else ""
+            raise DatasetError(f"client {name!r}: feature {column!r} has {int(rows.sum())} missing / NaN / infinite "
+                               f"value(s) of {len(frame)} rows{others}; fix the source, leave the column out "
+                               f"(--drop-columns) or choose --impute mean, median or drop")
+        if impute == "drop":
+            keep = ~np.logical_or.reduce(list(gaps.values()))
+            if not keep.any():
+                raise DatasetError(f"client {name!r}: --impute drop leaves no row (every row has a missing feature)")
+            src.clients[name] = frame[keep].reset_index(drop=True)
+            fixed[name] = {"rows_dropped": int((~keep).sum())}
+            continue
+        frame = frame.copy()
+        for column, rows in gaps.items():
+            if not pd.api.types.is_numeric_dtype(frame[column]):
+                raise DatasetError(f"client {name!r}: feature {column!r} is not numeric; --impute {impute} needs "
+                                   f"numbers: use --impute drop or --drop-columns {column}")
+            finite = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)[~rows]
+            if len(finite) == 0:
+                raise DatasetError(f"client {name!r}: feature {column!r} has no finite value to impute from; "
+                                   f"use --drop-columns {column}")
+            value = float(np.mean(finite) if impute == "mean" else np.median(finite))
+            frame[column] = frame[column].astype(np.float64).where(~rows, value)
+            fixed.setdefault(name, {})[column] = int(rows.sum())
+        src.clients[name] = frame
+    return {"step": "impute", "method": impute, "clients": fixed} if fixed else None
+
+
 def same_value(values: Any, value: Any) -> np.ndarray:
     """``values == value`` that matches 2 with 2.0 (CSV floats), True with "True" and "2" with 2."""
     values = np.asarray(values)

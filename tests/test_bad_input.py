@@ -77,7 +77,7 @@ def _cases(f, synthetic):
         # fedfair run: the dataset directory
         "truncated manifest": (["run", "-d", str(f["truncated"])], "manifest.json is not valid JSON"),
         "manifest without keys": (["run", "-d", str(f["no-keys"])], "missing keys"),
-        "manifest without clients": (["run", "-d", str(f["no-clients"])], "no clients"),
+        "manifest without clients": (["run", "-d", str(f["no-clients"])], "clients: empty"),
         "garbage parquet": (["run", "-d", str(f["garbage-parquet"])], "cannot be read as parquet"),
         "missing parquet": (["run", "-d", str(f["missing-parquet"])], "split missing"),
         # fedfair run: the run directory

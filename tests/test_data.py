@@ -157,6 +157,6 @@ def test_builder_source_split_rename_and_standardised_columns(tmp_path):
     root = build_dataset(spec, tmp_path / "z")
     manifest = read_manifest(root)
     assert manifest.client_names == ["alabama", "AK"]
-    train = pd.concat([pd.read_parquet(root / c["dir"] / "train.parquet") for c in manifest.clients])
+    train = pd.concat([pd.read_parquet(root / c.dir / "train.parquet") for c in manifest.clients])
     assert train["AGEP"].mean() == pytest.approx(0.0, abs=1e-5) and train["AGEP"].std(ddof=0) == pytest.approx(1.0, abs=1e-4)
     assert train["WKHP"].std() > 5  # not standardised: raw hours

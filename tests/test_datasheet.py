@@ -35,9 +35,9 @@ def test_every_build_writes_a_datasheet_with_its_parameters_sizes_rates_and_modi
         data = load_client(root, name)
         y = np.concatenate([s.y for s in (data.train, data.val, data.test) if s is not None])
         women = np.concatenate([s.sensitive["SEX"] for s in (data.train, data.val, data.test) if s is not None]) == 2
-        entry = next(c for c in manifest.clients if c["name"] == name)
+        entry = next(c for c in manifest.clients if c.name == name)
         row = next(line for line in text.splitlines() if line.startswith(f"| {name} | both |"))
-        assert f"| {entry['n_train']} | {entry['n_val']} | {entry['n_test']} | {y.mean():.3f} |" in row
+        assert f"| {entry.n_train} | {entry.n_val} | {entry.n_test} | {y.mean():.3f} |" in row
         assert f"2: {women.mean():.2f} / {y[women].mean():.2f}" in row
     assert "Not audited yet" in text
 

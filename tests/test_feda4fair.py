@@ -84,7 +84,7 @@ def test_caps_and_categorical_encoding(tmp_path):
     spec = BuildSpec(source="synthetic-acs", source_options={"states": STATES}, max_train=300, max_test=100, categorical=["MAR"])
     root = build_dataset(spec, tmp_path / "d")
     manifest = read_manifest(root)
-    assert [c["n_train"] for c in manifest.clients] == [300] * 4 and [c["n_test"] for c in manifest.clients] == [100] * 4
+    assert [c.n_train for c in manifest.clients] == [300] * 4 and [c.n_test for c in manifest.clients] == [100] * 4
     assert [f for f in manifest.features if f.startswith("MAR=")] == [f"MAR={v}" for v in (1.0, 2.0, 3.0, 4.0, 5.0)]
     assert {s["step"] for s in manifest.raw["preprocessing"]} >= {"one-hot", "standardise", "setting"}
 
@@ -96,12 +96,12 @@ def test_partitioning_with_flwr_partitioners_and_cross_device_roles(tmp_path):
     manifest = read_manifest(root)
     names = manifest.client_names
     assert names[:3] == ["AL_0", "AL_1", "AL_2"] and [n for n in names if n.startswith("AK")] == ["AK_0", "AK_1"]
-    roles = [c["role"] for c in manifest.clients]
+    roles = [c.role for c in manifest.clients]
     assert roles.count("test") == round(0.25 * len(names)) and set(roles) == {"train", "test"}
     for entry in manifest.clients:
-        data = load_client(root, entry["name"])
-        assert (len(data.train) > 0) == (entry["role"] == "train") and (len(data.test) > 0) == (entry["role"] == "test")
-        assert entry["parent"] == entry["name"].split("_")[0]
+        data = load_client(root, entry.name)
+        assert (len(data.train) > 0) == (entry.role == "train") and (len(data.test) > 0) == (entry.role == "test")
+        assert entry.parent == entry.name.split("_")[0]
     # Dirichlet on SEX skews the two AK parts' sex shares apart
     shares = [np.mean(_all_rows(root, n)[1]["SEX"] == 2) for n in ("AK_0", "AK_1")]
     assert abs(shares[0] - shares[1]) > 0.1
@@ -292,7 +292,7 @@ def test_device_recipe_keeps_parts_and_holds_out_test_clients(tmp_path):
     root, _ = build_recipe_quiet("value-device", data, tmp_path / "dev", threshold=0.05)
     manifest = read_manifest(root)
     assert all(re.fullmatch(r"[A-Z]{2}_[0-3]", n) for n in manifest.client_names)
-    assert {c.get("role") for c in manifest.clients} == {"train", "test"}
+    assert {c.role for c in manifest.clients} == {"train", "test"}
     assert manifest.raw["source"]["recipe"]["device_parts_kept"] == len(manifest.clients)
 
 
