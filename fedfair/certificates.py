@@ -9,13 +9,16 @@
   reads them); the SuperLink operator registers the ``.pub`` files (``flwr supernode register``), each
   SuperNode keeps its ``.key``.
 
-For trials and tests; an organisation with its own PKI uses its own CA instead.
+Secret files (mode 0600, owner only): ``ca.key``, ``server.key`` and every ``node-K.key``. The rest
+(``ca.crt``, ``server.pem``, ``node-K.pub``) is public. For trials and tests; an organisation with its own PKI
+uses its own CA instead.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,8 +77,19 @@ def write_certificates(out: str | Path, hosts: Sequence[str], nodes: int, days: 
     written = []
     for name, data in files.items():
         path = out / name
-        path.write_bytes(data)
-        if name.endswith(".key"):
-            path.chmod(0o600)
+        _write(path, data, secret=name.endswith(".key"))
         written.append(path)
     return written
+
+
+def _write(path: Path, data: bytes, secret: bool) -> None:
+    """Write ``data``; a private key is created with mode 0600 (owner read / write only) from the first byte on,
+    and an existing file's mode is narrowed before it is overwritten."""
+    mode = 0o600 if secret else 0o644
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        if secret:
+            os.fchmod(fd, 0o600)  # also when the file existed with a wider mode (O_CREAT's mode applies to new files)
+        os.write(fd, data)
+    finally:
+        os.close(fd)

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fedfair.config import COMMON_PARAMS, ParamError, parse_assignments
@@ -31,7 +32,8 @@ USER_ERRORS = (ParamError, UnknownNameError, DatasetError, FileExistsError, Perm
 
 
 def _fail(err: Exception) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {err}", highlight=False, markup=True)
+    message = " ".join(str(err).split())  # one line, whatever the error text holds (newlines, markup)
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -140,7 +142,7 @@ def run(
     """Run a federated simulation (one SuperNode per client) and report every client's accuracy and fairness.
 
     Writes OUT/config.json, OUT/metrics.jsonl (one row per round, client and model),
-    OUT/summary.json and OUT/accuracy_vs_fairness.png; OUT/checkpoint.pkl after every round, from which
+    OUT/summary.json and OUT/accuracy_vs_fairness.png; OUT/checkpoint.json + checkpoint-<round>.npz after every round, from which
     `fedfair run --resume OUT` continues a run that crashed or was interrupted.
     """
     from fedfair.registry import check_model_fits, resolve_dataset, run_params

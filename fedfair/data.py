@@ -185,6 +185,10 @@ def read_split(manifest: Manifest, client: ClientEntry, split: str) -> Split | N
     name = client.name
     if table.num_rows == 0:
         raise DatasetError(f"client {name!r}: the {split} split is empty ({path}); rebuild the dataset or drop the client")
+    recorded = getattr(client, f"n_{split}")
+    if recorded is not None and recorded != table.num_rows:
+        raise DatasetError(f"client {name!r}: the manifest records n_{split} = {recorded} but {path} holds "
+                           f"{table.num_rows} rows; rebuild the dataset or correct the manifest")
     needed = manifest.features + [manifest.label] + list(manifest.sensitive)
     position = {key: j for j, key in enumerate(table.column_names)}  # by index: a lookup by name scans them all
     absent = [c for c in needed if c not in position]

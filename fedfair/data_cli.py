@@ -146,7 +146,9 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         try:
             data: dict[str, Any] = {}
             if spec_file:
-                data = dict(read_table_file(spec_file, "spec file"))
+                data = read_table_file(spec_file, "spec file")
+                BuildSpec.from_dict(data)  # every key and type checked before the flags are merged in
+                data = dict(data)
             opts = dict(data.get("source_options", {}))
             for key, value in (("path", path), ("split", hf_split), ("natural_client", natural_client), ("task", task), ("year", year), ("horizon", horizon), ("acs_root", acs_root),
                                ("data_root", data_root), ("rows_per_state", rows_per_state)):

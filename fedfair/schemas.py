@@ -147,8 +147,9 @@ class CheckpointMeta(_Schema):
     fedfair_version: str
     strategy: str
     dataset: str
-    round: int = Field(ge=1)
-    arrays_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    round: int = Field(ge=0, description="the last completed round")
+    arrays: str = Field(pattern=r"^checkpoint-[0-9]+\.npz$", description="checkpoint-<round>.npz, a file in the run directory")
+    arrays_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="the SHA-256 of the arrays file (64 hex digits)")
     state: Any = None
 
     @field_validator("state")
@@ -287,3 +288,21 @@ def inside(root: Path, value: str, where: str) -> Path:
         raise DatasetError(f"{where}: {value!r} leaves {root}; a relative path must name a directory inside it "
                            f"(no '..'), or give an absolute path")
     return target
+
+
+def check_dataclass(cls: type, data: Any, what: str, fix: str) -> Any:
+    """An instance of the dataclass ``cls`` from ``data``, each field checked against its annotation (pydantic,
+    lax: a list for a tuple and an int for a float are fine, a list for a string is not); one DatasetError line."""
+    from pydantic import TypeAdapter
+
+    if not isinstance(data, dict):
+        raise DatasetError(f"{what} holds a {type(data).__name__}, not a table; {fix}")
+    try:
+        return TypeAdapter(cls).validate_python(data)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        where = _location(tuple(first["loc"]))
+        value = first.get("input")
+        shown = "" if isinstance(value, (dict, list)) else f", got {_short(value)}"
+        raise DatasetError(f"{what}: {where}: {str(first['msg']).removeprefix('Value error, ')}{shown}; {fix}") from None
+

@@ -131,11 +131,14 @@ def _interruptible(current: Mapping[str, str]):
 def mark_interrupted(out_dir: Path) -> None:
     """status.json ``interrupted`` with the last completed (checkpointed) round and the command that resumes."""
     from fedfair.results import STATUS, _atomic_write
-    from strategies.checkpoint import load_checkpoint
+    from strategies.checkpoint import CheckpointError, read_meta
 
     if not (out_dir / STATUS).is_file():
         return
-    payload = load_checkpoint(out_dir)
+    try:
+        payload = read_meta(out_dir)
+    except CheckpointError:
+        payload = None
     status = {"status": "interrupted", "last_round": int(payload["round"]) if payload else 0,
               "resume": f"fedfair run --resume {out_dir}"}
     _atomic_write(out_dir / STATUS, json.dumps(status, indent=2))

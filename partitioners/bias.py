@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from fedfair.data import DatasetError
+from fedfair.schemas import check_dataclass
 from partitioners.sources import same_value
 
 
@@ -57,11 +58,15 @@ class Modification:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Modification":
         """Build from a JSON / TOML table; unknown keys are an error naming them."""
+        if not isinstance(data, Mapping):
+            raise DatasetError(f"a modification is a table (client, attribute, value, drop_rate / flip_rate), got {data!r:.60}")
         check_keys(data, cls, f"modification {dict(data)}")
         missing = [k for k in ("client", "attribute", "value") if k not in data]
         if missing:
             raise DatasetError(f"modification {dict(data)}: missing keys {missing}")
-        return cls(**{**data, "client": str(data["client"])})
+        client = data["client"] if isinstance(data["client"], str) else str(data["client"])
+        return check_dataclass(cls, {**data, "client": client}, f"modification of client {client!r}",
+                               "see fedfair data build --help (--drop / --flip)")
 
     def group_text(self) -> str:
         text = f"{self.attribute}={self.value}"

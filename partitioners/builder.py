@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from fedfair.data import DatasetError
+from fedfair.schemas import check_dataclass, read_table
 from partitioners.bias import Modification, apply_modifications, check_keys, client_rng
 from partitioners.partitioning import partition_client
 from partitioners.sources import SPLIT_COLUMN, SourceData, check_finite, load_source, same_value
@@ -88,8 +89,12 @@ class BuildSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BuildSpec":
+        if not isinstance(data, Mapping):
+            raise DatasetError(f"build spec: expected a table of build options, got a {type(data).__name__}")
         check_keys(data, cls, "build spec")
-        spec = cls(**dict(data))
+        spec = check_dataclass(cls, dict(data), "build spec", "see fedfair data build --help for each option")
+        if isinstance(spec.splits, str) and spec.splits != "source":
+            raise DatasetError(f"splits must be three fractions train, val, test or 'source', got {spec.splits!r}")
         if spec.splits != "source":
             spec.splits = tuple(float(x) for x in spec.splits)  # type: ignore[assignment]
         return spec
@@ -119,6 +124,8 @@ class BuildSpec:
             return
         if isinstance(self.splits, str) or len(self.splits) != 3:
             raise DatasetError(f"splits must be three fractions train, val, test or 'source', got {self.splits!r}")
+        if not all(isinstance(x, (int, float)) and np.isfinite(x) for x in self.splits):
+            raise DatasetError(f"splits must be three finite fractions, got {self.splits!r}")
         train, val, test = self.splits
         if min(self.splits) < 0 or train <= 0 or test <= 0 or abs(train + val + test - 1.0) > 1e-6:
             raise DatasetError(f"splits must be train, val, test >= 0 (train, test > 0) summing to 1, got {self.splits}")
@@ -135,11 +142,7 @@ def read_table_file(path: str | os.PathLike[str], what: str) -> Any:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{what} {path} not found")
-    if path.suffix == ".toml":
-        import tomllib
-
-        return tomllib.loads(path.read_text())
-    return json.loads(path.read_text())
+    return read_table(path, what, f"correct the {what} (see fedfair data build --help)")
 
 
 # ----- steps -------------------------------------------------------------------
@@ -351,10 +354,11 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
     unknown_cat = [c for c in spec.categorical if c not in columns]
     if unknown_cat:
         raise DatasetError(f"categorical column(s) {unknown_cat} not found; feature columns: {columns}")
-    non_numeric = [c for c in columns if c not in spec.categorical
-                   and not pd.api.types.is_numeric_dtype(next(iter(clients.values()))[c])]
-    if non_numeric:
-        raise DatasetError(f"non-numeric feature column(s) {non_numeric}: list them in --categorical or --drop-columns")
+    for client, frame in clients.items():  # every client: one file's stray text makes its column text
+        non_numeric = [c for c in columns if c not in spec.categorical and not pd.api.types.is_numeric_dtype(frame[c])]
+        if non_numeric:
+            raise DatasetError(f"non-numeric feature column(s) {non_numeric} (client {client!r}): list them in "
+                               f"--categorical or --drop-columns, or fix the values that are not numbers")
     categories = {c: sorted({v for f in clients.values() for v in pd.unique(f[c])}, key=str) for c in spec.categorical}
     if categories:
         steps.append({"step": "one-hot", "categories": {c: [str(v) for v in vals] for c, vals in categories.items()}})

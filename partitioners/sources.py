@@ -26,6 +26,7 @@ columns. :mod:`partitioners.builder` turns that into a federated dataset.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Sequence
@@ -235,11 +236,32 @@ def _client_name(path: Path) -> str:
     return path.stem
 
 
+def read_csv_file(file: Path) -> pd.DataFrame:
+    """One source CSV; an empty, binary or malformed file is a DatasetError naming it."""
+    try:
+        frame = pd.read_csv(file)
+    except pd.errors.EmptyDataError:
+        raise DatasetError(f"{file} is empty: expected a CSV with a header row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DatasetError(f"{file} cannot be read as CSV ({reason}); fix or remove the file") from None
+    duplicated = [c for c in frame.columns if str(c).rsplit(".", 1)[0] in frame.columns and "." in str(c)
+                  and str(c).rsplit(".", 1)[1].isdigit()]
+    if duplicated:
+        raise DatasetError(f"{file}: column name(s) {duplicated[:3]} repeat another column's name; rename them")
+    return frame
+
+
 def read_source_spec(path: Path) -> dict[str, Any]:
     """The optional spec file of a csv-dir (label, positive, sensitive, value_labels)."""
+    from fedfair.schemas import read_json
+
     for name in SPEC_FILES:
         if (path / name).is_file():
-            return json.loads((path / name).read_text())
+            spec = read_json(path / name, "source spec", "correct the file (label, positive, sensitive, value_labels)")
+            if not isinstance(spec, dict):
+                raise DatasetError(f"{path / name}: expected an object with label, positive, sensitive, value_labels")
+            return spec
     return {}
 
 
@@ -274,7 +296,7 @@ def load_csv_dir(
         raise DatasetError(f"csv-dir {root}: give the sensitive columns (--sensitive A,B) or put them in {SPEC_FILES[0]}")
     frames, ignored = {}, []
     for file in files:
-        frame = pd.read_csv(file)
+        frame = read_csv_file(file)
         frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith(INDEX_COLUMN_PREFIXES)])
         if label not in frame.columns and not set(sensitive) & set(frame.columns):
             ignored.append(file.name)  # not client data (e.g. FeDa4Fair's *_modifications.csv)
@@ -498,4 +520,12 @@ def load_source(kind: str, **options: Any) -> SourceData:
     """Load the source ``kind`` with its options."""
     if kind not in SOURCES:
         raise DatasetError(f"unknown source {kind!r}; valid sources: {', '.join(SOURCES)}")
-    return SOURCES[kind](**options)
+    loader = SOURCES[kind]
+    try:
+        inspect.signature(loader).bind(**options)
+    except TypeError as err:
+        raise DatasetError(f"source {kind!r}: {err} (see fedfair data build --help)") from None
+    for key in ("path", "acs_root", "data_root"):
+        if options.get(key) is not None and not isinstance(options[key], (str, os.PathLike)):
+            raise DatasetError(f"source {kind!r}: option {key!r} must be a path (text), got {options[key]!r:.60}")
+    return loader(**options)

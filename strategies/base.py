@@ -163,14 +163,15 @@ class FedFairStrategy:
         """Write the state after ``server_round`` (:mod:`strategies.checkpoint`)."""
         state = {k: v for k, v in vars(self).items() if k not in self.TRANSIENT}
         save_checkpoint(self.recorder.out_dir, {"strategy": self.name, "round": server_round, "state": state,
-                                                "evals": list(evals), "nodes": {n.node_id: n.client for n in self.nodes}})
+                                                "evals": list(evals), "nodes": {n.node_id: n.client for n in self.nodes}},
+                        strategy=self.name, dataset=str(self.params.get("dataset", "")))
 
     def restore(self) -> tuple[int, list[ClientEval]]:
         """With ``resume``: load the run directory's checkpoint into this strategy; (its round, its evaluations).
         (0, []) when there is nothing to resume."""
         if not self.params.get("resume"):
             return 0, []
-        payload = load_checkpoint(self.recorder.out_dir)
+        payload = load_checkpoint(self.recorder.out_dir, strategy=self.name, dataset=str(self.params.get("dataset", "")))
         if payload is None:
             self.recorder.log("[yellow]resume: no checkpoint yet, starting from round 1[/yellow]")
             self.recorder.truncate_metrics(0)

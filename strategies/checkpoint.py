@@ -11,50 +11,352 @@ State kept on the clients (Standalone's personal models, FedProx's / Per-FedAvg'
 weights, DP accountants) is not in the checkpoint: after a restart the nodes start without it, so those
 strategies resume from the server-side state only (see the README).
 
-The file is a pickle of the run's own objects: resume only runs you wrote.
+No pickle: reading a checkpoint never runs code from the file. The state is two files,
+
+- ``checkpoint-<round>.npz``: every array (model weights as the exact bytes Flower's ``Array`` holds, numpy
+  arrays), read with ``numpy.load(allow_pickle=False)``;
+- ``checkpoint.json``: the format version, the fedfair version, strategy, dataset and round, the name and
+  SHA-256 of the arrays file, and the state as a JSON tree whose non-JSON values are tagged (``{"~": "tuple",
+  ...}``, ``{"~": "array", ...}``, fedfair's own dataclasses and helper objects by class name, rebuilt field by
+  field without calling any constructor; only classes of the ``fedfair`` and ``strategies`` packages).
+
+The arrays file of round r is written first under its own name, then ``checkpoint.json`` replaces the previous
+one atomically, then older arrays files are removed: a crash at any moment leaves a consistent pair.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import importlib
+import io
+import json
+import math
 import os
-import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-CHECKPOINT = "checkpoint.pkl"
+import numpy as np
+
+from fedfair.schemas import DatasetError
+
+CHECKPOINT = "checkpoint.json"
+FORMAT = 1
+TAG = "~"
+_OWN_PACKAGES = ("fedfair.", "strategies.")
+_CLASS_NAME = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
-class _Pickler(pickle.Pickler):
-    """Pickles models received over gRPC too: their arrays may be zero-copy memoryviews of the message buffer,
-    written as bytes (what Flower's Array holds otherwise)."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, memoryview):
-            return bytes, (obj.tobytes(),)
-        return NotImplemented
+class CheckpointError(DatasetError):
+    """A checkpoint that cannot be read: damaged, of another strategy / dataset / version, or foreign."""
 
 
-def save_checkpoint(out_dir: Path, payload: Mapping[str, Any]) -> None:
-    """Write the payload atomically (a crash mid-write leaves the previous checkpoint)."""
-    path = Path(out_dir) / CHECKPOINT
-    tmp = path.with_suffix(".tmp")
+def _version() -> str:
+    from fedfair import __version__
+
+    return __version__
+
+
+# ----- encoding: Python state -> (JSON tree, arrays) ---------------------------------------
+_ATOMS = (type(None), bool, int, float, str, bytes, np.generic)
+
+
+def _count_references(value: Any, seen: dict[int, int]) -> None:
+    """How often each container / object of the state is reached: objects shared by several attributes (the
+    model a client deploys is the global model itself) are written once and referred to, so that they are one
+    object again after loading, as the round template's identity checks expect."""
+    if isinstance(value, _ATOMS):
+        return
+    seen[id(value)] = seen.get(id(value), 0) + 1
+    if seen[id(value)] > 1:
+        return
+    if isinstance(value, dict):
+        items: Any = [v for pair in value.items() for v in pair]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    elif type(value).__module__.startswith(_OWN_PACKAGES) and hasattr(value, "__dict__"):
+        items = list(vars(value).values())
+    else:
+        items = []
+    for item in items:
+        _count_references(item, seen)
+
+
+class _Encoder:
+    def __init__(self, shared: Mapping[int, int] | None = None) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+        self.shared = {k for k, n in (shared or {}).items() if n > 1}
+        self.written: dict[int, int] = {}
+
+    def encode(self, value: Any) -> Any:
+        """The JSON tree of ``value``; a shared object's first occurrence is tagged with an id, later ones refer to it."""
+        key = id(value)
+        if key not in self.shared or isinstance(value, _ATOMS):
+            return self._encode(value)
+        if key in self.written:
+            return {TAG: "ref", "v": self.written[key]}
+        self.written[key] = len(self.written)
+        return {TAG: "shared", "id": self.written[key], "v": self._encode(value)}
+
+    def array(self, values: np.ndarray) -> str:
+        if values.dtype.hasobject:
+            raise TypeError("an array of Python objects cannot be checkpointed without pickle")
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = np.ascontiguousarray(values)
+        return key
+
+    def _encode(self, value: Any) -> Any:  # noqa: C901 (one branch per kind of value)
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, float):
+            return float(value) if math.isfinite(value) else {TAG: "float", "v": repr(float(value))}
+        if isinstance(value, list):
+            return [self.encode(v) for v in value]
+        if isinstance(value, (tuple, set, frozenset)):
+            items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+            return {TAG: type(value).__name__, "v": [self.encode(v) for v in items]}
+        if isinstance(value, dict):
+            return {TAG: "dict", "v": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
+        if isinstance(value, np.ndarray):
+            return {TAG: "array", "v": self.array(value)}
+        if isinstance(value, np.generic):
+            return {TAG: "scalar", "dtype": value.dtype.str, "v": self.encode(value.item())}
+        if isinstance(value, memoryview):
+            return {TAG: "bytes", "v": self.array(np.frombuffer(value.tobytes(), dtype=np.uint8))}
+        if isinstance(value, bytes):
+            return {TAG: "bytes", "v": self.array(np.frombuffer(value, dtype=np.uint8))}
+        if isinstance(value, np.random.Generator):
+            return {TAG: "generator", "v": self.encode(value.bit_generator.state)}
+        from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord
+
+        if isinstance(value, ArrayRecord):
+            return {TAG: "arrayrecord", "v": [[key, self.encode(array)] for key, array in value.items()]}
+        if isinstance(value, Array):
+            data = value.data.tobytes() if isinstance(value.data, memoryview) else bytes(value.data)
+            return {TAG: "flwr-array", "dtype": value.dtype, "shape": list(value.shape), "stype": value.stype,
+                    "v": self.array(np.frombuffer(data, dtype=np.uint8))}
+        if isinstance(value, (MetricRecord, ConfigRecord)):
+            return {TAG: type(value).__name__, "v": self.encode(dict(value))}
+        if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+            return {TAG: "tensor", "v": self.array(value.detach().cpu().numpy())}
+        cls = type(value)
+        name = f"{cls.__module__}:{cls.__qualname__}"
+        if not cls.__module__.startswith(_OWN_PACKAGES):
+            raise TypeError(f"cannot checkpoint a {name} without pickle")
+        if dataclasses.is_dataclass(value):
+            fields = {f.name: self.encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+            return {TAG: "dataclass", "class": name, "v": fields}
+        if hasattr(value, "__dict__"):
+            return {TAG: "object", "class": name, "v": {k: self.encode(v) for k, v in vars(value).items()}}
+        raise TypeError(f"cannot checkpoint a {name} without pickle")
+
+
+# ----- decoding: (JSON tree, arrays) -> Python state, no code from the file -------------------
+def _own_class(name: Any) -> type:
+    """A class of fedfair's own packages by ``module:qualname``; anything else is refused."""
+    if not isinstance(name, str) or not _CLASS_NAME.match(name) or not name.startswith(_OWN_PACKAGES):
+        raise CheckpointError(f"refers to {name!r}, not a class of fedfair")
+    module, qualname = name.split(":")
+    try:
+        target: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError):
+        raise CheckpointError(f"refers to {name!r}, which this fedfair does not have") from None
+    if not isinstance(target, type):
+        raise CheckpointError(f"refers to {name!r}, which is not a class")
+    return target
+
+
+class _Decoder:
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.arrays = arrays
+        self.shared: dict[int, Any] = {}
+
+    def array(self, key: Any) -> np.ndarray:
+        if not isinstance(key, str) or key not in self.arrays:
+            raise CheckpointError(f"names an array {key!r} that the arrays file does not hold")
+        return self.arrays[key]
+
+    def decode(self, node: Any) -> Any:  # noqa: C901 (one branch per tag)
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [self.decode(v) for v in node]
+        if not isinstance(node, dict) or TAG not in node:
+            raise CheckpointError("holds a value without a type tag")
+        tag, inner = node[TAG], node.get("v")
+        if tag == "shared":
+            value = self.decode(inner)
+            self.shared[node.get("id")] = value
+            return value
+        if tag == "ref":
+            if inner not in self.shared:
+                raise CheckpointError(f"refers to an object {inner!r} it does not hold")
+            return self.shared[inner]
+        if tag == "float":
+            if inner not in ("nan", "inf", "-inf"):
+                raise CheckpointError(f"holds a float {inner!r}")
+            return float(inner)
+        if tag in ("tuple", "set", "frozenset"):
+            return {"tuple": tuple, "set": set, "frozenset": frozenset}[tag](self.decode(v) for v in self._list(inner))
+        if tag == "dict":
+            return {self.decode(k): self.decode(v) for k, v in (self._pair(p) for p in self._list(inner))}
+        if tag == "array":
+            return self.array(inner).copy()
+        if tag == "scalar":
+            return np.dtype(str(node.get("dtype"))).type(self.decode(inner))
+        if tag == "bytes":
+            return self.array(inner).tobytes()
+        if tag == "generator":
+            state = self.decode(inner)
+            generator = getattr(np.random, str(state.get("bit_generator")), None) if isinstance(state, dict) else None
+            if not (isinstance(generator, type) and issubclass(generator, np.random.BitGenerator)):
+                raise CheckpointError("holds a random generator of an unknown kind")
+            bit = generator()
+            bit.state = state
+            return np.random.Generator(bit)
+        from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord
+
+        if tag == "arrayrecord":
+            return ArrayRecord({str(k): self.decode(v) for k, v in (self._pair(p) for p in self._list(inner))})
+        if tag == "flwr-array":
+            return Array(dtype=str(node["dtype"]), shape=tuple(int(d) for d in node["shape"]), stype=str(node["stype"]),
+                         data=self.array(inner).tobytes())
+        if tag in ("MetricRecord", "ConfigRecord"):
+            return {"MetricRecord": MetricRecord, "ConfigRecord": ConfigRecord}[tag](self.decode(inner))
+        if tag == "tensor":
+            import torch
+
+            return torch.from_numpy(self.array(inner).copy())
+        if tag in ("dataclass", "object"):
+            cls = _own_class(node.get("class"))
+            if not isinstance(inner, dict):
+                raise CheckpointError(f"holds a {tag} without fields")
+            if tag == "dataclass" and not dataclasses.is_dataclass(cls):
+                raise CheckpointError(f"says {node['class']} is a dataclass; it is not")
+            obj = object.__new__(cls)  # no constructor runs: the fields are set one by one
+            for key, value in inner.items():
+                object.__setattr__(obj, key, self.decode(value))
+            return obj
+        raise CheckpointError(f"holds an unknown tag {tag!r}")
+
+    @staticmethod
+    def _list(value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise CheckpointError("holds a malformed container")
+        return value
+
+    @staticmethod
+    def _pair(value: Any) -> tuple[Any, Any]:
+        if not isinstance(value, list) or len(value) != 2:
+            raise CheckpointError("holds a malformed mapping entry")
+        return value[0], value[1]
+
+
+# ----- files -----------------------------------------------------------------------------------
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_checkpoint(out_dir: Path, payload: Mapping[str, Any], strategy: str = "", dataset: str = "") -> None:
+    """Write the payload (``round`` plus any state) atomically: arrays file, then checkpoint.json."""
+    out_dir = Path(out_dir)
+    payload = dict(payload)
+    shared: dict[int, int] = {}
+    _count_references(payload, shared)
+    encoder = _Encoder(shared)
+    tree = encoder.encode(payload)
+    buffer = io.BytesIO()
+    np.savez(buffer, **encoder.arrays)
+    data = buffer.getvalue()
+    server_round = int(payload.get("round", 0))
+    arrays_name = f"checkpoint-{server_round}.npz"
+    meta = {"format": FORMAT, "fedfair_version": _version(), "strategy": strategy or str(payload.get("strategy", "")),
+            "dataset": dataset, "round": server_round, "arrays": arrays_name, "arrays_sha256": _digest(data),
+            "state": tree}
+    _write(out_dir / arrays_name, data)
+    _write(out_dir / CHECKPOINT, json.dumps(meta, allow_nan=False).encode())
+    for old in out_dir.glob("checkpoint-*.npz"):
+        if old.name != arrays_name:
+            old.unlink(missing_ok=True)
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as handle:
-        _Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL).dump(dict(payload))
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 
-def load_checkpoint(out_dir: Path) -> dict[str, Any] | None:
-    """The run directory's checkpoint, or None when it has none."""
+def read_meta(out_dir: Path) -> dict[str, Any] | None:
+    """checkpoint.json of a run directory, checked (:class:`fedfair.schemas.CheckpointMeta`); None without one."""
+    from fedfair.schemas import CheckpointMeta, check, read_json
+
     path = Path(out_dir) / CHECKPOINT
     if not path.is_file():
+        if (Path(out_dir) / "checkpoint.pkl").is_file():
+            raise CheckpointError(f"{out_dir}/checkpoint.pkl is a pickle written by an older fedfair; pickles are not "
+                                  f"read (they can run code): start the run again without --resume")
         return None
-    with open(path, "rb") as handle:
-        return pickle.load(handle)
+    fix = "the checkpoint is damaged; start the run again without --resume"
+    try:
+        raw = read_json(path, "checkpoint", fix)
+        if isinstance(raw, dict) and raw.get("format") != FORMAT:
+            raise CheckpointError(f"{path}: checkpoint format {raw.get('format')!r} is not {FORMAT}; {fix}")
+        check(CheckpointMeta, raw, path, fix)
+    except CheckpointError:
+        raise
+    except DatasetError as err:
+        raise CheckpointError(str(err)) from None
+    return raw
+
+
+def load_checkpoint(out_dir: Path, strategy: str | None = None, dataset: str | None = None) -> dict[str, Any] | None:
+    """The run directory's checkpoint payload, or None when it has none. A damaged file, a checksum mismatch,
+    or a checkpoint of another fedfair version, strategy or dataset (when given) is a CheckpointError."""
+    meta = read_meta(out_dir)
+    if meta is None:
+        return None
+    path = Path(out_dir) / CHECKPOINT
+    again = "start the run again without --resume"
+    if meta["fedfair_version"] != _version():
+        raise CheckpointError(f"{path}: written by fedfair {meta['fedfair_version']}, this is fedfair {_version()}; "
+                              f"a checkpoint resumes only with the version that wrote it ({again})")
+    if strategy is not None and meta["strategy"] != strategy:
+        raise CheckpointError(f"{path}: the checkpoint is a {meta['strategy']} run, not {strategy}")
+    if dataset is not None and meta["dataset"] and meta["dataset"] != dataset:
+        raise CheckpointError(f"{path}: the checkpoint is of dataset {meta['dataset']}, not {dataset}")
+    arrays_path = Path(out_dir) / meta["arrays"]
+    try:
+        data = arrays_path.read_bytes()
+    except OSError:
+        raise CheckpointError(f"{path}: its arrays file {arrays_path.name} is missing; {again}") from None
+    if _digest(data) != meta["arrays_sha256"]:
+        raise CheckpointError(f"{arrays_path}: checksum mismatch (the file was changed or truncated); {again}")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, EOFError) as err:
+        raise CheckpointError(f"{arrays_path} cannot be read as arrays ({str(err).splitlines()[0]}); {again}") from None
+    try:
+        payload = _Decoder(arrays).decode(meta["state"])
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: the state {err}; {again}") from None
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{path}: the state cannot be rebuilt ({err}); {again}") from None
+    if not isinstance(payload, dict) or "round" not in payload:
+        raise CheckpointError(f"{path}: the state is not a checkpoint payload; {again}")
+    return payload
 
 
 def remap_nodes(value: Any, ids: Mapping[int, int]) -> Any:

@@ -27,13 +27,13 @@ class FedAvgStrategy(FedFairStrategy):
 
     def setup(self, grid: Grid) -> None:
         self.global_model = self.initial_arrays()
-        self.aggregator = FedAvg(weighted_by_key=p.NUM_EXAMPLES)
 
     def start_arrays(self, node: NodeInfo, server_round: int) -> ArrayRecord:
         return self.global_model
 
     def aggregate(self, server_round: int, replies: Sequence[Message]) -> None:
-        aggregated, _ = self.aggregator.aggregate_train(server_round, replies)
+        # Flower's FedAvg, made per round: it keeps nothing between rounds (and so is no part of a checkpoint)
+        aggregated, _ = FedAvg(weighted_by_key=p.NUM_EXAMPLES).aggregate_train(server_round, replies)
         if aggregated is None:
             raise ClientError(f"train round {server_round}: nothing to aggregate")
         self.global_model = aggregated

@@ -112,3 +112,14 @@ def test_every_strategy_family_gives_its_pinned_summary(tmp_path):
     assert sorted(actual) == sorted(expected)
     for name in RUNS:
         assert_same(actual[name], expected[name], name)
+    # every family's checkpoint (no pickle) reads back to the state it was written from
+    from strategies.checkpoint import CHECKPOINT, _count_references, _Encoder, load_checkpoint
+
+    for name in RUNS:
+        run_dir = tmp_path / "runs" / name
+        written = json.loads((run_dir / CHECKPOINT).read_text())
+        loaded, shared = load_checkpoint(run_dir), {}
+        _count_references(loaded, shared)  # objects shared when written are shared again
+        again = _Encoder(shared).encode(loaded)
+        assert again == written["state"], f"{name}: the checkpoint does not read back to its state"
+

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fedfair.simulation import OFFLINE_ENV
-from strategies.checkpoint import load_checkpoint, remap_nodes
+from strategies.checkpoint import load_checkpoint, read_meta, remap_nodes
 from tests.conftest import REPO
 from tests.procs import descendants, stop
 
@@ -61,7 +61,7 @@ def test_a_killed_run_resumes_to_the_same_summary(tmp_path, strategy):
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            payload = load_checkpoint(broken) if (broken / "checkpoint.pkl").is_file() else None
+            payload = read_meta(broken)
             if payload and payload["round"] >= 5:
                 break
             time.sleep(0.05)
@@ -102,7 +102,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_leaves_no_process(tmp_path):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        while not ((out / "checkpoint.pkl").is_file() and load_checkpoint(out)["round"] >= 2):
+        while not ((out / "checkpoint.json").is_file() and read_meta(out)["round"] >= 2):
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.05)
         children = descendants(process.pid)
