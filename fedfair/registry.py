@@ -61,7 +61,7 @@ DATASETS: dict[str, str] = {
     "mnist": "MNIST (local files: IDX or mnist_5k.csv.gz), 10 clients with 5 of 10 classes each, CNN",
     "fashion-mnist": "Fashion-MNIST (local IDX files), 10,000 rows, 10 clients with 5 of 10 classes each, CNN",
     "emnist": "EMNIST balanced (local IDX files), 10,000 rows, 10 clients with 5 classes each, CNN",
-    "cifar10": "CIFAR-10 (local python batches), 10,000 rows, 10 clients with 5 of 10 classes each, CNN",
+    "cifar10": "CIFAR-10 (local binary batches, cifar-10-binary.tar.gz), 10,000 rows, 10 clients with 5 of 10 classes each, CNN",
     "digits": "scikit-learn's 8x8 digits (1,797 rows, offline), 10 clients with 5 of 10 classes each, CNN",
     "ci-mnist-size": "CI-MNIST (seed 004) from local MNIST: even/odd, background colour; 15 %-style red minority "
                      "varying by client; 10 clients, train/val/test, MLP 64",

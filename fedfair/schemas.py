@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tomllib
 import typing
 from pathlib import Path
@@ -149,7 +150,7 @@ class CheckpointMeta(_Schema):
     dataset: str
     round: int = Field(ge=0, description="the last completed round")
     arrays: str = Field(pattern=r"^checkpoint-[0-9]+\.npz$", description="checkpoint-<round>.npz, a file in the run directory")
-    arrays_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="the SHA-256 of the arrays file (64 hex digits)")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="the SHA-256 of the arrays file and the state (64 hex digits)")
     state: Any = None
 
     @field_validator("state")
@@ -251,7 +252,7 @@ def _message(error: dict[str, Any], model: type[BaseModel]) -> str:
     if kind == "too_short":
         form = _accepted(model, loc)
         return f"{where}: empty" + (f" (expected {form})" if form else "")
-    msg = msg.removeprefix("Value error, ")
+    msg = re.sub(r" or instance of \w+", "", msg.removeprefix("Value error, "))
     value = error.get("input")
     shown = "" if kind == "value_error" or isinstance(value, (dict, list)) else f", got {_short(value)}"
     form = _accepted(model, loc)

@@ -15,9 +15,11 @@ Layouts:
   (folder ``emnist``, the "gzip" release of NIST; split ``balanced`` by default).
   EMNIST stores images transposed; they are turned upright here. Labels of the
   ``letters`` split start at 1 and are shifted to 0.
-- ``cifar10``: the python release, ``data_batch_1`` .. ``data_batch_5`` and
-  ``test_batch`` (pickled dicts with ``data`` (n x 3072, uint8, channel-major)
-  and ``labels``), folder ``cifar-10-batches-py``.
+- ``cifar10``: the binary release (``cifar-10-binary.tar.gz``), ``data_batch_1.bin`` ..
+  ``data_batch_5.bin`` and ``test_batch.bin``, each record one label byte then
+  3,072 pixel bytes (channel-major), folder ``cifar-10-batches-bin``. The python
+  release is a set of pickles, which fedfair does not load (a pickle can run
+  code): an error says to use the binary release.
 - ``digits``: scikit-learn's bundled 8 x 8 digits (1,797 rows, always available).
 
 Every set is returned as pixels scaled to [0, 1] (float32, one row per image in
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,10 @@ import numpy as np
 from fedfair.data import DatasetError
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-CIFAR_FILES = tuple(f"data_batch_{k}" for k in range(1, 6)) + ("test_batch",)
+CIFAR_FILES = tuple(f"data_batch_{k}.bin" for k in range(1, 6)) + ("test_batch.bin",)
+CIFAR_RECORD = 1 + 3 * 32 * 32  # label byte + channel-major pixels
 FOLDERS = {"mnist": ("mnist",), "fashion-mnist": ("fashion-mnist",), "emnist": ("emnist",),
-           "cifar10": ("cifar-10-batches-py", "cifar10")}
+           "cifar10": ("cifar-10-batches-bin", "cifar10")}
 SYSTEM_DIRS = {"fashion-mnist": ("/usr/share/datasets/fashion-mnist",)}
 IMAGE_SETS = ("mnist", "fashion-mnist", "emnist", "cifar10", "digits")
 
@@ -128,6 +130,10 @@ def load_images(name: str, data_root: str | os.PathLike[str] | None = None, emni
                 return _idx_set(name, folder, stems, transpose=True, shift=1 if emnist_split == "letters" else 0)
         if name == "cifar10" and all((folder / f).is_file() for f in CIFAR_FILES):
             return _cifar(folder)
+        if name == "cifar10" and (folder / "data_batch_1").is_file():
+            raise DatasetError(f"cifar10: {folder} holds the python release (pickles), which fedfair does not load "
+                               f"(a pickle can run code); use the binary release cifar-10-binary.tar.gz "
+                               f"({', '.join(CIFAR_FILES)})")
     if name == "mnist":
         for folder in looked:
             if (folder / "mnist_5k.csv.gz").is_file():
@@ -149,12 +155,16 @@ def _mnist_csv(path: Path) -> Images:
 
 
 def _cifar(folder: Path) -> Images:
-    pixels, labels = [], []
+    records = []
     for name in CIFAR_FILES:
-        with open(folder / name, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")  # noqa: S301 (the user's local CIFAR-10 release)
-        pixels.append(np.asarray(batch[b"data"], dtype=np.uint8))
-        labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
-    data = np.concatenate(pixels)
-    return Images((data / 255.0).astype(np.float32), np.concatenate(labels), (3, 32, 32), 10,
-                  {"kind": "cifar10", "files": str(folder), "rows": int(len(data))})
+        raw = np.fromfile(folder / name, dtype=np.uint8)
+        if raw.size == 0 or raw.size % CIFAR_RECORD:
+            raise DatasetError(f"cifar10: {folder / name} is not a CIFAR-10 binary batch ({raw.size} bytes, not a "
+                               f"multiple of {CIFAR_RECORD})")
+        records.append(raw.reshape(-1, CIFAR_RECORD))
+    table = np.concatenate(records)
+    labels = table[:, 0].astype(np.int64)
+    if labels.max() > 9:
+        raise DatasetError(f"cifar10: {folder} holds label {int(labels.max())}; CIFAR-10 labels are 0..9")
+    return Images((table[:, 1:] / 255.0).astype(np.float32), labels, (3, 32, 32), 10,
+                  {"kind": "cifar10", "files": str(folder), "rows": int(len(table))})

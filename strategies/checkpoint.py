@@ -111,6 +111,8 @@ class _Encoder:
         return key
 
     def _encode(self, value: Any) -> Any:  # noqa: C901 (one branch per kind of value)
+        if isinstance(value, np.generic):  # before float: np.float64 is a float, and stays an np.float64
+            return {TAG: "scalar", "dtype": value.dtype.str, "v": self.encode(value.item())}
         if value is None or isinstance(value, (bool, str)):
             return value
         if isinstance(value, int):
@@ -126,8 +128,6 @@ class _Encoder:
             return {TAG: "dict", "v": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
         if isinstance(value, np.ndarray):
             return {TAG: "array", "v": self.array(value)}
-        if isinstance(value, np.generic):
-            return {TAG: "scalar", "dtype": value.dtype.str, "v": self.encode(value.item())}
         if isinstance(value, memoryview):
             return {TAG: "bytes", "v": self.array(np.frombuffer(value.tobytes(), dtype=np.uint8))}
         if isinstance(value, bytes):
@@ -262,8 +262,11 @@ class _Decoder:
 
 
 # ----- files -----------------------------------------------------------------------------------
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def checksum(arrays: bytes, state: Any) -> str:
+    """SHA-256 of the arrays file and the state tree (canonical JSON): a changed or truncated part shows."""
+    digest = hashlib.sha256(arrays)
+    digest.update(json.dumps(state, sort_keys=True, separators=(",", ":"), allow_nan=False).encode())
+    return digest.hexdigest()
 
 
 def save_checkpoint(out_dir: Path, payload: Mapping[str, Any], strategy: str = "", dataset: str = "") -> None:
@@ -280,7 +283,7 @@ def save_checkpoint(out_dir: Path, payload: Mapping[str, Any], strategy: str = "
     server_round = int(payload.get("round", 0))
     arrays_name = f"checkpoint-{server_round}.npz"
     meta = {"format": FORMAT, "fedfair_version": _version(), "strategy": strategy or str(payload.get("strategy", "")),
-            "dataset": dataset, "round": server_round, "arrays": arrays_name, "arrays_sha256": _digest(data),
+            "dataset": dataset, "round": server_round, "arrays": arrays_name, "sha256": checksum(data, tree),
             "state": tree}
     _write(out_dir / arrays_name, data)
     _write(out_dir / CHECKPOINT, json.dumps(meta, allow_nan=False).encode())
@@ -341,8 +344,8 @@ def load_checkpoint(out_dir: Path, strategy: str | None = None, dataset: str | N
         data = arrays_path.read_bytes()
     except OSError:
         raise CheckpointError(f"{path}: its arrays file {arrays_path.name} is missing; {again}") from None
-    if _digest(data) != meta["arrays_sha256"]:
-        raise CheckpointError(f"{arrays_path}: checksum mismatch (the file was changed or truncated); {again}")
+    if checksum(data, meta["state"]) != meta["sha256"]:
+        raise CheckpointError(f"{path}: checksum mismatch (it or {arrays_path.name} was changed or truncated); {again}")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}

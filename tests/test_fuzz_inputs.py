@@ -36,9 +36,13 @@ FUZZ = settings(derandomize=True, deadline=None, database=None, phases=[Phase.ex
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+SCALE = float(os.environ.get("FEDFAIR_FUZZ_SCALE", "1"))  # e.g. 20 for a longer hunt; the suite runs 1
+OUTCOMES: dict[str, set[str]] = {}
+
+
 def fuzz(cases: int) -> settings:
-    """Seeded settings with ``cases`` examples."""
-    return settings(FUZZ, max_examples=cases)
+    """Seeded settings with ``cases`` examples (times FEDFAIR_FUZZ_SCALE; a scale other than 1 draws unseeded)."""
+    return settings(FUZZ, max_examples=max(1, int(cases * SCALE)), derandomize=SCALE == 1)
 
 STRANGE = st.one_of(
     st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True),
@@ -94,6 +98,12 @@ def _write_mutated(path: Path, text: str, op: str, cut: float) -> None:
 
 def _clean(result: Any, case: str, out: Path | None = None) -> str:
     """'accepted' (would run), 'ok' (exit 0) or 'error' (exit 2, one error line); anything else fails."""
+    outcome = _outcome(result, case, out)
+    OUTCOMES.setdefault(case.split()[0], set()).add(outcome)
+    return outcome
+
+
+def _outcome(result: Any, case: str, out: Path | None) -> str:
     if isinstance(result.exception, WouldRun):
         return "accepted"
     output = result.output
@@ -334,6 +344,17 @@ def test_fuzz_checkpoints(checkpointed, tmp_path_factory, data, op, value, cut, 
         assert "\n" not in str(err) and str(err)
         return
     assert payload is None or payload["round"] >= 0  # a harmless change (e.g. a value in the state) reads back
+
+
+def test_the_corpus_reaches_both_outcomes_of_every_file_kind():
+    """Each kind of file had cases refused and (where mutations can be harmless) cases accepted."""
+    kinds = {"manifest": {"accepted", "error"}, "tasks.json": {"error"}, "config.json": {"accepted", "error"},
+             "config.toml": {"accepted", "error"}, "source": {"ok", "error"}, "build": {"ok", "error"},
+             "bids": {"ok", "error"}}
+    if not OUTCOMES:
+        pytest.skip("run with the fuzz tests above")
+    missing = {kind: sorted(want - OUTCOMES.get(kind, set())) for kind, want in kinds.items()}
+    assert not {k: v for k, v in missing.items() if v}, f"outcomes never reached: {missing} (seen {OUTCOMES})"
 
 
 @pytest.mark.slow

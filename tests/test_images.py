@@ -63,18 +63,24 @@ def test_emnist_is_turned_upright_and_letters_start_at_zero(tmp_path):
     assert images.labels.min() == 0 and images.labels.tolist()[:6] == arrays["train"][1].tolist()
 
 
-def test_cifar_python_batches(tmp_path):
-    folder = tmp_path / "cifar-10-batches-py"
+def test_cifar_binary_batches_and_no_pickles(tmp_path):
+    folder = tmp_path / "cifar-10-batches-bin"
     folder.mkdir()
     rng = np.random.default_rng(1)
     batches = []
-    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.integers(0, 256, (2, 3072)).astype(np.uint8), b"labels": rng.integers(0, 10, 2).tolist()}
-        (folder / name).write_bytes(pickle.dumps(batch))
-        batches.append(batch)
+    for name in [f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]:
+        pixels, labels = rng.integers(0, 256, (2, 3072)).astype(np.uint8), rng.integers(0, 10, 2).astype(np.uint8)
+        (folder / name).write_bytes(np.hstack([labels[:, None], pixels]).tobytes())
+        batches.append((pixels, labels))
     images = load_images("cifar10", data_root=tmp_path)
     assert images.pixels.shape == (12, 3072) and images.input_shape == (3, 32, 32)
-    np.testing.assert_allclose(images.pixels[0], batches[0][b"data"][0] / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(images.pixels[0], batches[0][0][0] / 255.0, rtol=1e-6)
+    assert images.labels.tolist()[:2] == batches[0][1].tolist()
+    python = tmp_path / "py" / "cifar10"
+    python.mkdir(parents=True)
+    (python / "data_batch_1").write_bytes(pickle.dumps({b"data": 1}))
+    with pytest.raises(DatasetError, match="holds the python release \\(pickles\\), which fedfair does not load"):
+        load_images("cifar10", data_root=tmp_path / "py")
     model = build_model({"model": "cnn"}, 3072, seed=0, num_classes=10, input_shape=images.input_shape)
     assert model(__import__("torch").from_numpy(images.pixels[:3])).shape == (3, 10)
 
