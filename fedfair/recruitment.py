@@ -58,7 +58,15 @@ def read_bids(path: str | Path) -> BidTable:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"bids file {path} not found; give a CSV with columns user,task,bid")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False,
+                            on_bad_lines="error")
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty; give a CSV with columns user,task,bid") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} cannot be read as a user,task,bid CSV ({reason})") from None
+    frame = frame.reset_index(drop=True)
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in ("user", "task", "bid") if c not in frame.columns]
     if missing:

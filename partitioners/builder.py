@@ -116,6 +116,8 @@ class BuildSpec:
         return options
 
     def validate(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise DatasetError(f"seed must be an integer in [0, 2**31), got {self.seed!r}")
         if self.setting not in SETTINGS:
             raise DatasetError(f"setting must be one of {SETTINGS}, got {self.setting!r}")
         if self.standardise not in STANDARDISE:

@@ -22,6 +22,29 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["FEDFAIR_CACHE"] = str(tmp_path_factory.mktemp("fedfair-cache"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_ray_for_the_session():
+    """Simulations in this process share one Ray instance. Flower starts Ray for every simulation and shuts it
+    down afterwards (about 5 s each on 2 cores); here Ray stays up between simulations and is shut down once,
+    at the end. Each simulation still creates and removes its own ClientApp actors, so runs stay independent
+    (the pinned summaries are unchanged). Subprocesses (`fedfair run`, `flwr run .`) start their own Ray."""
+    from flwr.server.superlink.fleet.vce.backend import raybackend
+
+    original = raybackend.RayBackend.terminate
+
+    def terminate(self) -> None:  # Flower's terminate without ray.shutdown()
+        if self.pool:
+            self.pool.terminate_all_actors()
+
+    raybackend.RayBackend.terminate = terminate
+    yield
+    raybackend.RayBackend.terminate = original
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from partitioners.builtins import build_builtin
