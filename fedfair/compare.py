@@ -201,7 +201,7 @@ def run_comparison(
     for seed in seeds:
         root = resolve_dataset(dataset, seed, data_root=data_root or None)
         for config in configs:
-            check_model_fits(run_params(config)[0], root)
+            check_model_fits(run_params({k: v for k, v in config.items() if k != "_label"})[0], root)
         sizes.add(len(validate_clients(root)))
     if len(sizes) != 1:
         raise ParamError(f"the dataset has a different number of clients for different seeds: {sorted(sizes)}")

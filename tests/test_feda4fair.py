@@ -350,19 +350,24 @@ def test_issue_command_on_the_feda4fair_release(tmp_path):
 # ----- training on built directories -----------------------------------------------------
 @pytest.mark.slow
 def test_built_directories_train_with_fedavg_and_standalone(tmp_path):
-    from fedfair.simulation import simulate
+    from fedfair.simulation import simulate, simulate_many
 
     silo = build_dataset(BuildSpec(source="synthetic-acs", source_options={"states": STATES}, mapping={"RAC1P": "race-binary"},
                                    modifications=[{"client": "AL", "attribute": "SEX", "value": 2, "drop_rate": 0.5}]), tmp_path / "silo")
     device = build_dataset(BuildSpec(source="synthetic-acs", source_options={"states": STATES}, setting="cross-device",
                                      partitioning={"*": "iid:2"}, test_clients=["AL_0", "AK_1"]), tmp_path / "device")
     summaries = {}
-    for strategy, root in (("fedavg", silo), ("standalone", silo), ("fedavg", device)):
-        out = tmp_path / f"{strategy}-{root.name}"
-        summaries[(strategy, root.name)] = simulate(
-            {"strategy": strategy, "dataset": str(root), "rounds": 3, "seed": 0, "out-dir": str(out)},
-            num_supernodes=len(read_manifest(root).clients), echo=False)
-        assert json.loads((out / "status.json").read_text())["status"] == "complete"
+    silo_runs = [("fedavg", silo), ("standalone", silo)]  # one simulation for the two silo runs
+    configs = [{"strategy": s, "dataset": str(r), "rounds": 3, "seed": 0, "out-dir": str(tmp_path / f"{s}-{r.name}")}
+               for s, r in silo_runs]
+    for (strategy, root), summary in zip(silo_runs, simulate_many(configs, len(read_manifest(silo).clients), echo=False,
+                                                                   keep_going=False)):
+        summaries[(strategy, root.name)] = summary
+    summaries[("fedavg", "device")] = simulate(
+        {"strategy": "fedavg", "dataset": str(device), "rounds": 3, "seed": 0, "out-dir": str(tmp_path / "fedavg-device")},
+        num_supernodes=len(read_manifest(device).clients), echo=False)
+    for strategy, root in (*silo_runs, ("fedavg", device)):
+        assert json.loads((tmp_path / f"{strategy}-{root.name}" / "status.json").read_text())["status"] == "complete"
     for key in (("fedavg", "silo"), ("standalone", "silo")):
         clients = summaries[key]["clients"]
         assert [c["client"] for c in clients] == STATES

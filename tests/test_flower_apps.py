@@ -7,14 +7,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from fedfair.simulation import OFFLINE_ENV, simulate
 from tests.conftest import REPO
-from tests.procs import free_port, pids_with, start, stop
+from tests.procs import free_port, pids_with, start, stop, wait_for_port
 
 pytestmark = pytest.mark.slow
 FLWR = str(Path(sys.executable).with_name("flwr"))
@@ -66,9 +65,10 @@ def test_flwr_run_dot_runs_the_fair_clustering_strategies(tmp_path, config):
     assert _strip(summary) == _strip(json.loads(json.dumps(direct)))
 
 
-def _deploy(tmp_path: Path, dataset_dir: Path, clients: tuple[str, ...], run_config: str) -> tuple[Path, list]:
+def _deploy(tmp_path: Path, dataset_dir: Path, clients: tuple[str, ...], *run_configs: str) -> tuple[list[Path], list]:
     """flower-superlink + one flower-supernode per client (node-config names the dataset and client), then
-    `flwr run . local-deploy`; every process is stopped. Returns the run directory and the processes."""
+    `flwr run . local-deploy` once per run config, one after the other on the same SuperNodes; every process is
+    stopped. Returns the run directories and the processes."""
     env = _env(tmp_path / "flwr-home")
     port = free_port()
     (tmp_path / "flwr-home" / "config.toml").write_text(
@@ -77,30 +77,42 @@ def _deploy(tmp_path: Path, dataset_dir: Path, clients: tuple[str, ...], run_con
     bindir = Path(sys.executable).parent
     procs = [start([str(bindir / "flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(port)],
                    tmp_path / "superlink.log", env)]
-    out = tmp_path / "deployed"
+    outs = [tmp_path / f"deployed-{k}" for k in range(len(run_configs))]
+    runs = []
     try:
-        time.sleep(3)
+        wait_for_port(port)
         for client in clients:
             procs.append(start(
                 [str(bindir / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}",
                  "--host", "127.0.0.1", "--port", str(free_port()),
                  "--node-config", f"dataset-dir='{dataset_dir}' client='{client}'"],
                 tmp_path / f"supernode-{client}.log", env))
-        done = subprocess.run(
-            [FLWR, "run", ".", "local-deploy", "--stream", "--run-config",
-             f"dataset='' min-nodes={len(clients)} out-dir='{out}' {run_config}"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
-        )
+        for out, run_config in zip(outs, run_configs):
+            runs.append(subprocess.run(
+                [FLWR, "run", ".", "local-deploy", "--stream", "--run-config",
+                 f"dataset='' min-nodes={len(clients)} out-dir='{out}' {run_config}"],
+                cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
+            ))
+            if runs[-1].returncode != 0:
+                break
     finally:
         stop([p.pid for p in procs])
-    logs = done.stdout + done.stderr + "".join(p.read_text() for p in tmp_path.glob("*.log"))
-    assert done.returncode == 0, logs
-    assert json.loads((out / "status.json").read_text())["status"] == "complete", logs
-    return out, procs
+    logs = "".join(d.stdout + d.stderr for d in runs) + "".join(p.read_text() for p in tmp_path.glob("*.log"))
+    assert len(runs) == len(run_configs) and all(d.returncode == 0 for d in runs), logs
+    for out in outs:
+        assert json.loads((out / "status.json").read_text())["status"] == "complete", logs
+    return outs, procs
+
+
+SINGLE_SHOT = "strategy='single-shot' ss-kmax=20 ss-size='0.1'"
 
 
 def test_deployment_superlink_and_two_supernodes(synthetic_dir, tmp_path):
-    out, procs = _deploy(tmp_path, synthetic_dir, ("1", "2"), "rounds=2")
+    """FedAvg, then seed 001's one exchange (query.synthesize), on the same two SuperNodes."""
+    (out, single_shot), procs = _deploy(tmp_path, synthetic_dir, ("1", "2"), "rounds=2", SINGLE_SHOT)
+    summary = json.loads((single_shot / "summary.json").read_text())
+    assert sorted(summary["synthesis"]) == ["1", "2"] and [c["client"] for c in summary["clients"]] == ["1", "2"]
+    assert all(c["messages"] == 2 for c in summary["communication"]["clients"].values())
     summary = json.loads((out / "summary.json").read_text())
     assert [c["client"] for c in summary["clients"]] == ["1", "2"]
     assert [c["n_train"] for c in summary["clients"]] == [1200, 1200]
@@ -139,7 +151,7 @@ def test_task_set_through_flwr_run_dot_and_deployment(digit_task_set, tmp_path):
     winners = summary["recruitment"]["winners"]
     assert 0 < len(winners["digits"]) < 8 and summary["recruitment"]["spent"] <= 2.0 + 1e-9
     assert all(c in winners[t] for e in summary["allocation"] for c, t in e["tasks"].items())
-    deployed, _ = _deploy(tmp_path / "deploy", digit_task_set, ("0", "1"), "strategy='mmfl-round-robin' rounds=2")
+    (deployed,), _ = _deploy(tmp_path / "deploy", digit_task_set, ("0", "1"), "strategy='mmfl-round-robin' rounds=2")
     summary = json.loads((deployed / "summary.json").read_text())
     assert set(summary["tasks"]) == {"digits", "digits-rot"}
     assert [c["client"] for c in summary["tasks"]["digits"]["clients"]] == ["0", "1"]
@@ -147,17 +159,12 @@ def test_task_set_through_flwr_run_dot_and_deployment(digit_task_set, tmp_path):
                                                            {"0": "digits", "1": "digits-rot"}]
 
 
-def test_single_shot_through_flwr_run_dot_and_deployment(synthetic_dir, tmp_path):
-    """Seed 001's one exchange (query.synthesize) through Flower's launchers: every client's synthesis recorded."""
-    config = "strategy='single-shot' ss-kmax=20 ss-size='0.1'"
-    _, out = _flwr_run_dot(tmp_path / "sim", config)
+def test_single_shot_through_flwr_run_dot(tmp_path):
+    """Seed 001's one exchange through `flwr run .` (its deployment: test_deployment_superlink_and_two_supernodes)."""
+    _, out = _flwr_run_dot(tmp_path / "sim", SINGLE_SHOT)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rounds"] == 1 and len(summary["synthesis"]) == 8
     assert all(r["n-synthetic"] == 120 for r in summary["synthesis"].values())
-    deployed, _ = _deploy(tmp_path / "deploy", synthetic_dir, ("1", "2"), config)
-    summary = json.loads((deployed / "summary.json").read_text())
-    assert sorted(summary["synthesis"]) == ["1", "2"] and [c["client"] for c in summary["clients"]] == ["1", "2"]
-    assert all(c["messages"] == 2 for c in summary["communication"]["clients"].values())
 
 
 def test_tls_and_supernode_authentication_deployment(synthetic_dir, tmp_path):
@@ -188,7 +195,7 @@ def test_tls_and_supernode_authentication_deployment(synthetic_dir, tmp_path):
                      tmp_path / f"supernode-{client}.log", env)
 
     try:
-        time.sleep(3)
+        wait_for_port(port)
         for k in (1, 2):  # the operator registers the SuperNodes' public keys over the TLS Control API
             done = subprocess.run([FLWR, "supernode", "register", str(certs / f"node-{k}.pub"), "secure"],
                                   cwd=REPO, env=env, capture_output=True, text=True, timeout=60)

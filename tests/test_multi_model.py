@@ -15,7 +15,7 @@ from fedfair.metrics import GroupCounts
 from fedfair.models import build_model
 from fedfair.registry import STRATEGIES
 from fedfair.results import ClientEval, RunRecorder
-from fedfair.simulation import simulate
+from fedfair.simulation import simulate_many
 from fedfair.training import TrainConfig, evaluate, train_local
 from strategies.evaluation import Deployed
 from strategies.fedavg import FedAvgStrategy
@@ -100,10 +100,10 @@ class GlobalAndInitialStrategy(FedAvgStrategy):
 def test_a_run_reports_every_task_of_every_client(synthetic_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(STRATEGIES, "test-two-models", f"{__name__}:GlobalAndInitialStrategy")
     out = tmp_path / "two"
-    summary = simulate({"strategy": "test-two-models", "dataset": str(synthetic_dir), "rounds": 2, "seed": 4,
-                        "out-dir": str(out)}, num_supernodes=8, echo=False)
-    fedavg = simulate({"strategy": "fedavg", "dataset": str(synthetic_dir), "rounds": 2, "seed": 4,
-                       "out-dir": str(tmp_path / "fedavg")}, num_supernodes=8, echo=False)
+    summary, fedavg = simulate_many([
+        {"strategy": "test-two-models", "dataset": str(synthetic_dir), "rounds": 2, "seed": 4, "out-dir": str(out)},
+        {"strategy": "fedavg", "dataset": str(synthetic_dir), "rounds": 2, "seed": 4, "out-dir": str(tmp_path / "fedavg")},
+    ], num_supernodes=8, echo=False, keep_going=False)
     assert set(summary["tasks"]) == {"fedavg", "init"}
     # the FedAvg task equals a plain FedAvg run; the initial model's task equals evaluating it directly
     assert summary["tasks"]["fedavg"]["clients"] == fedavg["clients"]
