@@ -218,9 +218,10 @@ def intersection_counts(
 
 
 def group_rates(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-group n, positive-prediction rate, TPR, FPR, TNR, accuracy (NaN if undefined)."""
+    """Per-group n, positive-prediction rate, TPR, FPR, TNR, accuracy (NaN if undefined). ``counts`` is
+    G x 4, or any stack ... x G x 4 of such tables (e.g. bootstrap resamples): the rates are ... x G."""
     c = np.asarray(counts, dtype=np.float64)
-    tp, fp, tn, fn = c[:, TP], c[:, FP], c[:, TN], c[:, FN]
+    tp, fp, tn, fn = c[..., TP], c[..., FP], c[..., TN], c[..., FN]
     n = tp + fp + tn + fn
     pos, neg = tp + fn, fp + tn
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -243,8 +244,8 @@ def pair_gaps(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.
     ``(i[k], j[k])``, NaN when undefined.
     """
     r = group_rates(counts)
-    i, j = np.triu_indices(len(counts), k=1)
-    d = {key: np.abs(r[key][i] - r[key][j]) for key in ("selection_rate", "tpr", "fpr", "tnr", "accuracy")}
+    i, j = np.triu_indices(np.shape(counts)[-2], k=1)
+    d = {key: np.abs(r[key][..., i] - r[key][..., j]) for key in ("selection_rate", "tpr", "fpr", "tnr", "accuracy")}
     # np.maximum / + propagate NaN: EO needs both TPR and FPR, AOD both TPR and TNR.
     gaps = {
         "sp": d["selection_rate"],

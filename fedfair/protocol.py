@@ -86,6 +86,7 @@ SOFT = "soft"
 ADAPT = "adapt"
 ADAPT_SEED = "adapt-seed"
 SHARED = "shared"
+TRAINED_BEFORE = "trained-before"  # train config: whether this client trained (this task) earlier in the run
 FAIL_RATE = "fail-rate"  # fault injection (train and query routines): seeded by train-seed
 STRAGGLE_RATE = "straggle-rate"
 STRAGGLE_SECONDS = "straggle-seconds"

@@ -356,6 +356,8 @@ class FedFairStrategy:
         shared = self.plugins.shared.get(str(record.get(p.TASK, "")))
         if shared:
             record[p.SHARED] = json.dumps(shared)
+        if "puffle" in self.local_objectives():  # PUFFLE starts a client's first round at lambda 0
+            record[p.TRAINED_BEFORE] = self.plugins.trained_before(node.client, str(record.get(p.TASK, "")))
         content = RecordDict({p.CONFIG: record})
         if arrays is not None:
             content[p.ARRAYS] = arrays

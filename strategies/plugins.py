@@ -39,6 +39,7 @@ class PluginLog:
         self.fallbacks: dict[str, list[str]] = {}
         self.shared: dict[str, dict[str, Any]] = {}  # task -> {key: summed statistics}
         self.epsilon: dict[str, float] = {}  # DP-SGD: each client's budget spent so far
+        self.trained: dict[str, set[str]] = {}  # task -> clients that replied to a train message
 
     def collect(self, server_round: int, replies: Sequence[Message], clients: Mapping[int, str]) -> None:
         reports: dict[str, dict[str, float]] = {}
@@ -55,6 +56,7 @@ class PluginLog:
                 if note not in self.fallbacks.setdefault(client, []):
                     self.fallbacks[client].append(note)
             task = str(info.get(p.TASK, ""))
+            self.trained.setdefault(task, set()).add(client)
             for key, stats in json.loads(str(info.get(p.PLUGIN_SHARE, "{}"))).items():
                 mine = shared.setdefault(task, {})
                 mine[key] = sum_statistics(mine[key], stats) if key in mine else stats
@@ -62,6 +64,10 @@ class PluginLog:
             self.rounds.append({"round": server_round, "clients": reports})
         for task, stats in shared.items():  # replaces last round's: the clients that trained this round
             self.shared[task] = stats
+
+    def trained_before(self, client: str, task: str = "") -> bool:
+        """Whether ``client`` replied to a train message of ``task`` earlier in the run (PUFFLE's first round)."""
+        return client in self.trained.get(task, set())
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -27,27 +27,35 @@ def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
     return torch.stack([1 - p1, p1], dim=1)
 
 
-def demographic_disparity(probs, groups, n_groups, shared=None):
-    """An independent, autograd reference of PUFFLE's DPL (its RegularizationLoss) in torch: the module's
-    numpy value and hand-written gradient are checked against it."""
-    k = probs.shape[1]
+def demographic_disparity(probs, groups, n_groups, shared=None, classes=None):
+    """An independent, autograd reference of PUFFLE's DPL (its RegularizationLoss.forward) in torch, written as
+    its loops and branches: the module's numpy value and hand-written gradient are checked against it."""
     predicted = probs.argmax(dim=1)
-    mass = probs.gather(1, predicted[:, None]).squeeze(1)
-    sums = torch.zeros(n_groups * k, dtype=probs.dtype).index_add(0, groups * k + predicted, mass).view(n_groups, k)
-    counts = torch.bincount(groups, minlength=n_groups).to(probs.dtype)
-    rest_sums, rest = sums.sum(dim=0, keepdim=True) - sums, counts.sum() - counts
-    rate, rest_rate = sums / counts.clamp(min=1)[:, None], rest_sums / rest.clamp(min=1)[:, None]
-    present, others = counts > 0, rest > 0
-    if shared is not None:
-        s_sums = torch.as_tensor(shared[0], dtype=probs.dtype)
-        s_counts = torch.as_tensor(shared[1], dtype=probs.dtype)
-        rate = torch.where(present[:, None], rate, s_sums / s_counts.clamp(min=1)[:, None])
-        s_rest = s_counts.sum() - s_counts
-        rest_rate = torch.where(others[:, None], rest_rate,
-                                (s_sums.sum(0, keepdim=True) - s_sums) / s_rest.clamp(min=1)[:, None])
-        present, others = present | (s_counts > 0), others | (s_rest > 0)
-    gaps = torch.where((present & others)[:, None], (rate - rest_rate).abs(), torch.zeros((), dtype=probs.dtype))
-    return gaps.max()
+    classes = range(probs.shape[1]) if classes is None else [int(c) for c in classes]
+    s_sums = None if shared is None else np.asarray(shared[0], dtype=np.float64)
+    s_counts = None if shared is None else np.asarray(shared[1], dtype=np.float64)
+
+    def estimate(k, members):  # the server's rate of class k over the groups ``members`` (None: no rows)
+        if s_sums is None or s_counts[members].sum() <= 0:
+            return None
+        return float(np.clip(s_sums[members, k].sum() / s_counts[members].sum(), 0, 1))
+
+    violations = [torch.zeros((), dtype=probs.dtype)]
+    for k in classes:
+        for z in sorted(set(groups.tolist())):  # the groups present in the batch
+            inside, outside = groups == z, groups != z
+            y_z, y_rest = probs[(predicted == k) & inside][:, k].sum(), probs[(predicted == k) & outside][:, k].sum()
+            n_z, n_rest = int(inside.sum()), int(outside.sum())
+            others = [g for g in range(n_groups) if g != z]
+            if y_z == 0 and y_rest != 0:  # no row of z predicted k: z's rate estimated
+                e = estimate(k, [z])
+                violations.append(torch.zeros(()) if e is None else (e - y_rest / n_rest).abs())
+            elif (y_z != 0 and y_rest == 0) or n_rest == 0:  # nothing (predicted k) outside z: that side estimated
+                e = estimate(k, others)
+                violations.append(torch.zeros(()) if e is None else (y_z / n_z - e).abs())
+            else:
+                violations.append((y_z / n_z - y_rest / n_rest).abs())
+    return torch.stack([v.to(probs.dtype) for v in violations]).max()
 
 
 def test_demographic_disparity_equals_a_hand_computation():
@@ -91,7 +99,42 @@ def test_puffle_lambda_follows_the_momentum_rule_and_the_loss_mixes_ce_and_dpl()
                                    rtol=1e-5, atol=1e-6)
         lambdas.append(lam)
     assert reg.history == pytest.approx(lambdas, rel=1e-5)
-    assert start_lambda(0.04, 0.05) == 0 and start_lambda(0.2, 0.05) == pytest.approx(0.75)
+    # PUFFLE's start: the excess DD - T rescaled from [0, 1 - T] to [0, 1] (DD 0.2, T 0.05: 0.158)
+    assert start_lambda(0.04, 0.05) == 0 and start_lambda(0.05, 0.05) == 0
+    assert start_lambda(0.2, 0.05) == pytest.approx(0.15 / 0.95) and start_lambda(1.0, 0.05) == pytest.approx(1.0)
+
+
+def test_dpl_edge_cases_follow_puffles_branches():
+    """A present group with no row predicted k uses the server's estimate (or counts 0 without one), and a batch
+    with one label value compares only that class, as PUFFLE's RegularizationLoss does."""
+    probs = torch.tensor([[0.4, 0.6], [0.45, 0.55],  # group 0: both predicted 1, none predicted 0
+                          [0.1, 0.9], [0.2, 0.8], [0.95, 0.05]], dtype=torch.float64)  # group 1
+    groups = torch.tensor([0, 0, 1, 1, 1])
+    logits = np.log(probs.numpy())
+    shared = (np.array([[0.5, 6.0], [3.0, 5.0]]), np.array([10.0, 10.0]))  # group 0's class-0 rate: 0.05
+    class_1 = abs((0.6 + 0.55) / 2 - (0.9 + 0.8) / 3)
+    class_0 = abs(0.05 - 0.95 / 3)  # z = 0: no row of group 0 predicted 0 -> its estimate; z = 1: the same pair
+    assert disparity_with_gradient(logits, groups.numpy(), 2, shared)[0] == pytest.approx(max(class_0, class_1))
+    assert disparity_with_gradient(logits, groups.numpy(), 2)[0] == pytest.approx(class_1)  # no estimate: 0
+    only_ones = disparity_with_gradient(logits, groups.numpy(), 2, shared, classes=np.array([1]))[0]
+    assert only_ones == pytest.approx(class_1)  # a batch whose labels are all 1: class 1's pairs only
+    for classes in (None, [1]):
+        assert float(demographic_disparity(probs, groups, 2, shared, classes)) == \
+            pytest.approx(disparity_with_gradient(logits, groups.numpy(), 2, shared, classes=classes)[0])
+
+
+def test_puffle_starts_a_clients_first_round_at_lambda_zero():
+    data = _puffle_client()
+    config = {k: v for k, v in _puffle_dp_config(0.0, 0.0).items() if not k.startswith("dp-")}
+    config["puffle-target"] = 0.01
+    loop = TrainConfig(lr=0.1, epochs=1, batch_size=200)
+    first = train_with(["puffle"], config, build_model({"model": "logreg"}, 3, seed=0), data, loop, seed=0)
+    later = train_with(["puffle"], {**config, p.TRAINED_BEFORE: True}, build_model({"model": "logreg"}, 3, seed=0),
+                       data, loop, seed=0)
+    assert first.report["puffle-lambda-start"] == 0.0
+    dd = later.report["puffle-dd-start"]
+    assert first.report["puffle-dd-start"] == dd and dd > 0.01
+    assert later.report["puffle-lambda-start"] == pytest.approx((dd - 0.01) / 0.99) and dd > 0.01
 
 
 class _Forbidden(Mapping):
@@ -288,8 +331,9 @@ def test_numpy_disparity_and_gradient_match_autograd_of_the_reference(classes):
             groups[groups == 2] = 1  # a group absent from the batch
         shared = (np.abs(np.random.default_rng(trial).normal(size=(3, max(classes, 2)))) * 5, np.array([10.0, 12.0, 9.0])) \
             if trial % 2 else None
-        value, gradient = disparity_with_gradient(logits.detach().numpy(), groups.numpy(), 3, shared)
-        reference = demographic_disparity(class_probabilities(logits), groups, 3, shared)
+        labels = [1] if trial % 3 == 0 else None  # a batch with one label value
+        value, gradient = disparity_with_gradient(logits.detach().numpy(), groups.numpy(), 3, shared, classes=labels)
+        reference = demographic_disparity(class_probabilities(logits), groups, 3, shared, labels)
         (g_ref,) = torch.autograd.grad(reference, logits) if reference.requires_grad else (torch.zeros_like(logits),)
         assert value == pytest.approx(float(reference.detach()))
         np.testing.assert_allclose(gradient, g_ref.numpy(), atol=1e-12)

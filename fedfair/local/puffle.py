@@ -8,11 +8,13 @@ the softmax probabilities (PUFFLE's RegularizationLoss):
     DPL = max over classes k and groups z of |P(Y_hat = k | Z = z) - P(Y_hat = k | Z != z)|
 
 (the sum runs over the rows whose argmax is k, as PUFFLE's code does, so the
-term is differentiable through p_k). A group missing from the batch is compared
-through the server's aggregated statistics (the sum of p_k over predicted-k rows
-and the row count per group, summed over the clients' training splits after
-their last training, shared as counts, never rows); without them the pair is
-skipped.
+term is differentiable through p_k), over the classes among the batch's labels
+and the groups present in the batch. Where one side of a pair has no row, or
+none predicted k, PUFFLE compares with the server's estimate of that side's rate,
+from the aggregated statistics (the sum of p_k over predicted-k rows and the row
+count per group, summed over the clients' training splits after their last
+training, shared as counts, never rows); without them the pair counts 0
+(:func:`disparity_with_gradient` has the cases).
 
 lambda: ``puffle-tune=true`` (default) moves lambda toward the target disparity
 ``puffle-target`` with PUFFLE's momentum rule after every step:
@@ -21,9 +23,13 @@ alpha * velocity, 0, 1) (``puffle-alpha``, ``puffle-momentum``). PUFFLE measures
 the updated model's DPL on the same batch with an extra forward pass; fedfair
 measures it on the next batch's forward pass, which the loss needs anyway (the
 same model, a different batch), so a step costs one forward and one backward
-pass. Each round starts from PUFFLE's "disparity" rule: lambda_0 = 0 when the
-received model's disparity on the training split is at most the target, else
-(DD - target) / DD. ``puffle-tune=false`` keeps lambda = ``puffle-lambda``.
+pass. A client's first round starts from lambda_0 = 0 (PUFFLE's Client/client.py:
+the server tells each client whether it trained in this run before); every later
+round from PUFFLE's "disparity" rule (``compute_starting_lambda_with_disparity``
++ ``rescale_lambda``): lambda_0 = 0 when the received model's disparity on the
+training split is at most the target, else (DD - target) / (1 - target), the
+excess rescaled from [0, 1 - target] to [0, 1]. ``puffle-tune=false`` keeps
+lambda = ``puffle-lambda``.
 
 Privacy (PUFFLE's Client/client.py and DPL/Learning/learning.py, ECAI 2024
 Section 4): with DP-SGD (``dp-noise-multiplier`` > 0) the model's steps are
@@ -91,13 +97,38 @@ def group_statistics(z: np.ndarray, g: np.ndarray, n_groups: int) -> tuple[np.nd
     return _group_sums(k, predicted, mass, g, n_groups)
 
 
+def _estimates(shared: tuple[np.ndarray, np.ndarray] | None, n_groups: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """From the server's (G x K sums, G counts): each group's rate and the rate of all other groups, clipped to
+    [0, 1] (noised statistics may leave it); NaN where the statistics have no row."""
+    if shared is None:
+        return np.full((n_groups, k), np.nan), np.full((n_groups, k), np.nan)
+    s_sums, s_counts = np.asarray(shared[0], dtype=np.float64), np.asarray(shared[1], dtype=np.float64)
+    s_rest = s_counts.sum() - s_counts
+    own = np.where((s_counts > 0)[:, None], np.clip(s_sums / np.maximum(s_counts, 1e-12)[:, None], 0, 1), np.nan)
+    rest = np.where((s_rest > 0)[:, None],
+                    np.clip((s_sums.sum(axis=0) - s_sums) / np.maximum(s_rest, 1e-12)[:, None], 0, 1), np.nan)
+    return own, rest
+
+
 def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
-                            shared: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, np.ndarray]:
+                            shared: tuple[np.ndarray, np.ndarray] | None = None,
+                            classes: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """PUFFLE's DPL of a batch with logits ``z`` and group codes ``g``, and d DPL / d z, in numpy.
 
-    ``shared`` = the server's (G x K sums, G counts), used for groups absent from the batch (or when the
-    batch has no row outside a group); they are constants, only the batch's own rates carry gradient.
-    The gradient is formed by hand (tests check it against autograd) because the regulariser runs once per
+    As PUFFLE's ``RegularizationLoss.forward``: the pairs are (class k, group z) for the classes among the
+    batch's labels (``classes``; None = every class) and the groups present in the batch. For a pair,
+    with Y(z) = the sum of p_k over group z's rows predicted k and Y(not z) the same over the other rows:
+
+    - Y(z) = 0 < Y(not z) (no row of z predicted k): z's rate is the server's estimate (``shared``);
+    - otherwise, Y(not z) = 0 < Y(z), or no row outside z: the other side's rate is the server's estimate;
+    - otherwise |Y(z) / |Z = z| - Y(not z) / |Z != z||.
+
+    Without the estimate a pair that needs one counts 0 (PUFFLE: ``|x| - |x|``). DPL is the largest pair.
+    Two deliberate differences, both where PUFFLE's code assumes a binary 0/1 attribute: the estimate of
+    "the other side" is the rate of all other groups (PUFFLE reads group ``1 - z``), and the server shares
+    every class's sums (PUFFLE's ``compute_probabilities`` only class 1, so its class-0 pairs fall back to 0).
+    The estimates are constants; only the batch's own rates carry gradient. The gradient is formed by hand
+    (tests check it against autograd of an independent reference) because the regulariser runs once per
     mini-batch, where autograd's many small nodes would cost more than a small model's own step.
     """
     k, predicted, mass, slope = _predictions(z)
@@ -105,26 +136,24 @@ def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
     rest_sums, rest = sums.sum(axis=0) - sums, counts.sum() - counts
     rate = sums / np.maximum(counts, 1)[:, None]
     rest_rate = rest_sums / np.maximum(rest, 1)[:, None]
-    own, own_rest = np.repeat((counts > 0)[:, None], k, 1), np.repeat((rest > 0)[:, None], k, 1)
-    present, others = own, own_rest
-    if shared is not None:
-        s_sums, s_counts = np.asarray(shared[0], dtype=np.float64), np.asarray(shared[1], dtype=np.float64)
-        s_rest = s_counts.sum() - s_counts
-        # (clipped to [0, 1]: noised statistics may leave it)
-        rate = np.where(own, rate, np.clip(s_sums / np.maximum(s_counts, 1)[:, None], 0, 1))
-        rest_rate = np.where(own_rest, rest_rate,
-                             np.clip((s_sums.sum(axis=0) - s_sums) / np.maximum(s_rest, 1)[:, None], 0, 1))
-        present, others = own | (s_counts > 0)[:, None], own_rest | (s_rest > 0)[:, None]
-    gaps = np.where(present & others, np.abs(rate - rest_rate), 0.0)
+    own_estimate, rest_estimate = _estimates(shared, n_groups, k)
+    none_of_z = (sums == 0) & (rest_sums > 0)  # PUFFLE's first branch
+    none_outside = ~none_of_z & (((sums > 0) & (rest_sums == 0)) | (rest == 0)[:, None])  # its second branch
+    rate = np.where(none_of_z, own_estimate, rate)
+    rest_rate = np.where(none_outside, rest_estimate, rest_rate)
+    wanted = np.zeros(k, dtype=bool)
+    wanted[np.arange(k) if classes is None else np.asarray(classes, dtype=np.int64)] = True
+    pairs = (counts > 0)[:, None] & wanted[None, :]
+    gaps = np.where(pairs & np.isfinite(rate) & np.isfinite(rest_rate), np.abs(rate - rest_rate), 0.0)
     zb, kb = divmod(int(gaps.argmax()), k)
     value = float(gaps[zb, kb])
     coef = np.zeros(len(g))  # d DPL / d m_i, m_i = p of row i's predicted class
     if value > 0:
         sign = np.sign(rate[zb, kb] - rest_rate[zb, kb])
         hit = predicted == kb
-        if own[zb, kb]:
+        if not none_of_z[zb, kb]:  # z's rate is the batch's
             coef += np.where(hit & (g == zb), sign / counts[zb], 0.0)
-        if own_rest[zb, kb]:
+        if not none_outside[zb, kb]:  # the other side's rate is the batch's
             coef -= np.where(hit & (g != zb), sign / rest[zb], 0.0)
     return value, (coef * slope if z.ndim == 1 else coef[:, None] * slope)
 
@@ -141,8 +170,12 @@ def disparity_of_statistics(sums: np.ndarray, counts: np.ndarray) -> float:
 
 
 def start_lambda(disparity: float, target: float) -> float:
-    """PUFFLE's "disparity" start: 0 at or under the target, else (DD - target) / DD."""
-    return 0.0 if disparity <= target else (disparity - target) / disparity
+    """PUFFLE's "disparity" start (``compute_starting_lambda_with_disparity`` + ``rescale_lambda``): 0 at or
+    under the target, else the excess DD - target rescaled from [0, 1 - target] to [0, 1]:
+    (DD - target) / (1 - target)."""
+    if disparity <= target:
+        return 0.0
+    return min(1.0, (disparity - target) / (1.0 - target)) if target < 1 else 0.0
 
 
 class PuffleRegulariser:
@@ -169,7 +202,8 @@ class PuffleRegulariser:
     def __call__(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = batch.logits if batch.logits is not None else model(batch.x)
         z = logits.detach().numpy()
-        value, d_dpl = disparity_with_gradient(z, self.codes[batch.index.numpy()], self.n_groups, self.shared)
+        value, d_dpl = disparity_with_gradient(z, self.codes[batch.index.numpy()], self.n_groups, self.shared,
+                                               classes=np.unique(batch.y.numpy()))  # PUFFLE: the batch's labels
         if self.tune and self.steps > 0:  # the model after the previous step, measured on this batch
             seen = value + (self.rng.normal(0.0, self.noise) if self.noise > 0 else 0.0)
             self.velocity = self.momentum * self.velocity + (self.target - seen)
@@ -232,11 +266,16 @@ class Puffle(LocalObjective):
         tune = bool(self.values["puffle-tune"])
         self.rng = np.random.default_rng([int(self.config.get(p.TRAIN_SEED, 0)), 0x9FF1E])
         noise = float(self.values["puffle-lambda-noise"])
-        start = disparity_with_gradient(self.logits(model, data), groups, len(values), shared)[0]
-        if tune and noise > 0:  # the start DD reads every training row: one more release
+        start = disparity_with_gradient(self.logits(model, data), groups, len(values), shared,
+                                        classes=np.unique(data.train.y))[0]
+        first = not bool(self.config.get(p.TRAINED_BEFORE, False))
+        if tune and noise > 0:  # the start DD (reported) reads every training row: one more release
             start = float(np.clip(start + self.rng.normal(0.0, noise), 0.0, 1.0))
             self.ledger.append((noise, 1.0, 1))
-        lam = start_lambda(start, self.values["puffle-target"]) if tune else float(self.values["puffle-lambda"])
+        if not tune:
+            lam = float(self.values["puffle-lambda"])
+        else:  # PUFFLE (Client/client.py): lambda 0 in a client's first round, then the disparity start
+            lam = 0.0 if first else start_lambda(start, self.values["puffle-target"])
         self.regulariser = PuffleRegulariser(groups, len(values), lam, tune, self.values["puffle-target"],
                                              self.values["puffle-alpha"], self.values["puffle-momentum"], shared,
                                              noise=noise, rng=self.rng)
