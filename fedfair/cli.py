@@ -43,6 +43,13 @@ def _fmt(x: Any) -> str:
     return f"{x:.4f}" if isinstance(x, float) else str(x)
 
 
+def _with_ci(value: Any, interval: Sequence[float] | None) -> str:
+    """``0.8123 [0.790, 0.834]``: a value and its confidence interval (when there is one)."""
+    if not interval or value is None or (isinstance(value, float) and math.isnan(value)):
+        return _fmt(value)
+    return f"{_fmt(value)} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     """Per-client table plus the averages; one table per task when clients deploy several models."""
     from fedfair.results import task_views
@@ -97,19 +104,26 @@ def print_task_summary(summary: dict[str, Any]) -> None:
     for col in columns:
         table.add_column(col, justify="left" if col == "client" else "right")
 
-    def fairness_cells(fairness: dict[str, Any]) -> list[str]:
-        return [_fmt(fairness.get(a, {}).get(m)) for a in attributes for m in ("sp", "eqop", "eo")]
+    def fairness_cells(fairness: dict[str, Any], ci: dict[str, Any] | None) -> list[str]:
+        bounds = (ci or {}).get("fairness", {})
+        return [_with_ci(fairness.get(a, {}).get(m), bounds.get(a, {}).get(m)) for a in attributes
+                for m in ("sp", "eqop", "eo")]
 
     for c in summary["clients"]:
         row = [str(c["client"]), str(c["n_train"]), str(c["n_test"])]
         row += [_fmt(c.get("cluster"))] if clustered else []
-        table.add_row(*row, _fmt(c["accuracy"]), _fmt(c["loss"]), *fairness_cells(c["fairness"]))
+        table.add_row(*row, _with_ci(c["accuracy"], (c.get("ci") or {}).get("accuracy")), _fmt(c["loss"]),
+                      *fairness_cells(c["fairness"], c.get("ci")))
     mean = summary["mean"]
     table.add_row(
-        "[bold]mean[/bold]", "", "", *([""] if clustered else []), _fmt(mean["accuracy"]), _fmt(mean["loss"]),
-        *fairness_cells(mean["fairness"]), end_section=True,
+        "[bold]mean[/bold]", "", "", *([""] if clustered else []),
+        _with_ci(mean["accuracy"], (mean.get("ci") or {}).get("accuracy")), _fmt(mean["loss"]),
+        *fairness_cells(mean["fairness"], mean.get("ci")), end_section=True,
     )
     console.print(table)
+    if summary.get("ci"):
+        console.print(f"[brackets]: {summary['ci']['level']:.0%} bootstrap intervals ({summary['ci']['resamples']} "
+                      f"resamples of each client's test rows; of the clients for the mean)", highlight=False, markup=False)
     skipped = {a: {m: k for m, k in v.items() if k} for a, v in mean.get("undefined", {}).items()}
     skipped = {a: v for a, v in skipped.items() if v}
     if skipped:

@@ -28,6 +28,7 @@ import numpy as np
 
 from fedfair.config import ParamError, parse_assignments
 from fedfair.metrics import json_safe
+from fedfair.uncertainty import generator, overlap, seeds_and_clients_interval
 
 NOTIONS = ("sp", "eqop", "eo")
 
@@ -81,6 +82,37 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=0))
 
 
+def entry_intervals(label: str, runs: Sequence[Mapping[str, Any]], attributes: Sequence[str]) -> dict[str, Any]:
+    """An entry's intervals of the mean accuracy and gaps over its seeds and clients (two-level bootstrap at the
+    runs' ``ci-level`` / ``ci-resamples``); {} for task sets or runs without intervals."""
+    settings = next((s["ci"] for s in runs if s.get("ci")), None)
+    if not settings or any("clients" not in s for s in runs):
+        return {}
+    level, resamples = float(settings["level"]), int(settings["resamples"])
+    rng = generator(0, "compare", label)
+    clients = [s["clients"] for s in runs]
+    return {"level": level, "accuracy": seeds_and_clients_interval([[c["accuracy"] for c in cs] for cs in clients],
+                                                                   level, resamples, rng),
+            "fairness": {a: {n: seeds_and_clients_interval([[c["fairness"].get(a, {}).get(n) for c in cs] for cs in clients],
+                                                           level, resamples, rng) for n in NOTIONS} for a in attributes}}
+
+
+def mark_differences(rows: Sequence[dict[str, Any]]) -> None:
+    """``differs``: per entry, the metrics whose interval does not overlap the first entry's (the reference)."""
+    if not rows:
+        return
+    reference = rows[0].get("ci") or {}
+    for row in rows:
+        ci, differs = row.get("ci") or {}, []
+        if row is not rows[0] and ci and reference:
+            if not overlap(ci.get("accuracy"), reference.get("accuracy")):
+                differs.append("accuracy")
+            for attr, notions in ci.get("fairness", {}).items():
+                differs += [f"{n}:{attr}" for n, bounds in notions.items()
+                            if not overlap(bounds, reference.get("fairness", {}).get(attr, {}).get(n))]
+        row["differs"] = differs
+
+
 def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per entry: mean +- std over seeds of the client-averaged accuracy and gaps."""
     rows = []
@@ -98,16 +130,21 @@ def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]]) -> 
         row["fairness"] = {a: {n: _mean_std([m.get("fairness", {}).get(a, {}).get(n, math.nan) for m in means])
                                for n in NOTIONS} for a in attributes}
         row["clusters"] = [s.get("clusters") for s in ok]
+        row["ci"] = entry_intervals(label, ok, attributes)
         # communication over the run, all clients: server -> clients (down) and clients -> server (up), in MB
         for way in ("down", "up"):
             row[f"{way}_mb"] = _mean_std([s.get("communication", {}).get(f"{way}_bytes", math.nan) / 1e6 for s in ok])
         rows.append(row)
+    mark_differences(rows)
     return rows
 
 
-def _cell(pair: tuple[float, float]) -> str:
+def _cell(pair: tuple[float, float], interval: Sequence[float] | None = None, differs: bool = False) -> str:
     mean, std = pair
-    return "n/a" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
+    if math.isnan(mean):
+        return "n/a"
+    text = f"{mean:.4f} ± {std:.4f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+    return text + (" *" if differs else "")
 
 
 def _megabytes(pair: tuple[float, float]) -> str:
@@ -124,25 +161,38 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
     header = (["strategy", "accuracy"] + (["min accuracy (tasks)", "accuracy variance (tasks)"] if tasks else [])
               + [f"{m.upper() if m != 'eqop' else 'EqOp'} {a}" for a in attributes for m in NOTIONS]
               + ["MB down", "MB up"])
+    level = next((r["ci"]["level"] for r in rows if r.get("ci")), None)
+    intervals = (f" [brackets]: the {level:.0%} interval of the mean over seeds and clients (two-level bootstrap: "
+                 f"seeds, then each seed's clients, resampled); * : the interval does not overlap the first "
+                 f"entry's ({rows[0]['label']}), the only differences the intervals support." if level else "")
     lines = [f"# fedfair compare: {meta['dataset']}, {meta['rounds']} rounds, seeds {meta['seeds']}", "",
              "Mean ± std over seeds of the clients' mean local accuracy and mean local fairness gaps "
              "(lower gap = fairer); MB down / up: bytes the server sent to / received from all clients over "
-             "the run (message payloads).", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+             "the run (message payloads)." + intervals, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     with open(out / "table.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["strategy", "runs", "failed", "accuracy_mean", "accuracy_std"]
                         + [f"{k}_{s}" for k in extra for s in ("mean", "std")]
                         + [f"{m}_{a}_{s}" for a in attributes for m in NOTIONS for s in ("mean", "std")]
-                        + ["mb_down_mean", "mb_down_std", "mb_up_mean", "mb_up_std"])
+                        + ["mb_down_mean", "mb_down_std", "mb_up_mean", "mb_up_std"]
+                        + [f"{k}_ci_{e}" for k in ["accuracy", *(f"{m}_{a}" for a in attributes for m in NOTIONS)]
+                           for e in ("low", "high")])
         for r in rows:
-            cells = ([r["label"], _cell(r["accuracy"])] + [_cell(r[k]) for k in extra]
-                     + [_cell(r["fairness"].get(a, {}).get(m, (math.nan, math.nan))) for a in attributes for m in NOTIONS]
+            ci, differs = r.get("ci") or {}, set(r.get("differs", []))
+            cells = ([r["label"], _cell(r["accuracy"], ci.get("accuracy"), "accuracy" in differs)]
+                     + [_cell(r[k]) for k in extra]
+                     + [_cell(r["fairness"].get(a, {}).get(m, (math.nan, math.nan)),
+                              ci.get("fairness", {}).get(a, {}).get(m), f"{m}:{a}" in differs)
+                        for a in attributes for m in NOTIONS]
                      + [_megabytes(r["down_mb"]), _megabytes(r["up_mb"])])
             lines.append("| " + " | ".join(cells) + " |")
             writer.writerow([r["label"], r["runs"], r["failed"], *r["accuracy"]] + [v for k in extra for v in r[k]]
                             + [v for a in attributes for m in NOTIONS
                                for v in r["fairness"].get(a, {}).get(m, (math.nan, math.nan))]
-                            + [*r["down_mb"], *r["up_mb"]])
+                            + [*r["down_mb"], *r["up_mb"]]
+                            + [v for bounds in [ci.get("accuracy")] + [ci.get("fairness", {}).get(a, {}).get(m)
+                                                                        for a in attributes for m in NOTIONS]
+                               for v in (bounds or [math.nan, math.nan])])
     failed = [r for r in rows if r["failed"]]
     if failed:
         lines += ["", "Failed runs:"] + [f"- {r['label']}: {e}" for r in failed for e in r["errors"]]

@@ -79,6 +79,10 @@ COMMON_PARAMS: dict[str, Param] = {
                            "training", "float in [0, 1]", lambda x: 0 <= x <= 1),
     "straggle-seconds": Param(float, 0.0, "fault injection: how late a straggler is (seconds)", "float >= 0",
                               lambda x: x >= 0),
+    "ci-level": Param(float, 0.95, "level of the bootstrap confidence intervals in summary.json and the printed table",
+                      "float in (0, 1)", lambda x: 0 < x < 1),
+    "ci-resamples": Param(int, 1000, "bootstrap resamples of each client's test rows (from its confusion counts) "
+                          "and of the clients for the means; 0 = no intervals", "integer >= 0", lambda x: x >= 0),
     "mitigation": Param(str, "none", "client-side fairness mitigation added to any strategy's local training: none, "
                         "fairif (seed 004's influence reweighting) or puffle (PUFFLE's regulariser)",
                         "none, fairif or puffle", lambda x: x in ("none", *MITIGATIONS)),

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fedfair.metrics import METRIC_NAMES, GroupCounts, fairness_from_counts, json_safe
+from fedfair.uncertainty import client_intervals, generator, mean_interval
 
 SUMMARY = "summary.json"
 STATUS = "status.json"
@@ -73,6 +74,17 @@ def mean_over_clients(clients: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             mean["fairness"][attr][metric] = float(np.mean(defined)) if defined else math.nan
             mean["undefined"][attr][metric] = len(values) - len(defined)
     return mean
+
+
+def mean_intervals(clients: Sequence[Mapping[str, Any]], level: float, resamples: int,
+                   rng: np.random.Generator) -> dict[str, Any]:
+    """Intervals of the means over clients (accuracy, every fairness metric) by resampling the clients."""
+    out: dict[str, Any] = {"accuracy": mean_interval([c["accuracy"] for c in clients], level, resamples, rng),
+                           "fairness": {}}
+    for attr in sorted({a for c in clients for a in c["fairness"]}):
+        out["fairness"][attr] = {m: mean_interval([c["fairness"].get(attr, {}).get(m) for c in clients], level,
+                                                  resamples, rng) for m in METRIC_NAMES}
+    return out
 
 
 def client_entry(e: ClientEval) -> dict[str, Any]:
@@ -223,8 +235,13 @@ class RunRecorder:
         mean}}; means are taken per task, never across tasks.
         """
         by_task: dict[str, list[dict[str, Any]]] = {}
+        level, resamples = float(self.config.get("ci-level", 0.95)), int(self.config.get("ci-resamples", 0))
         for e in sorted(evals, key=lambda e: (e.task, e.partition_id)):
-            by_task.setdefault(e.task, []).append(client_entry(e))
+            entry = client_entry(e)
+            if resamples:  # bootstrap over the client's test rows, from its confusion counts
+                rng = generator(int(self.config.get("seed", 0)), "client", e.client, e.model, e.task)
+                entry["ci"] = client_intervals(e.accuracy, e.n_test, e.groups, level, resamples, rng)
+            by_task.setdefault(e.task, []).append(entry)
         summary: dict[str, Any] = {
             "strategy": self.config["strategy"],
             "dataset": self.config["dataset"],
@@ -232,11 +249,22 @@ class RunRecorder:
             "seed": self.config["seed"],
             "wall_seconds": round(time.time() - self.started, 3),
         }
+        def mean(task: str, clients: list[dict[str, Any]]) -> dict[str, Any]:
+            averaged = mean_over_clients(clients)
+            if resamples and clients:
+                averaged["ci"] = mean_intervals(clients, level, resamples,
+                                                generator(int(self.config.get("seed", 0)), "mean", task))
+            return averaged
+
+        if resamples:
+            summary["ci"] = {"level": level, "resamples": resamples,
+                             "method": "percentile bootstrap: per client over its test rows (from the group confusion "
+                                       "counts), for the means over the clients"}
         if len(by_task) <= 1:
             clients = next(iter(by_task.values()), [])
-            summary.update({"clients": clients, "mean": mean_over_clients(clients)})
+            summary.update({"clients": clients, "mean": mean(next(iter(by_task), ""), clients)})
         else:
-            summary["tasks"] = {task: {"clients": clients, "mean": mean_over_clients(clients)}
+            summary["tasks"] = {task: {"clients": clients, "mean": mean(task, clients)}
                                 for task, clients in by_task.items()}
             accuracies = np.array([part["mean"]["accuracy"] for part in summary["tasks"].values()])
             summary.update({"min_accuracy": float(accuracies.min()), "mean_accuracy": float(accuracies.mean()),

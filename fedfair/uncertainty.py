@@ -103,3 +103,24 @@ def overlap(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:
     if not a or not b:
         return True
     return not (a[1] < b[0] or b[1] < a[0])
+
+
+def seeds_and_clients_interval(values: Sequence[Sequence[float | None]], level: float, resamples: int,
+                               rng: np.random.Generator) -> list[float] | None:
+    """Interval of the grand mean of per-seed, per-client values (``values[s][c]``) by a two-level bootstrap:
+    seeds drawn with replacement, then each drawn seed's clients with replacement, so that both the spread
+    between seeds and the spread between clients widen it. Undefined values are left out of each mean; None
+    when fewer than two values are defined."""
+    seeds = [np.asarray([np.nan if v is None else v for v in row], dtype=np.float64) for row in values]
+    seeds = [row for row in seeds if np.isfinite(row).any()]
+    if sum(int(np.isfinite(row).sum()) for row in seeds) < 2:
+        return None
+    per_seed = np.empty((len(seeds), resamples))
+    for k, row in enumerate(seeds):  # B client resamples of each seed at once
+        picks = row[rng.integers(0, len(row), size=(resamples, len(row)))]
+        defined = np.isfinite(picks)
+        per_seed[k] = np.where(defined.any(axis=1), np.where(defined, picks, 0).sum(axis=1) / np.maximum(defined.sum(axis=1), 1), np.nan)
+    chosen = rng.integers(0, len(seeds), size=(resamples, len(seeds)))
+    grand = np.nanmean(per_seed[chosen, np.arange(resamples)[:, None]], axis=1) if len(seeds) > 1 else per_seed[0]
+    return _as_list(percentile_interval(grand, level))
+

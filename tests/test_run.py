@@ -146,8 +146,10 @@ def test_cli_run_prints_every_client_and_the_means(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 2 and json.loads((out / "config.json").read_text())["lr"] == 0.1
-    for client in summary["clients"]:
-        row = re.search(rf"│ {client['client']}\s+│\s+1200 │\s+1200 │\s+([0-9.]+) │", result.output)
+    for client in summary["clients"]:  # accuracy [its 95 % bootstrap interval]
+        row = re.search(rf"│ {client['client']}\s+│\s+1200 │\s+1200 │\s+([0-9.]+) \[([0-9.]+), ([0-9.]+)\] │", result.output)
         assert row and float(row.group(1)) == pytest.approx(client["accuracy"], abs=5e-5)
-    mean_row = re.search(r"│ mean\s+│\s+│\s+│\s+([0-9.]+) │", result.output)
+        assert [float(row.group(2)), float(row.group(3))] == pytest.approx(client["ci"]["accuracy"], abs=5e-4)
+    mean_row = re.search(r"│ mean\s+│\s+│\s+│\s+([0-9.]+) \[", result.output)
     assert mean_row and float(mean_row.group(1)) == pytest.approx(summary["mean"]["accuracy"], abs=5e-5)
+    assert "95% bootstrap intervals (1000 resamples" in result.output
