@@ -90,19 +90,19 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(f"recruitment {r['mechanism']} (budget {r['budget']}, spent {r['spent']:.4g}): take-up {take_up}",
                       highlight=False)
         for warning in r.get("warnings", []):
-            console.print(f"warning: {warning}", highlight=False)
+            console.print(f"warning: {warning}", highlight=False, markup=False)
 
 
 def print_task_summary(summary: dict[str, Any]) -> None:
     """One task's per-client table plus its averages."""
     attributes = sorted({a for c in summary["clients"] for a in c["fairness"]})
     clustered = any(c.get("cluster") is not None for c in summary["clients"])
-    table = Table(title=f"{summary['strategy']} on {summary['dataset']}: {summary['rounds']} rounds, seed {summary['seed']}")
+    table = Table(title=escape(f"{summary['strategy']} on {summary['dataset']}: {summary['rounds']} rounds, seed {summary['seed']}"))
     columns = ["client", "n_train", "n_test"] + (["cluster"] if clustered else []) + ["accuracy", "loss"]
     for attr in attributes:
         columns += [f"SP {attr}", f"EqOp {attr}", f"EO {attr}"]
     for col in columns:
-        table.add_column(col, justify="left" if col == "client" else "right")
+        table.add_column(escape(col), justify="left" if col == "client" else "right")
 
     def fairness_cells(fairness: dict[str, Any], ci: dict[str, Any] | None) -> list[str]:
         bounds = (ci or {}).get("fairness", {})
@@ -110,7 +110,7 @@ def print_task_summary(summary: dict[str, Any]) -> None:
                 for m in ("sp", "eqop", "eo")]
 
     for c in summary["clients"]:
-        row = [str(c["client"]), str(c["n_train"]), str(c["n_test"])]
+        row = [escape(str(c["client"])), str(c["n_train"]), str(c["n_test"])]
         row += [_fmt(c.get("cluster"))] if clustered else []
         table.add_row(*row, _with_ci(c["accuracy"], (c.get("ci") or {}).get("accuracy")), _fmt(c["loss"]),
                       *fairness_cells(c["fairness"], c.get("ci")))
@@ -429,7 +429,7 @@ def auction(
         _fail(err)
     report = auction_report(mechanism, budget, result, table_.users, table_.tasks)
     for warning in report.get("warnings", []):
-        err_console.print(f"[bold yellow]warning:[/bold yellow] {warning}", highlight=False)
+        err_console.print(f"[bold yellow]warning:[/bold yellow] {escape(str(warning))}", highlight=False)
     typer.echo(json.dumps(report, indent=2))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fedfair.data import DatasetError
@@ -295,16 +296,22 @@ def _print_info(console: Any, root: Path) -> None:
 
     manifest = read_manifest(root)
     rows = client_rows(manifest.root)
-    table = Table(title=f"{manifest.name}: {len(rows)} clients{' (SYNTHETIC)' if manifest.raw.get('synthetic') else ''}")
+    synthetic = " (SYNTHETIC)" if manifest.spec.synthetic else ""
+    table = Table(title=escape(f"{manifest.name}: {len(rows)} clients{synthetic}"))  # names are text, not markup
     attrs = list(manifest.sensitive_values)
     for col in ["client", "role", "n_train", "n_val", "n_test", "P(y=1)"] + [f"{a}: share / P(y=1)" for a in attrs]:
-        table.add_column(col, justify="left" if col in ("client", "role") else "right")
+        table.add_column(escape(col), justify="left" if col in ("client", "role") else "right")
     for r in rows:
         cells = [", ".join(f"{v}: {s:.2f}/{'-' if p is None else f'{p:.2f}'}" for v, (s, p) in r[a].items()) for a in attrs]
-        table.add_row(str(r["client"]), r["role"], str(r["n_train"]), str(r["n_val"]), str(r["n_test"]), f"{r['label_rate']:.3f}", *cells)
+        table.add_row(escape(str(r["client"])), r["role"], str(r["n_train"]), str(r["n_val"]), str(r["n_test"]),
+                      f"{r['label_rate']:.3f}", *map(escape, cells))
     console.print(table)
-    mods = manifest.raw.get("modifications", [])
+    mods = manifest.spec.modifications
+
+    def count(key: str) -> int:
+        return int(sum(m.get(key, 0) for m in mods if isinstance(m.get(key, 0), (int, float))))
+
     console.print(f"features: {len(manifest.features)}; sensitive: {', '.join(attrs)}; modifications: {len(mods)} "
-                  f"({sum(m['dropped'] for m in mods)} rows dropped, {sum(m['flipped'] for m in mods)} flipped)", highlight=False)
-    for warning in manifest.raw.get("warnings", []):
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+                  f"({count('dropped')} rows dropped, {count('flipped')} flipped)", highlight=False, markup=False)
+    for warning in manifest.spec.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)

@@ -43,6 +43,7 @@ STRATEGIES: dict[str, str] = {
     "maml": "strategies.maml:MAMLStrategy",
     "fairfed": "strategies.fairfed:FairFedStrategy",
     "fairfed-af": "strategies.fairfed:FairFedAFStrategy",
+    "qffl": "strategies.qffl:QFFLStrategy",
     "fedfair-mmfl": "strategies.mmfl:FedFairMMFLStrategy",
     "mmfl-random": "strategies.mmfl_random:MMFLRandomStrategy",
     "mmfl-round-robin": "strategies.mmfl_round_robin:MMFLRoundRobinStrategy",

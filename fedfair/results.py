@@ -189,7 +189,12 @@ class RunRecorder:
     def log(self, text: str) -> None:
         """Progress line on the console (stderr)."""
         if self.echo:
-            _progress_console().print(text, highlight=False)
+            from rich.errors import MarkupError
+
+            try:
+                _progress_console().print(text, highlight=False)
+            except MarkupError:  # a name (client, dataset, path) that looks like markup: print it as it is
+                _progress_console().print(text, highlight=False, markup=False)
 
     def record_round(self, server_round: int, evals: Sequence[ClientEval], stage: str = "evaluate") -> None:
         """Append one metrics.jsonl row per (client, model) and log the round's averages."""
@@ -239,7 +244,7 @@ class RunRecorder:
         for e in sorted(evals, key=lambda e: (e.task, e.partition_id)):
             entry = client_entry(e)
             if resamples:  # bootstrap over the client's test rows, from its confusion counts
-                rng = generator(int(self.config.get("seed", 0)), "client", e.client, e.model, e.task)
+                rng = generator(int(self.config.get("seed", 0)), "client", e.client, e.model)  # equal evaluations: equal intervals
                 entry["ci"] = client_intervals(e.accuracy, e.n_test, e.groups, level, resamples, rng)
             by_task.setdefault(e.task, []).append(entry)
         summary: dict[str, Any] = {
@@ -249,11 +254,11 @@ class RunRecorder:
             "seed": self.config["seed"],
             "wall_seconds": round(time.time() - self.started, 3),
         }
-        def mean(task: str, clients: list[dict[str, Any]]) -> dict[str, Any]:
+        def mean(clients: list[dict[str, Any]]) -> dict[str, Any]:
             averaged = mean_over_clients(clients)
             if resamples and clients:
                 averaged["ci"] = mean_intervals(clients, level, resamples,
-                                                generator(int(self.config.get("seed", 0)), "mean", task))
+                                                generator(int(self.config.get("seed", 0)), "mean"))
             return averaged
 
         if resamples:
@@ -262,9 +267,9 @@ class RunRecorder:
                                        "counts), for the means over the clients"}
         if len(by_task) <= 1:
             clients = next(iter(by_task.values()), [])
-            summary.update({"clients": clients, "mean": mean(next(iter(by_task), ""), clients)})
+            summary.update({"clients": clients, "mean": mean(clients)})
         else:
-            summary["tasks"] = {task: {"clients": clients, "mean": mean(task, clients)}
+            summary["tasks"] = {task: {"clients": clients, "mean": mean(clients)}
                                 for task, clients in by_task.items()}
             accuracies = np.array([part["mean"]["accuracy"] for part in summary["tasks"].values()])
             summary.update({"min_accuracy": float(accuracies.min()), "mean_accuracy": float(accuracies.mean()),

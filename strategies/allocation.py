@@ -6,7 +6,8 @@
 - :func:`round_robin_tasks`: active clients cycle through the tasks across rounds
   (Bhuyan & Moharir, seed 003's baseline);
 - :func:`task_qffl_step`: q-FFL's aggregation (Li et al., Flower's
-  ``compute_delta_and_h``) applied to one task with the task's loss F_s.
+  ``compute_delta_and_h``) applied to one task with the task's loss F_s;
+  :func:`qffl_step`: the same with each reply's own loss F_k (client-level q-FFL).
 
 A client that lacks training data for a task cannot train it. fedfair's rule
 (the paper's clients hold every task): the client's draw uses eq. 5's
@@ -72,11 +73,19 @@ def task_qffl_step(global_weights: list[np.ndarray], local_weights: Sequence[lis
     tasks: the step of task s is Delta / (q ||Delta||^2 / F_s + L) per reply, larger for a task with a larger
     loss. L = 1 / lr (the local learning rate). q = 0 gives the plain mean of the local models.
     """
+    return qffl_step(global_weights, local_weights, [task_loss] * len(local_weights), q, lr)
+
+
+def qffl_step(global_weights: list[np.ndarray], local_weights: Sequence[list[np.ndarray]], losses: Sequence[float],
+              q: float, lr: float) -> list[np.ndarray]:
+    """q-FedAvg's server update (Li et al., ICLR 2020, Algorithm 2) with reply k's loss F_k:
+    Delta_k = F_k^q L (w - w_k), h_k = q F_k^(q-1) ||L (w - w_k)||^2 + L F_k^q, w <- w - sum Delta_k / sum h_k,
+    L = 1 / lr; Flower's ``compute_delta_and_h`` per reply."""
     sum_delta: list[np.ndarray] | None = None
     sum_h = 0.0
-    for local in local_weights:
+    for local, loss in zip(local_weights, losses):
         delta, h = compute_delta_and_h([np.asarray(w, dtype=np.float64) for w in global_weights],
-                                       [np.array(w, dtype=np.float64) for w in local], q, 1.0 / lr, task_loss)
+                                       [np.array(w, dtype=np.float64) for w in local], q, 1.0 / lr, float(loss))
         sum_delta = delta if sum_delta is None else [a + b for a, b in zip(sum_delta, delta)]
         sum_h += h
     if sum_delta is None:
