@@ -44,6 +44,7 @@ STRATEGIES: dict[str, str] = {
     "fairfed": "strategies.fairfed:FairFedStrategy",
     "fairfed-af": "strategies.fairfed:FairFedAFStrategy",
     "qffl": "strategies.qffl:QFFLStrategy",
+    "afl": "strategies.afl:AFLStrategy",
     "fedfair-mmfl": "strategies.mmfl:FedFairMMFLStrategy",
     "mmfl-random": "strategies.mmfl_random:MMFLRandomStrategy",
     "mmfl-round-robin": "strategies.mmfl_round_robin:MMFLRoundRobinStrategy",
