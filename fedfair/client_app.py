@@ -42,7 +42,7 @@ from fedfair.local import parse_names, train_with
 from fedfair.models import build_model
 from fedfair.queries import QUERY_ROUTINES, query_routine
 from fedfair.tasks import is_task_set, load_task_client, load_task_set
-from fedfair.training import EvalResult, TrainConfig, evaluate
+from fedfair.training import EvalResult, TrainConfig, evaluate, proximal_term, train_local
 
 app = ClientApp()
 torch.set_num_threads(1)
@@ -218,8 +218,22 @@ def train(msg: Message, context: Context) -> Message:
     arrays = ArrayRecord(model.state_dict())
     if bool(config.get(p.KEEP_PERSONAL, False)):
         personal.put(task, arrays)
+    if p.DITTO_LAMBDA in config:
+        personal.put(task, _ditto_personal(msg, config, data, personal.get(task), loop))
     content[p.ARRAYS], content[p.METRICS], content[p.INFO] = arrays, metrics, info
     return Message(content, reply_to=msg)
+
+
+def _ditto_personal(msg: Message, config: ConfigRecord, data: ClientData, kept: ArrayRecord | None,
+                    loop: TrainConfig) -> ArrayRecord:
+    """Ditto (Li et al., 2021, Algorithm 1, lines 6-8): the personal model v_k (the sent global model w^t the first
+    time) trained for the round's local epochs on F_k(v) + (lambda / 2)||v - w^t||^2, the proximal anchor being
+    the sent w^t; its own shuffle seed (train seed + 1)."""
+    anchor = _model(_spec(config), data, msg.content[p.ARRAYS])
+    model = _model(_spec(config), data, kept if kept is not None else msg.content[p.ARRAYS])
+    penalty = proximal_term(list(anchor.parameters()), float(config[p.DITTO_LAMBDA]))
+    train_local(model, data.train, loop, seed=int(config[p.TRAIN_SEED]) + 1, penalties=[penalty])
+    return ArrayRecord(model.state_dict())
 
 
 def _entries(msg: Message, config: ConfigRecord) -> list[Mapping[str, Any]]:

@@ -76,6 +76,8 @@ TRAIN_SEED = "train-seed"
 OBJECTIVES = "objectives"
 START_FROM = "start-from"
 KEEP_PERSONAL = "keep-personal"
+# Ditto: after training the sent model, train the personal model with (lambda / 2)||v - sent||^2 (its lambda)
+DITTO_LAMBDA = "ditto-lambda"
 SCORE_START = "score-start"
 MODELS = "models"
 # a train message that also asks for the previous round's evaluation of the sent model (JSON entries as MODELS;

@@ -45,6 +45,7 @@ STRATEGIES: dict[str, str] = {
     "fairfed-af": "strategies.fairfed:FairFedAFStrategy",
     "qffl": "strategies.qffl:QFFLStrategy",
     "afl": "strategies.afl:AFLStrategy",
+    "ditto": "strategies.ditto:DittoStrategy",
     "fedfair-mmfl": "strategies.mmfl:FedFairMMFLStrategy",
     "mmfl-random": "strategies.mmfl_random:MMFLRandomStrategy",
     "mmfl-round-robin": "strategies.mmfl_round_robin:MMFLRoundRobinStrategy",
