@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import signal
 import threading
 import warnings
@@ -110,13 +111,15 @@ def _interruptible(current: Mapping[str, str]):
         return
 
     def stop(signum, frame) -> None:  # noqa: ANN001 (signal handler signature)
-        out = current.get("out")
-        if out:
-            mark_interrupted(Path(out))
         try:
+            out = current.get("out")
+            if out:
+                mark_interrupted(Path(out))
             import ray
 
             ray.shutdown()
+        except BaseException as err:  # noqa: BLE001 (the exit code must stay 130 whatever happened)
+            print(f"fedfair: while stopping: {type(err).__name__}: {err}", file=sys.stderr)
         finally:
             os._exit(130)
 

@@ -103,8 +103,9 @@ def test_resume_refuses_a_complete_run_and_a_foreign_directory(tmp_path):
 def test_ctrl_c_marks_the_run_interrupted_and_leaves_no_process(tmp_path):
     env = {**os.environ, **OFFLINE_ENV, "FEDFAIR_CACHE": os.environ["FEDFAIR_CACHE"]}
     out = tmp_path / "run"
+    log = open(tmp_path / "run.log", "w")  # what the run printed, in the failure message
     process = subprocess.Popen([FEDFAIR, "run", "--rounds", "500", "--out", str(out)], cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         while not ((out / "checkpoint.json").is_file() and read_meta(out)["round"] >= 2):
@@ -112,7 +113,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_leaves_no_process(tmp_path):
             time.sleep(0.05)
         children = descendants(process.pid)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 130
+        assert process.wait(timeout=60) == 130, (tmp_path / "run.log").read_text()[-3000:]
     finally:
         stop(descendants(process.pid) + [process.pid])
     status = json.loads((out / "status.json").read_text())
