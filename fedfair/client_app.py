@@ -42,7 +42,7 @@ from fedfair.local import parse_names, train_with
 from fedfair.models import build_model
 from fedfair.queries import QUERY_ROUTINES, query_routine
 from fedfair.tasks import is_task_set, load_task_client, load_task_set
-from fedfair.training import EvalResult, TrainConfig, evaluate, proximal_term, train_local
+from fedfair.training import EvalResult, TrainConfig, cell_losses, evaluate, proximal_term, train_local
 
 app = ClientApp()
 torch.set_num_threads(1)
@@ -273,8 +273,15 @@ def _score_into(content: RecordDict, msg: Message, context: Context, config: Con
         split = _split(data, split_name)
         if p.INFO not in content:
             content[p.INFO] = _info(data)
-        result = evaluate(_deployed(msg, context, config, data, entry), split, data.sensitive_values, soft=soft)
+        model = _deployed(msg, context, config, data, entry)
+        result = evaluate(model, split, data.sensitive_values, soft=soft)
         content[p.metrics_key(key)] = _metrics(result)
+        if p.CELL_LOSSES in config:  # statistics of the group-reweighting strategies (counts, never rows)
+            attribute = str(config[p.CELL_LOSSES])
+            values = data.sensitive_values[attribute]
+            counts, losses = cell_losses(model, split, attribute, values)
+            content[p.INFO][p.cells_key(key)] = json.dumps({"values": values, "counts": counts.tolist(),
+                                                            "loss": losses.tolist()})
         content[p.INFO][p.groups_key(key)] = p.encode_groups(result.groups)
         if soft:
             content[p.INFO][p.groups_key(key, soft=True)] = p.encode_groups(result.soft_groups or {}, soft=True)

@@ -137,6 +137,16 @@ def _align(observed: list[Any], table: np.ndarray, values: Sequence[Any] | None)
     return GroupCounts(ordered, counts)
 
 
+def value_index(groups: Any, values: Sequence[Any]) -> np.ndarray:
+    """Each row's position in the declared ``values`` (one np.unique); a value not declared is an error."""
+    observed, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    declared = {v: i for i, v in enumerate(_plain(v) for v in values)}
+    missing = [_plain(v) for v in observed if _plain(v) not in declared]
+    if missing:
+        raise ValueError(f"group values {missing[:5]} are not among the declared values {list(declared)[:10]}")
+    return np.array([declared[_plain(v)] for v in observed], dtype=np.int64)[inverse.ravel()]
+
+
 def group_counts(
     y_true: Any, y_pred: Any, groups: Any, values: Sequence[Any] | None = None
 ) -> GroupCounts:

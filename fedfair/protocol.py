@@ -79,6 +79,11 @@ KEEP_PERSONAL = "keep-personal"
 # Ditto: after training the sent model, train the personal model with (lambda / 2)||v - sent||^2 (its lambda)
 DITTO_LAMBDA = "ditto-lambda"
 SCORE_START = "score-start"
+# group-reweighting strategies (FedFB, Fed-FairBatch, Fed-FairGrad): JSON {"attribute", "values", "multipliers":
+# [[weight of a row with label 0 and each value], [label 1 ...]]}, the rows' loss weights at the federation's scale
+GROUP_WEIGHTS = "group-weights"
+# query.evaluate_models: also the row counts and summed losses per (label, value) cell of this attribute
+CELL_LOSSES = "cell-losses"
 MODELS = "models"
 # a train message that also asks for the previous round's evaluation of the sent model (JSON entries as MODELS;
 # an entry's "arrays" names the record holding the model, here the train message's own ARRAYS)
@@ -128,6 +133,11 @@ def metrics_key(key: str) -> str:
 def groups_key(key: str, soft: bool = False) -> str:
     """Info key of one scored model's (soft) group table."""
     return f"{'soft-groups' if soft else 'groups'}.{key}"
+
+
+def cells_key(key: str) -> str:
+    """Info key of one scored model's per-(label, value) cell statistics (JSON values / counts / loss sums)."""
+    return f"cells.{key}"
 
 
 def model_entries(entries: list[Mapping[str, Any]]) -> str:

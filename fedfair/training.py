@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from fedfair.data import Split
-from fedfair.metrics import GroupCounts, sensitive_counts, soft_group_counts
+from fedfair.metrics import GroupCounts, sensitive_counts, soft_group_counts, value_index
 
 
 @dataclass
@@ -145,13 +145,15 @@ def step_batches(batches: Sequence[torch.Tensor], k: int) -> list[tuple[torch.Te
 class SplitTensors:
     """A split as tensors, built once per training call; :meth:`batch` slices one mini-batch."""
 
-    def __init__(self, data: Split, sample_weight: np.ndarray | None = None) -> None:
+    def __init__(self, data: Split, sample_weight: np.ndarray | None = None, scale_weight: bool = True) -> None:
         self.x = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))
         self.y = torch.from_numpy(data.y.astype(np.float32))
         self.weight = None
-        if sample_weight is not None:  # scaled to mean 1 over the split (unbiased batch means)
+        if sample_weight is not None:  # scaled to mean 1 over the split (unbiased batch means) unless told not to
             weight = np.asarray(sample_weight, dtype=np.float64)
-            self.weight = torch.as_tensor(weight / weight.mean() if weight.mean() > 0 else weight, dtype=torch.float32)
+            if scale_weight and weight.mean() > 0:
+                weight = weight / weight.mean()
+            self.weight = torch.as_tensor(weight, dtype=torch.float32)
         self.sensitive = data.sensitive
         self._codes: dict[str, torch.Tensor] = {}
 
@@ -196,18 +198,20 @@ def train_local(
     penalties: Sequence[Penalty] = (),
     step: Step | None = None,
     on_epoch: Callable[[int, float], bool] | None = None,
+    scale_weight: bool = True,
 ) -> float:
     """The one local training loop: mini-batch epochs (or ``config.max_steps`` steps) of ``step``
     (default :class:`SGDStep`) on ``data``; returns the mean loss the steps report.
 
-    Each step's loss is :func:`batch_loss` with ``sample_weight`` plus every penalty. The
+    Each step's loss is :func:`batch_loss` with ``sample_weight`` (scaled to mean 1 over the split unless
+    ``scale_weight`` is False: weights that already carry the federation's scale) plus every penalty. The
     shuffling order follows ``seed`` so that a run is reproducible. ``on_epoch(epoch, mean loss)`` returning
     True stops the loop early (e.g. at convergence).
     """
     step = step or SGDStep()
     if len(data) == 0 or config.max_steps == 0:
         return 0.0
-    tensors = SplitTensors(data, sample_weight)
+    tensors = SplitTensors(data, sample_weight, scale_weight)
     if config.optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer {config.optimizer!r}: use sgd or adam")
     optimizer = (torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=config.lr)
@@ -298,6 +302,19 @@ def evaluate(
         soft_groups = {a: soft_group_counts(data.y, proba, g, (sensitive_values or {}).get(a))
                        for a, g in data.sensitive.items()}
     return EvalResult(n=len(data), loss=loss, accuracy=accuracy, groups=groups, soft_groups=soft_groups)
+
+
+def cell_losses(model: nn.Module, data: Split, attribute: str, values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Row counts and summed cross-entropy of ``model`` per cell (label y, value a of ``attribute``) of a
+    binary-label split: two (2, len(values)) arrays, [y, a] (one forward pass, two bincounts)."""
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32)))
+        losses = row_losses(logits, torch.from_numpy(data.y.astype(np.float32))).numpy().astype(np.float64)
+    cell = data.y.astype(np.int64) * len(values) + value_index(data.sensitive[attribute], values)
+    size = 2 * len(values)
+    counts = np.bincount(cell, minlength=size).reshape(2, -1)
+    return counts, np.bincount(cell, weights=losses, minlength=size).reshape(2, -1)
 
 
 def _evaluate_multiclass(logits: torch.Tensor, data: Split, sensitive_values: Mapping[str, Sequence[Any]] | None,

@@ -56,3 +56,26 @@ def test_compare_table_is_mean_and_std_of_the_runs(synthetic_dir, tmp_path):
         assert rows[label]["failed"] == "0"
     assert "| ifca |" in (out / "table.md").read_text()
     assert "ifca clusters per seed" in result.output
+
+
+BASELINES = ("qffl", "afl", "ditto", "fedfb", "fed-fairbatch", "fed-fairgrad")
+
+
+@pytest.mark.slow
+def test_the_fair_fl_baselines_run_through_compare(synthetic_dir, tmp_path):
+    """The six baselines of issue 21 in one compare (one simulation): every run completes with a row, a
+    per-client interval and its own algorithm's record in summary.json."""
+    out = tmp_path / "baselines"
+    result = CliRunner().invoke(app, ["compare", "--dataset", str(synthetic_dir), "--strategies", ",".join(BASELINES),
+                                      "--seeds", "1", "--rounds", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out / "table.csv") as handle:
+        rows = {r["strategy"]: r for r in csv.DictReader(handle)}
+    assert set(rows) == set(BASELINES) and all(r["failed"] == "0" for r in rows.values())
+    record = {"afl": "afl_lambda", "fedfb": "group_weights", "fed-fairbatch": "group_weights", "fed-fairgrad": "group_weights"}
+    for name in BASELINES:
+        summary = json.loads((out / "runs" / f"{name}-seed0" / "summary.json").read_text())
+        assert summary["strategy"] == name and len(summary["clients"]) == 8
+        assert all("ci" in c for c in summary["clients"])
+        if name in record:
+            assert len(summary[record[name]] if name == "afl" else summary[record[name]]["rounds"]) == 2

@@ -51,7 +51,8 @@ def test_cli_run_rejects_bad_input_before_starting(tmp_path):
     result = runner.invoke(app, ["run", "--strategy", "fedsgd", "--out", str(tmp_path / "r")])
     flat = " ".join(result.output.split())
     assert result.exit_code == 2 and "unknown strategy 'fedsgd'; valid strategies: afl, cfl-cosine, ditto, fair-fca, " \
-        "fair-flhc, fairfed, fairfed-af, fedavg, fedfair-mmfl, fedprox, flhc, ifca, maml, mmfl-qffl, mmfl-random, " \
+        "fair-flhc, fairfed, fairfed-af, fed-fairbatch, fed-fairgrad, fedavg, fedfair-mmfl, fedfb, fedprox, flhc, ifca, " \
+        "maml, mmfl-qffl, mmfl-random, " \
         "mmfl-round-robin, qffl, single-shot, standalone" in flat
     result = runner.invoke(app, ["run", "--set", "lr=0", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "'lr' = 0.0 is out of range" in result.output

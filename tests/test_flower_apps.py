@@ -108,15 +108,18 @@ SINGLE_SHOT = "strategy='single-shot' ss-kmax=20 ss-size='0.1'"
 
 
 def test_deployment_superlink_and_two_supernodes(synthetic_dir, tmp_path):
-    """FedAvg, then seed 001's one exchange (query.synthesize), on the same two SuperNodes."""
-    (out, single_shot), procs = _deploy(tmp_path, synthetic_dir, ("1", "2"), "rounds=2", SINGLE_SHOT)
+    """FedFB (FedAvg's round plus the cell-statistics query and weighted training: the deployed path of the
+    group-fairness baselines; plain FedAvg is deployed by the TLS test), then seed 001's one exchange
+    (query.synthesize), on the same two SuperNodes."""
+    (out, single_shot), procs = _deploy(tmp_path, synthetic_dir, ("1", "2"), "strategy='fedfb' rounds=2", SINGLE_SHOT)
     summary = json.loads((single_shot / "summary.json").read_text())
     assert sorted(summary["synthesis"]) == ["1", "2"] and [c["client"] for c in summary["clients"]] == ["1", "2"]
     assert all(c["messages"] == 2 for c in summary["communication"]["clients"].values())
     summary = json.loads((out / "summary.json").read_text())
     assert [c["client"] for c in summary["clients"]] == ["1", "2"]
     assert [c["n_train"] for c in summary["clients"]] == [1200, 1200]
-    assert summary["rounds"] == 2 and summary["strategy"] == "fedavg"
+    assert summary["rounds"] == 2 and summary["strategy"] == "fedfb"
+    assert [r["round"] for r in summary["group_weights"]["rounds"]] == [1, 2]
     assert all(0.5 < c["accuracy"] <= 1.0 for c in summary["clients"])
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [(r["round"], r["client"]) for r in rows] == [(1, "1"), (1, "2"), (2, "1"), (2, "2")]

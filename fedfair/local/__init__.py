@@ -33,6 +33,7 @@ LOCAL_OBJECTIVES: dict[str, str] = {
     "fairif": "fedfair.local.fairif:FairIF",
     "puffle": "fedfair.local.puffle:Puffle",
     "dp": "fedfair.local.dp:DPSGD",
+    "group-weights": "fedfair.local.group_weights:GroupWeights",
 }
 
 
@@ -85,7 +86,7 @@ def train_with(names: Sequence[str], config: Mapping[str, Any], model: nn.Module
     penalties = [penalty for plugin in plugins for penalty in plugin.penalties(model, data)]
     loop = functools.reduce(lambda settings, plugin: plugin.loop_config(settings), plugins, loop)
     loss = train_local(model, data.train, loop, seed, sample_weight=weights, penalties=penalties,
-                       step=steps[0] if steps else None)
+                       step=steps[0] if steps else None, scale_weight=all(p.scale_weight for p in plugins))
     run = LocalRun(loss)
     for plugin in sorted(plugins, key=lambda p: p.finish_last):
         plugin.finish(model, data)

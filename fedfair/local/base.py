@@ -46,6 +46,8 @@ class LocalObjective:
     params: ClassVar[dict[str, Param]] = {}
     # finish after the other plug-ins of the call (DP accounting reads their ledger entries)
     finish_last: ClassVar[bool] = False
+    # False: its row weights already carry the federation's scale and are used as given (not scaled to mean 1)
+    scale_weight: ClassVar[bool] = True
 
     def __init__(self, config: Mapping[str, Any], state: MutableMapping[str, np.ndarray] | None = None,
                  shared: Mapping[str, Any] | None = None) -> None:
