@@ -274,6 +274,89 @@ def compare(
     console.print(f"results: {out_dir} (table.md, table.csv, results.json, scatter.png, runs/)", highlight=False)
 
 
+def _suites_help() -> str:
+    from fedfair.bench import SUITES
+
+    return "; ".join(f"{name}: {s.description}" for name, s in SUITES.items())
+
+
+@app.command()
+def bench(
+    suite_name: Optional[str] = typer.Argument(None, metavar="SUITE", help="feda4fair, seed000 or mmfl (omit to list them)"),
+    seeds: int = typer.Option(2, "--seeds", "-n", help="number of seeds (0 .. N-1) per entry", min=1),
+    rounds: Optional[int] = typer.Option(None, "--rounds", "-r", help="federated rounds of every run (default: the suite's)"),
+    strategies_: Optional[str] = typer.Option(None, "--strategies", "-s", help="comma-separated entries "
+                                              "NAME[@KEY=VALUE...] instead of the suite's strategies"),
+    mitigations: Optional[str] = typer.Option(None, "--mitigations", "-m", help="comma-separated subset of none,fairif,puffle "
+                                              "crossed with every strategy (default: the suite's)"),
+    datasets: Optional[str] = typer.Option(None, "--datasets", help="comma-separated subset of the suite's datasets"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="output directory (default runs/bench-<suite>); "
+                                       "run again with the same --out to resume"),
+    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE for every run, repeatable"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="directory with raw files (feda4fair/, adult/, "
+                                             "mnist/ ...); also $FEDFAIR_DATA_ROOT"),
+    max_train: int = typer.Option(1000, "--max-train", help="feda4fair: at most this many training rows per client "
+                                  "(0 = all)", min=0),
+    max_test: int = typer.Option(500, "--max-test", help="feda4fair: at most this many test rows per client (0 = all)", min=0),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="also export every run to OUT/tensorboard "
+                                     "(tensorboard --logdir OUT/tensorboard)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show Flower and Ray logs"),
+) -> None:
+    """Run a named suite (datasets x strategies x mitigations x seeds) and write one self-contained HTML report.
+
+    Every run is validated before any starts; one simulation per dataset; a finished run (same parameters) is
+    never redone, so the same command resumes an interrupted suite. Writes OUT/report.html, OUT/bench.json,
+    OUT/<dataset>/table.md (compare's table, with intervals) and the run directories under OUT/<dataset>/runs.
+    """
+    from fedfair.bench import SUITES, run_suite, suite
+    from fedfair.tracking import TrackingError
+
+    if suite_name is None:
+        for name, s in SUITES.items():
+            console.print(f"[bold]{name}[/bold]: {escape(s.description)}; datasets {', '.join(s.dataset_titles())}; "
+                          f"strategies {', '.join(s.strategies)}; mitigations {', '.join(s.mitigations)}; "
+                          f"{s.rounds} rounds", highlight=False)
+        return
+    split = lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None  # noqa: E731
+    try:
+        chosen = suite(suite_name)
+        overrides = parse_assignments(set_)
+        clash = sorted(set(overrides) & {"strategy", "dataset", "rounds", "seed", "out-dir", "data-root"})
+        if clash:
+            raise ParamError(f"use the dedicated flags instead of --set for {clash}")
+        out_dir = (out or Path("runs") / f"bench-{suite_name}").resolve()
+        root = str(data_root) if data_root is not None else ""
+        meta = run_suite(chosen, list(range(seeds)), out_dir, verbose=verbose, tensorboard=tensorboard,
+                         rounds=rounds, strategies=split(strategies_), mitigations=split(mitigations),
+                         datasets=split(datasets), overrides=overrides, data_root=root, max_train=max_train,
+                         max_test=max_test)
+    except USER_ERRORS as err:
+        _fail(err)
+    except TrackingError as err:  # --tensorboard without the tensorboard package
+        _fail(err)
+    for title in meta["datasets"]:
+        console.print((out_dir / "".join(c if c.isalnum() or c in "-_." else "_" for c in title) / "table.md").read_text(),
+                      highlight=False, markup=False)
+    runs = meta["runs"]
+    console.print(f"{runs['ran']} runs ran, {runs['reused']} reused, {runs['failed']} failed in {meta['wall_seconds']:.0f} s; "
+                  f"report: {out_dir / 'report.html'}", highlight=False)
+
+
+@app.command("tensorboard")
+def tensorboard_export(
+    run_dirs: list[Path] = typer.Argument(..., exists=True, file_okay=False, help="finished run directories"),
+    logdir: Path = typer.Option(Path("runs/tensorboard"), "--logdir", help="where the event files go"),
+) -> None:
+    """Export finished runs (summary.json + metrics.jsonl) as TensorBoard event files, offline."""
+    from fedfair.tracking import TrackingError, export_tensorboard
+
+    try:
+        export_tensorboard(run_dirs, logdir)
+    except TrackingError as err:
+        _fail(err)
+    console.print(f"{len(run_dirs)} runs exported; view with: tensorboard --logdir {logdir}", highlight=False)
+
+
 @app.command()
 def metrics(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV file with label, prediction and sensitive columns"),

@@ -279,9 +279,9 @@ def _score_into(content: RecordDict, msg: Message, context: Context, config: Con
         if p.CELL_LOSSES in config:  # statistics of the group-reweighting strategies (counts, never rows)
             attribute = str(config[p.CELL_LOSSES])
             values = data.sensitive_values[attribute]
-            counts, losses = cell_losses(model, split, attribute, values)
+            counts, losses, positive = cell_losses(model, split, attribute, values)
             content[p.INFO][p.cells_key(key)] = json.dumps({"values": values, "counts": counts.tolist(),
-                                                            "loss": losses.tolist()})
+                                                            "loss": losses.tolist(), "loss_positive": positive.tolist()})
         content[p.INFO][p.groups_key(key)] = p.encode_groups(result.groups)
         if soft:
             content[p.INFO][p.groups_key(key, soft=True)] = p.encode_groups(result.soft_groups or {}, soft=True)

@@ -10,7 +10,7 @@ import sys
 import signal
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +42,14 @@ def simulate(run_config: Mapping[str, Any], num_supernodes: int, verbose: bool =
 
 def simulate_many(
     run_configs: Sequence[Mapping[str, Any]], num_supernodes: int, verbose: bool = False, echo: bool = True,
-    keep_going: bool = True,
+    keep_going: bool = True, on_done: Callable[[int, Mapping[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Several runs, one after the other, in one simulation (Ray starts once); one summary per run.
 
     Every run has its own run directory and its own client state (``run-tag``).
     With ``keep_going`` a failed run gives ``{"error": "..."}`` (its run
     directory says ``failed``) and the next one starts; otherwise the error is raised.
+    ``on_done(index, summary)`` is called after each run (e.g. to advance a progress bar).
     """
     set_offline_env()
     from flwr.serverapp import ServerApp
@@ -74,6 +75,8 @@ def simulate_many(
                     errors.append(err)
                     return
                 summaries.append({"error": f"{type(err).__name__}: {err}", "run_config": dict(run_config)})
+            if on_done is not None:
+                on_done(len(summaries) - 1, summaries[-1])
 
     if not verbose:  # a client's error reaches the run as a recorded failure with its message (--verbose: tracebacks)
         logging.getLogger("flwr").setLevel(logging.CRITICAL)

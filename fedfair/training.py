@@ -304,17 +304,21 @@ def evaluate(
     return EvalResult(n=len(data), loss=loss, accuracy=accuracy, groups=groups, soft_groups=soft_groups)
 
 
-def cell_losses(model: nn.Module, data: Split, attribute: str, values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Row counts and summed cross-entropy of ``model`` per cell (label y, value a of ``attribute``) of a
-    binary-label split: two (2, len(values)) arrays, [y, a] (one forward pass, two bincounts)."""
+def cell_losses(model: nn.Module, data: Split, attribute: str,
+                values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row counts, summed cross-entropy of ``model`` and summed cross-entropy against the positive label (every
+    row taken as y = 1: FairBatch's demographic-parity loss) per cell (label y, value a of ``attribute``) of a
+    binary-label split: three (2, len(values)) arrays, [y, a] (one forward pass, three bincounts)."""
     model.eval()
     with torch.no_grad():
         logits = model(torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32)))
         losses = row_losses(logits, torch.from_numpy(data.y.astype(np.float32))).numpy().astype(np.float64)
+        positive = row_losses(logits, torch.ones(len(data.y))).numpy().astype(np.float64)
     cell = data.y.astype(np.int64) * len(values) + value_index(data.sensitive[attribute], values)
     size = 2 * len(values)
     counts = np.bincount(cell, minlength=size).reshape(2, -1)
-    return counts, np.bincount(cell, weights=losses, minlength=size).reshape(2, -1)
+    return (counts, np.bincount(cell, weights=losses, minlength=size).reshape(2, -1),
+            np.bincount(cell, weights=positive, minlength=size).reshape(2, -1))
 
 
 def _evaluate_multiclass(logits: torch.Tensor, data: Split, sensitive_values: Mapping[str, Sequence[Any]] | None,

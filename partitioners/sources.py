@@ -245,8 +245,10 @@ def read_csv_file(file: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DatasetError(f"{file} cannot be read as CSV ({reason}); fix or remove the file") from None
+    # pandas renames a repeated name X to X.1; stray index columns (dropped later) may repeat: FeDa4Fair's device
+    # release has an unnamed first column and one named "Unnamed: 0", read as "Unnamed: 0" and "Unnamed: 0.1"
     duplicated = [c for c in frame.columns if str(c).rsplit(".", 1)[0] in frame.columns and "." in str(c)
-                  and str(c).rsplit(".", 1)[1].isdigit()]
+                  and str(c).rsplit(".", 1)[1].isdigit() and not str(c).startswith(INDEX_COLUMN_PREFIXES)]
     if duplicated:
         raise DatasetError(f"{file}: column name(s) {duplicated[:3]} repeat another column's name; rename them")
     return frame

@@ -14,7 +14,12 @@ counts, P_y = n_{y.} / n, Q_a = n_{.a} / n and L_{y,a} the mean loss of cell (y,
   the larger |d_y| moves its lambda by alpha sign(d_y), kept in [0, P_y];
 - sp: lambda_1 = p_{0,a0}, lambda_2 = p_{0,a1}, p = [[lambda_1, lambda_2], [Q_a0 - lambda_1, Q_a1 - lambda_2]];
   with l_{y,a} = L_{y,a} n_{y,a} / n_{.a} and d_y = l_{y,a0} - l_{y,a1}: if |d_0| > |d_1| lambda_1 -= alpha
-  sign(d_0) in [0, Q_a0], else lambda_2 += alpha sign(d_1) in [0, Q_a1].
+  sign(d_0) in [0, Q_a0], else lambda_2 += alpha sign(d_1) in [0, Q_a1]. Here L_{y,a} is the mean loss of the
+  cell against the positive label (every row scored as y = 1), FairBatch's demographic-parity loss in its
+  released sampler, so that sum_y l_{y,a} tracks how rarely group a is predicted positive. declearn's
+  controller has the same update but feeds it the model's ordinary loss; with that loss the y = 0 half of the
+  rule pushes the other way (on the attribute-silo release it raised the SEX SP gap, see
+  benchmarks/baselines.md), so fedfair follows FairBatch here.
 
 The probabilities start at the empirical shares (plain FedAvg) and are updated at the start of every round,
 before training, from the global model's statistics (declearn's fairness round). ``fairbatch-alpha`` defaults to
@@ -85,7 +90,10 @@ class FedFairBatchStrategy(GroupWeightedStrategy):
         return {"lambda": fairbatch_initial(self.notion, counts)}
 
     def update(self, state: dict[str, Any], stats: dict[str, np.ndarray], server_round: int) -> dict[str, Any]:
-        mean_loss = stats["loss"] / np.maximum(stats["n"], 1)
+        # FairBatch's demographic-parity loss is the loss against the positive label for every row (its released
+        # sampler: "ones tensor puts as the true label"): l_{y,a} then tracks group a's positive predictions
+        loss = stats["loss_positive"] if self.notion == "sp" else stats["loss"]
+        mean_loss = loss / np.maximum(stats["n"], 1)
         return {"lambda": fairbatch_step(self.notion, state["lambda"], self.counts, mean_loss,
                                          self.params["fairbatch-alpha"])}
 

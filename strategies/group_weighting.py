@@ -4,8 +4,8 @@ FedAvg whose clients weigh every training row's loss by its cell k = (label y, v
 ``sensitive``). Round t:
 
 1. the server sends the global model w^t to every training client (``query.evaluate_models`` on the train
-   split with ``cell-losses``); each replies, per cell, its row count, summed loss and number of correct
-   predictions of w^t (statistics, never rows) and the server sums them over the clients (n_k, S_k, C_k);
+   split with ``cell-losses``); each replies, per cell, its row count, summed loss, summed loss against the
+   positive label and number of correct predictions of w^t (statistics, never rows) and the server sums them over the clients (n_k, S_k, C_k);
 2. the algorithm's controller updates its state from them (:meth:`GroupWeightedStrategy.update`) and gives the
    cell weights w_k (sum 1 for FairBatch's sampling probabilities; FairGrad's may be negative);
 3. each sampled client trains from w^t on (1 / n_c) sum_i m_i l_i with m_k = w_k n / n_k (the
@@ -39,14 +39,15 @@ from strategies.nodes import ClientError
 
 
 def cell_statistics(values: Sequence[Any], replies: Sequence[tuple[dict[str, Any], GroupCounts]]) -> dict[str, np.ndarray]:
-    """Sum over clients of (cells JSON, hard group table) into n, loss and correct arrays [y, a], aligned to
-    ``values`` (correct: tn for y = 0, tp for y = 1)."""
+    """Sum over clients of (cells JSON, hard group table) into n, loss, loss_positive (the loss against label 1)
+    and correct arrays [y, a], aligned to ``values`` (correct: tn for y = 0, tp for y = 1)."""
     position = {v: i for i, v in enumerate(values)}
-    out = {key: np.zeros((2, len(values))) for key in ("n", "loss", "correct")}
+    out = {key: np.zeros((2, len(values))) for key in ("n", "loss", "loss_positive", "correct")}
     for cells, table in replies:
         index = [position[v] for v in cells["values"]]
         out["n"][:, index] += np.asarray(cells["counts"], dtype=np.float64)
         out["loss"][:, index] += np.asarray(cells["loss"], dtype=np.float64)
+        out["loss_positive"][:, index] += np.asarray(cells["loss_positive"], dtype=np.float64)
         tp, tn = table.counts[:, 0], table.counts[:, 2]
         index = [position[v] for v in table.values]
         out["correct"][0, index] += tn

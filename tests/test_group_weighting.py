@@ -119,7 +119,7 @@ def test_one_round_of_each_equals_a_hand_computation(synthetic_dir, tmp_path):
     for name in names:
         data = load_client(synthetic_dir, name)
         attribute = list(data.sensitive_values)[0]
-        counts, losses = cell_losses(start, data.train, attribute, data.sensitive_values[attribute])
+        counts, losses, _ = cell_losses(start, data.train, attribute, data.sensitive_values[attribute])
         n, s = n + counts, s + losses
         pred = (start(__import__("torch").from_numpy(data.train.x)).detach().numpy() > 0).astype(int)
         g = np.array([data.sensitive_values[attribute].index(v) for v in data.train.sensitive[attribute]])

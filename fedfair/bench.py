@@ -1,0 +1,324 @@
+"""``fedfair bench``: a named suite of runs (datasets x strategies x mitigations x seeds), resumable, one report.
+
+A suite names its datasets, its strategies and the mitigations crossed with them (every entry is a
+``fedfair compare`` entry, ``NAME[@KEY=VALUE...]``). ``fedfair bench SUITE``
+
+1. plans every (dataset, entry, seed) run and validates them all before anything runs;
+2. reuses the runs a previous call finished (status ``complete``, same parameters): a finished run is never
+   redone, an interrupted or failed one is run again;
+3. runs the rest with one Flower simulation per dataset (Ray starts once per dataset, not once per run), with
+   a progress bar;
+4. writes, per dataset, compare's outputs (table.md / table.csv / results.json / scatter.png: means over seeds
+   and clients with their two-level bootstrap intervals) and, for the suite, one self-contained
+   ``report.html`` (:mod:`fedfair.bench_report`); ``--tensorboard`` also exports every run for TensorBoard
+   (:mod:`fedfair.tracking`).
+
+Layout of OUT::
+
+    bench.json                      the plan (suite, seeds, rounds, overrides), per run: reused / ran / failed
+    report.html                     the report (figures inline, opens offline)
+    <dataset>/table.md ...          compare's outputs for that dataset
+    <dataset>/runs/<entry>-seed<s>  one run directory per run
+    datasets/<release>              the FeDa4Fair releases as built for the suite (feda4fair)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedfair.config import ParamError
+from fedfair.data import DatasetError
+from fedfair.paths import data_folders
+
+MITIGATION_LABELS = {"none": "", "fairif": "FairIF", "puffle": "PUFFLE"}
+# keys of a stored config.json that say where things are, not what was run
+_LOCATION_KEYS = {"out-dir", "data-root", "dataset-dir", "resume"}
+
+
+@dataclass(frozen=True)
+class FeDa4FairRelease:
+    """One of FeDa4Fair's four benchmark releases (ACSIncome 2018 by state), built by the suite with ``csv-dir``."""
+
+    title: str
+    folder: str
+    value_labels: Mapping[str, str] = field(default_factory=dict)
+
+    def locate(self, data_root: str) -> Path | None:
+        """The release's folder: DATA_ROOT/<folder> or DATA_ROOT/feda4fair/<folder> (also $FEDFAIR_DATA_ROOT)."""
+        return next((root / self.folder for root in data_folders(data_root, "feda4fair")
+                     if (root / self.folder).is_dir()), None)
+
+    def build(self, data_root: str, out: Path, max_train: int, max_test: int) -> Path:
+        """Build (once) into OUT/datasets/<folder>-train<max>-test<max>: label PINCP, sensitive SEX and RAC1P,
+        70 / 15 / 15 splits per state, at most ``max_train`` / ``max_test`` rows per client (0 = all)."""
+        from partitioners.builder import BuildSpec, build_dataset
+
+        root = out / "datasets" / f"{self.folder}-train{max_train or 'all'}-test{max_test or 'all'}"
+        if not (root / "manifest.json").is_file():
+            check_releases([self], data_root)
+            spec = BuildSpec(source="csv-dir", source_options={"path": str(self.locate(data_root))}, label="PINCP",
+                             sensitive=["SEX", "RAC1P"], value_labels=dict(self.value_labels), seed=0,
+                             max_train=max_train or None, max_test=max_test or None)
+            build_dataset(spec, root)
+        return root
+
+
+def check_releases(releases: Sequence[FeDa4FairRelease], data_root: str) -> None:
+    """One error naming every release folder that is not under the data roots, and the fix."""
+    missing = [r.folder for r in releases if r.locate(data_root) is None]
+    if missing:
+        roots = [str(r) for r in data_folders(data_root, "feda4fair")] or ["(no --data-root, no FEDFAIR_DATA_ROOT)"]
+        raise DatasetError(f"FeDa4Fair release folder(s) {', '.join(missing)} not found in {', '.join(roots)}: pass "
+                           f"--data-root DIR (the folder holding feda4fair/<release>) or set FEDFAIR_DATA_ROOT, or "
+                           f"leave them out with --datasets")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named benchmark: datasets (builtin names or FeDa4Fair releases) x strategies x mitigations x seeds."""
+
+    name: str
+    description: str
+    datasets: Sequence[str | FeDa4FairRelease]
+    strategies: Sequence[str]
+    mitigations: Sequence[str] = ("none",)
+    rounds: int = 10
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    families: Mapping[str, str] = field(default_factory=dict)  # strategy -> the family it stands for
+
+    def dataset_titles(self) -> list[str]:
+        return [d if isinstance(d, str) else d.title for d in self.datasets]
+
+
+FEDA4FAIR_RELEASES = (
+    FeDa4FairRelease("attribute-silo", "cross_silo_attribute_final"),
+    FeDa4FairRelease("value-silo", "cross_silo_value_final", {"RAC1P": "race-5"}),
+    FeDa4FairRelease("attribute-device", "cross_device_attribute_final"),
+    FeDa4FairRelease("value-device", "cross_device_value_final", {"RAC1P": "race-5"}),
+)
+# one strategy per single-model family (each client deploys one model)
+SINGLE_MODEL_FAMILIES = {
+    "fedavg": "global model (FedAvg)",
+    "fedprox": "proximal local objective",
+    "ditto": "personalised models",
+    "ifca": "clustered",
+    "fairfed": "fairness-aware aggregation",
+    "qffl": "performance fairness across clients",
+    "fedfb": "server-set group reweighting",
+}
+
+SUITES: dict[str, Suite] = {
+    "feda4fair": Suite(
+        "feda4fair",
+        "FeDa4Fair's four benchmark releases (ACSIncome 2018 by state: attribute- / value-level bias, cross-silo / "
+        "cross-device) x one strategy per single-model family x no mitigation / FairIF / PUFFLE; MLP (32), sensitive SEX",
+        FEDA4FAIR_RELEASES, tuple(SINGLE_MODEL_FAMILIES), ("none", "fairif", "puffle"), rounds=10,
+        overrides={"model": "mlp", "hidden": "32", "lr": 0.05, "batch-size": 64},
+        families=SINGLE_MODEL_FAMILIES),
+    "seed000": Suite(
+        "seed000",
+        "seed 000 (personalization and fairness): its eleven strategies on the synthetic Gaussian benchmark "
+        "(Table 2, offline) and on UCI Adult unbalanced by race (local adult.data / adult.test)",
+        ("synthetic-gaussian-8", "adult"),
+        ("fedavg", "standalone", "fedprox", "maml", "ifca", "fair-fca", "flhc", "fair-flhc", "cfl-cosine", "fairfed",
+         "fairfed-af"), rounds=20),
+    "mmfl": Suite(
+        "mmfl",
+        "FedFairMMFL (seed 003): three image tasks trained at once by 20 shared clients, alpha-fair allocation "
+        "against random, round-robin and q-FFL allocation (local MNIST / Fashion-MNIST files)",
+        ("mmfl-3",), ("fedfair-mmfl", "mmfl-random", "mmfl-round-robin", "mmfl-qffl"), rounds=20),
+}
+
+
+def suite(name: str) -> Suite:
+    if name not in SUITES:
+        raise ParamError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)} (see fedfair bench --help)")
+    return SUITES[name]
+
+
+def entry_label(entry: str) -> str:
+    """``fedavg@mitigation=puffle`` -> ``fedavg + PUFFLE``; other entries are their own label."""
+    name, _, rest = entry.partition("@mitigation=")
+    mitigation, _, more = rest.partition("@")
+    if not rest or mitigation not in MITIGATION_LABELS:
+        return entry
+    return f"{name}{'@' + more if more else ''} + {MITIGATION_LABELS[mitigation]}"
+
+
+def suite_entries(strategies: Sequence[str], mitigations: Sequence[str]) -> list[str]:
+    """Every strategy entry crossed with every mitigation, the mitigation-free entry first."""
+    for m in mitigations:
+        if m not in MITIGATION_LABELS:
+            raise ParamError(f"unknown mitigation {m!r} in --mitigations; valid: {', '.join(MITIGATION_LABELS)}")
+    return [s if m == "none" else f"{s}@mitigation={m}" for s in strategies for m in mitigations]
+
+
+@dataclass
+class DatasetPlan:
+    """The runs of one dataset of a suite."""
+
+    title: str
+    dataset: str  # builtin name or a built directory
+    num_clients: int
+    configs: list[dict[str, Any]]
+    labels: list[str]
+
+
+def plan_suite(
+    chosen: Suite, seeds: Sequence[int], out: Path, rounds: int | None = None, strategies: Sequence[str] | None = None,
+    mitigations: Sequence[str] | None = None, datasets: Sequence[str] | None = None, overrides: Mapping[str, Any] | None = None,
+    data_root: str = "", max_train: int = 1000, max_test: int = 500,
+) -> list[DatasetPlan]:
+    """Every run of the suite, validated (compare's checks per entry, the model against each dataset), before any
+    runs; FeDa4Fair releases are built here (once per OUT)."""
+    from fedfair.compare import plan_runs
+    from fedfair.registry import check_model_fits, resolve_dataset, run_params
+    from fedfair.tasks import validate_clients
+
+    titles = chosen.dataset_titles()
+    wanted = list(datasets) if datasets else titles
+    unknown = [d for d in wanted if d not in titles]
+    if unknown:
+        raise ParamError(f"--datasets: {unknown} not in suite {chosen.name}; its datasets: {', '.join(titles)}")
+    entries = suite_entries(list(strategies) if strategies else list(chosen.strategies),
+                            list(mitigations) if mitigations else list(chosen.mitigations))
+    common = {**chosen.overrides, **(overrides or {})}
+    n_rounds = int(rounds or chosen.rounds)
+    plans = []
+    # a missing release fails here, before any dataset is built
+    check_releases([d for d in chosen.datasets if isinstance(d, FeDa4FairRelease) and d.title in wanted], data_root)
+    for source in chosen.datasets:
+        title = source if isinstance(source, str) else source.title
+        if title not in wanted:
+            continue
+        dataset = source if isinstance(source, str) else str(source.build(data_root, out, max_train, max_test))
+        configs = plan_runs(dataset, entries, seeds, n_rounds, common, out / _slug(title), data_root)
+        sizes = set()
+        for seed in seeds:
+            root = resolve_dataset(dataset, seed, data_root=data_root or None)
+            sizes.add(len(validate_clients(root)))
+            for config in configs:
+                if config["seed"] == seed:
+                    check_model_fits(run_params({k: v for k, v in config.items() if k != "_label"})[0], root)
+        if len(sizes) != 1:
+            raise ParamError(f"{title}: a different number of clients for different seeds: {sorted(sizes)}")
+        labels = [entry_label(c.pop("_label")) for c in configs]
+        plans.append(DatasetPlan(title, dataset, sizes.pop(), configs, labels))
+    return plans
+
+
+def _slug(title: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in title)
+
+
+def finished_summary(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The summary of a run this config already finished (status complete, the same parameters), else None."""
+    from fedfair.registry import run_params
+
+    out = Path(config["out-dir"])
+    try:
+        status = json.loads((out / "status.json").read_text()).get("status")
+        stored = json.loads((out / "config.json").read_text())
+        summary = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError, AttributeError):
+        return None
+    if status != "complete":
+        return None
+    params, _ = run_params(config)
+    if any(stored.get(key) != value for key, value in params.items() if key not in _LOCATION_KEYS):
+        return None
+    return summary
+
+
+def run_suite(
+    chosen: Suite, seeds: Sequence[int], out: Path, verbose: bool = False, progress: bool = True,
+    tensorboard: bool = False, **options: Any,
+) -> dict[str, Any]:
+    """Plan, run what is not finished (one simulation per dataset), write every dataset's tables and the report.
+
+    Returns bench.json's content."""
+    from fedfair.bench_report import DatasetResult, write_report
+    from fedfair.compare import summarise, write_outputs
+    from fedfair.simulation import simulate_many
+
+    out = Path(out).expanduser().resolve()
+    started = time.time()
+    if tensorboard:  # a missing package fails now, not after the runs
+        from fedfair.tracking import _writer_class
+
+        _writer_class()
+    plans = plan_suite(chosen, seeds, out, **options)
+    todo = {p.title: [i for i, c in enumerate(p.configs) if finished_summary(c) is None] for p in plans}
+    total = sum(len(v) for v in todo.values())
+    meta: dict[str, Any] = {"suite": chosen.name, "description": chosen.description, "seeds": list(seeds),
+                            "rounds": plans[0].configs[0]["rounds"] if plans else chosen.rounds,
+                            "overrides": {**chosen.overrides, **(options.get("overrides") or {})},
+                            "families": dict(chosen.families), "datasets": {}}
+    results = []
+    with _progress_bar(total, progress) as advance:
+        for plan in plans:
+            summaries: list[dict[str, Any] | None] = [finished_summary(c) for c in plan.configs]
+            pending = todo[plan.title]
+            if pending:
+                def done(index: int, summary: Mapping[str, Any], plan: DatasetPlan = plan, pending: list[int] = pending) -> None:
+                    config = plan.configs[pending[index]]
+                    advance(f"{plan.title}: {plan.labels[pending[index]]} seed {config['seed']}")
+
+                ran = simulate_many([plan.configs[i] for i in pending], num_supernodes=plan.num_clients,
+                                    verbose=verbose, echo=False, on_done=done)
+                for i, summary in zip(pending, ran):
+                    summaries[i] = summary
+            done_summaries = [s if s is not None else {"error": "no summary"} for s in summaries]
+            rows = summarise(plan.labels, done_summaries)
+            folder = out / _slug(plan.title)
+            write_outputs(folder, rows, done_summaries, {"dataset": plan.dataset, "rounds": plan.configs[0]["rounds"],
+                                                          "seeds": list(seeds), "strategies": list(dict.fromkeys(plan.labels)),
+                                                          "overrides": meta["overrides"]})
+            meta["datasets"][plan.title] = {
+                "dataset": plan.dataset, "clients": plan.num_clients,
+                "runs": [{"label": label, "seed": c["seed"], "out-dir": c["out-dir"],
+                          "state": "failed" if "error" in s else "ran" if i in pending else "reused",
+                          "wall_seconds": s.get("wall_seconds"), **({"error": s["error"]} if "error" in s else {})}
+                         for i, (label, c, s) in enumerate(zip(plan.labels, plan.configs, done_summaries))]}
+            results.append(DatasetResult(plan.title, plan.labels, rows, done_summaries,
+                                         (folder / "table.md").read_text()))
+    meta["wall_seconds"] = round(time.time() - started, 2)
+    counts = [r["state"] for d in meta["datasets"].values() for r in d["runs"]]
+    meta["runs"] = {state: counts.count(state) for state in ("ran", "reused", "failed")}
+    if tensorboard:
+        from fedfair.tracking import export_tensorboard
+
+        meta["tensorboard"] = str(export_tensorboard(
+            [Path(r["out-dir"]) for d in meta["datasets"].values() for r in d["runs"] if r["state"] != "failed"],
+            out / "tensorboard", base=out))
+    write_report(out / "report.html", meta, results)
+    (out / "bench.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+    return meta
+
+
+class _progress_bar:
+    """A rich progress bar over the runs to do (on stderr); ``advance(text)`` marks one run done."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled = total, enabled and total > 0
+
+    def __enter__(self):  # noqa: ANN204
+        if not self.enabled:
+            return lambda text: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("[bold]bench[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TimeRemainingColumn(), TextColumn("{task.description}"), console=Console(stderr=True))
+        self.progress.start()
+        task = self.progress.add_task("starting", total=self.total)
+        return lambda text: self.progress.update(task, advance=1, description=text)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self.progress.stop()
