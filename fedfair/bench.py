@@ -167,6 +167,7 @@ class DatasetPlan:
     num_clients: int
     configs: list[dict[str, Any]]
     labels: list[str]
+    attributes: list[str] | None  # the sensitive attributes in the manifest's order; None for task sets
 
 
 def plan_suite(
@@ -177,6 +178,7 @@ def plan_suite(
     """Every run of the suite, validated (compare's checks per entry, the model against each dataset), before any
     runs; FeDa4Fair releases are built here (once per OUT)."""
     from fedfair.compare import plan_runs
+    from fedfair.data import read_manifest
     from fedfair.registry import check_model_fits, resolve_dataset, run_params
     from fedfair.tasks import validate_clients
 
@@ -198,17 +200,19 @@ def plan_suite(
             continue
         dataset = source if isinstance(source, str) else str(source.build(data_root, out, max_train, max_test))
         configs = plan_runs(dataset, entries, seeds, n_rounds, common, out / _slug(title), data_root)
-        sizes = set()
+        sizes, attributes = set(), None
         for seed in seeds:
             root = resolve_dataset(dataset, seed, data_root=data_root or None)
             sizes.add(len(validate_clients(root)))
+            if (root / "manifest.json").is_file():
+                attributes = list(read_manifest(root).sensitive)
             for config in configs:
                 if config["seed"] == seed:
                     check_model_fits(run_params({k: v for k, v in config.items() if k != "_label"})[0], root)
         if len(sizes) != 1:
             raise ParamError(f"{title}: a different number of clients for different seeds: {sorted(sizes)}")
         labels = [entry_label(c.pop("_label")) for c in configs]
-        plans.append(DatasetPlan(title, dataset, sizes.pop(), configs, labels))
+        plans.append(DatasetPlan(title, dataset, sizes.pop(), configs, labels, attributes))
     return plans
 
 
@@ -286,7 +290,7 @@ def run_suite(
                           "wall_seconds": s.get("wall_seconds"), **({"error": s["error"]} if "error" in s else {})}
                          for i, (label, c, s) in enumerate(zip(plan.labels, plan.configs, done_summaries))]}
             results.append(DatasetResult(plan.title, plan.labels, rows, done_summaries,
-                                         (folder / "table.md").read_text()))
+                                         (folder / "table.md").read_text(), plan.attributes))
     meta["wall_seconds"] = round(time.time() - started, 2)
     counts = [r["state"] for d in meta["datasets"].values() for r in d["runs"]]
     meta["runs"] = {state: counts.count(state) for state in ("ran", "reused", "failed")}
@@ -313,8 +317,17 @@ class _progress_bar:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        console = Console(stderr=True)
+        if not console.is_terminal:  # a log file: one plain line per finished run instead of a live bar
+            self.enabled, count, started = False, [0], time.time()
+
+            def line(text: str) -> None:
+                count[0] += 1
+                console.print(f"bench {count[0]}/{self.total} ({time.time() - started:.0f} s) {text}",
+                              highlight=False, markup=False)
+            return line
         self.progress = Progress(TextColumn("[bold]bench[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TimeRemainingColumn(), TextColumn("{task.description}"), console=Console(stderr=True))
+                                 TimeRemainingColumn(), TextColumn("{task.description}"), console=console)
         self.progress.start()
         task = self.progress.add_task("starting", total=self.total)
         return lambda text: self.progress.update(task, advance=1, description=text)

@@ -3,10 +3,11 @@
 Per dataset of the suite:
 
 - the accuracy-vs-fairness Pareto front: each entry's mean local accuracy against its mean local gap (SP and
-  EqOp of the first sensitive attribute) with the 95 % intervals of compare (two-level bootstrap over seeds and
+  EqOp of every sensitive attribute, the dataset's first, which fairness methods target by default, on top) with
+  the 95 % intervals of compare (two-level bootstrap over seeds and
   clients) as error bars; the non-dominated entries (no other entry is at least as accurate and at least as
   fair, and better in one) are filled and joined;
-- per-client distributions: each client's accuracy and SP gap, every seed's clients pooled, as box + strip plots;
+- per-client distributions: each client's accuracy and SP gap (first attribute), every seed's clients pooled, as box + strip plots;
 - worst-client accuracy: per entry, the lowest client accuracy of each seed (points) and their mean (bar);
 - communication: MB sent to and received from all clients over a run (mean over seeds);
 - epsilon, when DP-SGD is on: the largest and the mean client epsilon;
@@ -37,6 +38,7 @@ class DatasetResult:
     rows: list[dict[str, Any]]
     summaries: list[dict[str, Any]]
     table_md: str
+    attributes: list[str] | None = None  # the dataset's sensitive attributes in its manifest's order (first: targeted)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -86,15 +88,27 @@ def _plt() -> Any:
     return plt
 
 
-def _colour(plt: Any, k: int) -> Any:
-    return plt.cm.tab20(k % 20)
+MARKERS = {"": "o", "FairIF": "s", "PUFFLE": "^"}
 
 
-def pareto_figure(result: DatasetResult, attribute: str) -> str:
+def _styles(plt: Any, labels: Sequence[str]) -> dict[str, tuple[Any, str, float]]:
+    """{label: (colour, marker, alpha)}: one colour per strategy, the marker and shade say the mitigation
+    (``fedavg + PUFFLE`` is fedavg's colour with a triangle)."""
+    bases = list(dict.fromkeys(label.split(" + ")[0] for label in labels))
+    out = {}
+    for label in labels:
+        base, _, mitigation = label.partition(" + ")
+        rank = list(MARKERS).index(mitigation) if mitigation in MARKERS else 3
+        out[label] = (plt.cm.tab10(bases.index(base) % 10), MARKERS.get(mitigation, "D"), (1.0, 0.7, 0.45, 0.3)[rank])
+    return out
+
+
+def pareto_figure(result: DatasetResult, attributes: Sequence[str]) -> str:
     plt = _plt()
     notions = ("sp", "eqop")
-    fig, axes = plt.subplots(1, len(notions), figsize=(12, 5.2), squeeze=False)
-    for ax, notion in zip(axes[0], notions):
+    height = 4.6 * len(attributes)
+    fig, axes = plt.subplots(len(attributes), len(notions), figsize=(12, height), squeeze=False)
+    for ax, (attribute, notion) in zip(axes.ravel(), [(a, n) for a in attributes for n in notions]):
         points, errors = [], []
         for row in result.rows:
             gap, acc = row["fairness"].get(attribute, {}).get(notion, (math.nan, math.nan))[0], row["accuracy"][0]
@@ -102,13 +116,14 @@ def pareto_figure(result: DatasetResult, attribute: str) -> str:
             ci = row.get("ci") or {}
             errors.append((ci.get("fairness", {}).get(attribute, {}).get(notion), ci.get("accuracy")))
         front = set(pareto_front(points))
+        styles = _styles(plt, [r["label"] for r in result.rows])
         for k, (row, (gap, acc), (x_ci, y_ci)) in enumerate(zip(result.rows, points, errors)):
             if math.isnan(gap) or math.isnan(acc):
                 continue
             xerr = [[gap - x_ci[0]], [x_ci[1] - gap]] if x_ci else None
             yerr = [[acc - y_ci[0]], [y_ci[1] - acc]] if y_ci else None
-            colour = _colour(plt, k)
-            ax.errorbar(gap, acc, xerr=xerr, yerr=yerr, fmt="o", capsize=2, color=colour, label=row["label"],
+            colour, marker, _ = styles[row["label"]]
+            ax.errorbar(gap, acc, xerr=xerr, yerr=yerr, fmt=marker, capsize=2, color=colour, label=row["label"],
                         markerfacecolor=colour if k in front else "white", markersize=7, elinewidth=0.8)
         ordered = sorted((points[i] for i in front), key=lambda p: p[0])
         if len(ordered) > 1:
@@ -118,14 +133,15 @@ def pareto_figure(result: DatasetResult, attribute: str) -> str:
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     ncol = 3
-    fig.set_size_inches(12, 5.2 + 0.22 * math.ceil(len(labels) / ncol))
+    legend = 0.22 * math.ceil(len(labels) / ncol) + 0.3
+    fig.set_size_inches(12, height + legend)
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8)
     fig.suptitle(f"{result.title}: accuracy vs fairness (filled, dashed: the Pareto front)")
-    fig.tight_layout(rect=(0, 0.04 + 0.045 * math.ceil(len(labels) / ncol), 1, 0.95))
+    fig.tight_layout(rect=(0, legend / (height + legend), 1, 0.97))
     return _figure_html(fig, f"{result.title} Pareto front", f"{result.title}: mean local accuracy against the mean "
-                        f"local SP / EqOp gap of {attribute}, error bars the 95 % intervals over seeds and clients; "
-                        "filled points joined by the dashed line are the Pareto front.")
+                        f"local SP / EqOp gap of {', '.join(attributes)}, error bars the 95 % intervals over seeds and "
+                        "clients; filled points joined by the dashed line are the Pareto front of each panel.")
 
 
 def _by_label(result: DatasetResult) -> dict[str, list[dict[str, Any]]]:
@@ -148,8 +164,10 @@ def distribution_figure(result: DatasetResult, attribute: str | None) -> str:
         if shown:
             ax.boxplot([d for d, _ in shown], positions=[p for _, p in shown], vert=False, widths=0.6,
                        showfliers=False, medianprops={"color": "black"})
-        for k, (values, pos) in enumerate(zip(data, positions)):
-            ax.scatter(values, pos + rng.uniform(-0.18, 0.18, len(values)), s=6, alpha=0.5, color=_colour(plt, k))
+        styles = _styles(plt, list(grouped))
+        for label, values, pos in zip(grouped, data, positions):
+            ax.scatter(values, pos + rng.uniform(-0.18, 0.18, len(values)), s=6, alpha=0.5, color=styles[label][0],
+                       marker=styles[label][1])
         ax.set_yticks(positions, list(grouped) if ax is axes[0][0] else [""] * len(positions), fontsize=8)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3, axis="x")
@@ -167,7 +185,8 @@ def worst_client_figure(result: DatasetResult) -> str:
     fig, ax = plt.subplots(figsize=(8, 0.36 * len(grouped) + 1.4))
     positions = np.arange(len(grouped))[::-1]
     means = [float(np.mean(w)) if w else math.nan for w in worst]
-    ax.barh(positions, means, color=[_colour(plt, k) for k in range(len(grouped))], alpha=0.7)
+    styles = _styles(plt, list(grouped))
+    ax.barh(positions, means, color=[(*styles[label][0][:3], styles[label][2]) for label in grouped])
     for values, pos in zip(worst, positions):
         ax.scatter(values, [pos] * len(values), color="black", s=10, zorder=3)
     finite = [v for w in worst for v in w]
@@ -229,14 +248,15 @@ def markdown_table_html(markdown: str) -> str:
 
 
 def dataset_section(result: DatasetResult, anchor: str) -> str:
-    attributes = sorted({a for r in result.rows for a in r["fairness"]})
-    first = _first_attribute(result) or (attributes[0] if attributes else None)
+    present = {a for r in result.rows for a in r["fairness"]}
+    attributes = [a for a in result.attributes or sorted(present) if a in present]
+    first = attributes[0] if attributes else None
     parts = [f'<section id="{anchor}"><h2>{html.escape(result.title)}</h2>']
     failed = [(s.get("run_config", {}).get("out-dir", ""), s["error"]) for s in result.summaries if "error" in s]
     ok = len(result.summaries) - len(failed)
     parts.append(f"<p>{ok} runs complete, {len(failed)} failed; {len(dict.fromkeys(result.labels))} entries.</p>")
-    if first:
-        parts.append(pareto_figure(result, first))
+    if attributes:
+        parts.append(pareto_figure(result, attributes))
     else:
         parts.append("<p>No group-fairness means for this dataset (task sets report fairness per task): no Pareto "
                      "front.</p>")
@@ -251,15 +271,6 @@ def dataset_section(result: DatasetResult, anchor: str) -> str:
                                                          for d, e in failed) + "</ul>")
     parts.append("</section>")
     return "\n".join(parts)
-
-
-def _first_attribute(result: DatasetResult) -> str | None:
-    """The dataset's first sensitive attribute (what fairness strategies default to), from a run's clients."""
-    for summary in result.summaries:
-        for client in summary.get("clients", []):
-            if client.get("fairness"):
-                return next(iter(client["fairness"]))
-    return None
 
 
 STYLE = """body{font-family:sans-serif;margin:2em auto;max-width:1250px;color:#222}

@@ -229,7 +229,7 @@ def resume_config(run_dir: Path) -> dict[str, Any]:
 @app.command()
 def compare(
     strategies_: str = typer.Option("fedavg,standalone,ifca,fair-fca", "--strategies", "-s",
-                                    help="comma-separated entries NAME[@KEY=VALUE...], e.g. fedavg,fair-fca@gamma=0.3"),
+                                    help="comma-separated entries NAME or NAME@KEY=VALUE@..., e.g. fedavg,fair-fca@gamma=0.3"),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="builtin name or a dataset directory "
                                           f"(default {COMMON_PARAMS['dataset'].default})"),
     seeds: int = typer.Option(3, "--seeds", "-n", help="number of seeds (0 .. N-1) per strategy", min=1),
@@ -286,7 +286,7 @@ def bench(
     seeds: int = typer.Option(2, "--seeds", "-n", help="number of seeds (0 .. N-1) per entry", min=1),
     rounds: Optional[int] = typer.Option(None, "--rounds", "-r", help="federated rounds of every run (default: the suite's)"),
     strategies_: Optional[str] = typer.Option(None, "--strategies", "-s", help="comma-separated entries "
-                                              "NAME[@KEY=VALUE...] instead of the suite's strategies"),
+                                              "NAME or NAME@KEY=VALUE@... instead of the suite's strategies"),
     mitigations: Optional[str] = typer.Option(None, "--mitigations", "-m", help="comma-separated subset of none,fairif,puffle "
                                               "crossed with every strategy (default: the suite's)"),
     datasets: Optional[str] = typer.Option(None, "--datasets", help="comma-separated subset of the suite's datasets"),
@@ -304,9 +304,12 @@ def bench(
 ) -> None:
     """Run a named suite (datasets x strategies x mitigations x seeds) and write one self-contained HTML report.
 
-    Every run is validated before any starts; one simulation per dataset; a finished run (same parameters) is
-    never redone, so the same command resumes an interrupted suite. Writes OUT/report.html, OUT/bench.json,
-    OUT/<dataset>/table.md (compare's table, with intervals) and the run directories under OUT/<dataset>/runs.
+    Suites: feda4fair, seed000, mmfl (run `fedfair bench` without SUITE to list what each holds).
+    Every run is validated before any starts, with one simulation per dataset. A finished run (same
+    parameters) is never redone, so the same command resumes an interrupted suite.
+
+    Writes OUT/report.html, OUT/bench.json, OUT/<dataset>/table.md (compare's table, with intervals) and
+    the run directories under OUT/<dataset>/runs.
     """
     from fedfair.bench import SUITES, run_suite, suite
     from fedfair.tracking import TrackingError

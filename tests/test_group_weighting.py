@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from fedfair.data import ClientData, Split, load_client, read_manifest
 from fedfair.local.group_weights import GroupWeights
@@ -109,19 +110,20 @@ def test_one_round_of_each_equals_a_hand_computation(synthetic_dir, tmp_path):
     """Round 1's statistics are those of the initial model on every client's training split: Fed-FairBatch's
     lambda and Fed-FairGrad's multipliers from them by hand; FedFB trains round 1 at n_z / n, i.e. as FedAvg."""
     common = {"dataset": str(synthetic_dir), "rounds": 1, "seed": 5}
-    runs = [{"strategy": s, **common, "out-dir": str(tmp_path / s), **extra} for s, extra in (
+    runs = [{"strategy": s, **common, "out-dir": str(tmp_path / f"{s}-{i}"), **extra} for i, (s, extra) in enumerate((
         ("fedfb", {}), ("fed-fairbatch", {"fairness": "eo", "fairbatch-alpha": 0.01}),
-        ("fed-fairgrad", {"fairness": "sp", "fairgrad-eta": 0.5}), ("fedavg", {}))]
-    fedfb, fairbatch, fairgrad, fedavg = simulate_many(runs, num_supernodes=8, echo=False, keep_going=False)
+        ("fed-fairgrad", {"fairness": "sp", "fairgrad-eta": 0.5}), ("fedavg", {}),
+        ("fed-fairbatch", {"fairness": "sp", "fairbatch-alpha": 0.01})))]
+    fedfb, fairbatch, fairgrad, fedavg, fairbatch_sp = simulate_many(runs, num_supernodes=8, echo=False, keep_going=False)
     names = read_manifest(synthetic_dir).client_names
     start = build_model({"model": "logreg"}, 1, seed=5)
-    n, s, correct = np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 2))
+    n, s, s_positive, correct = np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 2))
     for name in names:
         data = load_client(synthetic_dir, name)
         attribute = list(data.sensitive_values)[0]
-        counts, losses, _ = cell_losses(start, data.train, attribute, data.sensitive_values[attribute])
-        n, s = n + counts, s + losses
-        pred = (start(__import__("torch").from_numpy(data.train.x)).detach().numpy() > 0).astype(int)
+        counts, losses, positive = cell_losses(start, data.train, attribute, data.sensitive_values[attribute])
+        n, s, s_positive = n + counts, s + losses, s_positive + positive
+        pred = (start(torch.from_numpy(data.train.x)).detach().numpy() > 0).astype(int)
         g = np.array([data.sensitive_values[attribute].index(v) for v in data.train.sensitive[attribute]])
         for l in (0, 1):
             for v in (0, 1):
@@ -131,6 +133,12 @@ def test_one_round_of_each_equals_a_hand_computation(synthetic_dir, tmp_path):
     recorded = fairbatch["group_weights"]["rounds"][0]
     assert recorded["state"]["lambda"] == pytest.approx(lam, abs=1e-9)
     assert np.array(recorded["weights"]) == pytest.approx(fairbatch_probabilities("eo", lam, n), abs=1e-9)
+    # Fed-FairBatch, sp: on the loss against the positive label (FairBatch's demographic-parity loss)
+    z = start(torch.from_numpy(np.concatenate([load_client(synthetic_dir, c).train.x for c in names]))).detach()
+    assert s_positive.sum() == pytest.approx(float(torch.nn.functional.softplus(-z).sum()), rel=1e-5)
+    lam = fairbatch_step("sp", fairbatch_initial("sp", n), n, s_positive / n, 0.01)
+    assert fairbatch_sp["group_weights"]["rounds"][0]["state"]["lambda"] == pytest.approx(lam, abs=1e-9)
+    assert lam != pytest.approx(fairbatch_step("sp", fairbatch_initial("sp", n), n, s / n, 0.01))  # the loss matters
     # Fed-FairGrad, sp
     c0, c = fairgrad_constants("sp", n)
     f = c0 + c @ (1 - correct / n).reshape(-1)
@@ -142,8 +150,8 @@ def test_one_round_of_each_equals_a_hand_computation(synthetic_dir, tmp_path):
     assert np.array(fedfb["group_weights"]["rounds"][0]["weights"]) == pytest.approx(n / n.sum(), abs=1e-9)
     assert [c["accuracy"] for c in fedfb["clients"]] == pytest.approx([c["accuracy"] for c in fedavg["clients"]], abs=1e-6)
     assert np.abs(np.ravel(recorded["weights"]) - n.reshape(-1) / n.sum()).max() > 1e-3  # round 1 already reweighted
-    for name in ("fedfb", "fed-fairbatch", "fed-fairgrad"):
-        assert json.loads((tmp_path / name / "status.json").read_text())["status"] == "complete"
+    for run in runs:
+        assert json.loads((tmp_path / run["out-dir"] / "status.json").read_text())["status"] == "complete"
 
 
 def test_wrong_notion_is_one_clear_error_before_anything_runs(synthetic_dir, tmp_path):

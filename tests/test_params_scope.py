@@ -45,7 +45,7 @@ def test_every_registered_component_declares_its_keys_once():
     for name in STRATEGIES:
         for component, specs in strategy_class(name).param_components().items():
             assert all(merged[k] == spec for k, spec in specs.items()), (name, component)
-    assert set(LOCAL_OBJECTIVES) == {"sgd", "proximal", "per-fedavg", "finetune", "fairif", "puffle", "dp"}
+    assert set(LOCAL_OBJECTIVES) == {"sgd", "proximal", "per-fedavg", "finetune", "fairif", "puffle", "dp", "group-weights"}
 
 
 def test_compare_entry_with_a_foreign_key_is_refused(tmp_path):
