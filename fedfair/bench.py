@@ -294,6 +294,8 @@ def run_suite(
     meta["wall_seconds"] = round(time.time() - started, 2)
     counts = [r["state"] for d in meta["datasets"].values() for r in d["runs"]]
     meta["runs"] = {state: counts.count(state) for state in ("ran", "reused", "failed")}
+    # the runs' own wall time, this call's or the earlier call's that ran them
+    meta["run_seconds"] = round(sum(r.get("wall_seconds") or 0 for d in meta["datasets"].values() for r in d["runs"]), 1)
     if tensorboard:
         from fedfair.tracking import export_tensorboard
 

@@ -293,7 +293,8 @@ def write_report(path: Any, meta: Mapping[str, Any], results: Sequence[DatasetRe
             f"<p>{html.escape(str(meta.get('description', '')))}</p>",
             "<p>" + html.escape(f"seeds {meta['seeds']}, {meta['rounds']} rounds, overrides {dict(meta.get('overrides', {}))}; "
                                 f"runs: {runs.get('ran', 0)} ran, {runs.get('reused', 0)} reused from an earlier call, "
-                                f"{runs.get('failed', 0)} failed; {meta.get('wall_seconds', 0):.0f} s.") + "</p>",
+                                f"{runs.get('failed', 0)} failed; this call {meta.get('wall_seconds', 0):.0f} s, the runs' "
+                                f"own wall time {meta.get('run_seconds', 0):.0f} s.") + "</p>",
             "<p>Numbers: mean over seeds of the clients' mean local accuracy / gap; brackets and error bars: 95 % "
             "intervals over seeds and clients (two-level bootstrap); * in a table: the interval does not overlap the "
             "first entry's.</p>"]
