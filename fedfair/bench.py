@@ -177,10 +177,9 @@ def plan_suite(
 ) -> list[DatasetPlan]:
     """Every run of the suite, validated (compare's checks per entry, the model against each dataset), before any
     runs; FeDa4Fair releases are built here (once per OUT)."""
-    from fedfair.compare import plan_runs
+    from fedfair.compare import check_dataset, plan_runs
     from fedfair.data import read_manifest
-    from fedfair.registry import check_model_fits, resolve_dataset, run_params
-    from fedfair.tasks import validate_clients
+    from fedfair.registry import resolve_dataset
 
     titles = chosen.dataset_titles()
     wanted = list(datasets) if datasets else titles
@@ -194,30 +193,24 @@ def plan_suite(
     plans = []
     # a missing release fails here, before any dataset is built
     check_releases([d for d in chosen.datasets if isinstance(d, FeDa4FairRelease) and d.title in wanted], data_root)
-    for source in chosen.datasets:
-        title = source if isinstance(source, str) else source.title
+    for source, title in zip(chosen.datasets, titles):
         if title not in wanted:
             continue
         dataset = source if isinstance(source, str) else str(source.build(data_root, out, max_train, max_test))
-        configs = plan_runs(dataset, entries, seeds, n_rounds, common, out / _slug(title), data_root)
-        sizes, attributes = set(), None
-        for seed in seeds:
-            root = resolve_dataset(dataset, seed, data_root=data_root or None)
-            sizes.add(len(validate_clients(root)))
-            if (root / "manifest.json").is_file():
-                attributes = list(read_manifest(root).sensitive)
-            for config in configs:
-                if config["seed"] == seed:
-                    check_model_fits(run_params({k: v for k, v in config.items() if k != "_label"})[0], root)
-        if len(sizes) != 1:
-            raise ParamError(f"{title}: a different number of clients for different seeds: {sorted(sizes)}")
+        configs = plan_runs(dataset, entries, seeds, n_rounds, common, dataset_folder(out, title), data_root)
+        num_clients = check_dataset(dataset, configs, seeds, data_root)
+        root = resolve_dataset(dataset, seeds[0], data_root=data_root or None)
+        attributes = list(read_manifest(root).sensitive) if (root / "manifest.json").is_file() else None
         labels = [entry_label(c.pop("_label")) for c in configs]
-        plans.append(DatasetPlan(title, dataset, sizes.pop(), configs, labels, attributes))
+        plans.append(DatasetPlan(title, dataset, num_clients, configs, labels, attributes))
     return plans
 
 
-def _slug(title: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in title)
+def dataset_folder(out: Path, title: str) -> Path:
+    """Where a suite dataset's tables and run directories go: OUT/<title as a file name>."""
+    from fedfair.compare import safe_name
+
+    return out / safe_name(title)
 
 
 def finished_summary(config: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -253,12 +246,12 @@ def run_suite(
     out = Path(out).expanduser().resolve()
     started = time.time()
     if tensorboard:  # a missing package fails now, not after the runs
-        from fedfair.tracking import _writer_class
+        from fedfair.tracking import writer_class
 
-        _writer_class()
+        writer_class()
     plans = plan_suite(chosen, seeds, out, **options)
-    todo = {p.title: [i for i, c in enumerate(p.configs) if finished_summary(c) is None] for p in plans}
-    total = sum(len(v) for v in todo.values())
+    finished = {p.title: [finished_summary(c) for c in p.configs] for p in plans}
+    total = sum(s is None for summaries in finished.values() for s in summaries)
     meta: dict[str, Any] = {"suite": chosen.name, "description": chosen.description, "seeds": list(seeds),
                             "rounds": plans[0].configs[0]["rounds"] if plans else chosen.rounds,
                             "overrides": {**chosen.overrides, **(options.get("overrides") or {})},
@@ -266,8 +259,8 @@ def run_suite(
     results = []
     with _progress_bar(total, progress) as advance:
         for plan in plans:
-            summaries: list[dict[str, Any] | None] = [finished_summary(c) for c in plan.configs]
-            pending = todo[plan.title]
+            summaries = finished[plan.title]
+            pending = [i for i, s in enumerate(summaries) if s is None]
             if pending:
                 def done(index: int, summary: Mapping[str, Any], plan: DatasetPlan = plan, pending: list[int] = pending) -> None:
                     config = plan.configs[pending[index]]
@@ -279,12 +272,12 @@ def run_suite(
                     summaries[i] = summary
             done_summaries = [s if s is not None else {"error": "no summary"} for s in summaries]
             rows = summarise(plan.labels, done_summaries)
-            folder = out / _slug(plan.title)
+            folder = dataset_folder(out, plan.title)
             write_outputs(folder, rows, done_summaries, {"dataset": plan.dataset, "rounds": plan.configs[0]["rounds"],
                                                           "seeds": list(seeds), "strategies": list(dict.fromkeys(plan.labels)),
                                                           "overrides": meta["overrides"]})
             meta["datasets"][plan.title] = {
-                "dataset": plan.dataset, "clients": plan.num_clients,
+                "dataset": plan.dataset, "clients": plan.num_clients, "table": str(folder / "table.md"),
                 "runs": [{"label": label, "seed": c["seed"], "out-dir": c["out-dir"],
                           "state": "failed" if "error" in s else "ran" if i in pending else "reused",
                           "wall_seconds": s.get("wall_seconds"), **({"error": s["error"]} if "error" in s else {})}

@@ -22,6 +22,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -284,7 +285,7 @@ window.addEventListener('load',function(){var imgs=document.images,n=0;for(var i
 var d=document.documentElement.dataset;d.figures=imgs.length;d.figuresLoaded=n;});"""
 
 
-def write_report(path: Any, meta: Mapping[str, Any], results: Sequence[DatasetResult]) -> None:
+def write_report(path: Path | str, meta: Mapping[str, Any], results: Sequence[DatasetResult]) -> None:
     """report.html: the suite's settings, then one section per dataset."""
     anchors = [f"dataset-{i}" for i in range(len(results))]
     runs = meta.get("runs", {})
@@ -307,6 +308,4 @@ def write_report(path: Any, meta: Mapping[str, Any], results: Sequence[DatasetRe
     document = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                 f"<title>fedfair bench {html.escape(str(meta['suite']))}</title><style>{STYLE}</style>"
                 f"<script>{SCRIPT}</script></head><body>" + "\n".join(head + sections) + "</body></html>\n")
-    from pathlib import Path
-
     Path(path).write_text(document)

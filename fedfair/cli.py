@@ -337,9 +337,8 @@ def bench(
         _fail(err)
     except TrackingError as err:  # --tensorboard without the tensorboard package
         _fail(err)
-    for title in meta["datasets"]:
-        console.print((out_dir / "".join(c if c.isalnum() or c in "-_." else "_" for c in title) / "table.md").read_text(),
-                      highlight=False, markup=False)
+    for dataset in meta["datasets"].values():
+        console.print(Path(dataset["table"]).read_text(), highlight=False, markup=False)
     runs = meta["runs"]
     console.print(f"{runs['ran']} runs ran, {runs['reused']} reused, {runs['failed']} failed in {meta['wall_seconds']:.0f} s; "
                   f"report: {out_dir / 'report.html'}", highlight=False)

@@ -59,7 +59,7 @@ def plan_runs(
         strategy_class(name)
         for seed in seeds:
             config = {"strategy": name, "dataset": dataset, "rounds": rounds, "seed": seed, "data-root": data_root,
-                      **overrides, **own, "out-dir": str(out / "runs" / f"{_safe(entry)}-seed{seed}")}
+                      **overrides, **own, "out-dir": str(out / "runs" / f"{safe_name(entry)}-seed{seed}")}
             try:
                 params, _ = run_params(config)
             except ParamError as err:
@@ -71,7 +71,8 @@ def plan_runs(
     return configs
 
 
-def _safe(label: str) -> str:
+def safe_name(label: str) -> str:
+    """A label as a file name: letters, digits and - _ . kept, anything else _."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
 
 
@@ -236,17 +237,12 @@ def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], p
     plt.close(fig)
 
 
-def run_comparison(
-    dataset: str, entries: Sequence[str], seeds: Sequence[int], rounds: int, overrides: Mapping[str, Any], out: Path,
-    data_root: str = "", verbose: bool = False, echo: bool = True,
-) -> list[dict[str, Any]]:
-    """Plan, run (one simulation), summarise, write; returns the table rows."""
-    from fedfair.tasks import validate_clients
+def check_dataset(dataset: str, configs: Sequence[Mapping[str, Any]], seeds: Sequence[int], data_root: str = "") -> int:
+    """Before any run: every seed's copy of the dataset loads, every config's model fits it, and every seed has the
+    same number of clients (one simulation serves them all); returns that number."""
     from fedfair.registry import check_model_fits, resolve_dataset, run_params
-    from fedfair.simulation import simulate_many
+    from fedfair.tasks import validate_clients
 
-    out = Path(out).resolve()
-    configs = plan_runs(dataset, entries, seeds, rounds, overrides, out, data_root)
     sizes = set()
     for seed in seeds:
         root = resolve_dataset(dataset, seed, data_root=data_root or None)
@@ -254,9 +250,22 @@ def run_comparison(
             check_model_fits(run_params({k: v for k, v in config.items() if k != "_label"})[0], root)
         sizes.add(len(validate_clients(root)))
     if len(sizes) != 1:
-        raise ParamError(f"the dataset has a different number of clients for different seeds: {sorted(sizes)}")
+        raise ParamError(f"{dataset}: the dataset has a different number of clients for different seeds: {sorted(sizes)}")
+    return sizes.pop()
+
+
+def run_comparison(
+    dataset: str, entries: Sequence[str], seeds: Sequence[int], rounds: int, overrides: Mapping[str, Any], out: Path,
+    data_root: str = "", verbose: bool = False, echo: bool = True,
+) -> list[dict[str, Any]]:
+    """Plan, run (one simulation), summarise, write; returns the table rows."""
+    from fedfair.simulation import simulate_many
+
+    out = Path(out).resolve()
+    configs = plan_runs(dataset, entries, seeds, rounds, overrides, out, data_root)
+    num_clients = check_dataset(dataset, configs, seeds, data_root)
     labels = [c.pop("_label") for c in configs]
-    summaries = simulate_many(configs, num_supernodes=sizes.pop(), verbose=verbose, echo=echo)
+    summaries = simulate_many(configs, num_supernodes=num_clients, verbose=verbose, echo=echo)
     rows = summarise(labels, summaries)
     write_outputs(out, rows, summaries, {"dataset": dataset, "rounds": rounds, "seeds": list(seeds),
                                          "strategies": list(entries), "overrides": dict(overrides)})

@@ -32,7 +32,8 @@ class TrackingError(RuntimeError):
     """The tracker's package is missing or a run directory cannot be exported."""
 
 
-def _writer_class() -> Any:
+def writer_class() -> Any:
+    """torch's SummaryWriter; TrackingError naming the install when the tensorboard package is missing."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as err:  # torch's writer needs the tensorboard package
@@ -95,7 +96,7 @@ def export_run(run_dir: Path, logdir: Path, writer_class: Any) -> None:
 def export_tensorboard(run_dirs: Sequence[Path], logdir: Path, base: Path | None = None) -> Path:
     """Every run directory into ``logdir``, each a TensorBoard run named by its path under ``base`` (else its
     name); returns ``logdir``. Open with ``tensorboard --logdir LOGDIR``."""
-    writer_class = _writer_class()
+    writer = writer_class()
     logdir = Path(logdir)
     for run_dir in run_dirs:
         run_dir = Path(run_dir).resolve()
@@ -104,5 +105,5 @@ def export_tensorboard(run_dirs: Sequence[Path], logdir: Path, base: Path | None
         if target.exists():  # a re-export replaces the run's earlier event files
             for old in target.glob("events.out.tfevents.*"):
                 old.unlink()
-        export_run(run_dir, target, writer_class)
+        export_run(run_dir, target, writer)
     return logdir
