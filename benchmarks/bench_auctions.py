@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from fedfair.recruitment import (  # noqa: E402
     EXPERIMENT_5, draw_bids, mean_over_seeds, parse_distributions, simulate_take_up, write_take_up,
 )
-from strategies.auctions import MECHANISMS, run_mechanism  # noqa: E402
+from fedfair.strategies.auctions import MECHANISMS, run_mechanism  # noqa: E402
 
 OUT = REPO / "benchmarks"
 FIGURES = OUT / "auction_figures"
@@ -84,7 +84,7 @@ def exp6(args: argparse.Namespace) -> dict:
     trains the two tasks (MNIST and the noisy Fashion-MNIST stand-in for CIFAR-10) with the recruited clients:
     minimum test accuracy across the tasks per round (Fig. 7 (c))."""
     from fedfair.simulation import simulate_many
-    from partitioners.task_sets import build_image_tasks
+    from fedfair.partitioners.task_sets import build_image_tasks
 
     root = Path("/tmp/fedfair-bench") / f"exp6-{args.clients}clients"
     if not (root / "tasks.json").is_file():
@@ -167,7 +167,7 @@ def corollary10(args: argparse.Namespace) -> dict:
     """Corollary 10, S = 2, K users bidding exp(rate): P(some task gets no whole user) under the max-min auction,
     exp(-B lam)(1 + B lam), and under budget-fair, exp(-B lam)(2 exp(B lam / 2) - 1), lam = K rate, against the
     mechanisms run on draws (bids and budget divided by the largest bid: the mechanisms are scale-free)."""
-    from strategies.auctions import budget_fair, mmfl_max_min
+    from fedfair.strategies.auctions import budget_fair, mmfl_max_min
 
     rng = np.random.default_rng(0)
     users, draws = 10, args.draws

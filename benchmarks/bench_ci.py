@@ -27,7 +27,7 @@ RELEASE = REPO.parent / "shared" / "data" / "feda4fair" / "cross_silo_attribute_
 
 
 def dataset(work: Path) -> tuple[Path, str]:
-    from partitioners.builder import BuildSpec, build_dataset
+    from fedfair.partitioners.builder import BuildSpec, build_dataset
 
     if RELEASE.is_dir():
         spec = BuildSpec(source="csv-dir", source_options={"path": str(RELEASE)}, label="PINCP", sensitive=["SEX", "RAC1P"])

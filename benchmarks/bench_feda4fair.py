@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from partitioners.audit import audit_dataset
-from partitioners.builder import BuildSpec, build_dataset
-from partitioners.report import most_biased_attribute, most_biased_value
+from fedfair.partitioners.audit import audit_dataset
+from fedfair.partitioners.builder import BuildSpec, build_dataset
+from fedfair.partitioners.report import most_biased_attribute, most_biased_value
 
 # seed 002, Table 3 (attribute-silo, DD): states per most biased attribute.
 TABLE_3_DD = {

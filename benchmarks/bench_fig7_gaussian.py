@@ -148,7 +148,7 @@ def switch_analysis(seed: int = 0) -> str:
 
     from fedfair.data import load_client
     from fedfair.registry import resolve_dataset
-    from partitioners.synthetic_gaussian import SIGMA, TABLE_2_MEANS
+    from fedfair.partitioners.synthetic_gaussian import SIGMA, TABLE_2_MEANS
 
     root = resolve_dataset("synthetic-gaussian-8", seed)
     data = {c: load_client(root, c) for c in TABLE_2_MEANS}

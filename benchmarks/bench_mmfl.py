@@ -92,7 +92,7 @@ def _print_table(n_tasks: int, rows: dict) -> None:
 def exp1(args: argparse.Namespace) -> dict:
     """Experiment 1: the 3 tasks of mmfl-3 over many clients (paper: 120 clients, 150-250 points each from 5 of 10
     classes, active rate 0.35): min accuracy over rounds for FedFairMMFL (alpha 3), random and round robin."""
-    from partitioners.task_sets import build_task_set
+    from fedfair.partitioners.task_sets import build_task_set
 
     root = Path("/tmp/fedfair-bench") / f"mmfl-3-{args.clients}clients"
     if not (root / "tasks.json").is_file():

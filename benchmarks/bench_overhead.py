@@ -31,7 +31,7 @@ OUT = REPO / "benchmarks"
 
 
 def build_capped(data: Path, work: Path) -> Path:
-    from partitioners.builder import BuildSpec, build_dataset
+    from fedfair.partitioners.builder import BuildSpec, build_dataset
 
     root = work / "silo-capped"
     build_dataset(BuildSpec(source="csv-dir", source_options={"path": str(data / "cross_silo_attribute_final")},
@@ -84,7 +84,7 @@ def app_round(root: Path, rounds: int, work: Path, fold: bool) -> tuple[dict[str
     from fedfair import results
     from fedfair.data import read_manifest
     from fedfair.simulation import simulate
-    from strategies.base import FedFairStrategy
+    from fedfair.strategies.base import FedFairStrategy
 
     ends: list[float] = []
     spent: dict[str, float] = {"train exchange": 0.0, "evaluate exchange": 0.0, "recording": 0.0, "checkpoint": 0.0}

@@ -23,8 +23,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from partitioners.audit import audit_dataset  # noqa: E402
-from partitioners.builder import BuildSpec, build_dataset  # noqa: E402
+from fedfair.partitioners.audit import audit_dataset  # noqa: E402
+from fedfair.partitioners.builder import BuildSpec, build_dataset  # noqa: E402
 
 OUT = REPO / "benchmarks"
 FIGURES = OUT / "puffle_figures"
@@ -106,7 +106,7 @@ def table(args: argparse.Namespace) -> dict:
 def disadvantaged_values(run_dir: Path) -> dict[str, str]:
     """{client: the RAC1P value of its max-DD pair with the lower selection rate} in a run's last round."""
     from fedfair.metrics import GroupCounts, fairness_from_counts
-    from partitioners.audit import disadvantaged_value
+    from fedfair.partitioners.audit import disadvantaged_value
 
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     last = max(r["round"] for r in rows if r.get("stage") == "evaluate")

@@ -93,8 +93,8 @@ class PeakMemory:
 
 
 def build(clients: int, work: Path) -> Path:
-    from partitioners.builder import BuildSpec, build_dataset
-    from partitioners.sources import _states
+    from fedfair.partitioners.builder import BuildSpec, build_dataset
+    from fedfair.partitioners.sources import _states
 
     per_state = clients // STATES
     root = work / f"synthetic-acs-{clients}"
@@ -107,7 +107,7 @@ def build(clients: int, work: Path) -> Path:
 def simulate_timed(root: Path, clients: int, rounds: int) -> dict[str, float]:
     """In the child process: the run, with the time at which each round's checkpoint was written."""
     from fedfair.simulation import simulate
-    from strategies.base import FedFairStrategy
+    from fedfair.strategies.base import FedFairStrategy
 
     ends: list[float] = []
     original = FedFairStrategy.checkpoint

@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from fedfair.compare import run_comparison  # noqa: E402
+from fedfair.comparison import run_comparison  # noqa: E402
 
 RELEASE = REPO.parent / "shared" / "data" / "feda4fair" / "cross_silo_value_final"
 MODIFIED = {"AZ", "OH", "AR", "MN", "OR", "WV", "DE", "LA", "NE", "AK", "MS", "PR"}

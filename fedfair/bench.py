@@ -56,7 +56,7 @@ class FeDa4FairRelease:
     def build(self, data_root: str, out: Path, max_train: int, max_test: int) -> Path:
         """Build (once) into OUT/datasets/<folder>-train<max>-test<max>: label PINCP, sensitive SEX and RAC1P,
         70 / 15 / 15 splits per state, at most ``max_train`` / ``max_test`` rows per client (0 = all)."""
-        from partitioners.builder import BuildSpec, build_dataset
+        from fedfair.partitioners.builder import BuildSpec, build_dataset
 
         root = out / "datasets" / f"{self.folder}-train{max_train or 'all'}-test{max_test or 'all'}"
         if not (root / "manifest.json").is_file():
@@ -177,7 +177,7 @@ def plan_suite(
 ) -> list[DatasetPlan]:
     """Every run of the suite, validated (compare's checks per entry, the model against each dataset), before any
     runs; FeDa4Fair releases are built here (once per OUT)."""
-    from fedfair.compare import check_dataset, plan_runs
+    from fedfair.comparison import check_dataset, plan_runs
     from fedfair.data import read_manifest
     from fedfair.registry import resolve_dataset
 
@@ -208,7 +208,7 @@ def plan_suite(
 
 def dataset_folder(out: Path, title: str) -> Path:
     """Where a suite dataset's tables and run directories go: OUT/<title as a file name>."""
-    from fedfair.compare import safe_name
+    from fedfair.comparison import safe_name
 
     return out / safe_name(title)
 
@@ -240,8 +240,8 @@ def run_suite(
 
     Returns bench.json's content."""
     from fedfair.bench_report import DatasetResult, write_report
-    from fedfair.compare import summarise, write_outputs
-    from fedfair.simulation import simulate_many
+    from fedfair.api import run_configs
+    from fedfair.comparison import summarise, write_outputs
 
     out = Path(out).expanduser().resolve()
     started = time.time()
@@ -266,8 +266,7 @@ def run_suite(
                     config = plan.configs[pending[index]]
                     advance(f"{plan.title}: {plan.labels[pending[index]]} seed {config['seed']}")
 
-                ran = simulate_many([plan.configs[i] for i in pending], num_supernodes=plan.num_clients,
-                                    verbose=verbose, echo=False, on_done=done)
+                ran = run_configs([plan.configs[i] for i in pending], verbose=verbose, echo=False, on_done=done)
                 for i, summary in zip(pending, ran):
                     summaries[i] = summary
             done_summaries = [s if s is not None else {"error": "no summary"} for s in summaries]

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from fedfair.config import COMMON_PARAMS, ParamError, parse_assignments
 from fedfair.data import DatasetError
+from fedfair.plugins import PluginError
 from fedfair.registry import DATASETS, STRATEGIES, UnknownNameError
 
 app = typer.Typer(
@@ -28,7 +29,7 @@ app.add_typer(data_app, name="data")
 # Wide enough that a piped / logged per-client table keeps every digit.
 console = Console(width=None if sys.stdout.isatty() else 240)
 err_console = Console(stderr=True)
-USER_ERRORS = (ParamError, UnknownNameError, DatasetError, FileExistsError, PermissionError)
+USER_ERRORS = (ParamError, UnknownNameError, PluginError, DatasetError, FileExistsError, PermissionError)
 
 
 def _fail(err: Exception) -> None:
@@ -138,7 +139,8 @@ def _root(ctx: typer.Context) -> None:
 
 @app.command()
 def run(
-    strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help=f"one of: {', '.join(sorted(STRATEGIES))} "
+    strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help=f"one of: {', '.join(sorted(STRATEGIES))}, an installed "
+                                           f"plugin (`fedfair strategies`) or package.module:Name "
                                            f"(default {COMMON_PARAMS['strategy'].default})"),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help=f"builtin name ({', '.join(sorted(DATASETS))}) or a "
                                           f"dataset directory (default {COMMON_PARAMS['dataset'].default})"),
@@ -159,9 +161,7 @@ def run(
     OUT/summary.json and OUT/accuracy_vs_fairness.png; OUT/checkpoint.json + checkpoint-<round>.npz after every round, from which
     `fedfair run --resume OUT` continues a run that crashed or was interrupted.
     """
-    from fedfair.registry import check_model_fits, resolve_dataset, run_params
-    from fedfair.results import RunRecorder
-    from fedfair.tasks import validate_clients
+    from fedfair.api import default_out_dir, prepare_run, run_configs
 
     try:
         if resume is not None:
@@ -173,23 +173,16 @@ def run(
                 raise ParamError(f"use the dedicated flags instead of --set for {clash}")
             run_config = command_config(config, {"strategy": strategy, "dataset": dataset, "rounds": rounds, "seed": seed,
                                                  "data-root": None if data_root is None else str(data_root)}, overrides)
-            safe_name = Path(run_config["dataset"]).name if Path(run_config["dataset"]).exists() else run_config["dataset"]
             out_dir = out or (Path(run_config["out-dir"]) if run_config.get("out-dir") else
-                              Path("runs") / f"{run_config['strategy']}-{safe_name}-seed{run_config['seed']}")
+                              default_out_dir(run_config["strategy"], run_config["dataset"], run_config["seed"]))
             run_config["out-dir"] = str(out_dir.resolve())
-        params, _ = run_params(run_config)  # the run itself notes ignored keys
-        if resume is None:
-            RunRecorder.check_out_dir(out_dir)
-        err_console.print(f"preparing dataset {params['dataset']!r} ...", highlight=False)
-        root = resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None)
-        check_model_fits(params, root)
-        clients = validate_clients(root)
+        err_console.print(f"preparing dataset {run_config.get('dataset', COMMON_PARAMS['dataset'].default)!r} ...",
+                          highlight=False)
+        prepared = prepare_run(run_config)  # every check that needs no Ray, before Ray starts
     except USER_ERRORS as err:
         _fail(err)
-    from fedfair.simulation import simulate
-
     try:
-        summary = simulate(run_config, num_supernodes=len(clients), verbose=verbose)
+        summary = run_configs([prepared.config], verbose=verbose, keep_going=False, prepared=[prepared])[0]
     except USER_ERRORS as err:
         _fail(err)
     print_summary(summary)
@@ -247,7 +240,7 @@ def compare(
     Writes OUT/table.md, OUT/table.csv, OUT/results.json, OUT/scatter.png and one run directory per
     (strategy, seed) under OUT/runs. All runs share one simulation.
     """
-    from fedfair.compare import run_comparison
+    from fedfair.comparison import run_comparison
 
     entries = [e.strip() for e in strategies_.split(",") if e.strip()]
     try:
@@ -425,15 +418,23 @@ def certificates(
 
 @app.command()
 def strategies() -> None:
-    """List the strategies `--strategy` accepts."""
-    from fedfair.registry import strategy_class
+    """List the strategies `--strategy` accepts: fedfair's and the installed plugins' (entry points of the group
+    fedfair.strategies), with where each comes from. Any `package.module:Name` is accepted too."""
+    from fedfair.registry import strategy_class, strategy_names
 
-    modules = [STRATEGIES[n].split(":")[0] for n in STRATEGIES]
-    for name in sorted(STRATEGIES):
-        cls = strategy_class(name)
+    names = strategy_names()
+    modules = [origin.target.split(":")[0] for origin in names.values()]
+    for name, origin in sorted(names.items()):
+        try:
+            cls = strategy_class(name)
+        except USER_ERRORS as err:  # a broken plugin is listed with its problem, the others still are
+            console.print(f"[bold]{escape(name)}[/bold] ({escape(origin.source)}): [red]{escape(str(err))}[/red]")
+            continue
         shared = modules.count(cls.__module__) > 1  # two strategies in one module: the class says which is which
         doc = ((cls.__doc__ if shared else sys.modules[cls.__module__].__doc__) or "").strip()
-        console.print(f"[bold]{name}[/bold]: {doc.splitlines()[0] if doc else ''}", highlight=False)
+        where = "" if origin.source == "fedfair" else f" [dim]({escape(origin.source)}: {escape(origin.target)})[/dim]"
+        console.print(f"[bold]{escape(name)}[/bold]{where}: {escape(doc.splitlines()[0]) if doc else ''}",
+                      highlight=False)
 
 
 @app.command()
@@ -450,8 +451,16 @@ def params(
         components = strategy_class(strategy).param_components() if strategy else param_catalogue()
     except USER_ERRORS as err:
         _fail(err)
+    from fedfair.local import objective_names
+    from fedfair.registry import strategy_names
+
+    origins = {**{f"strategy {n}": o for n, o in strategy_names().items()},
+               **{f"local {n}": o for n, o in objective_names().items()}}
     table = Table("component", "key", "default", "accepted", "meaning")
     for component, specs in components.items():
+        origin = origins.get(component)
+        if origin is not None and origin.source != "fedfair":  # a plugin says where it comes from
+            component = f"{component} ({origin.source})"
         for i, (key, spec) in enumerate(specs.items()):
             table.add_row(component if i == 0 else "", key, repr(spec.default), spec.accepted, spec.help,
                           end_section=i == len(specs) - 1)
@@ -488,7 +497,7 @@ def auction(
         EXPERIMENT_5, MECHANISMS, auction_report, mean_over_seeds, parse_budgets, parse_distributions, read_bids,
         simulate_take_up, write_take_up,
     )
-    from strategies.auctions import run_mechanism
+    from fedfair.strategies.auctions import run_mechanism
 
     try:
         if simulate_:

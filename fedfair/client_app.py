@@ -37,12 +37,13 @@ from flwr.clientapp import ClientApp
 
 from fedfair import protocol as p
 from fedfair.data import ClientData, Split, load_client
+from fedfair.device import resolve_device
 from fedfair.faults import inject_faults
 from fedfair.local import parse_names, train_with
 from fedfair.models import build_model
 from fedfair.queries import QUERY_ROUTINES, query_routine
 from fedfair.tasks import is_task_set, load_task_client, load_task_set
-from fedfair.training import EvalResult, TrainConfig, cell_losses, evaluate, proximal_term, train_local
+from fedfair.training import EvalResult, TrainConfig, cell_losses, evaluate
 
 app = ClientApp()
 torch.set_num_threads(1)
@@ -95,6 +96,26 @@ class PersonalModels:
         self.state[self._key(task)] = arrays
 
 
+class PersonalModel:
+    """This node's personal model of one (run, task), as the plug-ins' ``update_personal`` hook sees it
+    (:class:`fedfair.local.base.PersonalModel`): the sent start model, the kept one, keeping a new one."""
+
+    def __init__(self, models: PersonalModels, task: str, msg: Message, config: ConfigRecord, data: ClientData) -> None:
+        self.models, self.task, self.msg, self.config, self.data = models, task, msg, config, data
+
+    def sent(self) -> torch.nn.Module:
+        if p.ARRAYS not in self.msg.content:
+            raise ValueError(f"client {self.data.name!r}: a plug-in needs the sent model, and the message has none")
+        return _model(_spec(self.config), self.data, self.msg.content[p.ARRAYS], _device(self.config))
+
+    def load(self) -> torch.nn.Module | None:
+        kept = self.models.get(self.task)
+        return None if kept is None else _model(_spec(self.config), self.data, kept, _device(self.config))
+
+    def save(self, model: torch.nn.Module) -> None:
+        self.models.put(self.task, ArrayRecord(model.state_dict()))
+
+
 class PluginState(MutableMapping):
     """The plug-ins' numpy arrays kept on this node for one (run, task), in ``context.state``."""
 
@@ -131,11 +152,20 @@ def _spec(config: ConfigRecord) -> dict[str, Any]:
     return json.loads(str(config[p.MODEL_SPEC]))
 
 
-def _model(spec: Mapping[str, Any], data: ClientData, arrays: ArrayRecord) -> torch.nn.Module:
+def _device(config: ConfigRecord | None) -> torch.device:
+    """Where this node computes for a message: its ``device`` (auto: CUDA when this node has it, else the CPU;
+    a message without the key, from an older server, counts as auto)."""
+    return resolve_device(str((config or {}).get(p.DEVICE, "auto")))
+
+
+def _model(spec: Mapping[str, Any], data: ClientData, arrays: ArrayRecord,
+           device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The model ``spec`` with the weights ``arrays``, on ``device`` (its state dict goes back through
+    ``ArrayRecord(model.state_dict())``, which copies every tensor to host numpy)."""
     model = build_model(spec, data.n_features, num_classes=data.num_classes,
                         input_shape=data.input_shape)
     model.load_state_dict(arrays.to_torch_state_dict())
-    return model
+    return model.to(device)
 
 
 def _info(data: ClientData) -> ConfigRecord:
@@ -196,7 +226,7 @@ def train(msg: Message, context: Context) -> Message:
     content = RecordDict({})
     if p.EVALUATE_FIRST in config:  # the previous round's evaluation of the sent model, folded into this message
         _score_into(content, msg, context, config, json.loads(str(config[p.EVALUATE_FIRST])), "test", soft=False)
-    model = _model(_spec(config), data, start)
+    model = _model(_spec(config), data, start, _device(config))
     info, metrics = content.get(p.INFO) or _info(data), MetricRecord({p.NUM_EXAMPLES: len(data.train)})
     if bool(config.get(p.SCORE_START, False)):  # statistics of the start model on the local training data
         scored = evaluate(model, data.train, data.sensitive_values)
@@ -205,7 +235,8 @@ def train(msg: Message, context: Context) -> Message:
     loop = TrainConfig(lr=float(config[p.LR]), epochs=int(config[p.LOCAL_EPOCHS]), batch_size=int(config[p.BATCH_SIZE]))
     run = train_with(parse_names(str(config.get(p.OBJECTIVES, ""))), config, model, data, loop,
                      seed=int(config[p.TRAIN_SEED]), state=PluginState(context, config, task),
-                     shared=json.loads(str(config.get(p.SHARED, "{}"))))
+                     shared=json.loads(str(config.get(p.SHARED, "{}"))),
+                     personal=PersonalModel(personal, task, msg, config, data))
     metrics[p.TRAIN_LOSS] = run.loss
     for key, value in run.report.items():
         metrics[p.PLUGIN_REPORT + key] = float(value)
@@ -218,22 +249,8 @@ def train(msg: Message, context: Context) -> Message:
     arrays = ArrayRecord(model.state_dict())
     if bool(config.get(p.KEEP_PERSONAL, False)):
         personal.put(task, arrays)
-    if p.DITTO_LAMBDA in config:
-        personal.put(task, _ditto_personal(msg, config, data, personal.get(task), loop))
     content[p.ARRAYS], content[p.METRICS], content[p.INFO] = arrays, metrics, info
     return Message(content, reply_to=msg)
-
-
-def _ditto_personal(msg: Message, config: ConfigRecord, data: ClientData, kept: ArrayRecord | None,
-                    loop: TrainConfig) -> ArrayRecord:
-    """Ditto (Li et al., 2021, Algorithm 1, lines 6-8): the personal model v_k (the sent global model w^t the first
-    time) trained for the round's local epochs on F_k(v) + (lambda / 2)||v - w^t||^2, the proximal anchor being
-    the sent w^t; its own shuffle seed (train seed + 1)."""
-    anchor = _model(_spec(config), data, msg.content[p.ARRAYS])
-    model = _model(_spec(config), data, kept if kept is not None else msg.content[p.ARRAYS])
-    penalty = proximal_term(list(anchor.parameters()), float(config[p.DITTO_LAMBDA]))
-    train_local(model, data.train, loop, seed=int(config[p.TRAIN_SEED]) + 1, penalties=[penalty])
-    return ArrayRecord(model.state_dict())
 
 
 def _entries(msg: Message, config: ConfigRecord) -> list[Mapping[str, Any]]:
@@ -252,7 +269,7 @@ def _deployed(msg: Message, context: Context, config: ConfigRecord, data: Client
         if key not in msg.content.array_records:
             raise ValueError(f"client {data.name!r} has no personal model yet: train before evaluating")
         arrays = msg.content[key]
-    model = _model(entry.get(p.MODEL_SPEC) or _spec(config), data, arrays)
+    model = _model(entry.get(p.MODEL_SPEC) or _spec(config), data, arrays, _device(config))
     adapt = str(config.get(p.ADAPT, ""))
     if adapt:  # e.g. fine-tuning on the client's training data before the model is used
         train_with([adapt], config, model, data, TrainConfig(batch_size=int(config[p.BATCH_SIZE])),

@@ -8,6 +8,7 @@ Parameters flow through Flower's run_config (kebab-case keys, the
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,9 +33,25 @@ def _positive(x: float) -> bool:
     return x > 0
 
 
+def _known_model(name: str) -> bool:
+    from fedfair import plugins
+    from fedfair.schemas import MODEL_NAMES
+
+    return plugins.known("model", name, dict.fromkeys(MODEL_NAMES))
+
+
 def _hidden(text: str) -> bool:
     parts = [p for p in str(text).replace(" ", "").split(",") if p]
     return bool(parts) and all(p.isdigit() and int(p) > 0 for p in parts)
+
+
+# the ``device`` values (checked against a machine by fedfair.device.check_device)
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(?::(\d+))?")
+DEVICE_VALUES = "auto, cpu, cuda or cuda:K (K a device index, e.g. cuda:0)"
+
+
+def _device(text: str) -> bool:
+    return DEVICE_PATTERN.fullmatch(str(text)) is not None
 
 
 # client-side mitigations: plug-ins of fedfair.local any strategy can add to its local training
@@ -47,8 +64,9 @@ COMMON_PARAMS: dict[str, Param] = {
     "seed": Param(int, 0, "seed of data generation, initialisation and local shuffling", "integer in [0, 2**31)",
                   lambda x: 0 <= x < 2**31),
     "out-dir": Param(str, "", "run directory; '' = ~/.fedfair/runs/<timestamp>-<strategy>"),
-    "model": Param(str, "auto", "logreg, mlp, cnn (image datasets), or auto (the dataset's default model)",
-                   "auto, logreg, mlp or cnn", lambda x: x in ("auto", "logreg", "mlp", "cnn")),
+    "model": Param(str, "auto", "logreg, mlp, cnn (image datasets), auto (the dataset's default model), or a model "
+                   "plugin (package.module:Name or a fedfair.models entry point)",
+                   "auto, logreg, mlp, cnn or a model plugin", lambda x: x == "auto" or _known_model(x)),
     "hidden": Param(str, "32", "MLP hidden sizes, comma separated", "comma-separated positive integers, e.g. 64,32", _hidden),
     "lr": Param(float, 0.05, "local SGD learning rate", "float > 0", _positive),
     "local-epochs": Param(int, 1, "local epochs per round", "integer >= 1", lambda x: x >= 1),
@@ -62,6 +80,9 @@ COMMON_PARAMS: dict[str, Param] = {
     "fold-evaluation": Param(bool, True, "ask a client for the previous round's evaluation in its next train message "
                              "when it trains from the model it deploys (one message instead of two; same numbers); "
                              "false = a separate evaluate message every round"),
+    "plugin-params": Param(str, "", "more run parameters as KEY=VALUE pairs separated by ';', e.g. a plugin's "
+                           "own (`flwr run . --run-config` takes only the keys of pyproject.toml)",
+                           "'' or KEY=VALUE;KEY=VALUE", lambda x: all("=" in part for part in str(x).split(";") if part.strip())),
     "data-root": Param(str, "", "directory with raw source files (e.g. adult.data); also $FEDFAIR_DATA_ROOT"),
     "min-nodes": Param(int, 0, "SuperNodes to wait for before starting; 0 = the dataset's number of clients (1 without a dataset)",
                        "integer >= 0", lambda x: x >= 0),
@@ -86,6 +107,13 @@ COMMON_PARAMS: dict[str, Param] = {
     "mitigation": Param(str, "none", "client-side fairness mitigation added to any strategy's local training: none, "
                         "fairif (seed 004's influence reweighting) or puffle (PUFFLE's regulariser)",
                         "none, fairif or puffle", lambda x: x in ("none", *MITIGATIONS)),
+    "device": Param(str, "auto", "where clients train and evaluate: auto (CUDA when the node has it, else the CPU), "
+                    "cpu, cuda (the GPU Ray gives the client) or cuda:K", DEVICE_VALUES, _device),
+    "client-num-cpus": Param(float, 1.0, "simulation: CPU cores Ray reserves per client (clients at once = cores / "
+                             "this)", "float > 0", _positive),
+    "client-num-gpus": Param(float, 0.0, "simulation: GPUs Ray reserves per client, fractional allowed (0.25 = four "
+                             "clients per GPU); 0 with device auto or cuda on a CUDA machine = the GPUs shared evenly "
+                             "by the clients that run at once", "float >= 0", lambda x: x >= 0),
 }
 
 # the sensitive attribute fair strategies and mitigations use (one spec, shared by the components that read it)

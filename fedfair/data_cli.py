@@ -142,7 +142,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         fedfair data build --source csv-dir --path ../shared/data/feda4fair/cross_silo_attribute_final
         --label PINCP --sensitive SEX,RAC1P,MAR --out DIR
         """
-        from partitioners.builder import BuildSpec, build_dataset, read_table_file
+        from fedfair.partitioners.builder import BuildSpec, build_dataset, read_table_file
 
         try:
             data: dict[str, Any] = {}
@@ -191,7 +191,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
             if scale_ids or scale_clients:
                 data["scale"] = {"ids": [int(i) for i in _csv(scale_ids)], "clients": _csv(scale_clients), "factor": scale_factor}
             if recipe:
-                from partitioners.recipes import build_recipe
+                from fedfair.partitioners.recipes import build_recipe
 
                 root, log = build_recipe(recipe, data, out, threshold=threshold, echo=lambda m: console.print(m, highlight=False))
             else:
@@ -215,7 +215,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         The clients are the union of the datasets' client names; a client may lack a task.
         Train it with `fedfair run --dataset DIR --strategy fedfair-mmfl`.
         """
-        from partitioners.task_sets import combine_task_set
+        from fedfair.partitioners.task_sets import combine_task_set
 
         try:
             entries = [_task_entry(item) for item in tasks]
@@ -242,7 +242,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         """
         import time
 
-        from partitioners.audit import audit_dataset
+        from fedfair.partitioners.audit import audit_dataset
 
         start = time.perf_counter()
         try:
@@ -250,7 +250,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
                                    include_sensitive=include_sensitive, intersectional=intersectional, jobs=jobs, threshold=threshold)
         except user_errors as err:
             fail(err)
-        from partitioners.datasheet import write_datasheet
+        from fedfair.partitioners.datasheet import write_datasheet
 
         sheet = write_datasheet(dataset, result.out / "audit.csv")
         n_clients = result.table["client"].nunique()
@@ -263,7 +263,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         audit: Optional[Path] = typer.Option(None, "--audit", help="audit.csv of `fedfair data report` (default DATASET-audit/audit.csv when it exists)"),
     ) -> None:
         """(Re)write DATASET/DATASHEET.md from its manifest, its clients' files and its audit (FeDa4Fair's datasheet)."""
-        from partitioners.datasheet import write_datasheet
+        from fedfair.partitioners.datasheet import write_datasheet
 
         try:
             if audit is not None and not audit.is_file():
@@ -284,7 +284,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
 
 def _read_modifications(path: Path) -> list[dict[str, Any]]:
     """A JSON list, or a JSON / TOML table with a ``modifications`` list."""
-    from partitioners.builder import read_table_file
+    from fedfair.partitioners.builder import read_table_file
 
     data = read_table_file(path, "modifications file")
     return list(data if isinstance(data, list) else data.get("modifications", []))
@@ -292,7 +292,7 @@ def _read_modifications(path: Path) -> list[dict[str, Any]]:
 
 def _print_info(console: Any, root: Path) -> None:
     from fedfair.data import read_manifest
-    from partitioners.datasheet import client_rows
+    from fedfair.partitioners.datasheet import client_rows
 
     manifest = read_manifest(root)
     rows = client_rows(manifest.root)

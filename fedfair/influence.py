@@ -25,6 +25,10 @@ difference of two Gumbel draws); ``samples`` seeded draws are averaged. The
 regulariser is lambda ||eps||_2 (not squared) as eq. 14 writes it. Weights
 1/n + eps_i below zero are set to 0 (a negative weight would reward a loss) and
 the rest rescaled to mean 1; how many were clipped is reported.
+
+Device: everything runs where the model's parameters are (the rows are moved
+there once); the Gumbel noise is drawn on the CPU and moved, so a seed gives the
+same draws on every device.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
-from fedfair.training import row_losses
+from fedfair.training import model_device, row_losses
 
 
 def flat_parameters(model: nn.Module) -> tuple[torch.Tensor, Callable[[torch.Tensor], dict[str, torch.Tensor]]]:
@@ -95,7 +99,7 @@ def loss_grad_dots(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vectors: 
                    chunk: int = 8192) -> torch.Tensor:
     """n x k matrix of g_l(z_i) . v_j: one JVP of the per-row losses per vector v_j (rows in chunks)."""
     f = LossFunction(model, x, y)
-    out = torch.empty(len(y), len(vectors))
+    out = torch.empty(len(y), len(vectors), device=x.device)
     for start in range(0, len(y), chunk):
         rows = slice(start, start + chunk)
         for j, v in enumerate(vectors):
@@ -132,7 +136,7 @@ def inverse_hvp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, b: torch.Ten
     p = f.theta.numel()
     if p <= exact_limit:
         hessian = torch.func.hessian(f.mean)(f.theta).detach().double()
-        system = hessian + damping * torch.eye(p, dtype=torch.float64)
+        system = hessian + damping * torch.eye(p, dtype=torch.float64, device=hessian.device)
         solutions = torch.linalg.solve(system, b.double().T).T
         residuals = [float(torch.linalg.norm(system @ s - bj) / max(float(torch.linalg.norm(bj)), 1e-30))
                      for s, bj in zip(solutions, b.double())]
@@ -198,7 +202,7 @@ def soft_rates(z: torch.Tensor, y: torch.Tensor, s: torch.Tensor, temperature: f
     for g in (0, 1):
         for key, label, value in (("tpr", 1, soft_positive), ("tnr", 0, 1 - soft_positive)):
             mask = (s == g) & (y == label)
-            rates[key].append(value[mask].mean() if bool(mask.any()) else torch.tensor(float("nan")))
+            rates[key].append(value[mask].mean() if bool(mask.any()) else torch.tensor(float("nan"), device=z.device))
     return {k: torch.stack(v) for k, v in rates.items()}
 
 
@@ -220,7 +224,7 @@ def rate_gaps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, s: torch.Tenso
     f = LossFunction(model, x, y)
     generator = torch.Generator().manual_seed(int(seed))
     uniform = torch.rand((samples, len(y)), generator=generator).clamp(1e-6, 1 - 1e-6)
-    noise = torch.log(uniform) - torch.log1p(-uniform)  # Logistic(0, 1) = Gumbel - Gumbel
+    noise = (torch.log(uniform) - torch.log1p(-uniform)).to(x.device)  # Logistic(0, 1) = Gumbel - Gumbel
 
     def gaps_of(theta: torch.Tensor) -> torch.Tensor:
         rates = soft_rates(positive_logit(f.logits(theta, x)), y, s, temperature, noise)
@@ -232,7 +236,8 @@ def rate_gaps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, s: torch.Tenso
         hard = (positive_logit(f.logits(f.theta, x)) > 0).float()
     hard_gaps = []
     for label, value in ((1, hard), (0, 1 - hard)):
-        means = [value[(s == g) & (y == label)].mean() if bool(((s == g) & (y == label)).any()) else torch.tensor(float("nan"))
+        means = [value[(s == g) & (y == label)].mean() if bool(((s == g) & (y == label)).any())
+                 else torch.tensor(float("nan"), device=value.device)
                  for g in (0, 1)]
         hard_gaps.append(float(means[1] - means[0]))
     return RateGaps(["tpr", "tnr"], gaps, gradients, hard_gaps)
@@ -298,13 +303,14 @@ def fairif_weights(model: nn.Module, train_x: np.ndarray, train_y: np.ndarray, v
     (a seeded subsample; all of them by default on client-sized data). Raises ValueError when the
     validation split cannot define any of the two gaps (one group, or no positive / negative rows in a group).
     """
-    x = torch.as_tensor(np.ascontiguousarray(train_x, dtype=np.float32))
-    y = torch.as_tensor(train_y.astype(np.float32))
-    s = torch.as_tensor(binary_groups(val_groups))
+    device = model_device(model)
+    x = torch.as_tensor(np.ascontiguousarray(train_x, dtype=np.float32)).to(device)
+    y = torch.as_tensor(train_y.astype(np.float32)).to(device)
+    s = torch.as_tensor(binary_groups(val_groups)).to(device)
     if len(torch.unique(s)) < 2:
         raise ValueError("the validation split has one sensitive group only")
-    vx = torch.as_tensor(np.ascontiguousarray(val_x, dtype=np.float32))
-    vy = torch.as_tensor(val_y.astype(np.float32))
+    vx = torch.as_tensor(np.ascontiguousarray(val_x, dtype=np.float32)).to(device)
+    vy = torch.as_tensor(val_y.astype(np.float32)).to(device)
     gaps = rate_gaps(model, vx, vy, s, temperature, samples, seed)
     usable = ~torch.isnan(gaps.gaps)
     if not bool(usable.any()):
@@ -312,10 +318,11 @@ def fairif_weights(model: nn.Module, train_x: np.ndarray, train_y: np.ndarray, v
     hx, hy = x, y
     if len(y) > hessian_rows:
         pick = np.random.default_rng(seed).choice(len(y), hessian_rows, replace=False)
+        pick = torch.from_numpy(pick).to(device)
         hx, hy = x[pick], y[pick]
     inverse = inverse_hvp(model, hx, hy, gaps.gradients[usable], damping, exact_limit, max_iter)
-    a = loss_grad_dots(model, x, y, inverse.solutions).numpy().T  # (k, n): a_F,i = u_F^T H^-1 g_l(z_i)
-    d = gaps.gaps[usable].double().numpy()
+    a = loss_grad_dots(model, x, y, inverse.solutions).cpu().numpy().T  # (k, n): a_F,i = u_F^T H^-1 g_l(z_i)
+    d = gaps.gaps[usable].double().cpu().numpy()
     epsilon = solve_eq14(a, d, lam)
     n = len(y)
     raw = 1.0 / n + epsilon  # eq. 2 / 15

@@ -8,13 +8,14 @@ by the dataset's ``input_shape``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-MODEL_NAMES = ("logreg", "mlp", "cnn")
+from fedfair.schemas import MODEL_NAMES  # the builtin models: the one list manifests, run parameters and this module read
 
 
 def _outputs(num_classes: int) -> int:
@@ -109,4 +110,29 @@ def build_model(spec: Mapping[str, Any], n_features: int, seed: int | None = Non
                              "[channels, height, width]; use logreg or mlp for tabular data")
         return CNN(input_shape, num_classes, channels=spec.get("channels", (10, 20)), kernel=int(spec.get("kernel", 5)),
                    hidden=int(spec.get("fc", 50)), padding=int(spec.get("padding", 0)))
-    raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}")
+    return plugin_model(str(name), spec, n_features, num_classes, input_shape)
+
+
+def plugin_model(name: str, spec: Mapping[str, Any], n_features: int, num_classes: int,
+                 input_shape: Sequence[int] | None) -> nn.Module:
+    """A model from a plugin (``package.module:Name`` or a ``fedfair.models`` entry point): a torch module
+    class or factory called with the keywords it accepts of ``n_features``, ``num_classes`` (2 = binary: one
+    logit per row, shape ``(n,)``; C > 2: C logits), ``input_shape`` and the spec's other keys."""
+    from fedfair import plugins
+
+    if not plugins.is_target(name) and name not in plugins.entry_points("model"):
+        raise plugins.UnknownNameError(plugins.unknown_message("model", name, dict.fromkeys(MODEL_NAMES)))
+    factory = plugins.resolve("model", name, {})
+    options = {"n_features": n_features, "num_classes": num_classes,
+               "input_shape": None if input_shape is None else tuple(input_shape),
+               **{k: v for k, v in spec.items() if k != "model"}}
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    if parameters and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        options = {k: v for k, v in options.items() if k in parameters}
+    model = factory(**options)
+    if not isinstance(model, nn.Module):
+        raise plugins.PluginError(f"model plugin {name!r} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model

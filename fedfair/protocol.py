@@ -12,7 +12,7 @@ format, by message type:
     train / evaluate messages then name their ``task`` (an evaluate entry its
     own ``task`` and ``model-spec``).
 ``train``
-    config: the common keys (dataset-dir, model-spec, run-tag, server-round),
+    config: the common keys (dataset-dir, model-spec, run-tag, server-round, device),
     the loop settings (lr, local-epochs, batch-size, train-seed), optional fault
     injection (fail-rate, straggle-rate, straggle-seconds), ``objectives``
     (comma-separated names of the client-side plug-ins, :mod:`fedfair.local`)
@@ -21,6 +21,8 @@ format, by message type:
     start model; may be absent when the node starts from its personal model).
     ``shared``: JSON {key: statistics} the server summed over the clients'
     last ``plugin-share`` (e.g. PUFFLE's per-group prediction counts).
+    The per-node facts of :data:`NODE_FACTS` a plug-in asks for (e.g.
+    ``trained-before``: whether this client trained this task earlier in the run).
     Reply: ``arrays``, ``metrics`` (num-examples, train-loss, the plug-ins'
     numbers as ``local.<name>`` and, with score-start, start-loss /
     start-accuracy) and ``info`` (client, the plug-ins' ``plugin-notes``
@@ -68,6 +70,8 @@ CLIENT = "client"  # node-config key of a deployed SuperNode; info key of every 
 MODEL_SPEC = "model-spec"
 RUN_TAG = "run-tag"
 SERVER_ROUND = "server-round"
+# every train / evaluate / query config: the run's ``device`` (auto, cpu, cuda, cuda:K), resolved on the node
+DEVICE = "device"
 TASK = "task"
 LR = "lr"
 LOCAL_EPOCHS = "local-epochs"
@@ -76,8 +80,6 @@ TRAIN_SEED = "train-seed"
 OBJECTIVES = "objectives"
 START_FROM = "start-from"
 KEEP_PERSONAL = "keep-personal"
-# Ditto: after training the sent model, train the personal model with (lambda / 2)||v - sent||^2 (its lambda)
-DITTO_LAMBDA = "ditto-lambda"
 SCORE_START = "score-start"
 # group-reweighting strategies (FedFB, Fed-FairBatch, Fed-FairGrad): JSON {"attribute", "values", "multipliers":
 # [[weight of a row with label 0 and each value], [label 1 ...]]}, the rows' loss weights at the federation's scale
@@ -94,6 +96,8 @@ ADAPT = "adapt"
 ADAPT_SEED = "adapt-seed"
 SHARED = "shared"
 TRAINED_BEFORE = "trained-before"  # train config: whether this client trained (this task) earlier in the run
+# per-node facts the server adds to a train message for the plug-ins that ask (LocalObjective.node_facts)
+NODE_FACTS = (TRAINED_BEFORE,)
 FAIL_RATE = "fail-rate"  # fault injection (train and query routines): seeded by train-seed
 STRAGGLE_RATE = "straggle-rate"
 STRAGGLE_SECONDS = "straggle-seconds"

@@ -8,7 +8,7 @@ message's config and replies with what the routine returns.
 
 A routine is ``routine(data: ClientData, config: Mapping[str, Any]) -> QueryAnswer``;
 adding one is a function and a line here (the server half sends
-``query.<action>`` through :func:`strategies.nodes.send_all`).
+``query.<action>`` through :func:`fedfair.strategies.nodes.send_all`).
 """
 
 from __future__ import annotations

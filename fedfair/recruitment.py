@@ -1,6 +1,6 @@
 """Client recruitment before multi-model training (seed 003 Section V): bids in, winners and payments out.
 
-The mechanisms themselves are pure numpy in :mod:`strategies.auctions`; this
+The mechanisms themselves are pure numpy in :mod:`fedfair.strategies.auctions`; this
 module connects them to users:
 
 - :func:`read_bids`: a ``user,task,bid`` CSV (one row per bid) as a users x tasks
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from strategies.auctions import MECHANISMS, Auction, linear_bids, run_mechanism, truncated_gaussian_bids
+from fedfair.strategies.auctions import MECHANISMS, Auction, linear_bids, run_mechanism, truncated_gaussian_bids
 
 # Experiment 5's lineup: (label, mechanism, posted price); NB = no budget, NT = not truthful (Fig. 7)
 EXPERIMENT_5 = [

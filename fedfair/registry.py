@@ -24,36 +24,38 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from fedfair.config import COMMON_PARAMS, Param, ParamError, validate_params
+from fedfair import plugins
+from fedfair.config import COMMON_PARAMS, Param, ParamError, parse_assignments, validate_params
 from fedfair.data import MANIFEST, DatasetError
-from fedfair.local import LOCAL_OBJECTIVES, objective_class
+from fedfair.local import LOCAL_OBJECTIVES, objective_class, objective_names
+from fedfair.plugins import UnknownNameError
 from fedfair.schemas import read_text
 from fedfair.tasks import is_task_set
 from fedfair.paths import cache_dir
 
 STRATEGIES: dict[str, str] = {
-    "fedavg": "strategies.fedavg:FedAvgStrategy",
-    "standalone": "strategies.standalone:StandaloneStrategy",
-    "fedprox": "strategies.fedprox:FedProxStrategy",
-    "ifca": "strategies.ifca:IFCAStrategy",
-    "fair-fca": "strategies.fair_fca:FairFCAStrategy",
-    "flhc": "strategies.flhc:FLHCStrategy",
-    "fair-flhc": "strategies.fair_flhc:FairFLHCStrategy",
-    "cfl-cosine": "strategies.cfl:CFLCosineStrategy",
-    "maml": "strategies.maml:MAMLStrategy",
-    "fairfed": "strategies.fairfed:FairFedStrategy",
-    "fairfed-af": "strategies.fairfed:FairFedAFStrategy",
-    "qffl": "strategies.qffl:QFFLStrategy",
-    "afl": "strategies.afl:AFLStrategy",
-    "ditto": "strategies.ditto:DittoStrategy",
-    "fedfb": "strategies.fedfb:FedFBStrategy",
-    "fed-fairbatch": "strategies.fed_fairbatch:FedFairBatchStrategy",
-    "fed-fairgrad": "strategies.fed_fairgrad:FedFairGradStrategy",
-    "fedfair-mmfl": "strategies.mmfl:FedFairMMFLStrategy",
-    "mmfl-random": "strategies.mmfl_random:MMFLRandomStrategy",
-    "mmfl-round-robin": "strategies.mmfl_round_robin:MMFLRoundRobinStrategy",
-    "mmfl-qffl": "strategies.mmfl_qffl:MMFLQFFLStrategy",
-    "single-shot": "strategies.single_shot:SingleShotStrategy",
+    "fedavg": "fedfair.strategies.fedavg:FedAvgStrategy",
+    "standalone": "fedfair.strategies.standalone:StandaloneStrategy",
+    "fedprox": "fedfair.strategies.fedprox:FedProxStrategy",
+    "ifca": "fedfair.strategies.ifca:IFCAStrategy",
+    "fair-fca": "fedfair.strategies.fair_fca:FairFCAStrategy",
+    "flhc": "fedfair.strategies.flhc:FLHCStrategy",
+    "fair-flhc": "fedfair.strategies.fair_flhc:FairFLHCStrategy",
+    "cfl-cosine": "fedfair.strategies.cfl:CFLCosineStrategy",
+    "maml": "fedfair.strategies.maml:MAMLStrategy",
+    "fairfed": "fedfair.strategies.fairfed:FairFedStrategy",
+    "fairfed-af": "fedfair.strategies.fairfed:FairFedAFStrategy",
+    "qffl": "fedfair.strategies.qffl:QFFLStrategy",
+    "afl": "fedfair.strategies.afl:AFLStrategy",
+    "ditto": "fedfair.strategies.ditto:DittoStrategy",
+    "fedfb": "fedfair.strategies.fedfb:FedFBStrategy",
+    "fed-fairbatch": "fedfair.strategies.fed_fairbatch:FedFairBatchStrategy",
+    "fed-fairgrad": "fedfair.strategies.fed_fairgrad:FedFairGradStrategy",
+    "fedfair-mmfl": "fedfair.strategies.mmfl:FedFairMMFLStrategy",
+    "mmfl-random": "fedfair.strategies.mmfl_random:MMFLRandomStrategy",
+    "mmfl-round-robin": "fedfair.strategies.mmfl_round_robin:MMFLRoundRobinStrategy",
+    "mmfl-qffl": "fedfair.strategies.mmfl_qffl:MMFLQFFLStrategy",
+    "single-shot": "fedfair.strategies.single_shot:SingleShotStrategy",
 }
 
 # builtin dataset -> what it is; each is a build spec of the one builder (partitioners/builtins.py)
@@ -78,15 +80,11 @@ DATASETS: dict[str, str] = {
     "mmfl-10": "task set (seed 003): mmfl-6 + four more image variants; 20 clients",
     "acs-tasks": "task set: ACSIncome (FeDa4Fair release) + synthetic-acs stand-ins for 3 more ACS problems, 47 states",
 }
-BUILD_BUILTIN = "partitioners.builtins:build_builtin"
+BUILD_BUILTIN = "fedfair.partitioners.builtins:build_builtin"
 # Bump when a builder's output changes, so cached copies are rebuilt.
 BUILDER_VERSION = 3
 # Options that say where raw files are, not what is built: not part of the cache key.
 _LOCATION_OPTIONS = {"data_root"}
-
-
-class UnknownNameError(ValueError):
-    """A strategy or dataset name that is not registered."""
 
 
 def _load(target: str) -> Any:
@@ -95,10 +93,18 @@ def _load(target: str) -> Any:
 
 
 def strategy_class(name: str) -> Callable[..., Any]:
-    """The strategy class registered under ``name``."""
-    if name not in STRATEGIES:
-        raise UnknownNameError(f"unknown strategy {name!r}; valid strategies: {', '.join(sorted(STRATEGIES))}")
-    return _load(STRATEGIES[name])
+    """The strategy class a name stands for: a builtin, an installed ``fedfair.strategies`` entry point, or a
+    plugin ``package.module:Name`` (:mod:`fedfair.plugins`)."""
+    cls = plugins.resolve("strategy", name, STRATEGIES)
+    if not (isinstance(cls, type) and hasattr(cls, "param_components") and hasattr(cls, "run")):
+        raise plugins.PluginError(f"strategy {name!r} is a {type(cls).__name__}, not a strategy class: subclass "
+                                  f"fedfair.strategies.base.FedFairStrategy")
+    return cls
+
+
+def strategy_names() -> dict[str, plugins.Origin]:
+    """{name: where it comes from} of every builtin strategy and installed strategy plugin."""
+    return plugins.catalogue("strategy", STRATEGIES)
 
 
 def merge_components(components: Mapping[str, Mapping[str, Param]]) -> dict[str, Param]:
@@ -118,9 +124,9 @@ def merge_components(components: Mapping[str, Mapping[str, Param]]) -> dict[str,
 def param_catalogue() -> dict[str, dict[str, Param]]:
     """Every component's parameters: common, each strategy's own, each local objective's (imports them all)."""
     components: dict[str, dict[str, Param]] = {"common": dict(COMMON_PARAMS)}
-    for name in STRATEGIES:
+    for name in strategy_names():
         components[f"strategy {name}"] = dict(strategy_class(name).extra_params)
-    for name in LOCAL_OBJECTIVES:
+    for name in objective_names():
         components[f"local {name}"] = dict(objective_class(name).params)
     return components
 
@@ -137,6 +143,7 @@ def run_params(run_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     another strategy or plug-in is type-checked and ignored (listed when its
     value differs from the default).
     """
+    run_config = expand_plugin_params(run_config)
     name = str(run_config.get("strategy", COMMON_PARAMS["strategy"].default))
     scope = merge_components(strategy_class(name).param_components())
     foreign = {k: v for k, v in run_config.items() if k not in scope}
@@ -154,13 +161,42 @@ def run_params(run_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     return params, ignored
 
 
+def expand_plugin_params(run_config: Mapping[str, Any]) -> dict[str, Any]:
+    """``plugin-params = "k=v;k2=v2"`` merged into the run config (a key given twice is an error)."""
+    config = dict(run_config)
+    text = str(config.get("plugin-params") or "")
+    if not text.strip():
+        return config
+    extra = parse_assignments([part for part in text.split(";") if part.strip()])
+    clash = sorted(k for k in extra if k in config and config[k] != extra[k])
+    if clash:
+        raise ParamError(f"plugin-params sets {clash}, which the run config sets too: give each key once")
+    return {**config, **extra}
+
+
 def check_model_fits(params: Mapping[str, Any], dataset_dir: str | os.PathLike[str]) -> None:
-    """Before any work: the ``model`` parameter fits the dataset (a CNN needs image features)."""
-    if params.get("model") != "cnn" or not dataset_dir or is_task_set(dataset_dir):
+    """Before any work: the ``model`` parameter fits the dataset (a CNN needs image features; a plugin model is
+    imported and built for the dataset's inputs)."""
+    model = params.get("model", "auto")
+    if model in ("auto", "logreg", "mlp") or not dataset_dir or is_task_set(dataset_dir):
         return
     from fedfair.data import read_manifest
 
-    if read_manifest(dataset_dir).input_shape is None:
+    manifest = read_manifest(dataset_dir)
+    if model != "cnn":
+        from fedfair.models import build_model
+
+        try:
+            build_model({"model": model}, len(manifest.features), num_classes=manifest.num_classes,
+                        input_shape=manifest.input_shape)
+        except plugins.PluginError:
+            raise
+        except Exception as err:  # noqa: BLE001 (a plugin's own error, reported as the user's problem)
+            raise ParamError(f"model {model!r} cannot be built for {dataset_dir} ({len(manifest.features)} features, "
+                             f"{manifest.num_classes} classes, input_shape {manifest.input_shape}): "
+                             f"{type(err).__name__}: {err}") from None
+        return
+    if manifest.input_shape is None:
         raise ParamError(f"model 'cnn' needs image features, but {dataset_dir} is tabular (its manifest has no "
                          f"input_shape); use --set model=logreg or model=mlp")
 
@@ -231,6 +267,11 @@ def read_config_file(path: str | os.PathLike[str], flag: str = "--config") -> di
     if values.get("out-dir") and Path(str(values["out-dir"])).resolve() == file.parent.resolve():
         del values["out-dir"]
     everything = known_params()
+    if isinstance(values.get("strategy"), str) and values["strategy"] not in STRATEGIES:  # a plugin's own keys
+        try:
+            everything = {**merge_components(strategy_class(values["strategy"]).param_components()), **everything}
+        except plugins.PluginError as err:
+            raise ParamError(f"{flag} {file}, line {_line_of(text, 'strategy')}: {err}") from None
     for key, value in values.items():
         line = _line_of(text, key)
         where = f"{flag} {file}" + (f", line {line}" if line else "")

@@ -13,10 +13,10 @@ File kinds and where they are read:
 - ``tasks.json`` of a task set: :class:`TaskSetModel` (:func:`fedfair.tasks.read_task_set`);
 - config files (.toml / .json / pyproject.toml): the run-parameter catalogue of :mod:`fedfair.config` is their
   schema, through :func:`read_table` here and :func:`fedfair.registry.read_config_file`;
-- build spec and modifications files: :func:`read_table` + :class:`partitioners.builder.BuildSpec`;
-- source tables (CSV / parquet / hf): :func:`partitioners.sources.check_finite` (NaN / inf);
+- build spec and modifications files: :func:`read_table` + :class:`fedfair.partitioners.builder.BuildSpec`;
+- source tables (CSV / parquet / hf): :func:`fedfair.partitioners.sources.check_finite` (NaN / inf);
 - bids CSV: :func:`fedfair.recruitment.read_bids`;
-- checkpoints: :class:`CheckpointMeta` (:mod:`strategies.checkpoint`).
+- checkpoints: :class:`CheckpointMeta` (:mod:`fedfair.strategies.checkpoint`).
 
 Paths (:func:`inside`): a dataset's client directories and a task set's dataset directories are relative paths
 that must stay inside the directory of the file naming them (no ``..`` escape); an absolute path is allowed,

@@ -52,6 +52,9 @@ def simulate_many(
     ``on_done(index, summary)`` is called after each run (e.g. to advance a progress bar).
     """
     set_offline_env()
+    from fedfair.device import simulation_resources
+
+    resources = simulation_resources(run_configs)  # checked against this machine before any Ray process starts
     from flwr.serverapp import ServerApp
     from flwr.simulation import run_simulation
 
@@ -83,7 +86,8 @@ def simulate_many(
         warnings.filterwarnings("ignore", category=DeprecationWarning)
     with _interruptible(current):
         run_simulation(server_app=server_app, client_app=client_app, num_supernodes=num_supernodes,
-                       backend_config=backend_config(verbose), verbose_logging=verbose)
+                       backend_config=backend_config(verbose, resources["num_cpus"], resources["num_gpus"]),
+                       verbose_logging=verbose)
     if errors:
         raise errors[0]
     if len(summaries) < len(run_configs):
@@ -91,17 +95,21 @@ def simulate_many(
     return summaries
 
 
-def backend_config(verbose: bool = False) -> dict[str, Any]:
-    """Flower's Ray backend settings: one ClientApp per CPU core. With ``RAY_ADDRESS`` set (e.g. ``auto`` or
-    ``HEAD_IP:6379``) the simulation joins that running Ray cluster, whose machines' cores it uses (Ray refuses
-    a core count when joining a cluster), else it starts Ray on this machine's cores."""
+def backend_config(verbose: bool = False, client_num_cpus: float = 1.0, client_num_gpus: float = 0.0) -> dict[str, Any]:
+    """Flower's Ray backend settings: each ClientApp gets ``client_num_cpus`` cores and ``client_num_gpus`` GPUs
+    (fractional: a share of one GPU; the run parameters ``client-num-cpus`` / ``client-num-gpus``, see
+    :func:`fedfair.device.simulation_resources`), so cores / client_num_cpus clients run at once. With ``RAY_ADDRESS`` set
+    (e.g. ``auto`` or ``HEAD_IP:6379``) the simulation joins that running Ray cluster, whose machines' cores and
+    GPUs it uses (Ray refuses a core count when joining a cluster), else it starts Ray on this machine's cores
+    (Ray finds its GPUs itself)."""
     init_args: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.DEBUG if verbose else logging.ERROR,
                                  "log_to_driver": verbose}
     if os.environ.get("RAY_ADDRESS"):
         init_args["address"] = os.environ["RAY_ADDRESS"]
     else:
         init_args["num_cpus"] = max(1, os.cpu_count() or 1)
-    return {"client_resources": {"num_cpus": 1, "num_gpus": 0.0}, "init_args": init_args}
+    resources = {"num_cpus": client_num_cpus, "num_gpus": float(client_num_gpus)}
+    return {"client_resources": resources, "init_args": init_args}
 
 
 @contextlib.contextmanager
@@ -137,7 +145,7 @@ def _interruptible(current: Mapping[str, str]):
 def mark_interrupted(out_dir: Path) -> None:
     """status.json ``interrupted`` with the last completed (checkpointed) round and the command that resumes."""
     from fedfair.results import STATUS, _atomic_write
-    from strategies.checkpoint import CheckpointError, read_meta
+    from fedfair.strategies.checkpoint import CheckpointError, read_meta
 
     if not (out_dir / STATUS).is_file():
         return

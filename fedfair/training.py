@@ -15,11 +15,22 @@ plug-ins of :mod:`fedfair.local` shape it without rewriting it:
 
 Every loop draws its mini-batches from :func:`epoch_order` (a seeded
 permutation per epoch), so runs are reproducible.
+
+Device: everything runs where the model's parameters are (:func:`model_device`;
+the ClientApp moves the model to the run's ``device``). On a CUDA device each
+split's features, labels and group codes are copied there once per process
+(:func:`split_tensors`, cached per (split, device)), an epoch's shuffled order
+is moved there in one copy and the loss is summed there, so a step costs no host
+round-trip; model outputs come back with ``.cpu()`` only to be scored. On the
+CPU the tensors are views of the split's arrays, built per call as before, and
+the numbers are bit-identical to the CPU-only code.
 """
 
 from __future__ import annotations
 
 import itertools
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -128,9 +139,13 @@ def proximal_term(global_params: Sequence[torch.Tensor], mu: float) -> Penalty:
     return penalty
 
 
-def epoch_order(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """Row indices of one epoch's mini-batches: a seeded permutation cut into ``batch_size`` chunks."""
+def epoch_order(n: int, batch_size: int, generator: torch.Generator,
+                device: torch.device | str | None = None) -> list[torch.Tensor]:
+    """Row indices of one epoch's mini-batches: a seeded permutation (drawn on the CPU, so every device sees the
+    same order) cut into ``batch_size`` chunks, moved to ``device`` in one copy."""
     order = torch.randperm(n, generator=generator)
+    if device is not None and torch.device(device).type != "cpu":
+        order = order.to(device)
     return [order[start : start + batch_size] for start in range(0, n, batch_size)]
 
 
@@ -142,31 +157,91 @@ def step_batches(batches: Sequence[torch.Tensor], k: int) -> list[tuple[torch.Te
     return list(zip(*[batches[i::k] for i in range(k)])) or [tuple(batches[0] for _ in range(k))]
 
 
-class SplitTensors:
-    """A split as tensors, built once per training call; :meth:`batch` slices one mini-batch."""
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's parameters (or buffers; the CPU for a model without either)."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
-    def __init__(self, data: Split, sample_weight: np.ndarray | None = None, scale_weight: bool = True) -> None:
-        self.x = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))
-        self.y = torch.from_numpy(data.y.astype(np.float32))
+
+class ResidentSplit:
+    """A split's features (float32), labels (float32) and group codes (int64, per attribute, made when first
+    asked for) as tensors on one device."""
+
+    def __init__(self, data: Split, device: torch.device) -> None:
+        self.device = device
+        self.x = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32)).to(device)
+        self.y = torch.from_numpy(data.y.astype(np.float32)).to(device)
+        self.sensitive = data.sensitive
+        self._codes: dict[str, torch.Tensor] = {}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.x, self.y, *self._codes.values()))
+
+    def codes(self, attribute: str) -> torch.Tensor:
+        """Group codes of every row for one attribute (index into the attribute's sorted values), computed the
+        first time a penalty asks for them (a run whose plug-ins never read the rows' groups never touches them)."""
+        if attribute not in self._codes:
+            codes = np.unique(self.sensitive[attribute], return_inverse=True)[1].astype(np.int64).reshape(-1)
+            self._codes[attribute] = torch.from_numpy(codes).to(self.device)
+        return self._codes[attribute]
+
+
+# splits resident on an accelerator, per (split, device), least recently used first; bounded by DEVICE_CACHE_BYTES
+_RESIDENT: OrderedDict[tuple[int, str], tuple[weakref.ref, ResidentSplit]] = OrderedDict()
+DEVICE_CACHE_BYTES = 4 * 1024**3
+
+
+def split_tensors(data: Split, device: torch.device | str = "cpu") -> ResidentSplit:
+    """``data`` as tensors on ``device``. On an accelerator they are copied there once per process and kept
+    (cache per (split, device), least recently used splits dropped beyond :data:`DEVICE_CACHE_BYTES`); on the
+    CPU they are views of the split's arrays, built per call (nothing to save)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return ResidentSplit(data, device)
+    key = (id(data), str(device))
+    hit = _RESIDENT.get(key)
+    if hit is not None and hit[0]() is data:
+        _RESIDENT.move_to_end(key)
+        return hit[1]
+    resident = ResidentSplit(data, device)
+    try:
+        ref = weakref.ref(data, lambda dead, key=key: _RESIDENT.pop(key) if _RESIDENT.get(key, (None,))[0] is dead else None)
+    except TypeError:  # an object without weak references: not cached
+        return resident
+    _RESIDENT[key] = (ref, resident)
+    while len(_RESIDENT) > 1 and sum(r.nbytes for _, r in _RESIDENT.values()) > DEVICE_CACHE_BYTES:
+        _RESIDENT.popitem(last=False)
+    return resident
+
+
+class SplitTensors:
+    """A split as tensors on a device (:func:`split_tensors`) with one training call's row weights;
+    :meth:`batch` slices one mini-batch."""
+
+    def __init__(self, data: Split, sample_weight: np.ndarray | None = None, scale_weight: bool = True,
+                 device: torch.device | str = "cpu") -> None:
+        self.resident = split_tensors(data, device)
+        self.x, self.y = self.resident.x, self.resident.y
         self.weight = None
         if sample_weight is not None:  # scaled to mean 1 over the split (unbiased batch means) unless told not to
             weight = np.asarray(sample_weight, dtype=np.float64)
             if scale_weight and weight.mean() > 0:
                 weight = weight / weight.mean()
-            self.weight = torch.as_tensor(weight, dtype=torch.float32)
+            self.weight = torch.as_tensor(weight, dtype=torch.float32).to(self.resident.device)
         self.sensitive = data.sensitive
-        self._codes: dict[str, torch.Tensor] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return self.resident.device
 
     def __len__(self) -> int:
         return len(self.y)
 
     def codes(self, attribute: str) -> torch.Tensor:
-        """Group codes of every row for one attribute, computed the first time a penalty asks for them (so a
-        training run whose plug-ins never read the training rows' groups never touches them)."""
-        if attribute not in self._codes:
-            values = self.sensitive[attribute]
-            self._codes[attribute] = torch.from_numpy(np.unique(values, return_inverse=True)[1].astype(np.int64).reshape(-1))
-        return self._codes[attribute]
+        """Group codes of every row for one attribute (:meth:`ResidentSplit.codes`)."""
+        return self.resident.codes(attribute)
 
     def batch(self, idx: torch.Tensor) -> Batch:
         return Batch(self.x[idx], self.y[idx], None if self.weight is None else self.weight[idx], idx,
@@ -211,7 +286,7 @@ def train_local(
     step = step or SGDStep()
     if len(data) == 0 or config.max_steps == 0:
         return 0.0
-    tensors = SplitTensors(data, sample_weight, scale_weight)
+    tensors = SplitTensors(data, sample_weight, scale_weight, model_device(model))
     if config.optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer {config.optimizer!r}: use sgd or adam")
     optimizer = (torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=config.lr)
@@ -249,7 +324,7 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, config: Tra
     except ImportError:
         raise ImportError("DP-SGD needs opacus: pip install opacus (or pip install 'fedfair[dp]')") from None
     wrapped = GradSampleModule(model)
-    noise = torch.Generator().manual_seed(int(seed) + 7919)
+    noise = torch.Generator(device=model_device(model)).manual_seed(int(seed) + 7919)  # opacus draws on the device
     private = DPOptimizer(optimizer, noise_multiplier=config.dp_noise, max_grad_norm=config.dp_clip,
                           expected_batch_size=config.batch_size, generator=noise)
     return wrapped, private
@@ -259,15 +334,21 @@ def _loop(model: nn.Module, tensors: SplitTensors, config: TrainConfig, step: St
           optimizer: torch.optim.Optimizer, generator: torch.Generator, loss_fn: LossFn,
           on_epoch: Callable[[int, float], bool] | None) -> float:
     total, steps = 0.0, 0
+    on_host = tensors.device.type == "cpu"
     epochs = itertools.count() if config.max_steps is not None else range(config.epochs)
     for epoch in epochs:
         epoch_total, epoch_steps = 0.0, 0
-        for group in step_batches(epoch_order(len(tensors), config.batch_size, generator), step.batches_per_step):
+        order = epoch_order(len(tensors), config.batch_size, generator, tensors.device)
+        for group in step_batches(order, step.batches_per_step):
             loss = step(model, optimizer, [tensors.batch(idx) for idx in group], loss_fn, config)
-            epoch_total += float(loss.detach())
+            if on_host:
+                epoch_total += float(loss.detach())
+            else:  # summed on the device in float64 (the same sum as Python's floats): no sync per step
+                epoch_total = loss.detach().double() + epoch_total
             epoch_steps += 1
             if steps + epoch_steps == config.max_steps:
-                return (total + epoch_total) / (steps + epoch_steps)
+                return float(total + epoch_total) / (steps + epoch_steps)
+        epoch_total = float(epoch_total)
         total, steps = total + epoch_total, steps + epoch_steps
         if on_epoch is not None and on_epoch(epoch, epoch_total / max(epoch_steps, 1)):
             break
@@ -278,7 +359,8 @@ def _loop(model: nn.Module, tensors: SplitTensors, config: TrainConfig, step: St
 def predict_proba(model: nn.Module, x: np.ndarray) -> np.ndarray:
     """P(y = 1 | x) for every row."""
     model.eval()
-    return torch.sigmoid(model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))).numpy()
+    features = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(model_device(model))
+    return torch.sigmoid(model(features)).cpu().numpy()
 
 
 @torch.no_grad()
@@ -288,17 +370,17 @@ def evaluate(
     """Mean cross-entropy loss, accuracy (binary: threshold 0.5; C classes: argmax) and group tables for
     every sensitive attribute; ``soft`` also gives the expected (probability-weighted) tables."""
     model.eval()
-    logits = model(torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32)))
+    tensors = split_tensors(data, model_device(model))
+    logits = model(tensors.x)
     if logits.dim() > 1:
-        return _evaluate_multiclass(logits, data, sensitive_values, soft)
-    y = torch.from_numpy(data.y.astype(np.float32))
-    loss = float(nn.functional.binary_cross_entropy_with_logits(logits, y))
-    y_pred = (logits.numpy() > 0).astype(np.int64)
+        return _evaluate_multiclass(logits, data, sensitive_values, soft, tensors.y.long())
+    loss = float(nn.functional.binary_cross_entropy_with_logits(logits, tensors.y))
+    y_pred = (logits > 0).cpu().numpy().astype(np.int64)
     accuracy = float((y_pred == data.y).mean())
     groups = sensitive_counts(data.y, y_pred, data.sensitive, sensitive_values)
     soft_groups = None
     if soft:
-        proba = torch.sigmoid(logits).numpy().astype(np.float64)
+        proba = torch.sigmoid(logits).cpu().numpy().astype(np.float64)
         soft_groups = {a: soft_group_counts(data.y, proba, g, (sensitive_values or {}).get(a))
                        for a, g in data.sensitive.items()}
     return EvalResult(n=len(data), loss=loss, accuracy=accuracy, groups=groups, soft_groups=soft_groups)
@@ -311,9 +393,10 @@ def cell_losses(model: nn.Module, data: Split, attribute: str,
     binary-label split: three (2, len(values)) arrays, [y, a] (one forward pass, three bincounts)."""
     model.eval()
     with torch.no_grad():
-        logits = model(torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32)))
-        losses = row_losses(logits, torch.from_numpy(data.y.astype(np.float32))).numpy().astype(np.float64)
-        positive = row_losses(logits, torch.ones(len(data.y))).numpy().astype(np.float64)
+        tensors = split_tensors(data, model_device(model))
+        logits = model(tensors.x)
+        losses = row_losses(logits, tensors.y).cpu().numpy().astype(np.float64)
+        positive = row_losses(logits, torch.ones(len(data.y), device=logits.device)).cpu().numpy().astype(np.float64)
     cell = data.y.astype(np.int64) * len(values) + value_index(data.sensitive[attribute], values)
     size = 2 * len(values)
     counts = np.bincount(cell, minlength=size).reshape(2, -1)
@@ -322,17 +405,18 @@ def cell_losses(model: nn.Module, data: Split, attribute: str,
 
 
 def _evaluate_multiclass(logits: torch.Tensor, data: Split, sensitive_values: Mapping[str, Sequence[Any]] | None,
-                         soft: bool) -> EvalResult:
+                         soft: bool, y: torch.Tensor | None = None) -> EvalResult:
     """C > 2 classes: softmax cross-entropy, argmax accuracy, per-group correct / wrong counts (AD only);
-    soft tables hold the expected counts under the predicted probability of the true class."""
-    y = torch.from_numpy(data.y.astype(np.int64))
+    soft tables hold the expected counts under the predicted probability of the true class. ``y``: the labels
+    as class indices on the logits' device (default: from ``data``)."""
+    y = torch.from_numpy(data.y.astype(np.int64)).to(logits.device) if y is None else y
     loss = float(nn.functional.cross_entropy(logits, y)) if len(y) else float("nan")
-    y_pred = logits.argmax(dim=1).numpy()
+    y_pred = logits.argmax(dim=1).cpu().numpy()
     accuracy = float((y_pred == data.y).mean()) if len(y) else float("nan")
     groups = sensitive_counts(data.y, y_pred, data.sensitive, sensitive_values, multiclass=True)
     soft_groups = None
     if soft:
-        p_true = torch.softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1).numpy().astype(np.float64)
+        p_true = torch.softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1).cpu().numpy().astype(np.float64)
         soft_groups = {}
         for a, g in data.sensitive.items():  # y = 1 everywhere: tp = sum p_true (expected correct), fn = the rest
             table = soft_group_counts(np.ones(len(y)), p_true, g, (sensitive_values or {}).get(a))

@@ -8,7 +8,7 @@ downloaded from the UCI repository into the fedfair cache.
 Sensitive attributes: ``race`` (1 = White, 2 = Non-White) and ``sex``
 (1 = Male, 2 = Female). Both splits of the original release are pooled
 (48,842 rows); the ``adult`` source hands them to the builder, which makes the
-``adult`` / ``adult-iid`` builtins (:mod:`partitioners.builtins`).
+``adult`` / ``adult-iid`` builtins (:mod:`fedfair.partitioners.builtins`).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from fedfair.metrics import (
     intersection_name,
     sensitive_counts,
 )
-from partitioners.bias import client_rng
+from fedfair.partitioners.bias import client_rng
 
 AUDIT_MODELS = ("labels", "lr", "xgb")
 DEFAULT_THRESHOLD = 0.1
@@ -218,7 +218,7 @@ def audit_dataset(
     table.to_csv(out / "audit.csv", index=False)
     pairs.to_csv(out / "pairs.csv", index=False)
     attributes = list(manifest.sensitive) + ([intersection_name(list(manifest.sensitive))] if intersectional and len(manifest.sensitive) > 1 else [])
-    from partitioners.report import write_plots, write_report
+    from fedfair.partitioners.report import write_plots, write_report
 
     if plots:
         write_plots(table, attributes, out)

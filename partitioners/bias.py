@@ -29,7 +29,7 @@ import pandas as pd
 
 from fedfair.data import DatasetError
 from fedfair.schemas import check_dataclass
-from partitioners.sources import same_value
+from fedfair.partitioners.sources import same_value
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ every modification's exact row counts, so the directory documents itself.
 
 Order of the steps (each recorded in ``manifest.json``):
 
-1. load the natural clients from the source (:mod:`partitioners.sources`);
+1. load the natural clients from the source (:mod:`fedfair.partitioners.sources`);
 2. value mapping (e.g. RAC1P -> White / other) before anything else;
 3. label -> 0/1 (``positive`` is the raw value meaning 1);
-4. bias exacerbation on the natural clients (:mod:`partitioners.bias`): drop, then flip;
+4. bias exacerbation on the natural clients (:mod:`fedfair.partitioners.bias`): drop, then flip;
 5. partitioning of each natural client (whole, IID into N, or any flwr-datasets partitioner),
    optionally renaming the resulting clients;
 6. setting: cross-silo (train / val / test per client: by fractions, or the
@@ -36,10 +36,10 @@ import pandas as pd
 
 from fedfair.data import DatasetError
 from fedfair.schemas import check_dataclass, read_table
-from partitioners.bias import Modification, apply_modifications, check_keys, client_rng
-from partitioners.partitioning import partition_client
-from partitioners.sources import SPLIT_COLUMN, SourceData, check_finite, load_source, same_value
-from partitioners.writer import write_federated_dataset
+from fedfair.partitioners.bias import Modification, apply_modifications, check_keys, client_rng
+from fedfair.partitioners.partitioning import partition_client
+from fedfair.partitioners.sources import SPLIT_COLUMN, SourceData, check_finite, load_source, same_value
+from fedfair.partitioners.writer import write_federated_dataset
 
 # Value-mapping presets ("*" = every other value).
 MAPPING_PRESETS: dict[str, dict[str, Any]] = {
@@ -105,7 +105,7 @@ class BuildSpec:
         return cls.from_dict(read_table_file(path, "spec file"))
 
     def load_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`partitioners.sources.load_source` (label / positive / sensitive included)."""
+        """Keyword arguments of :func:`fedfair.partitioners.sources.load_source` (label / positive / sensitive included)."""
         options = dict(self.source_options)
         if self.label:
             options["label"] = self.label

@@ -6,20 +6,20 @@
   splits (identical for every client, so Table 2's clusters and gaps are
   unchanged; it only conditions SGD), logistic regression by default.
 - ``adult`` / ``adult-iid``: UCI Adult (48,842 rows, log1p of capital gain /
-  loss, one-hot categoricals; see :mod:`partitioners.adult`) cut into 5 clients
+  loss, one-hot categoricals; see :mod:`fedfair.partitioners.adult`) cut into 5 clients
   "0".."4": ``race-unbalanced`` (seed 000 Section 4.3, fedfair's
-  GroupSharePartitioner with :data:`partitioners.adult.RACE_SHARES`) or IID;
+  GroupSharePartitioner with :data:`fedfair.partitioners.adult.RACE_SHARES`) or IID;
   80 / 20 train / test per client; the numeric columns standardised on the
   union of the train splits; an MLP with 32 hidden units by default.
 
-- ``law``: Law School (Kusner et al.'s file, :mod:`partitioners.law`) as seed
+- ``law``: Law School (Kusner et al.'s file, :mod:`fedfair.partitioners.law`) as seed
   001 Table 1 splits it: a seeded sample of 20,798 rows cut into 2 IID clients
   "0", "1" of 8,319 train + 2,080 test rows; LSAT, UGPA, ZFYA standardised on
   the union of the train splits; race (White / non-White) and sex; logistic
   regression by default.
 
 - ``dutch``: the Dutch census 2001 extract (local file only,
-  :mod:`partitioners.dutch`) as seed 001 Table 1 splits it: 4 IID clients,
+  :mod:`fedfair.partitioners.dutch`) as seed 001 Table 1 splits it: 4 IID clients,
   80 / 20 train / test (12,084 + 3,021 rows each of 60,420), sensitive sex,
   the ten other columns one-hot, logistic regression.
 - ``adult-dutch-standin``: an OFFLINE STAND-IN for that 4-client Dutch
@@ -28,7 +28,7 @@
   regression. Its numbers are Adult's, not Dutch's.
 
 - ``mnist``, ``fashion-mnist``, ``emnist``, ``cifar10``, ``digits``: image sets from
-  local files (:mod:`partitioners.images`; ``digits`` is scikit-learn's bundled
+  local files (:mod:`fedfair.partitioners.images`; ``digits`` is scikit-learn's bundled
   8 x 8 set, always available), at most ``limit`` rows (default 10,000, a seeded
   sample), 10 clients "0".."9" with 5 of the 10 classes each (seed 003's
   non-i.i.d. split; flwr-datasets' PathologicalPartitioner, first class
@@ -36,7 +36,7 @@
   [0, 1], the CNN by default (3 x 3 kernels with padding for the 8 x 8 digits).
 
 - ``ci-mnist-size``, ``ci-mnist-shift``, ``ci-mnist-class``: CI-MNIST (seed 004
-  Section 5.1; :mod:`partitioners.ci_mnist`) rebuilt from the offline MNIST
+  Section 5.1; :mod:`fedfair.partitioners.ci_mnist`) rebuilt from the offline MNIST
   digits: even / odd label, background colour as the sensitive attribute, one
   bias type whose strength varies by client; 10 clients, 60 / 20 / 20
   train / val / test (the val split carries the groups FairIF needs), the MLP
@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from fedfair.data import DatasetError
-from partitioners.builder import BuildSpec, build_dataset
+from fedfair.partitioners.builder import BuildSpec, build_dataset
 
 
 def gaussian_spec(seed: int, splits: Sequence[float] | None = None, n_train: int = 1200, n_test: int = 1200,
@@ -70,7 +70,7 @@ def gaussian_spec(seed: int, splits: Sequence[float] | None = None, n_train: int
 def adult_spec(seed: int, partitioning: str = "race-unbalanced", splits: Sequence[float] | None = None,
                data_root: str | None = None, **_: Any) -> BuildSpec:
     """``adult`` (race-unbalanced) and ``adult-iid``."""
-    from partitioners.adult import NUMERIC, RACE_SHARES
+    from fedfair.partitioners.adult import NUMERIC, RACE_SHARES
 
     rules = {"race-unbalanced": {"kind": "group-share", "group_column": "race", "shares": RACE_SHARES},
              "iid": "iid:5"}
@@ -87,7 +87,7 @@ def adult_spec(seed: int, partitioning: str = "race-unbalanced", splits: Sequenc
 
 def law_spec(seed: int, splits: Sequence[float] | None = None, data_root: str | None = None, **_: Any) -> BuildSpec:
     """``law``: seed 001's 2-client Law School split."""
-    from partitioners.law import NUMERIC
+    from fedfair.partitioners.law import NUMERIC
 
     options: dict[str, Any] = {"rows": 20_798}
     if data_root:
@@ -102,7 +102,7 @@ def law_spec(seed: int, splits: Sequence[float] | None = None, data_root: str | 
 
 def dutch_spec(seed: int, splits: Sequence[float] | None = None, data_root: str | None = None, **_: Any) -> BuildSpec:
     """``dutch``: seed 001's 4-client Dutch census split."""
-    from partitioners.dutch import CATEGORICAL
+    from fedfair.partitioners.dutch import CATEGORICAL
 
     return BuildSpec(
         source="dutch", source_options={"data_root": data_root} if data_root else {}, name="dutch", seed=seed,
@@ -115,7 +115,7 @@ def dutch_spec(seed: int, splits: Sequence[float] | None = None, data_root: str 
 def adult_dutch_standin_spec(seed: int, splits: Sequence[float] | None = None, data_root: str | None = None,
                              **_: Any) -> BuildSpec:
     """``adult-dutch-standin``: Adult in 4 IID clients with sex as the first sensitive attribute."""
-    from partitioners.adult import NUMERIC
+    from fedfair.partitioners.adult import NUMERIC
 
     return BuildSpec(
         source="adult", source_options={"data_root": data_root} if data_root else {}, seed=seed,
@@ -178,7 +178,7 @@ BUILTINS: dict[str, Callable[..., BuildSpec]] = {
 
 def build_builtin(name: str, out: str | os.PathLike[str], seed: int = 0, **options: Any) -> Path:
     """Write the builtin dataset or task set ``name`` (options: ``splits``, ``data_root``, source sizes) to ``out``."""
-    from partitioners.task_sets import TASK_SETS, build_task_set
+    from fedfair.partitioners.task_sets import TASK_SETS, build_task_set
 
     if name in TASK_SETS or name == "acs-tasks":
         return build_task_set(name, out, seed, **options)

@@ -74,8 +74,8 @@ def client_rows(bias: str, strength: float, odd: np.ndarray, even: np.ndarray, p
 def ci_mnist_source(bias: str = "size", clients: int = 10, data_root: str | None = None, seed: int = 0,
                     **_: Any) -> "SourceData":
     """The CI-MNIST federation as natural clients "0".."K-1" (pixels ``px*``, ``label``, ``color``)."""
-    from partitioners.images import load_images
-    from partitioners.sources import SourceData
+    from fedfair.partitioners.images import load_images
+    from fedfair.partitioners.sources import SourceData
 
     if bias not in BIASES:
         raise DatasetError(f"unknown CI-MNIST bias {bias!r}; use size, shift or class")

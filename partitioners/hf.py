@@ -77,7 +77,7 @@ def load_hf_source(path: str | None = None, split: str = "train", label: str | N
     """A Hugging Face dataset as natural clients (module docstring)."""
     import datasets
 
-    from partitioners.sources import SourceData
+    from fedfair.partitioners.sources import SourceData
 
     if not path:
         raise DatasetError("hf: give --path (a save_to_disk directory, data files or a hub name)")

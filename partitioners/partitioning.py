@@ -12,7 +12,7 @@ A rule is one of
   ``{"kind": "dirichlet", "num_partitions": 4, "partition_by": "RAC1P", "alpha": 0.5}``
   (Dirichlet on a sensitive attribute) or ``"partition_by": "PINCP"`` (on the label);
 - ``{"kind": "group-share", "group_column": ..., "shares": {...}}``: fedfair's
-  :class:`partitioners.group_share.GroupSharePartitioner`.
+  :class:`fedfair.partitioners.group_share.GroupSharePartitioner`.
 
 Sub-clients are named ``<client>_<k>``. A part that comes out empty is an
 error naming the client and the rule.
@@ -29,7 +29,7 @@ import pandas as pd
 from datasets import Dataset
 
 from fedfair.data import DatasetError
-from partitioners.bias import client_rng
+from fedfair.partitioners.bias import client_rng
 
 ROW = "__row__"
 
@@ -38,7 +38,7 @@ def partitioner_classes() -> dict[str, type]:
     """flwr-datasets (and fedfair) partitioners by short name."""
     import flwr_datasets.partitioner as fp
 
-    from partitioners.group_share import GroupSharePartitioner
+    from fedfair.partitioners.group_share import GroupSharePartitioner
 
     classes = {}
     for name in fp.__all__:

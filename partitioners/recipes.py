@@ -39,11 +39,11 @@ import pandas as pd
 
 from fedfair.data import DatasetError
 from fedfair.metrics import GroupCounts, fairness_from_counts, group_counts
-from partitioners.audit import DEFAULT_THRESHOLD, _fit_predict, disadvantaged_value
-from partitioners.bias import Modification, apply_modification, client_rng
-from partitioners.builder import BuildSpec, build_dataset, map_values, normalise_clients, resolve_mapping
-from partitioners.partitioning import partition_client
-from partitioners.sources import load_source
+from fedfair.partitioners.audit import DEFAULT_THRESHOLD, _fit_predict, disadvantaged_value
+from fedfair.partitioners.bias import Modification, apply_modification, client_rng
+from fedfair.partitioners.builder import BuildSpec, build_dataset, map_values, normalise_clients, resolve_mapping
+from fedfair.partitioners.partitioning import partition_client
+from fedfair.partitioners.sources import load_source
 
 RECIPES: dict[str, dict[str, Any]] = {
     "attribute-silo": {"level": "attribute", "race": "race-binary", "parts": None},
@@ -197,7 +197,7 @@ def _device_parts(clients: Mapping[str, pd.DataFrame], spec: BuildSpec, label: s
     """Parts (of the modified states) whose local models satisfy the rule."""
     from joblib import Parallel, delayed
 
-    from partitioners.bias import apply_modifications
+    from fedfair.partitioners.bias import apply_modifications
 
     modified, _ = apply_modifications(clients, [Modification.from_dict(m) for m in spec.modifications], label, spec.seed)
     parts = [p for c, f in modified.items() for p in partition_client(c, f, f"iid:{recipe['parts']}", spec.seed)]

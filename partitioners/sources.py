@@ -2,7 +2,7 @@
 
 Every source returns a :class:`SourceData`: ``clients`` maps a natural client's
 name to a frame holding its features, the label (raw values) and the sensitive
-columns. :mod:`partitioners.builder` turns that into a federated dataset.
+columns. :mod:`fedfair.partitioners.builder` turns that into a federated dataset.
 
 - ``acs``: a folktables task (ACSIncome, ACSEmployment, ACSHealthInsurance,
   ACSPublicCoverage or any ``folktables.BasicProblem`` by name), one client per
@@ -14,13 +14,13 @@ columns. :mod:`partitioners.builder` turns that into a federated dataset.
 - ``csv-dir``: a directory of per-client CSV files (``.csv`` or ``.csv.gz``).
 - ``hf``: any Hugging Face dataset through ``datasets`` (a ``save_to_disk``
   directory, parquet / csv / arrow files, or a hub name when online), one
-  natural client or one per value of a column (:mod:`partitioners.hf`).
+  natural client or one per value of a column (:mod:`fedfair.partitioners.hf`).
 - ``synthetic-acs``: an offline ACSIncome-schema generator with state-to-state
   heterogeneity (clearly marked synthetic).
 - ``adult``: UCI Adult, one natural client (partition it).
 - ``synthetic-gaussian-8``: seed 000's Table 2 clients, with their own train / test split.
 - ``mnist``, ``fashion-mnist``, ``emnist``, ``cifar10``, ``digits``: image sets
-  from local files (:mod:`partitioners.images`), one natural client each, a
+  from local files (:mod:`fedfair.partitioners.images`), one natural client each, a
   multi-class label and ``input_shape``; partition them (e.g. ``pathological``).
 """
 
@@ -395,7 +395,7 @@ def synthetic_acs(states: Sequence[str] | None = None, seed: int = 0, rows_per_s
 def load_adult_source(data_root: str | None = None, sensitive: list[str] | None = None, **_: Any) -> SourceData:
     """UCI Adult (48,842 rows) as one natural client ``adult``; partition it. ``sensitive`` orders race and sex
     (the first is the runs' default attribute)."""
-    from partitioners.adult import find_raw_files, read_adult
+    from fedfair.partitioners.adult import find_raw_files, read_adult
 
     order = list(sensitive) if sensitive else ["race", "sex"]
     if sorted(order) != ["race", "sex"]:
@@ -409,9 +409,9 @@ def load_adult_source(data_root: str | None = None, sensitive: list[str] | None 
 
 
 def load_law_source(data_root: str | None = None, rows: int | None = None, seed: int = 0, **_: Any) -> SourceData:
-    """Law School (Kusner et al.'s file, :mod:`partitioners.law`) as one natural client ``law``; ``rows`` keeps
+    """Law School (Kusner et al.'s file, :mod:`fedfair.partitioners.law`) as one natural client ``law``; ``rows`` keeps
     a seeded sample (seed 001's 20,798)."""
-    from partitioners.law import find_law_file, read_law
+    from fedfair.partitioners.law import find_law_file, read_law
 
     table = read_law(find_law_file(data_root))
     if rows is not None and int(rows) < len(table):
@@ -425,8 +425,8 @@ def load_law_source(data_root: str | None = None, rows: int | None = None, seed:
 
 
 def load_dutch_source(data_root: str | None = None, **_: Any) -> SourceData:
-    """The Dutch census 2001 extract (local file only, :mod:`partitioners.dutch`) as one natural client ``dutch``."""
-    from partitioners.dutch import find_dutch_file, read_dutch
+    """The Dutch census 2001 extract (local file only, :mod:`fedfair.partitioners.dutch`) as one natural client ``dutch``."""
+    from fedfair.partitioners.dutch import find_dutch_file, read_dutch
 
     table = read_dutch(find_dutch_file(data_root))
     return SourceData(
@@ -439,7 +439,7 @@ def gaussian_source(seed: int = 0, n_train: int = 1200, n_test: int = 1200, grou
                     label_share: float = 0.5, **_: Any) -> SourceData:
     """Seed 000 Table 2's 8 Gaussian clients (SYNTHETIC): per client ``n_train`` then ``n_test`` rows drawn
     with balanced groups and labels (``group_share`` / ``label_share``), marked as the source's own split."""
-    from partitioners.synthetic_gaussian import TABLE_2_MEANS, sample_client
+    from fedfair.partitioners.synthetic_gaussian import TABLE_2_MEANS, sample_client
 
     for key, value in (("group_share", group_share), ("label_share", label_share)):
         if not 0.0 < value < 1.0:
@@ -462,11 +462,11 @@ def gaussian_source(seed: int = 0, n_train: int = 1200, n_test: int = 1200, grou
 
 def image_source(name: str, data_root: str | None = None, limit: int | None = None, seed: int = 0,
                  emnist_split: str = "balanced", rotate: int = 0, label_noise: float = 0.0, **_: Any) -> SourceData:
-    """An image set (:mod:`partitioners.images`) as one natural client named after it: pixel columns
+    """An image set (:mod:`fedfair.partitioners.images`) as one natural client named after it: pixel columns
     ``px0``.. in [0, 1], multi-class ``label``, no sensitive attribute. ``limit`` keeps a seeded sample of
     rows; ``rotate`` turns every image by that many quarter turns and ``label_noise`` replaces that seeded
     fraction of the labels by another class drawn uniformly (variants that make distinct tasks)."""
-    from partitioners.images import load_images
+    from fedfair.partitioners.images import load_images
 
     if not 0.0 <= float(label_noise) < 1.0:
         raise DatasetError(f"label_noise must be in [0, 1), got {label_noise}")
@@ -492,13 +492,13 @@ def image_source(name: str, data_root: str | None = None, limit: int | None = No
 
 
 def _hf(**options: Any) -> SourceData:
-    from partitioners.hf import load_hf_source
+    from fedfair.partitioners.hf import load_hf_source
 
     return load_hf_source(**options)
 
 
 def _ci_mnist(**options: Any) -> SourceData:
-    from partitioners.ci_mnist import ci_mnist_source
+    from fedfair.partitioners.ci_mnist import ci_mnist_source
 
     return ci_mnist_source(**options)
 
@@ -519,10 +519,20 @@ SOURCES = {
 
 
 def load_source(kind: str, **options: Any) -> SourceData:
-    """Load the source ``kind`` with its options."""
-    if kind not in SOURCES:
-        raise DatasetError(f"unknown source {kind!r}; valid sources: {', '.join(SOURCES)}")
-    loader = SOURCES[kind]
+    """Load the source ``kind`` with its options: a builtin, a ``fedfair.sources`` entry point or a plugin
+    ``package.module:load`` (a function taking the build spec's source options and returning a
+    :class:`SourceData`)."""
+    from fedfair import plugins
+
+    if kind in SOURCES:
+        loader = SOURCES[kind]
+    else:
+        try:
+            loader = plugins.resolve("source", kind, {})
+        except plugins.UnknownNameError:
+            raise DatasetError(plugins.unknown_message("source", kind, SOURCES)) from None
+        except plugins.PluginError as err:
+            raise DatasetError(str(err)) from None
     try:
         inspect.signature(loader).bind(**options)
     except TypeError as err:
@@ -530,4 +540,8 @@ def load_source(kind: str, **options: Any) -> SourceData:
     for key in ("path", "acs_root", "data_root"):
         if options.get(key) is not None and not isinstance(options[key], (str, os.PathLike)):
             raise DatasetError(f"source {kind!r}: option {key!r} must be a path (text), got {options[key]!r:.60}")
-    return loader(**options)
+    data = loader(**options)
+    if not isinstance(data, SourceData):
+        raise DatasetError(f"source {kind!r} returned a {type(data).__name__}, not a "
+                           f"fedfair.partitioners.sources.SourceData")
+    return data

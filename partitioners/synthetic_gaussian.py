@@ -6,7 +6,7 @@ label y. Table 2 lists, per client, (f_1^1, f_1^0, f_0^1, f_0^0): the means for
 Group 1 is the advantaged group a of Proposition 2 (higher features for the
 same label). Clients 2, 4, 5, 6, 7, 8 resemble each other, 1 and 3 differ; in
 1, 3, 4, 6, 7, 8 both groups share one distribution. The ``synthetic-gaussian-8``
-source draws the clients; the builder makes the builtin (:mod:`partitioners.builtins`).
+source draws the clients; the builder makes the builtin (:mod:`fedfair.partitioners.builtins`).
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ from typing import Any
 
 from fedfair.data import DatasetError, read_manifest
 from fedfair.tasks import write_task_set
-from partitioners.builder import BuildSpec, build_dataset
-from partitioners.builtins import image_spec
+from fedfair.partitioners.builder import BuildSpec, build_dataset
+from fedfair.partitioners.builtins import image_spec
 
 # task name -> (image set, variant options, what it stands in for)
 TASKS: dict[str, tuple[str, dict[str, Any], str]] = {

@@ -99,7 +99,7 @@ def write_federated_dataset(
             **({"input_shape": [int(d) for d in input_shape]} if input_shape else {}),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
-        from partitioners.datasheet import DATASHEET, datasheet_text
+        from fedfair.partitioners.datasheet import DATASHEET, datasheet_text
 
         (tmp / DATASHEET).write_text(datasheet_text(tmp))  # a new build: no audit yet
         if out.exists():

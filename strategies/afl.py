@@ -29,10 +29,10 @@ from flwr.app import Message
 
 from fedfair import protocol as p
 from fedfair.config import Param
-from strategies.aggregation import weighted_average
-from strategies.base import NodeInfo
-from strategies.fedavg import FedAvgStrategy
-from strategies.nodes import ClientError
+from fedfair.strategies.aggregation import weighted_average
+from fedfair.strategies.base import NodeInfo
+from fedfair.strategies.fedavg import FedAvgStrategy
+from fedfair.strategies.nodes import ClientError
 
 
 def project_to_simplex(v: np.ndarray) -> np.ndarray:

@@ -38,9 +38,9 @@ from flwr.serverapp import Grid
 
 from fedfair import protocol as p
 from fedfair.config import Param
-from strategies.aggregation import cluster_averages, flatten
-from strategies.base import Deployed, FedFairStrategy, NodeInfo
-from strategies.clustering import cluster_lists, deploy_clusters, hierarchical_clusters, named
+from fedfair.strategies.aggregation import cluster_averages, flatten
+from fedfair.strategies.base import Deployed, FedFairStrategy, NodeInfo
+from fedfair.strategies.clustering import cluster_lists, deploy_clusters, hierarchical_clusters, named
 
 
 class CFLCosineStrategy(FedFairStrategy):

@@ -1,8 +1,9 @@
 """Checkpoint and resume: the server's state after every round, written atomically to the run directory.
 
-A checkpoint holds the strategy's attributes (models, cluster assignments, FairFed weights, allocation
-history, failures, bytes counted, the plug-ins' log: everything but the run's parameters, its recorder and
-the node list), the round it completed and that round's evaluations. Server-side randomness is a function of
+A checkpoint holds the strategy's state (``FedFairStrategy.state_dict()``, :mod:`fedfair.strategies.state`; for
+the builtins its attributes: models, cluster assignments, FairFed weights, allocation history, failures, bytes
+counted, the plug-ins' log: everything but the run's parameters, its recorder and the node list), the round it
+completed and that round's evaluations. Server-side randomness is a function of
 (seed, round) and clients' of their train seeds, so continuing from round r + 1 with this state gives the
 same rounds as an uninterrupted run. Node ids change when SuperNodes restart: ids in the state are mapped to
 the new nodes through the client names.
@@ -18,7 +19,11 @@ No pickle: reading a checkpoint never runs code from the file. The state is two 
 - ``checkpoint.json``: the format version, the fedfair version, strategy, dataset and round, the name and
   SHA-256 of the arrays file, and the state as a JSON tree whose non-JSON values are tagged (``{"~": "tuple",
   ...}``, ``{"~": "array", ...}``, fedfair's own dataclasses and helper objects by class name, rebuilt field by
-  field without calling any constructor; only classes of the ``fedfair`` and ``strategies`` packages).
+  field without calling any constructor; only classes of the ``fedfair`` package).
+
+A strategy of another package that keeps objects of its own classes returns them as arrays and JSON values
+from its ``state_dict()`` and rebuilds them in ``load_state_dict()``: no allow-list, no pickle. Without that,
+writing fails with a one-line :class:`StateError` naming the class and this fix (:data:`STATE_FIX`).
 
 The arrays file of round r is written first under its own name, then ``checkpoint.json`` replaces the previous
 one atomically, then older arrays files are removed: a crash at any moment leaves a consistent pair.
@@ -46,12 +51,28 @@ from fedfair.schemas import DatasetError
 CHECKPOINT = "checkpoint.json"
 FORMAT = 1
 TAG = "~"
-_OWN_PACKAGES = ("fedfair.", "strategies.")
+_OWN_PACKAGES = ("fedfair.",)
 _CLASS_NAME = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 class CheckpointError(DatasetError):
     """A checkpoint that cannot be read: damaged, of another strategy / dataset / version, or foreign."""
+
+
+class StateError(CheckpointError):
+    """A strategy state that cannot be written without pickle (it holds an object of a class outside fedfair)."""
+
+
+class UnencodableError(TypeError):
+    """A value the encoder does not write: an object of ``class_name`` (``module:qualname``), outside fedfair."""
+
+    def __init__(self, class_name: str) -> None:
+        super().__init__(f"cannot checkpoint a {class_name} without pickle")
+        self.class_name = class_name
+
+
+# what a strategy of another package does about a StateError
+STATE_FIX = "override state_dict() / load_state_dict() to return arrays and JSON values"
 
 
 def _version() -> str:
@@ -149,13 +170,13 @@ class _Encoder:
         cls = type(value)
         name = f"{cls.__module__}:{cls.__qualname__}"
         if not cls.__module__.startswith(_OWN_PACKAGES):
-            raise TypeError(f"cannot checkpoint a {name} without pickle")
+            raise UnencodableError(name)
         if dataclasses.is_dataclass(value):
             fields = {f.name: self.encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
             return {TAG: "dataclass", "class": name, "v": fields}
         if hasattr(value, "__dict__"):
             return {TAG: "object", "class": name, "v": {k: self.encode(v) for k, v in vars(value).items()}}
-        raise TypeError(f"cannot checkpoint a {name} without pickle")
+        raise UnencodableError(name)
 
 
 # ----- decoding: (JSON tree, arrays) -> Python state, no code from the file -------------------
@@ -292,6 +313,22 @@ def save_checkpoint(out_dir: Path, payload: Mapping[str, Any], strategy: str = "
             old.unlink(missing_ok=True)
 
 
+def state_error(owner: type, state: Mapping[str, Any], error: UnencodableError) -> StateError:
+    """The one-line error of a strategy whose ``state`` cannot be written: the strategy's class, the entry
+    holding the foreign object, its class and :data:`STATE_FIX`."""
+    where = ""
+    for key, value in state.items():  # the entry that holds it (only on this error path)
+        shared: dict[int, int] = {}
+        _count_references(value, shared)
+        try:
+            _Encoder(shared).encode(value)
+        except UnencodableError:
+            where = f"its state entry {key!r} "
+            break
+    return StateError(f"cannot checkpoint strategy {owner.__module__}:{owner.__qualname__}: {where}holds a "
+                      f"{error.class_name}, which fedfair does not write (no pickle); {STATE_FIX}")
+
+
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as handle:
@@ -376,7 +413,7 @@ def remap_nodes(value: Any, ids: Mapping[int, int]) -> Any:
     if hasattr(value, "__dataclass_fields__") and not isinstance(value, type):
         changes = {f.name: remap_nodes(getattr(value, f.name), ids) for f in dataclasses.fields(value) if f.init}
         return dataclasses.replace(value, **changes)
-    if type(value).__module__.startswith(("strategies.", "fedfair.")) and hasattr(value, "__dict__"):
+    if type(value).__module__.startswith(_OWN_PACKAGES) and hasattr(value, "__dict__"):
         remapped = copy.copy(value)  # fedfair's own helpers (byte counters, plug-in logs): their attributes
         remapped.__dict__.update({k: remap_nodes(v, ids) for k, v in vars(value).items()})
         return remapped

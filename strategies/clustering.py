@@ -15,7 +15,7 @@ from scipy.cluster.hierarchy import linkage as scipy_linkage
 from scipy.spatial.distance import squareform
 
 from fedfair.config import Param
-from strategies.nodes import NodeInfo
+from fedfair.strategies.nodes import NodeInfo
 
 NUM_CLUSTERS = Param(int, 2, "IFCA / Fair-FCA / FL+HC / Fair-FL+HC: number of clusters K (seed 000 uses 2); "
                      "for FL+HC 0 = cut the tree at hc-threshold instead", "integer >= 0", lambda x: x >= 0)

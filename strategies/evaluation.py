@@ -19,7 +19,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
 from fedfair import protocol as p
 from fedfair.metrics import GroupCounts
 from fedfair.results import ClientEval
-from strategies.nodes import NodeInfo
+from fedfair.strategies.nodes import NodeInfo
 
 
 @dataclass(frozen=True)

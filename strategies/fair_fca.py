@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from strategies.base import ModelScore, NodeInfo
-from strategies.fairness import FAIRNESS_PARAMS, fairness_gap
-from strategies.ifca import IFCAStrategy
+from fedfair.strategies.base import ModelScore, NodeInfo
+from fedfair.strategies.fairness import FAIRNESS_PARAMS, fairness_gap
+from fedfair.strategies.ifca import IFCAStrategy
 
 
 class FairFCAStrategy(IFCAStrategy):

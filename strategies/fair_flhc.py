@@ -35,10 +35,10 @@ from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 
 from fedfair.config import Param
-from strategies.base import NodeInfo
-from strategies.aggregation import pairwise_distances
-from strategies.fairness import FAIRNESS_PARAMS, fairness_gap
-from strategies.flhc import FLHCStrategy
+from fedfair.strategies.base import NodeInfo
+from fedfair.strategies.aggregation import pairwise_distances
+from fedfair.strategies.fairness import FAIRNESS_PARAMS, fairness_gap
+from fedfair.strategies.flhc import FLHCStrategy
 
 
 def psi_from_cross(on: np.ndarray, reading: str) -> np.ndarray:

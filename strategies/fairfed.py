@@ -42,10 +42,10 @@ from flwr.serverapp import Grid
 from fedfair import protocol as p
 from fedfair.config import Param
 from fedfair.metrics import GroupCounts, group_rates
-from strategies.aggregation import weighted_average
-from strategies.base import NodeInfo
-from strategies.fairness import FAIRNESS_PARAMS, fairness_gap
-from strategies.fedavg import FedAvgStrategy
+from fedfair.strategies.aggregation import weighted_average
+from fedfair.strategies.base import NodeInfo
+from fedfair.strategies.fairness import FAIRNESS_PARAMS, fairness_gap
+from fedfair.strategies.fedavg import FedAvgStrategy
 
 RATE_OF = {"sp": ("selection_rate",), "eqop": ("tpr",), "eo": ("tpr", "fpr")}
 

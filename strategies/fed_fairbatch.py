@@ -1,5 +1,5 @@
 """Fed-FairBatch (declearn's federated FairBatch: Roh, Lee, Whang, Suh, "FairBatch: Batch Selection for Model
-Fairness", ICLR 2021, with the federated statistics of :mod:`strategies.group_weighting`).
+Fairness", ICLR 2021, with the federated statistics of :mod:`fedfair.strategies.group_weighting`).
 
 FairBatch is a bilevel scheme: the inner level trains on batches drawn with probabilities p_{y,a} per cell
 (label y, attribute value a, binary label and attribute); the outer level moves those probabilities by a fixed
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from fedfair.config import Param
-from strategies.group_weighting import GroupWeightedStrategy
+from fedfair.strategies.group_weighting import GroupWeightedStrategy
 
 
 def fairbatch_initial(notion: str, n: np.ndarray) -> np.ndarray:

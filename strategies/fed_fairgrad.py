@@ -1,5 +1,5 @@
 """Fed-FairGrad (declearn's federated FairGrad: Maheshwari, Perrot, "FairGrad: Fairness Aware Gradient Descent",
-TMLR 2023, with the federated statistics of :mod:`strategies.group_weighting`).
+TMLR 2023, with the federated statistics of :mod:`fedfair.strategies.group_weighting`).
 
 FairGrad writes a group-fairness notion in the canonical form (FairGrad eq. 2) over the cells k = (label y,
 value a; any number of values):
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from fedfair.config import Param
-from strategies.group_weighting import GroupWeightedStrategy
+from fedfair.strategies.group_weighting import GroupWeightedStrategy
 
 
 def fairgrad_constants(notion: str, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
 from fedfair import protocol as p
-from strategies.base import ClientError, Deployed, FedFairStrategy, NodeInfo
+from fedfair.strategies.base import ClientError, Deployed, FedFairStrategy, NodeInfo
 
 
 class FedAvgStrategy(FedFairStrategy):

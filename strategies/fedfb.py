@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from fedfair.config import Param
-from strategies.group_weighting import GroupWeightedStrategy
+from fedfair.strategies.group_weighting import GroupWeightedStrategy
 
 
 def fedfb_initial(n: np.ndarray) -> np.ndarray:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from fedfair import protocol as p
-from strategies.base import NodeInfo
-from strategies.fedavg import FedAvgStrategy
+from fedfair.strategies.base import NodeInfo
+from fedfair.strategies.fedavg import FedAvgStrategy
 
 
 class FedProxStrategy(FedAvgStrategy):

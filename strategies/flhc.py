@@ -32,9 +32,9 @@ from flwr.serverapp import Grid
 
 from fedfair import protocol as p
 from fedfair.config import Param, ParamError
-from strategies.aggregation import cluster_averages, pairwise_distances, weighted_average
-from strategies.base import Deployed, FedFairStrategy, NodeInfo
-from strategies.clustering import NUM_CLUSTERS, cluster_lists, deploy_clusters, hierarchical_clusters, named
+from fedfair.strategies.aggregation import cluster_averages, pairwise_distances, weighted_average
+from fedfair.strategies.base import Deployed, FedFairStrategy, NodeInfo
+from fedfair.strategies.clustering import NUM_CLUSTERS, cluster_lists, deploy_clusters, hierarchical_clusters, named
 
 LINKAGES = ("ward", "average", "complete", "single")
 
@@ -60,6 +60,20 @@ class FLHCStrategy(FedFairStrategy):
         self.notes: list[str] = []
         self.matrix: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        super().check_params(params)
+        k1, rounds = params["hc-k1"], params["rounds"]
+        if k1 >= rounds:
+            raise ParamError(f"hc-k1 = {k1} leaves no round after clustering: set rounds > hc-k1 (rounds = {rounds})")
+
+    @classmethod
+    def check_dataset(cls, params: Mapping[str, Any], facts: Any) -> None:
+        """Before any work: num-clusters clusters need at least as many clients with training data."""
+        if params["num-clusters"] > facts.training_clients:
+            raise ParamError(f"num-clusters = {params['num-clusters']} is larger than the number of clients with "
+                             f"training data ({facts.training_clients})")
 
     # ----- the clustering matrix: Fair-FL+HC overrides it ------------------
     def clustering_matrix(self, grid: Grid, server_round: int, nodes: list[NodeInfo],

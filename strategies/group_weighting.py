@@ -31,11 +31,11 @@ from flwr.serverapp import Grid
 from fedfair import protocol as p
 from fedfair.config import ParamError
 from fedfair.metrics import GroupCounts
-from strategies.base import NodeInfo
-from strategies.evaluation import scores_message
-from strategies.fairness import FAIRNESS_PARAMS
-from strategies.fedavg import FedAvgStrategy
-from strategies.nodes import ClientError
+from fedfair.strategies.base import NodeInfo
+from fedfair.strategies.evaluation import scores_message
+from fedfair.strategies.fairness import FAIRNESS_PARAMS
+from fedfair.strategies.fedavg import FedAvgStrategy
+from fedfair.strategies.nodes import ClientError
 
 
 def cell_statistics(values: Sequence[Any], replies: Sequence[tuple[dict[str, Any], GroupCounts]]) -> dict[str, np.ndarray]:

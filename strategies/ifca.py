@@ -27,7 +27,7 @@ only changes the score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,9 +36,9 @@ from flwr.serverapp import Grid
 
 from fedfair import protocol as p
 from fedfair.config import Param, ParamError
-from strategies.aggregation import cluster_averages
-from strategies.base import Deployed, FedFairStrategy, ModelScore, NodeInfo
-from strategies.clustering import NUM_CLUSTERS, cluster_lists, deploy_clusters, named
+from fedfair.strategies.aggregation import cluster_averages
+from fedfair.strategies.base import Deployed, FedFairStrategy, ModelScore, NodeInfo
+from fedfair.strategies.clustering import NUM_CLUSTERS, cluster_lists, deploy_clusters, named
 
 
 class IFCAStrategy(FedFairStrategy):
@@ -64,6 +64,14 @@ class IFCAStrategy(FedFairStrategy):
     def cluster_scores(self, node: NodeInfo, scores: Sequence[ModelScore]) -> np.ndarray:
         """Score of each cluster model for one client (lower is better): IFCA uses the loss F(Z_i, Theta_k)."""
         return np.array([s.loss for s in scores])
+
+    @classmethod
+    def check_dataset(cls, params: Mapping[str, Any], facts: Any) -> None:
+        """Before any work: K clusters need at least K clients with training data."""
+        k, pool = params["num-clusters"], facts.training_clients
+        if k > pool:
+            raise ParamError(f"num-clusters = {k} is larger than the number of clients with training data ({pool}); "
+                             f"choose num-clusters <= {pool}")
 
     # ----- algorithm ------------------------------------------------------
     def num_clusters(self) -> int:

@@ -18,7 +18,7 @@ alpha = 0.01, 5 steps of size 0.01.
 
 from __future__ import annotations
 
-from strategies.fedavg import FedAvgStrategy
+from fedfair.strategies.fedavg import FedAvgStrategy
 
 
 class MAMLStrategy(FedAvgStrategy):

@@ -7,7 +7,7 @@ Round t:
    the clients holding training data for some task;
 2. (lines 4-5) each active client is allocated at most one task, drawn with
    probabilities p_s = f_s^(alpha-1) / sum_s' f_s'^(alpha-1) (eq. 5), restricted
-   to the tasks it holds (see :mod:`strategies.allocation`). f_s is the task's
+   to the tasks it holds (see :mod:`fedfair.strategies.allocation`). f_s is the task's
    current loss proxy; as the paper ("Normalization") fedfair uses accuracy:
    f_s = 1 - accuracy of task s's global model, the n-weighted mean over the
    clients' test splits measured after every round (``mmfl-signal=accuracy``),
@@ -23,7 +23,7 @@ Round t:
 
 Recruitment before training (Section V, ``recruit=MECHANISM``): an auction over
 the clients' bids (``bids`` file or ``bid-distributions``) with budget
-``budget`` decides which clients may train which task (:mod:`strategies.auctions`);
+``budget`` decides which clients may train which task (:mod:`fedfair.strategies.auctions`);
 only winners are allocated to a task, and a fractional winner (mmfl-max-min's
 last round, participation x < 1) trains the task in a fraction x of the rounds
 it is allocated to it (it accumulates x per allocation and trains when the
@@ -54,10 +54,10 @@ from fedfair.config import Param, ParamError
 from fedfair.models import build_model
 from fedfair.recruitment import check_recruitment, recruit_clients
 from fedfair.results import ClientEval
-from strategies.aggregation import group_averages
-from strategies.allocation import alpha_fair_probabilities, draw_tasks
-from strategies.base import Deployed, FedFairStrategy, NodeInfo
-from strategies.nodes import sample
+from fedfair.strategies.aggregation import group_averages
+from fedfair.strategies.allocation import alpha_fair_probabilities, draw_tasks
+from fedfair.strategies.base import Deployed, FedFairStrategy, NodeInfo
+from fedfair.strategies.nodes import sample
 
 ACTIVE_RATE = Param(float, 1.0, "multi-task strategies: fraction C of clients active each round (m = C x K; seed 003 "
                     "uses 0.35, 0.25 or 1)", "float in (0, 1]", lambda x: 0 < x <= 1)

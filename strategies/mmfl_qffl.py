@@ -25,9 +25,9 @@ from flwr.app import Message
 
 from fedfair import protocol as p
 from fedfair.config import Param
-from strategies.aggregation import record_of, state_of
-from strategies.allocation import task_qffl_step
-from strategies.mmfl_random import MMFLRandomStrategy
+from fedfair.strategies.aggregation import record_of, state_of
+from fedfair.strategies.allocation import task_qffl_step
+from fedfair.strategies.mmfl_random import MMFLRandomStrategy
 
 
 class MMFLQFFLStrategy(MMFLRandomStrategy):

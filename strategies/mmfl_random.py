@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.mmfl import ACTIVE_RATE, RECRUIT_PARAMS, FedFairMMFLStrategy
+from fedfair.strategies.mmfl import ACTIVE_RATE, RECRUIT_PARAMS, FedFairMMFLStrategy
 
 
 class MMFLRandomStrategy(FedFairMMFLStrategy):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from strategies.allocation import round_robin_tasks
-from strategies.base import NodeInfo
-from strategies.mmfl import ACTIVE_RATE, RECRUIT_PARAMS, FedFairMMFLStrategy
+from fedfair.strategies.allocation import round_robin_tasks
+from fedfair.strategies.base import NodeInfo
+from fedfair.strategies.mmfl import ACTIVE_RATE, RECRUIT_PARAMS, FedFairMMFLStrategy
 
 
 class MMFLRoundRobinStrategy(FedFairMMFLStrategy):

@@ -6,6 +6,9 @@ Shared statistics are summed element-wise over the round's clients (per task)
 and sent with the next round's train messages (``shared``): counts, never rows.
 summary.json gets ``mitigation``: the mitigation's name, per round each
 client's numbers, and per client the reasons it trained without it.
+It also answers the per-node facts a plug-in asks for in its train messages
+(``LocalObjective.node_facts``, :data:`fedfair.protocol.NODE_FACTS`):
+:meth:`PluginLog.node_fact`.
 """
 
 from __future__ import annotations
@@ -66,8 +69,15 @@ class PluginLog:
             self.shared[task] = stats
 
     def trained_before(self, client: str, task: str = "") -> bool:
-        """Whether ``client`` replied to a train message of ``task`` earlier in the run (PUFFLE's first round)."""
+        """Whether ``client`` replied to a train message of ``task`` earlier in the run."""
         return client in self.trained.get(task, set())
+
+    def node_fact(self, fact: str, client: str, task: str = "") -> Any:
+        """The value of one per-node fact (:data:`fedfair.protocol.NODE_FACTS`) for ``client``'s train message
+        of ``task``."""
+        if fact == p.TRAINED_BEFORE:
+            return self.trained_before(client, task)
+        raise ValueError(f"unknown node fact {fact!r}; the server knows: {', '.join(p.NODE_FACTS)}")
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

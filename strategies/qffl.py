@@ -9,7 +9,7 @@ server, with L = 1 / lr (the local learning rate, the Lipschitz estimate Li et a
     w^(t+1) = w^t - sum_k Delta_k / sum_k h_k                                     (Algorithm 2, lines 6-9)
 
 (Flower's ``compute_delta_and_h``, which adds 1e-10 to each loss before the powers:
-:func:`strategies.allocation.qffl_step`). With q = 0 the step is the
+:func:`fedfair.strategies.allocation.qffl_step`). With q = 0 the step is the
 unweighted mean of the local models. Every client deploys the global model (performance fairness across
 clients: the spread of the clients' accuracies). ``qffl-q`` defaults to 1, the smallest non-zero value of
 Li et al.'s grid {0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 15} used for their LSTM / CNN benchmarks.
@@ -24,11 +24,11 @@ from flwr.app import Message
 
 from fedfair import protocol as p
 from fedfair.config import Param
-from strategies.aggregation import record_of, state_of
-from strategies.allocation import qffl_step
-from strategies.base import NodeInfo
-from strategies.fedavg import FedAvgStrategy
-from strategies.nodes import ClientError
+from fedfair.strategies.aggregation import record_of, state_of
+from fedfair.strategies.allocation import qffl_step
+from fedfair.strategies.base import NodeInfo
+from fedfair.strategies.fedavg import FedAvgStrategy
+from fedfair.strategies.nodes import ClientError
 
 
 class QFFLStrategy(FedAvgStrategy):

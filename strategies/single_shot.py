@@ -32,8 +32,8 @@ from fedfair.config import SENSITIVE_PARAM, Param, ParamError
 from fedfair.metrics import group_rates
 from fedfair.models import build_model
 from fedfair.singleshot import check_binary, parse_size, train_server_model
-from strategies.base import Deployed, FedFairStrategy
-from strategies.fairness import sensitive_attribute
+from fedfair.strategies.base import Deployed, FedFairStrategy
+from fedfair.strategies.fairness import sensitive_attribute
 
 SYNTHESIZE = "query.synthesize"
 

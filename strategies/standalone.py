@@ -20,7 +20,7 @@ from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
-from strategies.base import ClientError, Deployed, FedFairStrategy, NodeInfo
+from fedfair.strategies.base import ClientError, Deployed, FedFairStrategy, NodeInfo
 
 
 class StandaloneStrategy(FedFairStrategy):

@@ -47,7 +47,7 @@ def _one_ray_for_the_session():
 
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from partitioners.builtins import build_builtin
+    from fedfair.partitioners.builtins import build_builtin
 
     return build_builtin("synthetic-gaussian-8", tmp_path_factory.mktemp("ds") / "synthetic", seed=0)
 

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from partitioners.synthetic_gaussian import sample_client
-from partitioners.writer import write_federated_dataset
+from fedfair.partitioners.synthetic_gaussian import sample_client
+from fedfair.partitioners.writer import write_federated_dataset
 
 
 def two_cluster_federation(out: Path, seed: int = 0, per_cluster: int = 3, n: int = 400,

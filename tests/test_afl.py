@@ -11,7 +11,7 @@ from fedfair.data import load_client, read_manifest
 from fedfair.models import build_model
 from fedfair.simulation import simulate_many
 from fedfair.training import evaluate
-from strategies.afl import afl_lambda_step, project_to_simplex
+from fedfair.strategies.afl import afl_lambda_step, project_to_simplex
 
 
 def test_the_projection_onto_the_simplex_is_the_closest_point():

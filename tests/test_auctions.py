@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from strategies.auctions import (
+from fedfair.strategies.auctions import (
     budget_fair, gmm_fair, greedy_within_budget, linear_bids, mmfl_max_min, random_within_budget,
     truncated_gaussian_bids, val_threshold,
 )

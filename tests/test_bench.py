@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from fedfair.bench import FeDa4FairRelease, entry_label, finished_summary, plan_suite, suite, suite_entries
 from fedfair.bench_report import DatasetResult, markdown_table_html, pareto_front, write_report
 from fedfair.cli import app
-from fedfair.compare import summarise
+from fedfair.comparison import summarise
 from fedfair.config import ParamError
 from fedfair.data import DatasetError
 from fedfair.registry import UnknownNameError, run_params

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from fedfair.data import DatasetError
-from partitioners.bias import Modification, apply_modification, apply_modifications, linear_schedule, random_schedule
+from fedfair.partitioners.bias import Modification, apply_modification, apply_modifications, linear_schedule, random_schedule
 
 
 def _frame(n: int = 2000, seed: int = 1) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from fedfair.models import build_model
 from fedfair.simulation import simulate_many
 from fedfair.local.per_fedavg import PerFedAvgStep
 from fedfair.training import TrainConfig, evaluate, train_local
-from strategies.maml import MAMLStrategy
+from fedfair.strategies.maml import MAMLStrategy
 from tests.helpers_fl import get_weights, set_weights, two_cluster_federation
 from tests.test_run import _seed_of
 

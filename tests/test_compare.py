@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fedfair.cli import app
-from fedfair.compare import parse_entry, plan_runs
+from fedfair.comparison import parse_entry, plan_runs
 from fedfair.config import ParamError
 from fedfair.registry import UnknownNameError
 

@@ -24,7 +24,7 @@ def test_defaults_and_coercion():
         ("rounds=2.5", "parameter 'rounds' must be an integer"),
         ("lr=fast", "parameter 'lr' must be a number"),
         ("fraction-train=1.5", "accepted float in (0, 1]"),
-        ("model=resnet", "accepted auto, logreg, mlp or cnn"),
+        ("model=resnet", "accepted auto, logreg, mlp, cnn or a model plugin"),
         ("hidden=32,x", "comma-separated positive integers"),
     ],
 )

@@ -52,7 +52,7 @@ def test_compare_takes_the_files_settings_for_every_run(tmp_path, monkeypatch):
         (out_dir / "table.md").write_text("table")
         return []
 
-    monkeypatch.setattr("fedfair.compare.run_comparison", fake_comparison)
+    monkeypatch.setattr("fedfair.comparison.run_comparison", fake_comparison)
     path = tmp_path / "exp.toml"
     path.write_text('dataset = "adult"\nrounds = 4\nlr = 0.2\nstrategy = "ifca"\n')
     result = CliRunner().invoke(app, ["compare", "--config", str(path), "-s", "fedavg,standalone", "-n", "2",

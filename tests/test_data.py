@@ -11,9 +11,9 @@ import pytest
 
 from fedfair.data import DatasetError, load_client, read_manifest, validate_dataset
 from fedfair.registry import UnknownNameError, resolve_dataset
-from partitioners.adult import RACE_SHARES, find_raw_files
-from partitioners.builtins import build_builtin
-from partitioners.synthetic_gaussian import TABLE_2_MEANS
+from fedfair.partitioners.adult import RACE_SHARES, find_raw_files
+from fedfair.partitioners.builtins import build_builtin
+from fedfair.partitioners.synthetic_gaussian import TABLE_2_MEANS
 from tests.conftest import ADULT_DIR, needs_adult
 
 
@@ -145,7 +145,7 @@ def test_data_create_with_splits_and_bad_splits(tmp_path):
 
 
 def test_builder_source_split_rename_and_standardised_columns(tmp_path):
-    from partitioners.builder import BuildSpec, build_dataset
+    from fedfair.partitioners.builder import BuildSpec, build_dataset
 
     with pytest.raises(DatasetError, match="source 'synthetic-acs' has no split of its own"):
         build_dataset(BuildSpec(source="synthetic-acs", splits="source", source_options={"states": ["AL"]}), tmp_path / "x")

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from fedfair.cli import app
 from fedfair.data import load_client, read_manifest
-from partitioners.builder import BuildSpec, build_dataset
+from fedfair.partitioners.builder import BuildSpec, build_dataset
 
 
 def _build(tmp_path):

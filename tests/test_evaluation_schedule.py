@@ -55,9 +55,9 @@ def test_personal_models_adapted_models_and_observed_scores_are_evaluated_in_the
 
     from fedfair import protocol as p
     from fedfair.results import RunRecorder
-    from strategies.base import Deployed, FedFairStrategy
-    from strategies.maml import MAMLStrategy
-    from strategies.mmfl import FedFairMMFLStrategy
+    from fedfair.strategies.base import Deployed, FedFairStrategy
+    from fedfair.strategies.maml import MAMLStrategy
+    from fedfair.strategies.mmfl import FedFairMMFLStrategy
 
     class Plain(FedFairStrategy):
         name = "plain"
@@ -87,7 +87,7 @@ def test_eval_every_and_fraction_evaluate_pick_the_recorded_rounds_and_clients(s
 
 
 def test_a_multi_model_strategy_refuses_to_skip_the_evaluations_it_allocates_from():
-    from strategies.mmfl import FedFairMMFLStrategy
+    from fedfair.strategies.mmfl import FedFairMMFLStrategy
 
     with pytest.raises(ParamError, match="eval-every must be 1"):
         FedFairMMFLStrategy.check_params({"eval-every": 3})

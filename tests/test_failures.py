@@ -10,7 +10,7 @@ import pytest
 
 from fedfair.faults import InjectedFailure, draws, inject_faults
 from fedfair.simulation import simulate
-from strategies.nodes import ClientError, Failure, NodeInfo, error_reason, send_all
+from fedfair.strategies.nodes import ClientError, Failure, NodeInfo, error_reason, send_all
 
 
 class _Reply:

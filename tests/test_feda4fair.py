@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from fedfair.cli import app
 from fedfair.data import DatasetError, load_client, read_manifest
-from partitioners.audit import audit_dataset
-from partitioners.builder import BuildSpec, build_dataset
-from partitioners.partitioning import partition_client
-from partitioners.sources import load_csv_dir, load_source
+from fedfair.partitioners.audit import audit_dataset
+from fedfair.partitioners.builder import BuildSpec, build_dataset
+from fedfair.partitioners.partitioning import partition_client
+from fedfair.partitioners.sources import load_csv_dir, load_source
 from tests.conftest import SHARED_DATA
 
 FEDA4FAIR = SHARED_DATA / "feda4fair"
@@ -258,7 +258,7 @@ def test_audit_matches_an_independent_computation(tmp_path):
 
 # ----- recipes ---------------------------------------------------------------------------
 def test_recipe_is_deterministic_and_meets_the_rule(tmp_path):
-    from partitioners.recipes import local_gaps, rule_holds
+    from fedfair.partitioners.recipes import local_gaps, rule_holds
 
     data = {"source": "synthetic-acs", "source_options": {"states": STATES + ["CA", "CO"]}, "seed": 3}
     root1, decisions = build_recipe_quiet("attribute-silo", data, tmp_path / "a")
@@ -270,8 +270,8 @@ def test_recipe_is_deterministic_and_meets_the_rule(tmp_path):
     reached = [d["client"] for d in decisions if d["reached"] and d["modification"]]
     assert reached, "expected at least one state that needed a drop"
     # re-check the rule on a modified state independently of the recipe's bookkeeping
-    from partitioners.bias import Modification, apply_modification
-    from partitioners.recipes import _mapped_clients, _prepare, RECIPES
+    from fedfair.partitioners.bias import Modification, apply_modification
+    from fedfair.partitioners.recipes import _mapped_clients, _prepare, RECIPES
 
     spec, source = _prepare(data, RECIPES["attribute-silo"])
     frame = _mapped_clients(spec, source)[reached[0]]
@@ -282,7 +282,7 @@ def test_recipe_is_deterministic_and_meets_the_rule(tmp_path):
 
 
 def build_recipe_quiet(name, data, out, **kw):
-    from partitioners.recipes import build_recipe
+    from fedfair.partitioners.recipes import build_recipe
 
     return build_recipe(name, data, out, echo=lambda m: None, jobs=2, **kw)
 

@@ -130,9 +130,9 @@ def test_deployment_superlink_and_two_supernodes(synthetic_dir, tmp_path):
 @pytest.fixture(scope="module")
 def digit_task_set(tmp_path_factory):
     """Two small image tasks (digits, rotated digits) over 8 clients, logistic regression."""
-    from partitioners.builder import build_dataset
-    from partitioners.builtins import image_spec
-    from partitioners.task_sets import combine_task_set
+    from fedfair.partitioners.builder import build_dataset
+    from fedfair.partitioners.builtins import image_spec
+    from fedfair.partitioners.task_sets import combine_task_set
 
     root = tmp_path_factory.mktemp("taskset")
     for name, variant in (("digits", {}), ("digits-rot", {"rotate": 1})):

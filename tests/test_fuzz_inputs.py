@@ -138,7 +138,7 @@ def valid(tmp_path_factory, synthetic_dir):
     spec = {"source": "csv-dir", "source_options": {"path": str(sources)}, "label": "y", "sensitive": ["sex"],
             "categorical": ["job"], "splits": [0.6, 0.2, 0.2], "partitioning": {"north": "iid:2"},
             "modifications": [{"client": "south", "attribute": "sex", "value": 2, "drop_rate": 0.5}], "seed": 3}
-    from partitioners.task_sets import combine_task_set
+    from fedfair.partitioners.task_sets import combine_task_set
 
     tasks = combine_task_set(root / "tasks", [("a", str(synthetic_dir), None), ("b", str(synthetic_dir), {"model": "mlp", "hidden": [4]})])
     return {"root": root, "dataset": Path(synthetic_dir), "manifest": manifest, "sources": sources, "spec": spec,
@@ -310,7 +310,7 @@ def checkpointed(tmp_path_factory):
     """A run directory with a real checkpoint of an IFCA-like state (models, assignments, evaluations)."""
     from flwr.app import Array, ArrayRecord
 
-    from strategies.checkpoint import save_checkpoint
+    from fedfair.strategies.checkpoint import save_checkpoint
 
     root = tmp_path_factory.mktemp("ckpt")
     model = ArrayRecord({"w": Array(np.arange(6, dtype=np.float32).reshape(2, 3))})
@@ -324,7 +324,7 @@ def checkpointed(tmp_path_factory):
 @given(data=st.data(), op=OPS, value=STRANGE, cut=st.floats(0.0, 0.99), which=st.sampled_from(["json", "json", "npz"]))
 def test_fuzz_checkpoints(checkpointed, tmp_path_factory, data, op, value, cut, which):
     """A damaged or forged checkpoint is one CheckpointError line (a user error), never code run from the file."""
-    from strategies.checkpoint import CheckpointError, load_checkpoint
+    from fedfair.strategies.checkpoint import CheckpointError, load_checkpoint
 
     target = tmp_path_factory.mktemp("ck")
     for file in checkpointed.iterdir():

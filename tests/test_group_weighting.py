@@ -15,9 +15,9 @@ from fedfair import protocol as p
 from fedfair.models import build_model
 from fedfair.simulation import simulate_many
 from fedfair.training import cell_losses
-from strategies.fed_fairbatch import fairbatch_initial, fairbatch_probabilities, fairbatch_step
-from strategies.fed_fairgrad import fairgrad_constants, fairgrad_step, fairgrad_weights
-from strategies.fedfb import fedfb_gradient, fedfb_initial, fedfb_step
+from fedfair.strategies.fed_fairbatch import fairbatch_initial, fairbatch_probabilities, fairbatch_step
+from fedfair.strategies.fed_fairgrad import fairgrad_constants, fairgrad_step, fairgrad_weights
+from fedfair.strategies.fedfb import fedfb_gradient, fedfb_initial, fedfb_step
 
 N = np.array([[30.0, 10.0], [20.0, 40.0]])  # [label][value]: 100 rows
 

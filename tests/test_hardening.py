@@ -172,8 +172,8 @@ def test_sources_with_nan_or_inf_are_refused_at_build_time(cases):
 
 @pytest.mark.parametrize("method", ["mean", "median", "drop"])
 def test_impute_fills_or_drops_exactly_the_missing_feature_values(cases, method, tmp_path):
-    from partitioners.builder import BuildSpec, build_dataset
-    from partitioners.sources import load_source
+    from fedfair.partitioners.builder import BuildSpec, build_dataset
+    from fedfair.partitioners.sources import load_source
 
     folder = cases["inf-feature"]
     raw = pd.read_csv(folder / "q.csv")
@@ -215,7 +215,7 @@ def test_client_directories_stay_inside_unless_absolute(synthetic_dir, tmp_path)
 def test_checkpoints_are_checked_and_never_unpickled(tmp_path):
     from flwr.app import Array, ArrayRecord
 
-    from strategies.checkpoint import CheckpointError, checksum, load_checkpoint, save_checkpoint
+    from fedfair.strategies.checkpoint import CheckpointError, checksum, load_checkpoint, save_checkpoint
 
     model = ArrayRecord({"w": Array(np.arange(4, dtype=np.float32))})
     state = {"global_model": model, "pending": (3, [model]), "weights": {987654321: np.float64(0.25)}, "seen": {1, 2}}

@@ -12,7 +12,7 @@ import pytest
 datasets = pytest.importorskip("datasets")
 
 from fedfair.data import DatasetError, load_client, read_manifest  # noqa: E402
-from partitioners.builder import BuildSpec, build_dataset  # noqa: E402
+from fedfair.partitioners.builder import BuildSpec, build_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def _spec(path, **extra):
 
 
 def test_a_saved_hf_dataset_builds_with_natural_clients_and_bias_exacerbation_then_audits_and_trains(tabular, tmp_path):
-    from partitioners.audit import audit_dataset
+    from fedfair.partitioners.audit import audit_dataset
 
     path, data = tabular
     drop = {"client": "CA", "attribute": "sex", "value": 1, "drop_rate": 0.5}  # FeDa4Fair's drop of positives
@@ -112,7 +112,7 @@ def test_bad_hf_input_gets_one_line_errors(tabular, tmp_path):
 def test_fedfair_partitioners_work_inside_flower_federated_dataset(tabular, tmp_path):
     from flwr_datasets import FederatedDataset
 
-    from partitioners.group_share import GroupSharePartitioner
+    from fedfair.partitioners.group_share import GroupSharePartitioner
 
     path, data = tabular
     files = tmp_path / "parquet"

@@ -12,8 +12,8 @@ import pytest
 from fedfair.data import DatasetError, load_client, read_manifest
 from fedfair.models import build_model
 from fedfair.training import TrainConfig, evaluate, train_local
-from partitioners.builtins import build_builtin
-from partitioners.images import IDX_FILES, load_images, read_idx
+from fedfair.partitioners.builtins import build_builtin
+from fedfair.partitioners.images import IDX_FILES, load_images, read_idx
 from tests.conftest import SHARED_DATA
 
 

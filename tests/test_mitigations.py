@@ -16,7 +16,7 @@ from fedfair.local.puffle import PuffleRegulariser, disparity_with_gradient, sta
 from fedfair.models import build_model
 from fedfair.registry import run_params
 from fedfair.training import Batch, TrainConfig
-from strategies.plugins import sum_statistics
+from fedfair.strategies.plugins import sum_statistics
 
 
 def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
@@ -215,7 +215,7 @@ def test_shared_statistics_are_summed_element_wise():
 
 @pytest.fixture(scope="module")
 def gaussian_with_val(tmp_path_factory):
-    from partitioners.builtins import build_builtin
+    from fedfair.partitioners.builtins import build_builtin
 
     return build_builtin("synthetic-gaussian-8", tmp_path_factory.mktemp("val") / "g", seed=0, splits=[0.6, 0.2, 0.2])
 
@@ -271,8 +271,8 @@ MNIST_5K = __import__("tests.conftest", fromlist=["SHARED_DATA"]).SHARED_DATA / 
 @pytest.mark.parametrize("bias", ["size", "shift", "class"])
 def test_ci_mnist_builtins_apply_their_bias_per_client(bias, tmp_path):
     from fedfair.data import load_client, read_manifest
-    from partitioners.builtins import build_builtin
-    from partitioners.ci_mnist import strengths
+    from fedfair.partitioners.builtins import build_builtin
+    from fedfair.partitioners.ci_mnist import strengths
 
     root = build_builtin(f"ci-mnist-{bias}", tmp_path / bias, seed=0, data_root=str(MNIST_5K.parent.parent))
     manifest = read_manifest(root)
@@ -303,7 +303,7 @@ def test_fairif_command_compares_erm_and_fairif(tmp_path):
     from typer.testing import CliRunner
 
     from fedfair.cli import app
-    from partitioners.builtins import build_builtin
+    from fedfair.partitioners.builtins import build_builtin
 
     with_val = build_builtin("synthetic-gaussian-8", tmp_path / "val", seed=0, splits=[0.6, 0.2, 0.2])
     no_val = build_builtin("synthetic-gaussian-8", tmp_path / "noval", seed=0)

@@ -15,10 +15,10 @@ from fedfair.registry import run_params
 from fedfair.simulation import simulate, simulate_many
 from fedfair.tasks import read_task_set, write_task_set
 from fedfair.training import TrainConfig, evaluate, train_local
-from partitioners.builder import build_dataset
-from partitioners.builtins import image_spec
-from partitioners.task_sets import combine_task_set
-from strategies.allocation import alpha_fair_probabilities, draw_tasks, round_robin_tasks, task_qffl_step
+from fedfair.partitioners.builder import build_dataset
+from fedfair.partitioners.builtins import image_spec
+from fedfair.partitioners.task_sets import combine_task_set
+from fedfair.strategies.allocation import alpha_fair_probabilities, draw_tasks, round_robin_tasks, task_qffl_step
 from tests.helpers_fl import get_weights, set_weights
 from tests.test_run import _seed_of
 
@@ -176,7 +176,7 @@ def test_strategies_refuse_the_wrong_kind_of_dataset(digit_tasks, tmp_path):
 def test_cnn_on_a_tabular_task_is_refused(digit_tasks, tmp_path):
     import shutil
 
-    from partitioners.builtins import build_builtin
+    from fedfair.partitioners.builtins import build_builtin
 
     build_builtin("synthetic-gaussian-8", tmp_path / "t" / "gauss", seed=0)
     with pytest.raises(DatasetError, match="task 'gauss': model 'cnn' needs image features"):
@@ -200,7 +200,7 @@ def test_data_tasks_command_combines_built_datasets(digit_tasks, tmp_path):
 
 
 def test_compare_reports_min_and_variance_over_tasks(tmp_path):
-    from fedfair.compare import summarise, write_outputs
+    from fedfair.comparison import summarise, write_outputs
 
     runs = [{"tasks": {"a": {}, "b": {}}, "mean_accuracy": m, "min_accuracy": lo, "accuracy_variance": v}
             for m, lo, v in ((0.8, 0.6, 0.04), (0.7, 0.5, 0.02))]
@@ -217,7 +217,7 @@ def test_acs_tasks_offline_pairs_the_release_with_named_synthetic_stand_ins(tmp_
     import pandas as pd
 
     from fedfair.data import read_manifest
-    from partitioners.task_sets import build_acs_tasks
+    from fedfair.partitioners.task_sets import build_acs_tasks
 
     release = tmp_path / "data" / "feda4fair" / "cross_silo_attribute_final"
     release.mkdir(parents=True)

@@ -17,8 +17,8 @@ from fedfair.registry import STRATEGIES
 from fedfair.results import ClientEval, RunRecorder
 from fedfair.simulation import simulate_many
 from fedfair.training import TrainConfig, evaluate, train_local
-from strategies.evaluation import Deployed
-from strategies.fedavg import FedAvgStrategy
+from fedfair.strategies.evaluation import Deployed
+from fedfair.strategies.fedavg import FedAvgStrategy
 
 
 def _eval(client, pid, task, accuracy, loss):

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fedfair.cli import app
-from fedfair.compare import plan_runs
+from fedfair.comparison import plan_runs
 from fedfair.config import Param, ParamError
 from fedfair.local import LOCAL_OBJECTIVES, objective_class
 from fedfair.registry import STRATEGIES, merge_components, param_catalogue, run_params, strategy_class
@@ -45,7 +45,7 @@ def test_every_registered_component_declares_its_keys_once():
     for name in STRATEGIES:
         for component, specs in strategy_class(name).param_components().items():
             assert all(merged[k] == spec for k, spec in specs.items()), (name, component)
-    assert set(LOCAL_OBJECTIVES) == {"sgd", "proximal", "per-fedavg", "finetune", "fairif", "puffle", "dp", "group-weights"}
+    assert set(LOCAL_OBJECTIVES) == {"sgd", "proximal", "per-fedavg", "finetune", "fairif", "puffle", "dp", "group-weights", "ditto"}
 
 
 def test_compare_entry_with_a_foreign_key_is_refused(tmp_path):

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from fedfair.simulation import simulate_many
-from partitioners.writer import write_federated_dataset
+from fedfair.partitioners.writer import write_federated_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -113,7 +113,7 @@ def test_every_strategy_family_gives_its_pinned_summary(tmp_path):
     for name in RUNS:
         assert_same(actual[name], expected[name], name)
     # every family's checkpoint (no pickle) reads back to the state it was written from
-    from strategies.checkpoint import CHECKPOINT, _count_references, _Encoder, load_checkpoint
+    from fedfair.strategies.checkpoint import CHECKPOINT, _count_references, _Encoder, load_checkpoint
 
     for name in RUNS:
         run_dir = tmp_path / "runs" / name

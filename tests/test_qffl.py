@@ -11,7 +11,7 @@ from fedfair.data import load_client, read_manifest
 from fedfair.models import build_model
 from fedfair.simulation import simulate_many
 from fedfair.training import TrainConfig, evaluate, train_local
-from strategies.allocation import qffl_step
+from fedfair.strategies.allocation import qffl_step
 from tests.helpers_fl import get_weights, set_weights
 from tests.test_run import _seed_of
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fedfair.simulation import OFFLINE_ENV
-from strategies.checkpoint import load_checkpoint, read_meta, remap_nodes
+from fedfair.strategies.checkpoint import load_checkpoint, read_meta, remap_nodes
 from tests.conftest import REPO
 from tests.procs import descendants, stop
 
@@ -22,7 +22,7 @@ FEDFAIR = str(Path(sys.executable).with_name("fedfair"))
 
 
 def test_remap_replaces_old_node_ids_everywhere():
-    from strategies.nodes import NodeInfo, Traffic
+    from fedfair.strategies.nodes import NodeInfo, Traffic
 
     traffic = Traffic()
     traffic.down = {111111111111: 5}
@@ -130,7 +130,7 @@ def test_a_model_received_over_grpc_can_be_checkpointed(tmp_path):
     import numpy as np
     from flwr.app import Array, ArrayRecord
 
-    from strategies.checkpoint import save_checkpoint
+    from fedfair.strategies.checkpoint import save_checkpoint
 
     values = np.arange(6, dtype=np.float32).reshape(2, 3)
     record = ArrayRecord({"w": Array(values)})

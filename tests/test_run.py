@@ -15,7 +15,7 @@ from fedfair.data import load_client, read_manifest
 from fedfair.models import build_model
 from fedfair.simulation import simulate
 from fedfair.training import TrainConfig, evaluate, train_local
-from strategies.base import FedFairStrategy, NodeInfo
+from fedfair.strategies.base import FedFairStrategy, NodeInfo
 from tests.conftest import ADULT_DIR, needs_adult
 from tests.helpers_fl import get_weights, set_weights
 

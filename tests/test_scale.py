@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from strategies.nodes import exchange
+from fedfair.strategies.nodes import exchange
 
 
 class _SlowGrid:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fedfair.data import DatasetError, load_client
-from partitioners.builtins import build_builtin
+from fedfair.partitioners.builtins import build_builtin
 from tests.conftest import ADULT_DIR, SHARED_DATA
 
 LAW_DIR = SHARED_DATA / "law"

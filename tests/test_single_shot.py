@@ -173,8 +173,8 @@ def test_single_shot_runs_one_exchange_and_records_every_client(synthetic_dir, t
 
 def test_a_sensitive_attribute_with_more_than_two_values_is_refused(tmp_path):
     from fedfair.simulation import simulate
-    from partitioners.synthetic_gaussian import sample_client
-    from partitioners.writer import write_federated_dataset
+    from fedfair.partitioners.synthetic_gaussian import sample_client
+    from fedfair.partitioners.writer import write_federated_dataset
 
     rng = np.random.default_rng(0)
     clients = []
@@ -198,7 +198,7 @@ def test_every_strategy_counts_its_bytes_and_compare_shows_them(synthetic_dir, t
     in the next train message, round 3 in an evaluate message (the model down again)."""
     from flwr.app import ArrayRecord
 
-    from fedfair.compare import write_outputs, summarise
+    from fedfair.comparison import write_outputs, summarise
     from fedfair.models import build_model
     from fedfair.simulation import simulate
 
@@ -219,7 +219,7 @@ def test_every_strategy_counts_its_bytes_and_compare_shows_them(synthetic_dir, t
 def test_message_bytes_count_arrays_configs_and_empty_strings():
     from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
-    from strategies.nodes import message_bytes
+    from fedfair.strategies.nodes import message_bytes
 
     content = RecordDict({"arrays": ArrayRecord({"w": Array(np.zeros((3, 4), dtype=np.float32))}),
                           "config": ConfigRecord({"dataset-dir": "", "lr": 0.1, "keep": True, "tags": ["ab", "c"]}),

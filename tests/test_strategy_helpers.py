@@ -17,11 +17,11 @@ from fedfair.models import build_model
 from fedfair.server_app import known_params
 from fedfair.local.per_fedavg import PerFedAvgStep
 from fedfair.training import TrainConfig, train_local
-from strategies.aggregation import record_of, state_of, weighted_average
-from strategies.clustering import hierarchical_clusters
-from strategies.fairness import fairness_gap
-from strategies.fair_flhc import psi_from_cross
-from strategies.fairfed import fairfed_weights, signed_gap
+from fedfair.strategies.aggregation import record_of, state_of, weighted_average
+from fedfair.strategies.clustering import hierarchical_clusters
+from fedfair.strategies.fairness import fairness_gap
+from fedfair.strategies.fair_flhc import psi_from_cross
+from fedfair.strategies.fairfed import fairfed_weights, signed_gap
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -141,7 +141,7 @@ def test_flower_app_config_lists_every_parameter_with_its_default():
 def test_fairfed_af_mixes_accuracy_and_fairness_deviations():
     from types import SimpleNamespace
 
-    from strategies.fairfed import FairFedAFStrategy, FairFedStrategy
+    from fedfair.strategies.fairfed import FairFedAFStrategy, FairFedStrategy
 
     local_gap, local_acc = np.array([0.1, -0.2, np.nan]), np.array([0.8, 0.7, 0.6])
     global_gap, global_acc = 0.0, 0.75

@@ -89,7 +89,7 @@ def test_set_weights_round_trip_and_unknown_model():
     set_weights(other, get_weights(model))
     for a, b in zip(model.parameters(), other.parameters()):
         assert torch.equal(a, b)
-    with pytest.raises(ValueError, match="valid models: logreg, mlp, cnn"):
+    with pytest.raises(ValueError, match="valid models: cnn, logreg, mlp"):
         build_model({"model": "resnet"}, 2)
     with pytest.raises(ValueError, match="model 'cnn' needs image features"):
         build_model({"model": "cnn"}, 2)

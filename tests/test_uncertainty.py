@@ -73,7 +73,7 @@ def test_mean_intervals_over_clients_and_over_seeds_and_clients():
 
 
 def test_compare_marks_only_differences_the_intervals_support():
-    from fedfair.compare import mark_differences
+    from fedfair.comparison import mark_differences
 
     rows = [{"label": "a", "ci": {"accuracy": [0.70, 0.74], "fairness": {"s": {"sp": [0.10, 0.20]}}}},
             {"label": "b", "ci": {"accuracy": [0.72, 0.76], "fairness": {"s": {"sp": [0.01, 0.05]}}}},

@@ -7,13 +7,14 @@ strategy says which it uses (``objectives`` / ``adapt`` class attributes) and
 the server validates the plug-ins' own parameters with the strategy's.
 
 Adding one: write a module with a :class:`fedfair.local.base.LocalObjective`
-subclass and add a line to :data:`LOCAL_OBJECTIVES`.
+subclass and add a line to :data:`LOCAL_OBJECTIVES`; outside fedfair, name it
+``package.module:Name`` or declare a ``fedfair.local_objectives`` entry point
+(:mod:`fedfair.plugins`).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 from torch import nn
 
 from fedfair.data import ClientData
-from fedfair.local.base import LocalObjective
+from fedfair.local.base import LocalObjective, PersonalModel
 from fedfair.training import TrainConfig, train_local
 
 LOCAL_OBJECTIVES: dict[str, str] = {
@@ -34,15 +35,28 @@ LOCAL_OBJECTIVES: dict[str, str] = {
     "puffle": "fedfair.local.puffle:Puffle",
     "dp": "fedfair.local.dp:DPSGD",
     "group-weights": "fedfair.local.group_weights:GroupWeights",
+    "ditto": "fedfair.local.ditto:Ditto",
 }
 
 
 def objective_class(name: str) -> type[LocalObjective]:
-    """The plug-in class registered under ``name``."""
-    if name not in LOCAL_OBJECTIVES:
-        raise ValueError(f"unknown local objective {name!r}; valid: {', '.join(sorted(LOCAL_OBJECTIVES))}")
-    module, attr = LOCAL_OBJECTIVES[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+    """The plug-in class a name stands for: a builtin, an installed ``fedfair.local_objectives`` entry point,
+    or a plugin ``package.module:Name`` (resolved wherever the message is read: the ServerApp, every Ray
+    worker and SuperNode)."""
+    from fedfair import plugins
+
+    cls = plugins.resolve("local objective", name, LOCAL_OBJECTIVES)
+    if not (isinstance(cls, type) and issubclass(cls, LocalObjective)):
+        raise plugins.PluginError(f"local objective {name!r} is not a subclass of "
+                                  f"fedfair.local.base.LocalObjective")
+    return cls
+
+
+def objective_names() -> dict[str, Any]:
+    """{name: where it comes from} of every builtin local objective and installed plugin."""
+    from fedfair import plugins
+
+    return plugins.catalogue("local objective", LOCAL_OBJECTIVES)
 
 
 def parse_names(text: str) -> list[str]:
@@ -63,12 +77,13 @@ class LocalRun:
 
 def train_with(names: Sequence[str], config: Mapping[str, Any], model: nn.Module, data: ClientData,
                loop: TrainConfig, seed: int, state: MutableMapping[str, Any] | None = None,
-               shared: Mapping[str, Any] | None = None) -> LocalRun:
+               shared: Mapping[str, Any] | None = None, personal: PersonalModel | None = None) -> LocalRun:
     """Train ``model`` on ``data.train`` with the composed plug-ins ``names``: their penalties summed,
     their row weights multiplied, the one step rule a plug-in defines, their loop settings applied in order.
 
     ``state`` is the node's store for this run and task (each plug-in gets its own namespace in it),
-    ``shared`` the statistics the server aggregated.
+    ``shared`` the statistics the server aggregated, ``personal`` this node's personal model for the run and
+    task (the plug-ins' ``update_personal`` runs after the shared training).
     """
     state = {} if state is None else state
     plugins = [objective_class(n)(config, _Namespace(state, n), shared) for n in names]
@@ -84,9 +99,15 @@ def train_with(names: Sequence[str], config: Mapping[str, Any], model: nn.Module
         if w is not None:
             weights = w if weights is None else weights * w
     penalties = [penalty for plugin in plugins for penalty in plugin.penalties(model, data)]
+    message_loop = loop
     loop = functools.reduce(lambda settings, plugin: plugin.loop_config(settings), plugins, loop)
     loss = train_local(model, data.train, loop, seed, sample_weight=weights, penalties=penalties,
                        step=steps[0] if steps else None, scale_weight=all(p.scale_weight for p in plugins))
+    for plugin in plugins:
+        if type(plugin).update_personal is not LocalObjective.update_personal:
+            if personal is None:
+                raise ValueError(f"local objective {plugin.name!r} updates a personal model: train_with needs personal=")
+            plugin.update_personal(personal, data, message_loop, seed)
     run = LocalRun(loss)
     for plugin in sorted(plugins, key=lambda p: p.finish_last):
         plugin.finish(model, data)

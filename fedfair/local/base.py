@@ -10,7 +10,14 @@ and sends their values in the message config) and contributes any of:
 - :meth:`LocalObjective.step`: how one optimisation step uses its batches
   (at most one plug-in of a plan may define it);
 - :meth:`LocalObjective.loop_config`: changes of the loop's settings;
+- :meth:`LocalObjective.update_personal`: after the shared training, update
+  this node's personal model of the run and task (:class:`PersonalModel`:
+  the sent start model, the kept personal model, storing it), e.g. Ditto;
 - :meth:`LocalObjective.finish`: after training (e.g. statistics to share).
+
+It may ask the server for per-node facts in its train messages
+(``node_facts``, names of :data:`fedfair.protocol.NODE_FACTS`, e.g.
+``trained-before``: whether this client trained this task earlier in the run).
 
 A plug-in sees the whole message ``config`` (e.g. the round), a ``state``
 mapping kept on the node for its run and task (numpy arrays, e.g. FairIF's row
@@ -29,7 +36,7 @@ The base class itself is plain SGD on the weighted loss (``sgd``).
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from torch import nn
@@ -37,6 +44,20 @@ from torch import nn
 from fedfair.config import Param
 from fedfair.data import ClientData
 from fedfair.training import Penalty, Step, TrainConfig
+
+
+class PersonalModel(Protocol):
+    """This node's personal model of one (run, task), as :meth:`LocalObjective.update_personal` sees it
+    (kept in the node's state by the ClientApp, deployed by evaluate messages with ``use: personal``)."""
+
+    def sent(self) -> nn.Module:
+        """A new model holding the start model the server sent in this train message."""
+
+    def load(self) -> nn.Module | None:
+        """A new model holding the kept personal model; None before the node has one."""
+
+    def save(self, model: nn.Module) -> None:
+        """Keep ``model``'s weights as the personal model."""
 
 
 class LocalObjective:
@@ -48,6 +69,8 @@ class LocalObjective:
     finish_last: ClassVar[bool] = False
     # False: its row weights already carry the federation's scale and are used as given (not scaled to mean 1)
     scale_weight: ClassVar[bool] = True
+    # per-node facts (fedfair.protocol.NODE_FACTS) the server adds to this plug-in's train messages
+    node_facts: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Mapping[str, Any], state: MutableMapping[str, np.ndarray] | None = None,
                  shared: Mapping[str, Any] | None = None) -> None:
@@ -95,6 +118,11 @@ class LocalObjective:
     def loop_config(self, loop: TrainConfig) -> TrainConfig:
         """The loop settings this plug-in runs with (default: unchanged)."""
         return loop
+
+    def update_personal(self, personal: PersonalModel, data: ClientData, loop: TrainConfig, seed: int) -> None:
+        """After the shared training (before :meth:`finish`): update this node's personal model; ``loop`` is the
+        message's loop settings (not changed by the plug-ins' ``loop_config``), ``seed`` its train seed.
+        Default: no personal model."""
 
     def finish(self, model: nn.Module, data: ClientData) -> None:
         """After training: fill ``report`` / ``share`` (default: nothing)."""

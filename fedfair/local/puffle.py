@@ -62,7 +62,7 @@ from fedfair import protocol as p
 from fedfair.config import SENSITIVE_PARAM, Param
 from fedfair.data import ClientData
 from fedfair.local.base import LocalObjective
-from fedfair.training import Batch, Penalty
+from fedfair.training import Batch, Penalty, model_device, split_tensors
 
 SHARED_PREFIX = "puffle"
 
@@ -201,9 +201,10 @@ class PuffleRegulariser:
 
     def __call__(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = batch.logits if batch.logits is not None else model(batch.x)
-        z = logits.detach().numpy()
-        value, d_dpl = disparity_with_gradient(z, self.codes[batch.index.numpy()], self.n_groups, self.shared,
-                                               classes=np.unique(batch.y.numpy()))  # PUFFLE: the batch's labels
+        # DPL and its gradient are formed in numpy: on an accelerator one copy of the batch's logits, rows, labels
+        z = logits.detach().cpu().numpy()
+        value, d_dpl = disparity_with_gradient(z, self.codes[batch.index.cpu().numpy()], self.n_groups, self.shared,
+                                               classes=np.unique(batch.y.cpu().numpy()))  # PUFFLE: the batch's labels
         if self.tune and self.steps > 0:  # the model after the previous step, measured on this batch
             seen = value + (self.rng.normal(0.0, self.noise) if self.noise > 0 else 0.0)
             self.velocity = self.momentum * self.velocity + (self.target - seen)
@@ -212,12 +213,12 @@ class PuffleRegulariser:
         self.largest_batch = max(self.largest_batch, len(z))
         self.history.append(self.lam)
         if value <= 0:
-            return torch.zeros(())
+            return torch.zeros((), device=logits.device)
         batch.loss_scale = 1.0 - self.lam  # the loop scales the batch's cross-entropy: (1 - lambda) CE
         # + lambda DPL as a term linear in the logits with DPL's value and gradient (native autograd)
         gradient = self.lam * d_dpl
         offset = self.lam * value - float((z * gradient).sum())
-        return (logits * torch.from_numpy(gradient.astype(np.float32, copy=False))).sum() + offset
+        return (logits * torch.from_numpy(gradient.astype(np.float32, copy=False)).to(logits.device)).sum() + offset
 
 
 class Puffle(LocalObjective):
@@ -239,6 +240,8 @@ class Puffle(LocalObjective):
         "puffle-statistics-noise": Param(float, 0.0, "PUFFLE with DP-SGD: std of the Gaussian noise on each shared "
                                          "group statistic (sum, count)", "float >= 0", lambda x: x >= 0),
     }
+    # a client's first round starts at lambda 0: the server says whether it trained this task before
+    node_facts = (p.TRAINED_BEFORE,)
 
     @classmethod
     def check_params(cls, params: dict) -> None:
@@ -286,10 +289,10 @@ class Puffle(LocalObjective):
 
     @staticmethod
     def logits(model: nn.Module, data: ClientData) -> np.ndarray:
-        """The model's logits on the training split (evaluation mode, no gradient)."""
+        """The model's logits on the training split (evaluation mode, no gradient), on the host."""
         with torch.no_grad():
             model.eval()
-            z = model(torch.as_tensor(data.train.x)).numpy()
+            z = model(split_tensors(data.train, model_device(model)).x).cpu().numpy()
             model.train()
         return z
 

@@ -238,17 +238,13 @@ def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], p
 
 
 def check_dataset(dataset: str, configs: Sequence[Mapping[str, Any]], seeds: Sequence[int], data_root: str = "") -> int:
-    """Before any run: every seed's copy of the dataset loads, every config's model fits it, and every seed has the
-    same number of clients (one simulation serves them all); returns that number."""
-    from fedfair.registry import check_model_fits, resolve_dataset, run_params
-    from fedfair.tasks import validate_clients
+    """Before any run: every config passes :func:`fedfair.api.prepare_run` (parameters, the dataset of its seed
+    loads, the checks that need it) and every seed's copy has the same number of clients (one simulation serves
+    them all); returns that number."""
+    from fedfair.api import prepare_run
 
-    sizes = set()
-    for seed in seeds:
-        root = resolve_dataset(dataset, seed, data_root=data_root or None)
-        for config in configs:
-            check_model_fits(run_params({k: v for k, v in config.items() if k != "_label"})[0], root)
-        sizes.add(len(validate_clients(root)))
+    sizes = {prepare_run({k: v for k, v in config.items() if k != "_label"}, check_out=False).num_clients
+             for config in configs}
     if len(sizes) != 1:
         raise ParamError(f"{dataset}: the dataset has a different number of clients for different seeds: {sorted(sizes)}")
     return sizes.pop()
@@ -259,13 +255,13 @@ def run_comparison(
     data_root: str = "", verbose: bool = False, echo: bool = True,
 ) -> list[dict[str, Any]]:
     """Plan, run (one simulation), summarise, write; returns the table rows."""
-    from fedfair.simulation import simulate_many
+    from fedfair.api import run_configs
 
     out = Path(out).resolve()
     configs = plan_runs(dataset, entries, seeds, rounds, overrides, out, data_root)
-    num_clients = check_dataset(dataset, configs, seeds, data_root)
+    check_dataset(dataset, configs, seeds, data_root)
     labels = [c.pop("_label") for c in configs]
-    summaries = simulate_many(configs, num_supernodes=num_clients, verbose=verbose, echo=echo)
+    summaries = run_configs(configs, verbose=verbose, echo=echo)
     rows = summarise(labels, summaries)
     write_outputs(out, rows, summaries, {"dataset": dataset, "rounds": rounds, "seeds": list(seeds),
                                          "strategies": list(entries), "overrides": dict(overrides)})

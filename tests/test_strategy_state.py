@@ -1,0 +1,137 @@
+"""Checkpoints through explicit state: a strategy outside fedfair (this module) that keeps its own dataclass
+checkpoints and resumes through its state_dict() / load_state_dict(), without an allow-list or pickle; without
+them the first checkpoint is a one-line error naming the class and the fix."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from flwr.app import Array, ArrayRecord
+
+from fedfair.strategies.base import FedFairStrategy, NodeInfo
+from fedfair.strategies.checkpoint import CHECKPOINT, STATE_FIX, StateError, load_checkpoint, save_checkpoint
+from fedfair.strategies.fedavg import FedAvgStrategy
+
+
+@dataclasses.dataclass
+class Schedule:
+    """The user strategy's own state: a step size, its history and per-client weights."""
+
+    step: float
+    history: list[float]
+    weights: np.ndarray
+    by_node: dict[int, int]
+
+
+class Recorder:
+    """What checkpoint() / restore() use of a RunRecorder."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir, self.lines, self.truncated = out_dir, [], None
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+
+    def truncate_metrics(self, server_round: int) -> None:
+        self.truncated = server_round
+
+
+OLD = [111111111111, 222222222222]
+
+
+def nodes(ids: list[int]) -> list[NodeInfo]:
+    return [NodeInfo(node_id=i, client=c, partition_id=k, n_train=10, n_test=5, n_features=3, default_model={})
+            for k, (i, c) in enumerate(zip(ids, ["a", "b"]))]
+
+
+def make(cls: type[FedFairStrategy], out_dir: Path, ids: list[int], resume: bool = False) -> FedFairStrategy:
+    strategy = cls({"rounds": 5, "dataset": "d", "resume": resume}, Recorder(out_dir))
+    strategy.nodes = nodes(ids)
+    return strategy
+
+
+class Plain(FedFairStrategy):
+    """A user strategy that keeps a Schedule and does not say how to store it."""
+
+    name = "user-plain"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.model = ArrayRecord({"w": Array(np.arange(4, dtype=np.float32))})
+        self.schedule = Schedule(0.5, [1.0, 0.75], np.array([0.25, 0.75]), {OLD[0]: 1, OLD[1]: 0})
+
+
+class Explicit(Plain):
+    """The same strategy with its state as arrays and JSON values."""
+
+    name = "user-explicit"
+
+    def state_dict(self) -> dict[str, Any]:
+        s = self.schedule
+        return {**super().state_dict(), "schedule": {"step": s.step, "history": list(s.history), "weights": s.weights,
+                                                     "by_node": [[k, v] for k, v in s.by_node.items()]}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        raw = state.pop("schedule")
+        self.schedule = Schedule(raw["step"], raw["history"], raw["weights"], {k: v for k, v in raw["by_node"]})
+        super().load_state_dict(state)
+
+
+def test_a_user_strategy_round_trips_its_own_dataclass_through_state_dict(tmp_path):
+    written = make(Explicit, tmp_path, OLD)
+    written.schedule.history.append(0.5)
+    written.current_round = 3
+    save_checkpoint(tmp_path, {"round": 3, "state": written.state_dict()})
+    text = (tmp_path / CHECKPOINT).read_text()
+    assert "test_strategy_state" not in text and "Schedule" not in text  # no class of this module is named
+    read = make(Explicit, tmp_path, OLD)
+    read.load_state_dict(load_checkpoint(tmp_path)["state"])
+    assert isinstance(read.schedule, Schedule) and read.schedule.step == 0.5
+    assert read.schedule.history == [1.0, 0.75, 0.5] and read.schedule.by_node == {OLD[0]: 1, OLD[1]: 0}
+    np.testing.assert_array_equal(read.schedule.weights, [0.25, 0.75])
+    np.testing.assert_array_equal(read.model["w"].numpy(), np.arange(4))
+    assert read.current_round == 3 and read.run_tag == written.run_tag  # the base's own state comes along
+
+
+def test_a_user_strategy_checkpoints_and_resumes_on_new_nodes(tmp_path):
+    written = make(Explicit, tmp_path, OLD)
+    written.checkpoint(2, [])
+    assert json.loads((tmp_path / CHECKPOINT).read_text())["strategy"] == "user-explicit"
+    new = [7, 8]  # the SuperNodes restarted: new ids, the same clients
+    resumed = make(Explicit, tmp_path, new, resume=True)
+    calls = []
+    load = resumed.load_state_dict
+    resumed.load_state_dict = lambda state: (calls.append(state), load(state))  # restore goes through it
+    assert resumed.restore() == (2, [])
+    assert len(calls) == 1 and resumed.resumed and resumed.recorder.truncated == 2
+    assert resumed.schedule.by_node == {7: 1, 8: 0}  # node ids mapped through the client names
+    np.testing.assert_array_equal(resumed.schedule.weights, [0.25, 0.75])
+
+
+def test_without_the_override_a_foreign_object_is_one_line_naming_the_class_and_the_fix(tmp_path):
+    strategy = make(Plain, tmp_path, OLD)
+    with pytest.raises(StateError) as caught:
+        strategy.checkpoint(1, [])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"{__name__}:Plain" in message and f"{__name__}:Schedule" in message and "'schedule'" in message
+    assert message.endswith(STATE_FIX)
+    assert STATE_FIX == "override state_dict() / load_state_dict() to return arrays and JSON values"
+    assert not (tmp_path / CHECKPOINT).exists()  # nothing half-written
+
+
+def test_a_builtin_state_is_its_attributes_but_the_transient_ones(tmp_path):
+    strategy = make(FedAvgStrategy, tmp_path, OLD)
+    strategy.global_model = ArrayRecord({"w": Array(np.ones(2, dtype=np.float32))})
+    state = strategy.state_dict()
+    assert "global_model" in state and not set(state) & FedFairStrategy.TRANSIENT
+    strategy.checkpoint(1, [])
+    again = make(FedAvgStrategy, tmp_path, OLD, resume=True)
+    assert again.restore() == (1, [])
+    np.testing.assert_array_equal(again.global_model["w"].numpy(), np.ones(2))
