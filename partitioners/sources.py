@@ -540,7 +540,13 @@ def load_source(kind: str, **options: Any) -> SourceData:
     for key in ("path", "acs_root", "data_root"):
         if options.get(key) is not None and not isinstance(options[key], (str, os.PathLike)):
             raise DatasetError(f"source {kind!r}: option {key!r} must be a path (text), got {options[key]!r:.60}")
-    data = loader(**options)
+    if kind in SOURCES:
+        data = loader(**options)
+    else:
+        try:
+            data = loader(**options)
+        except (ValueError, TypeError, OSError) as err:  # a plugin's own complaint about its options or files
+            raise DatasetError(f"source {kind!r}: {err}") from None
     if not isinstance(data, SourceData):
         raise DatasetError(f"source {kind!r} returned a {type(data).__name__}, not a "
                            f"fedfair.partitioners.sources.SourceData")

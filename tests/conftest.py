@@ -16,6 +16,27 @@ ADULT_DIR = SHARED_DATA / "adult"
 set_offline_env()
 
 
+EXAMPLE_PLUGIN = REPO / "examples" / "plugin"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _example_plugin_installed() -> None:
+    """The example plugin package (examples/plugin) is installed, as a user installs theirs, before any Ray
+    worker starts (workers find it through its entry points and its path, like SuperNodes do). .ci/run
+    installs it; a developer's environment gets it here once."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("fedfair_example") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "-e",
+                        str(EXAMPLE_PLUGIN)], check=True)
+        sys.path.insert(0, str(EXAMPLE_PLUGIN / "src"))  # this process read its .pth files already
+        from fedfair import plugins
+
+        plugins.refresh()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Builtin datasets are cached in a per-session folder, never in ~/.cache."""

@@ -108,7 +108,7 @@ def test_two_plugins_with_their_own_step_are_refused(monkeypatch):
 
 
 def test_unknown_plugin_and_missing_parameter_are_named():
-    with pytest.raises(ValueError, match="unknown local objective .fairiff.; valid local objectives: dp, fairif, finetune, group-weights, per-fedavg, proximal, puffle, sgd"):
+    with pytest.raises(ValueError, match="unknown local objective .fairiff.; valid local objectives: ditto, dp, fairif, finetune, group-weights, per-fedavg, proximal, puffle, sgd"):
         objective_class("fairiff")
     with pytest.raises(ValueError, match=r"'proximal': the message lacks its parameter\(s\) \['proximal-mu'\]"):
         train_with(["proximal"], {}, build_model({"model": "logreg"}, 3), _client(), TrainConfig(), seed=0)

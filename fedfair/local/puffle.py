@@ -186,7 +186,7 @@ class PuffleRegulariser:
                  momentum: float, shared: tuple[np.ndarray, np.ndarray] | None, noise: float = 0.0,
                  rng: np.random.Generator | None = None) -> None:
         # every training row's group code
-        self.codes = codes.numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
+        self.codes = codes.cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
         self.n_groups, self.lam = n_groups, lam
         self.tune, self.target, self.alpha, self.momentum = tune, target, alpha, momentum
         self.shared = shared

@@ -19,8 +19,11 @@ from fedfair.partitioners.sources import SourceData
 
 
 def load_moons(clients: int = 4, rows: int = 400, noise: float = 0.15, shift: float = 0.15, seed: int = 0,
-               **_: object) -> SourceData:
+               label: str = "y", positive: int = 1, sensitive: list[str] | None = None) -> SourceData:
     """``clients`` natural clients named ``moons-0`` ...; label ``y`` (positive 1), sensitive ``group``."""
+    if label != "y" or positive != 1 or (sensitive or ["group"]) != ["group"]:
+        raise ValueError("the moons source has label 'y' (positive 1) and the sensitive attribute 'group'; "
+                         "drop --label / --positive / --sensitive or give those")
     rng = np.random.default_rng(seed)
     frames = {}
     for k in range(clients):

@@ -1,0 +1,210 @@
+"""CPU against GPU: seconds per FedAvg round on the CI-MNIST CNN and on the 47-state ACS MLP.
+
+    python benchmarks/bench_gpu.py [--rounds 3] [--max-train 500] [--max-test 1000] [--mode both]
+
+Workloads (same seed, same settings on every device):
+
+- ``ci-mnist``: CI-MNIST, size bias (seed 004; built from ``--data-root``/mnist: 10 clients of a few hundred
+  3 x 28 x 28 images), the CNN (2 conv + 2 fc layers), batch 32, lr 0.05, 1 local epoch;
+- ``acs``: FeDa4Fair's attribute-silo release (47 states), at most ``--max-train`` training and ``--max-test``
+  test rows per state, MLP 32, batch 32, lr 0.05, 1 local epoch.
+
+Two measures per device (``--mode``):
+
+- ``loop``: the ClientApp's work for one FedAvg round in this process, one client after the other (build the
+  model on the device, load the sent weights from an ArrayRecord, ``train_local``, reply the weights as an
+  ArrayRecord; average; every client evaluates the new model on its test split), one CPU thread as in a
+  ClientApp: the compute a device saves, without Ray;
+- ``app``: ``fedfair run`` through Flower's simulation (Ray) with ``device=cpu`` / ``device=cuda``
+  (``client-num-gpus`` left to its default: the GPU shared by the clients that run at once).
+
+Seconds per round exclude the first round (CUDA start-up, data loading, the device cache filling): the mean
+of rounds 2..R (``--rounds`` >= 2). On a machine without CUDA only the CPU side runs and the report says so;
+no GPU figure is estimated. Writes benchmarks/gpu_results.json (``--out``) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+OUT = REPO / "benchmarks" / "gpu_results.json"
+SETTINGS = {"lr": 0.05, "batch-size": 32, "local-epochs": 1, "seed": 0}
+MODELS = {"ci-mnist": {"model": "cnn"}, "acs": {"model": "mlp", "hidden": [32]}}
+
+
+def build(workload: str, data_root: Path, work: Path, max_train: int, max_test: int) -> Path:
+    """The workload's federated dataset, written under ``work``."""
+    from fedfair.partitioners.builder import BuildSpec, build_dataset
+    from fedfair.partitioners.builtins import ci_mnist_spec
+
+    root = work / workload
+    if workload == "ci-mnist":
+        spec = replace(ci_mnist_spec(0, "size", data_root=str(data_root)), max_train=max_train, max_test=max_test)
+    else:
+        spec = BuildSpec(source="csv-dir", source_options={"path": str(data_root / "feda4fair" / "cross_silo_attribute_final")},
+                         label="PINCP", sensitive=["SEX", "RAC1P"], splits=(0.3, 0.0, 0.7), max_train=max_train,
+                         max_test=max_test, seed=0)
+    build_dataset(spec, root)
+    return root
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def loop_rounds(root: Path, spec: dict[str, Any], device: str, rounds: int) -> dict[str, Any]:
+    """The ClientApp's work for ``rounds`` FedAvg rounds in this process, timed per round."""
+    import torch
+    from flwr.app import ArrayRecord
+
+    from fedfair.data import load_client, read_manifest
+    from fedfair.models import build_model
+    from fedfair.training import TrainConfig, evaluate, train_local
+
+    torch.set_num_threads(1)  # as a ClientApp
+    clients = [load_client(root, name) for name in read_manifest(str(root)).client_names]
+    first = clients[0]
+
+    def model(seed: int | None = None) -> torch.nn.Module:
+        return build_model(spec, first.n_features, seed=seed, num_classes=first.num_classes, input_shape=first.input_shape)
+
+    sent = ArrayRecord(model(seed=SETTINGS["seed"]).state_dict())
+    config = TrainConfig(lr=SETTINGS["lr"], epochs=SETTINGS["local-epochs"], batch_size=SETTINGS["batch-size"])
+    times, accuracy = [], float("nan")
+    for server_round in range(1, rounds + 1):
+        _sync(device)
+        started = time.perf_counter()
+        replies, sizes = [], []
+        for k, client in enumerate(clients):
+            if len(client.train) == 0:
+                continue
+            local = model()
+            local.load_state_dict(sent.to_torch_state_dict())
+            local = local.to(device)
+            train_local(local, client.train, config, seed=SETTINGS["seed"] * 1_000_003 + server_round * 10_007 + k)
+            replies.append(ArrayRecord(local.state_dict()))
+            sizes.append(len(client.train))
+        weights = np.asarray(sizes, dtype=np.float64) / sum(sizes)
+        averaged = {key: sum(w * r[key].numpy() for w, r in zip(weights, replies)) for key in replies[0]}
+        global_model = model()
+        global_model.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in averaged.items()})
+        sent = ArrayRecord(global_model.state_dict())
+        global_model = global_model.to(device)
+        scores = [evaluate(global_model, c.test, c.sensitive_values) for c in clients if len(c.test)]
+        accuracy = float(np.mean([s.accuracy for s in scores]))
+        _sync(device)
+        times.append(time.perf_counter() - started)
+    return {"s_per_round": float(np.mean(times[1:] or times)), "first_round_s": times[0], "round_s": times,
+            "mean_client_accuracy": accuracy}
+
+
+def app_rounds(root: Path, spec: dict[str, Any], device: str, rounds: int, work: Path) -> dict[str, Any]:
+    """``fedfair run`` (FedAvg, Flower's simulation) with ``device``: seconds between the recorded rounds."""
+    from fedfair import results
+    from fedfair.data import read_manifest
+    from fedfair.simulation import simulate
+
+    stamps: list[float] = []
+    original = results.RunRecorder.record_round
+
+    def record_round(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        out = original(self, *args, **kwargs)
+        stamps.append(time.perf_counter())
+        return out
+
+    results.RunRecorder.record_round = record_round
+    started = time.perf_counter()
+    try:
+        run = {"strategy": "fedavg", "dataset": str(root), "rounds": rounds, "model": spec["model"],
+               "lr": SETTINGS["lr"], "batch-size": SETTINGS["batch-size"], "local-epochs": SETTINGS["local-epochs"],
+               "seed": SETTINGS["seed"], "device": device, "ci-resamples": 0, "out-dir": str(work / f"app-{device}")}
+        if "hidden" in spec:
+            run["hidden"] = ",".join(str(h) for h in spec["hidden"])
+        summary = simulate(run, num_supernodes=len(read_manifest(str(root)).clients), echo=False)
+    finally:
+        results.RunRecorder.record_round = original
+    gaps = np.diff(stamps) if len(stamps) > 1 else np.array([time.perf_counter() - started])
+    return {"s_per_round": float(np.mean(gaps)), "wall_s": time.perf_counter() - started, "recorded_rounds": len(stamps),
+            "mean_client_accuracy": float(summary["mean"]["accuracy"]) if "accuracy" in summary.get("mean", {}) else None}
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_cuda": torch.version.cuda,
+            "cuda_available": cuda, "gpu": torch.cuda.get_device_name(0) if cuda else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3, help="FedAvg rounds per measure (the first is not timed)")
+    parser.add_argument("--max-train", type=int, default=500, help="training rows per client at most")
+    parser.add_argument("--max-test", type=int, default=1000, help="test rows per client at most")
+    parser.add_argument("--workloads", default="ci-mnist,acs", help="comma-separated: ci-mnist, acs")
+    parser.add_argument("--mode", choices=("loop", "app", "both"), default="both")
+    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args()
+    os.environ.setdefault("FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION", "1")
+
+    info = machine()
+    devices = ["cpu"] + (["cuda"] if info["cuda_available"] else [])
+    if not info["cuda_available"]:
+        why = "a CPU-only torch build" if info["torch_cuda"] is None else "no GPU visible"
+        print(f"no CUDA device found (torch {info['torch']}, {why}): measuring the CPU side only; no GPU figures")
+    modes = ("loop", "app") if args.mode == "both" else (args.mode,)
+    result: dict[str, Any] = {"machine": info, "rounds": args.rounds, "max_train": args.max_train,
+                              "max_test": args.max_test, "settings": SETTINGS, "devices": devices, "workloads": {}}
+    if not info["cuda_available"]:
+        result["note"] = "no CUDA device on the machine that ran this: GPU side not measured"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for workload in [w.strip() for w in args.workloads.split(",") if w.strip()]:
+            root = build(workload, Path(args.data_root), work, args.max_train, args.max_test)
+            entry: dict[str, Any] = {"model": MODELS[workload], "clients": len(list(root.glob("client_*")))}
+            for mode in modes:
+                for device in devices:
+                    measure = (loop_rounds(root, MODELS[workload], device, args.rounds) if mode == "loop"
+                               else app_rounds(root, MODELS[workload], device, args.rounds, work))
+                    entry.setdefault(mode, {})[device] = measure
+                    print(f"{workload} ({entry['clients']} clients), {mode}, {device}: "
+                          f"{measure['s_per_round']:.3f} s/round", flush=True)
+                if "cuda" in entry[mode]:
+                    entry[mode]["speedup"] = entry[mode]["cpu"]["s_per_round"] / entry[mode]["cuda"]["s_per_round"]
+            result["workloads"][workload] = entry
+
+    gpu = info["gpu"] or "not measured (no CUDA device)"
+    print(f"\nmachine: {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}; GPU: {gpu}")
+    print("| workload | measure | cpu s/round | cuda s/round | speed-up |")
+    print("|---|---|---|---|---|")
+    for workload, entry in result["workloads"].items():
+        for mode in modes:
+            row = entry[mode]
+            cuda = f"{row['cuda']['s_per_round']:.3f}" if "cuda" in row else "n/a"
+            speedup = f"{row['speedup']:.2f}x" if "speedup" in row else "n/a"
+            print(f"| {workload} | {mode} | {row['cpu']['s_per_round']:.3f} | {cuda} | {speedup} |")
+    Path(args.out).write_text(json.dumps(result, indent=1, default=float) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
