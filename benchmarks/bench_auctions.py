@@ -83,7 +83,7 @@ def exp6(args: argparse.Namespace) -> dict:
     """Experiment 6: B = 29; each mechanism recruits from 100 clients' bids (Experiment 5's laws), then FedFairMMFL
     trains the two tasks (MNIST and the noisy Fashion-MNIST stand-in for CIFAR-10) with the recruited clients:
     minimum test accuracy across the tasks per round (Fig. 7 (c))."""
-    from fedfair.simulation import simulate_many
+    from fedfair.api import run_configs
     from fedfair.partitioners.task_sets import build_image_tasks
 
     root = Path("/tmp/fedfair-bench") / f"exp6-{args.clients}clients"
@@ -99,7 +99,7 @@ def exp6(args: argparse.Namespace) -> dict:
                 "out-dir": f"/tmp/fedfair-bench/exp6-{mechanism}-{extra.get('posted-price', '')}-{seed}"}
                for _, mechanism, extra in lineup for seed in range(args.seeds)]
     started = time.time()
-    summaries = simulate_many(configs, num_supernodes=args.clients, echo=False, keep_going=False)
+    summaries = run_configs(configs, echo=False, keep_going=False)
     result: dict = {"clients": args.clients, "rows_per_task": args.rows, "budget": args.budget, "rounds": args.rounds,
                     "local_epochs": args.local_epochs,
                     "seeds": args.seeds, "seconds": round(time.time() - started, 1), "rows": {}}

@@ -55,16 +55,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--resamples", type=int, default=1000)
     args = parser.parse_args()
-    from fedfair.simulation import simulate_many
+    from fedfair.api import run_configs
 
     work = Path(tempfile.mkdtemp(prefix="fedfair-bench-ci-"))
     root, what = dataset(work)
-    from fedfair.data import read_manifest
-
-    n = len(read_manifest(root).clients)
     configs = [{"strategy": "fedavg", "dataset": str(root), "rounds": args.rounds, "model": "logreg",
                 "ci-resamples": r, "out-dir": str(work / f"ci{r}")} for r in (0, args.resamples)]
-    plain, with_ci = simulate_many(configs, num_supernodes=n, echo=False, keep_going=False)
+    plain, with_ci = run_configs(configs, echo=False, keep_going=False)
     seconds, clients = replay(work / f"ci{args.resamples}", args.resamples)
     result = {"dataset": what, "clients": clients, "rounds": args.rounds, "resamples": args.resamples,
               "wall_seconds_without": plain["wall_seconds"], "wall_seconds_with": with_ci["wall_seconds"],

@@ -41,9 +41,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench_puffle import build
-    from fedfair.data import read_manifest
     from fedfair.registry import resolve_dataset
-    from fedfair.simulation import simulate_many
+    from fedfair.api import run_configs
 
     results: dict = {"rounds": args.rounds, "fail_rate": args.fail_rate, "min_replies": args.min_replies, "datasets": {}}
     with tempfile.TemporaryDirectory() as work:
@@ -56,8 +55,7 @@ def main() -> None:
                         "min-replies": args.min_replies,
                         "sensitive": attribute, **extra, **STRATEGIES[s], "out-dir": f"{work}/{name}-{s}-{rate}"}
                        for s, rate in plan]
-            summaries = simulate_many(configs, num_supernodes=len(read_manifest(str(root)).clients), echo=False,
-                                      keep_going=False)
+            summaries = run_configs(configs, echo=False, keep_going=False)
             table = results["datasets"].setdefault(name, {})
             for (strategy, rate), summary in zip(plan, summaries):
                 table.setdefault(strategy, {})["faults" if rate else "fault-free"] = _figures(summary, attribute)

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from fedfair.simulation import simulate_many  # noqa: E402
+from fedfair.api import run_configs  # noqa: E402
 
 PAPER = {
     "fair-fca": {1.0: "{1,3} {2,4,5,6,7,8}", 0.8: "{1,3,8} {2,4,5,6,7}", 0.5: "{1,3,7,8} {2,4,5,6}",
@@ -115,7 +115,7 @@ def main() -> None:
     runs = [r for r in plan(args.seeds, args.runs_dir) if not args.only or r[0] == args.only]
     start = time.time()
     todo = [r for r in runs if args.rerun or not _complete(r[4]["out-dir"])]
-    simulate_many([r[4] for r in todo], num_supernodes=8, echo=False) if todo else None
+    run_configs([r[4] for r in todo], echo=False) if todo else None
     wall = time.time() - start
     summaries = [_summary(r[4]["out-dir"]) for r in runs]
     results = []

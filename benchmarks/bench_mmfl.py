@@ -25,14 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fedfair.registry import resolve_dataset  # noqa: E402
-from fedfair.simulation import simulate_many  # noqa: E402
+from fedfair.api import run_configs  # noqa: E402
 
 OUT = REPO / "benchmarks"
 COMMON = {"lr": 0.1, "local-epochs": 1, "batch-size": 32}
 
 
 def _runs(configs: list[dict], clients: int) -> list[dict]:
-    return simulate_many(configs, num_supernodes=clients, echo=False, keep_going=False)
+    return run_configs(configs, echo=False, keep_going=False)
 
 
 def speed(args: argparse.Namespace) -> dict:

@@ -82,8 +82,7 @@ def app_round(root: Path, rounds: int, work: Path, fold: bool) -> tuple[dict[str
     evaluated), divided by R - 1; and where that time went (message exchanges by kind, the server's recording
     and checkpointing; the rest is the server's own work: building messages, aggregating)."""
     from fedfair import results
-    from fedfair.data import read_manifest
-    from fedfair.simulation import simulate
+    from fedfair.api import run_configs
     from fedfair.strategies.base import FedFairStrategy
 
     ends: list[float] = []
@@ -108,10 +107,10 @@ def app_round(root: Path, rounds: int, work: Path, fold: bool) -> tuple[dict[str
     FedFairStrategy.checkpoint = checkpoint
     results.RunRecorder.record_round = timed("recording", originals[2])
     try:
-        summary = simulate({"strategy": "fedavg", "dataset": str(root), "rounds": rounds, "model": "mlp",
-                            "hidden": "32", "lr": 0.05, "batch-size": 32, "local-epochs": 1, "sensitive": "SEX",
-                            "fold-evaluation": fold, "out-dir": str(work / f"app-{fold}")},
-                           num_supernodes=len(read_manifest(str(root)).clients), echo=False)
+        summary = run_configs([{"strategy": "fedavg", "dataset": str(root), "rounds": rounds, "model": "mlp",
+                               "hidden": "32", "lr": 0.05, "batch-size": 32, "local-epochs": 1, "sensitive": "SEX",
+                               "fold-evaluation": fold, "out-dir": str(work / f"app-{fold}")}],
+                              echo=False, keep_going=False)[0]
     finally:
         FedFairStrategy.send, FedFairStrategy.checkpoint, results.RunRecorder.record_round = originals
     per_round = (ends[-1] - ends[0]) / (len(ends) - 1)

@@ -49,7 +49,7 @@ def local_dd(root: Path, work: Path) -> dict[str, dict[str, float]]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from fedfair.simulation import simulate_many
+    from fedfair.api import run_configs
 
     work = Path(args.work)
     result: dict = {"rounds": args.rounds, "seed": args.seed, "releases": {}}
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> dict:
                 "hidden": "32", "lr": args.lr, "batch-size": 64, "local-epochs": 1, "sensitive": "SEX"}
         configs = [{**base, "out-dir": str(work / f"{release}-fedavg")},
                    {**base, "mitigation": "puffle", "puffle-target": 0.05, "out-dir": str(work / f"{release}-puffle")}]
-        fedavg, puffle = simulate_many(configs, num_supernodes=len(local), echo=False, keep_going=False)
+        fedavg, puffle = run_configs(configs, echo=False, keep_going=False)
         per_method = {}
         for name, summary in (("FedAvg", fedavg), ("FedAvg + PUFFLE", puffle)):
             clients = {c["client"]: c for c in summary["clients"]}
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> dict:
 def table(args: argparse.Namespace) -> dict:
     """One table on the attribute-silo release: FedAvg, IFCA and FairFed, each without a mitigation, with
     FairIF and with PUFFLE (sensitive SEX): mean and worst-client accuracy, mean SP and EqOp per attribute."""
-    from fedfair.simulation import simulate_many
+    from fedfair.api import run_configs
 
     work = Path(args.work)
     root = build(Path(args.data), work, "attribute-silo")
@@ -86,7 +86,7 @@ def table(args: argparse.Namespace) -> dict:
             "lr": args.lr, "batch-size": 64, "local-epochs": 1, "sensitive": "SEX"}
     lineup = [(s, m) for s in ("fedavg", "ifca", "fairfed") for m in ("none", "fairif", "puffle")]
     configs = [{**base, "strategy": s, "mitigation": m, "out-dir": str(work / f"table-{s}-{m}")} for s, m in lineup]
-    summaries = simulate_many(configs, num_supernodes=clients, echo=False, keep_going=False)
+    summaries = run_configs(configs, echo=False, keep_going=False)
     rows = {}
     print("| strategy | mitigation | mean acc | worst-client acc | SP SEX | EqOp SEX | SP RAC1P | EqOp RAC1P | fallbacks |")
     print("|---|---|---|---|---|---|---|---|---|")

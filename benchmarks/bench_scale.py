@@ -106,7 +106,7 @@ def build(clients: int, work: Path) -> Path:
 
 def simulate_timed(root: Path, clients: int, rounds: int) -> dict[str, float]:
     """In the child process: the run, with the time at which each round's checkpoint was written."""
-    from fedfair.simulation import simulate
+    from fedfair.api import run_configs
     from fedfair.strategies.base import FedFairStrategy
 
     ends: list[float] = []
@@ -118,9 +118,8 @@ def simulate_timed(root: Path, clients: int, rounds: int) -> dict[str, float]:
 
     FedFairStrategy.checkpoint = checkpoint
     started = time.perf_counter()
-    summary = simulate({"strategy": "fedavg", "dataset": str(root), "rounds": rounds, "model": "logreg",
-                        "fraction-train": 0.1, "fraction-evaluate": 0.1, "out-dir": str(root.parent / f"run-{clients}")},
-                       num_supernodes=clients, echo=False)
+    summary = run_configs([{"strategy": "fedavg", "dataset": str(root), "rounds": rounds, "model": "logreg",
+                        "fraction-train": 0.1, "fraction-evaluate": 0.1, "out-dir": str(root.parent / f"run-{clients}")}], echo=False, keep_going=False)[0]
     regular = np.diff(ends[:-1])  # rounds 2 .. R-1
     return {"clients": clients, "sampled": max(1, round(0.1 * clients)), "wall_seconds": time.perf_counter() - started,
             "round_seconds": float(regular.mean()), "round_seconds_max": float(regular.max()),

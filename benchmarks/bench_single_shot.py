@@ -47,13 +47,11 @@ def pooled(run_dir: Path, attribute: str) -> dict:
 
 def _runs(dataset: str, configs: list[dict], data_root: str) -> list[dict]:
     from fedfair.registry import resolve_dataset
-    from fedfair.data import read_manifest
-    from fedfair.simulation import simulate_many
+    from fedfair.api import run_configs
 
     root = resolve_dataset(dataset, 0, data_root=data_root)
-    n = len(read_manifest(str(root)).clients)
     full = [{"dataset": str(root), **c} for c in configs]
-    return simulate_many(full, num_supernodes=n, echo=False, keep_going=False)
+    return run_configs(full, echo=False, keep_going=False)
 
 
 def _record(summary: dict, run_dir: Path, attribute: str) -> dict:

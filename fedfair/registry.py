@@ -27,7 +27,7 @@ from typing import Any, Callable
 from fedfair import plugins
 from fedfair.config import COMMON_PARAMS, Param, ParamError, parse_assignments, validate_params
 from fedfair.data import MANIFEST, DatasetError
-from fedfair.local import LOCAL_OBJECTIVES, objective_class, objective_names
+from fedfair.local import objective_class, objective_names
 from fedfair.plugins import UnknownNameError
 from fedfair.schemas import read_text
 from fedfair.tasks import is_task_set
