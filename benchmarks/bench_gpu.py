@@ -55,7 +55,8 @@ def build(workload: str, data_root: Path, work: Path, max_train: int, max_test: 
     if workload == "ci-mnist":
         spec = replace(ci_mnist_spec(0, "size", data_root=str(data_root)), max_train=max_train, max_test=max_test)
     else:
-        spec = BuildSpec(source="csv-dir", source_options={"path": str(data_root / "feda4fair" / "cross_silo_attribute_final")},
+        states = data_root / "feda4fair" / "cross_silo_attribute_final"
+        spec = BuildSpec(source="csv-dir", source_options={"path": str(states)},
                          label="PINCP", sensitive=["SEX", "RAC1P"], splits=(0.3, 0.0, 0.7), max_train=max_train,
                          max_test=max_test, seed=0)
     build_dataset(spec, root)
@@ -83,7 +84,8 @@ def loop_rounds(root: Path, spec: dict[str, Any], device: str, rounds: int) -> d
     first = clients[0]
 
     def model(seed: int | None = None) -> torch.nn.Module:
-        return build_model(spec, first.n_features, seed=seed, num_classes=first.num_classes, input_shape=first.input_shape)
+        return build_model(spec, first.n_features, seed=seed, num_classes=first.num_classes,
+                           input_shape=first.input_shape)
 
     sent = ArrayRecord(model(seed=SETTINGS["seed"]).state_dict())
     config = TrainConfig(lr=SETTINGS["lr"], epochs=SETTINGS["local-epochs"], batch_size=SETTINGS["batch-size"])
@@ -104,7 +106,8 @@ def loop_rounds(root: Path, spec: dict[str, Any], device: str, rounds: int) -> d
         weights = np.asarray(sizes, dtype=np.float64) / sum(sizes)
         averaged = {key: sum(w * r[key].numpy() for w, r in zip(weights, replies)) for key in replies[0]}
         global_model = model()
-        global_model.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in averaged.items()})
+        global_model.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32))
+                                      for k, v in averaged.items()})
         sent = ArrayRecord(global_model.state_dict())
         global_model = global_model.to(device)
         scores = [evaluate(global_model, c.test, c.sensitive_values) for c in clients if len(c.test)]
@@ -141,8 +144,9 @@ def app_rounds(root: Path, spec: dict[str, Any], device: str, rounds: int, work:
     finally:
         results.RunRecorder.record_round = original
     gaps = np.diff(stamps) if len(stamps) > 1 else np.array([time.perf_counter() - started])
-    return {"s_per_round": float(np.mean(gaps)), "wall_s": time.perf_counter() - started, "recorded_rounds": len(stamps),
-            "mean_client_accuracy": float(summary["mean"]["accuracy"]) if "accuracy" in summary.get("mean", {}) else None}
+    accuracy = summary.get("mean", {}).get("accuracy")
+    return {"s_per_round": float(np.mean(gaps)), "wall_s": time.perf_counter() - started,
+            "recorded_rounds": len(stamps), "mean_client_accuracy": None if accuracy is None else float(accuracy)}
 
 
 def machine() -> dict[str, Any]:
@@ -180,7 +184,12 @@ def main() -> None:
         work = Path(tmp)
         for workload in [w.strip() for w in args.workloads.split(",") if w.strip()]:
             root = build(workload, Path(args.data_root), work, args.max_train, args.max_test)
-            entry: dict[str, Any] = {"model": MODELS[workload], "clients": len(list(root.glob("client_*")))}
+            from fedfair.data import read_manifest
+
+            clients = read_manifest(str(root)).clients
+            entry: dict[str, Any] = {"model": MODELS[workload], "clients": len(clients),
+                                     "train_rows": sum(c.n_train or 0 for c in clients),
+                                     "test_rows": sum(c.n_test or 0 for c in clients)}
             for mode in modes:
                 for device in devices:
                     measure = (loop_rounds(root, MODELS[workload], device, args.rounds) if mode == "loop"

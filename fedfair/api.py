@@ -135,9 +135,7 @@ def check_dataset_fits(cls: Any, params: Mapping[str, Any], facts: DatasetFacts)
         if not facts.sensitive:
             raise ParamError(f"{params['strategy']} needs a sensitive attribute, but the dataset declares none: "
                              f"rebuild it with --sensitive")
-    check = getattr(cls, "check_dataset", None)
-    if check is not None:
-        check(params, facts)
+    cls.check_dataset(params, facts)
 
 
 def prepare_run(run_config: Mapping[str, Any], *, check_out: bool = True) -> PreparedRun:
@@ -163,19 +161,20 @@ def prepare_run(run_config: Mapping[str, Any], *, check_out: bool = True) -> Pre
 
 
 def _check_device(params: Mapping[str, Any]) -> None:
-    """The ``device`` parameter names a device this machine has (when the parameter exists)."""
-    if "device" not in params:
-        return
-    from fedfair import config as config_module
+    """The ``device`` parameter names a device this machine has (:func:`fedfair.device.check_device`); with
+    ``RAY_ADDRESS`` the cluster's machines decide."""
+    if "device" in params and not os.environ.get("RAY_ADDRESS"):
+        from fedfair.device import check_device
 
-    check = getattr(config_module, "check_device", None)
-    if check is not None:
-        check(params["device"])
+        check_device(params["device"])
 
 
 def prepare_runs(run_configs: Sequence[Mapping[str, Any]], *, check_out: bool = True) -> list[PreparedRun]:
     """:func:`prepare_run` for every config of one simulation; they must have the same number of clients."""
+    from fedfair.device import simulation_resources
+
     prepared = [prepare_run(c, check_out=check_out) for c in run_configs]
+    simulation_resources([p.params for p in prepared])  # the runs of one simulation share its Ray resources
     sizes = sorted({p.num_clients for p in prepared})
     if len(sizes) > 1:
         raise ParamError(f"the runs of one simulation need the same number of clients, got {sizes}: run them "

@@ -176,8 +176,10 @@ def run(
             out_dir = out or (Path(run_config["out-dir"]) if run_config.get("out-dir") else
                               default_out_dir(run_config["strategy"], run_config["dataset"], run_config["seed"]))
             run_config["out-dir"] = str(out_dir.resolve())
-        err_console.print(f"preparing dataset {run_config.get('dataset', COMMON_PARAMS['dataset'].default)!r} ...",
-                          highlight=False)
+        from fedfair.registry import run_params
+
+        params, _ = run_params(run_config)  # parameter errors come before any other output
+        err_console.print(f"preparing dataset {params['dataset']!r} ...", highlight=False)
         prepared = prepare_run(run_config)  # every check that needs no Ray, before Ray starts
     except USER_ERRORS as err:
         _fail(err)

@@ -121,19 +121,23 @@ def merge_components(components: Mapping[str, Mapping[str, Param]]) -> dict[str,
     return merged
 
 
-def param_catalogue() -> dict[str, dict[str, Param]]:
-    """Every component's parameters: common, each strategy's own, each local objective's (imports them all)."""
+def param_catalogue(plugins_too: bool = True) -> dict[str, dict[str, Param]]:
+    """Every component's parameters: common, each strategy's own, each local objective's (imports them all);
+    with ``plugins_too`` those of the installed plugins as well."""
     components: dict[str, dict[str, Param]] = {"common": dict(COMMON_PARAMS)}
-    for name in strategy_names():
-        components[f"strategy {name}"] = dict(strategy_class(name).extra_params)
-    for name in objective_names():
-        components[f"local {name}"] = dict(objective_class(name).params)
+    for name, origin in strategy_names().items():
+        if plugins_too or origin.source == "fedfair":
+            components[f"strategy {name}"] = dict(strategy_class(name).extra_params)
+    for name, origin in objective_names().items():
+        if plugins_too or origin.source == "fedfair":
+            components[f"local {name}"] = dict(objective_class(name).params)
     return components
 
 
-def known_params() -> dict[str, Param]:
-    """Every parameter any run may take (the keys of ``[tool.flwr.app.config]``)."""
-    return merge_components(param_catalogue())
+def known_params(plugins_too: bool = True) -> dict[str, Param]:
+    """Every parameter any run may take; fedfair's own (``plugins_too=False``) are the keys of
+    ``[tool.flwr.app.config]``."""
+    return merge_components(param_catalogue(plugins_too))
 
 
 def run_params(run_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:

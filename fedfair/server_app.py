@@ -10,7 +10,8 @@ from typing import Any
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from fedfair.registry import check_model_fits, known_params, resolve_dataset, run_params, strategy_class
+from fedfair.api import check_dataset_fits, dataset_facts
+from fedfair.registry import known_params, resolve_dataset, run_params, strategy_class
 from fedfair.results import RunRecorder
 
 __all__ = ["app", "known_params", "run_server"]
@@ -30,7 +31,7 @@ def run_server(grid: Grid, run_config: Mapping[str, Any], echo: bool = True) -> 
     dataset_dir = ""
     if params["dataset"]:
         dataset_dir = str(resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None))
-        check_model_fits(params, dataset_dir)
+        check_dataset_fits(cls, params, dataset_facts(dataset_dir))  # cached when fedfair.run checked it already
     out_dir = params["out-dir"] or str(default_out_dir(params["strategy"]))
     recorder = RunRecorder(Path(out_dir), {**params, "dataset-dir": dataset_dir}, echo=echo).open(resume=params["resume"])
     recorder.log(f"fedfair: {params['strategy']} on {params['dataset'] or 'node-config datasets'}, "

@@ -206,8 +206,12 @@ def split_tensors(data: Split, device: torch.device | str = "cpu") -> ResidentSp
         _RESIDENT.move_to_end(key)
         return hit[1]
     resident = ResidentSplit(data, device)
+    def forget(dead: weakref.ref, key: tuple[int, str] = key) -> None:  # the split is gone: so is its copy
+        if _RESIDENT.get(key, (None,))[0] is dead:
+            del _RESIDENT[key]
+
     try:
-        ref = weakref.ref(data, lambda dead, key=key: _RESIDENT.pop(key) if _RESIDENT.get(key, (None,))[0] is dead else None)
+        ref = weakref.ref(data, forget)
     except TypeError:  # an object without weak references: not cached
         return resident
     _RESIDENT[key] = (ref, resident)

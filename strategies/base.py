@@ -128,6 +128,12 @@ class FedFairStrategy(MessagingMixin, ScoringMixin, StateMixin):
                 raise ParamError(f"local objective {name!r} asks for node facts {unknown} the server does not know; "
                                  f"known: {', '.join(p.NODE_FACTS)}")
 
+    @classmethod
+    def check_dataset(cls, params: Mapping[str, Any], facts: Any) -> None:
+        """Checks that need the dataset, before any work (before Ray starts): ``facts`` is a
+        :class:`fedfair.api.DatasetFacts` (clients and their training sizes, sensitive attributes, label classes,
+        input shape); raise a ParamError naming the problem and the fix (e.g. IFCA: num-clusters <= clients)."""
+
     def local_objectives(self) -> tuple[str, ...]:
         """The plug-ins of this run's local training: the strategy's and the mitigation's."""
         mitigation = self.params.get("mitigation", "none")

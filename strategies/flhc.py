@@ -23,7 +23,7 @@ cluster), deploy / join the cluster with the most training rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np

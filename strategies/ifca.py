@@ -69,6 +69,8 @@ class IFCAStrategy(FedFairStrategy):
     def check_dataset(cls, params: Mapping[str, Any], facts: Any) -> None:
         """Before any work: K clusters need at least K clients with training data."""
         k, pool = params["num-clusters"], facts.training_clients
+        if k < 1:
+            raise ParamError(f"{cls.name} needs num-clusters >= 1, got {k}")
         if k > pool:
             raise ParamError(f"num-clusters = {k} is larger than the number of clients with training data ({pool}); "
                              f"choose num-clusters <= {pool}")

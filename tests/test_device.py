@@ -105,7 +105,8 @@ def test_client_resources_from_the_params_on_a_cpu_machine(no_cuda):
     assert client_resources({"device": "auto", "client-num-cpus": 2.0}) == {"num_cpus": 2.0, "num_gpus": 0.0}
     with pytest.raises(ParamError) as err:
         client_resources({"client-num-gpus": 0.5})
-    assert "client-num-gpus=0.5 but torch finds no CUDA device" in one_line(err) and "client-num-gpus=0" in str(err.value)
+    assert "client-num-gpus=0.5 but torch finds no CUDA device" in one_line(err)
+    assert "set client-num-gpus=0" in str(err.value)
     with pytest.raises(ParamError, match="reserves GPUs that device=cpu never uses"):
         client_resources({"device": "cpu", "client-num-gpus": 0.5})
 
@@ -196,10 +197,10 @@ def test_a_train_on_device_cpu_equals_the_default(synthetic_dir):
 
 def test_train_local_results_do_not_depend_on_an_explicit_cpu_move():
     data = _split()
-    first, second = build_model({"model": "mlp", "hidden": [8]}, 4, seed=0), build_model({"model": "mlp", "hidden": [8]}, 4, seed=0)
-    second = second.to("cpu")
-    losses = [train_local(m, data, TrainConfig(lr=0.1, epochs=3, batch_size=16), seed=5, sample_weight=np.linspace(1, 2, 96))
-              for m in (first, second)]
+    spec = {"model": "mlp", "hidden": [8]}
+    first, second = build_model(spec, 4, seed=0), build_model(spec, 4, seed=0).to(resolve_device("cpu"))
+    config = TrainConfig(lr=0.1, epochs=3, batch_size=16)
+    losses = [train_local(m, data, config, seed=5, sample_weight=np.linspace(1, 2, 96)) for m in (first, second)]
     assert losses[0] == losses[1]
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
 
@@ -216,6 +217,29 @@ def test_split_tensors_batches_and_group_codes_follow_the_model_device():
     # the same rows as on the CPU: the order is drawn on the CPU whatever the device
     cpu_order = epoch_order(len(data), 32, torch.Generator().manual_seed(0))
     assert [len(c) for c in cpu_order] == [len(c) for c in order]
+
+
+def test_an_accelerators_copy_of_a_split_is_made_once_and_dropped_with_it(monkeypatch):
+    import gc
+
+    from fedfair import training
+
+    data, other = _split(), _split(seed=1)
+    resident = training.split_tensors(data, "meta")
+    assert training.split_tensors(data, "meta") is resident  # once per (split, device)
+    assert resident.codes("sex") is training.split_tensors(data, "meta").codes("sex")
+    assert training.split_tensors(data, "cpu") is not training.split_tensors(data, "cpu")  # host views, per call
+    key = (id(data), "meta")
+    assert key in training._RESIDENT
+    del data, resident
+    gc.collect()
+    assert key not in training._RESIDENT
+    monkeypatch.setattr(training, "DEVICE_CACHE_BYTES", 1)  # least recently used dropped beyond the budget
+    first = training.split_tensors(other, "meta")
+    third = _split(seed=2)
+    training.split_tensors(third, "meta")
+    assert (id(other), "meta") not in training._RESIDENT and (id(third), "meta") in training._RESIDENT
+    assert first.x.device.type == "meta"
 
 
 def test_plugin_penalties_and_steps_run_on_the_model_device():
@@ -260,7 +284,8 @@ def test_tensors_are_created_on_the_device_and_read_back_through_cpu():
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
             func = node.func
-            owner = next((a.name for a in _ancestors(node, parents) if isinstance(a, (ast.FunctionDef, ast.ClassDef))), "")
+            scopes = (a for a in _ancestors(node, parents) if isinstance(a, (ast.FunctionDef, ast.ClassDef)))
+            owner = next((a.name for a in scopes), "")
             if isinstance(func.value, ast.Name) and func.value.id == "torch" and func.attr in FACTORIES:
                 if any(k.arg == "device" for k in node.keywords) or _moved(node, parents):
                     continue
@@ -268,7 +293,8 @@ def test_tensors_are_created_on_the_device_and_read_back_through_cpu():
                     problems.append(f"{name}:{node.lineno} torch.{func.attr} in {owner} without a device")
             if func.attr == "numpy" and not node.args:
                 inner = func.value
-                is_cpu = isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and inner.func.attr == "cpu"
+                is_cpu = (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute)
+                          and inner.func.attr == "cpu")
                 if not is_cpu:
                     problems.append(f"{name}:{node.lineno} .numpy() without .cpu() in {owner}")
     assert problems == []

@@ -154,10 +154,10 @@ def cli(monkeypatch):
     """Invoke the CLI in-process; ``fedfair run`` stops where its simulation would start."""
     import fedfair.simulation
 
-    def stand_in(run_config, **_):
-        raise WouldRun(run_config)
+    def stand_in(run_configs, **_):
+        raise WouldRun(run_configs[0])
 
-    monkeypatch.setattr(fedfair.simulation, "simulate", stand_in)
+    monkeypatch.setattr(fedfair.simulation, "simulate_many", stand_in)
     runner = CliRunner()
     return lambda args: runner.invoke(app, [str(a) for a in args])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -12,9 +13,12 @@ from tests.conftest import REPO
 
 @pytest.mark.slow
 def test_pip_install_puts_only_fedfair_at_the_top_of_site_packages(tmp_path):
+    source = tmp_path / "source"  # a copy, so the build leaves nothing in the repository (and reads no stale build/)
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
+                                                                 "runs", ".pytest_cache", ".hypothesis", "examples"))
     site = tmp_path / "site-packages"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-cache-dir",
-                           "--target", str(site), str(REPO)], capture_output=True, text=True, timeout=600,
+                           "--target", str(site), str(source)], capture_output=True, text=True, timeout=600,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     top = sorted(p.name for p in site.iterdir() if p.name not in ("bin", "__pycache__"))
