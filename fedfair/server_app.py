@@ -31,7 +31,6 @@ def run_server(grid: Grid, run_config: Mapping[str, Any], echo: bool = True) -> 
     dataset_dir = ""
     if params["dataset"]:
         dataset_dir = str(resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None))
-        check_dataset_fits(cls, params, dataset_facts(dataset_dir))  # cached when fedfair.run checked it already
     out_dir = params["out-dir"] or str(default_out_dir(params["strategy"]))
     recorder = RunRecorder(Path(out_dir), {**params, "dataset-dir": dataset_dir}, echo=echo).open(resume=params["resume"])
     recorder.log(f"fedfair: {params['strategy']} on {params['dataset'] or 'node-config datasets'}, "
@@ -40,6 +39,8 @@ def run_server(grid: Grid, run_config: Mapping[str, Any], echo: bool = True) -> 
         recorder.log(f"[yellow]ignored: {', '.join(ignored)} (not parameters of {params['strategy']} or its "
                      f"plug-ins; see `fedfair params`)[/yellow]")
     try:
+        if dataset_dir:  # the checks fedfair.run makes before Ray (cached there), for `flwr run .` and deployments
+            check_dataset_fits(cls, params, dataset_facts(dataset_dir))
         return cls(params, recorder, dataset_dir).run(grid)
     except BaseException as err:
         recorder.fail(err)

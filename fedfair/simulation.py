@@ -115,7 +115,7 @@ def backend_config(verbose: bool = False, client_num_cpus: float = 1.0, client_n
 @contextlib.contextmanager
 def _interruptible(current: Mapping[str, str]):
     """Ctrl-C (SIGINT) or SIGTERM during a simulation: mark the running run ``interrupted`` with its last
-    checkpointed round, shut Ray down (no worker left behind) and exit with 130. Flower's simulation does not
+    checkpointed round, stop Ray's processes (no worker left behind) and exit with 130. Flower's simulation does not
     return on its own after an interrupt, hence the hard exit once everything is written."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -123,12 +123,12 @@ def _interruptible(current: Mapping[str, str]):
 
     def stop(signum, frame) -> None:  # noqa: ANN001 (signal handler signature)
         try:
+            for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not interrupt the cleanup
+                signal.signal(sig, signal.SIG_IGN)
             out = current.get("out")
             if out:
                 mark_interrupted(Path(out))
-            import ray
-
-            ray.shutdown()
+            stop_ray_processes()
         except BaseException as err:  # noqa: BLE001 (the exit code must stay 130 whatever happened)
             print(f"fedfair: while stopping: {type(err).__name__}: {err}", file=sys.stderr)
         finally:
@@ -140,6 +140,46 @@ def _interruptible(current: Mapping[str, str]):
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _descendants(pid: int) -> list[int] | None:
+    """Every process below ``pid`` (children first found, grandchildren after), from /proc; None without /proc."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        return None
+    parents: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def stop_ray_processes() -> None:
+    """Stop the Ray processes this driver started (GCS, raylet, workers: its descendants) before a hard exit.
+    Killing them, rather than ``ray.shutdown()`` from a signal handler, keeps Flower's threads from touching a
+    shut-down core worker, which ends the process with exit code 1 before ours (seen under load). Without /proc,
+    or when joined to a cluster (``RAY_ADDRESS``: nothing of it is ours), ``ray.shutdown()``."""
+    pids = None if os.environ.get("RAY_ADDRESS") else _descendants(os.getpid())
+    if pids is None:
+        import ray
+
+        ray.shutdown()
+        return
+    for pid in pids:
+        try:
+            if b"ray" in Path(f"/proc/{pid}/cmdline").read_bytes():  # Ray's own, not a user's other children
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            continue
 
 
 def mark_interrupted(out_dir: Path) -> None:

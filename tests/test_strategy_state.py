@@ -135,3 +135,36 @@ def test_a_builtin_state_is_its_attributes_but_the_transient_ones(tmp_path):
     again = make(FedAvgStrategy, tmp_path, OLD, resume=True)
     assert again.restore() == (1, [])
     np.testing.assert_array_equal(again.global_model["w"].numpy(), np.ones(2))
+
+
+# ----- the core names no algorithm ------------------------------------------------------------------------------
+ALGORITHMS = ("ditto", "puffle", "fairif", "ifca", "fedprox", "fairfed", "qffl", "afl", "fedfb", "fairbatch",
+              "fairgrad", "mmfl", "single_shot", "singleshot", "flhc", "cfl", "maml", "per_fedavg", "finetune", "proximal")
+
+
+def _code_words(path) -> set[str]:
+    """Identifiers of a module's code and the string constants its comparisons / subscripts test (not its
+    docstrings, comments or messages), lower-cased."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    words = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            words.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            words.add(node.attr)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            words.add(node.name)
+        elif isinstance(node, (ast.Compare, ast.Subscript)):
+            words |= {c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+    return {w.lower().replace("-", "_") for w in words}
+
+
+def test_the_client_app_and_the_strategy_base_name_no_algorithm():
+    from tests.conftest import REPO
+
+    for path in [REPO / "fedfair" / "client_app.py", *(REPO / "strategies" / f"{m}.py" for m in
+                                                       ("base", "messaging", "scoring", "state"))]:
+        hits = sorted(w for w in _code_words(path) if any(a in w for a in ALGORITHMS))
+        assert not hits, f"{path.name} names an algorithm in its code: {hits}"
