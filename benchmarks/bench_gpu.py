@@ -121,8 +121,7 @@ def loop_rounds(root: Path, spec: dict[str, Any], device: str, rounds: int) -> d
 def app_rounds(root: Path, spec: dict[str, Any], device: str, rounds: int, work: Path) -> dict[str, Any]:
     """``fedfair run`` (FedAvg, Flower's simulation) with ``device``: seconds between the recorded rounds."""
     from fedfair import results
-    from fedfair.data import read_manifest
-    from fedfair.simulation import simulate
+    from fedfair.api import run_configs
 
     stamps: list[float] = []
     original = results.RunRecorder.record_round
@@ -140,7 +139,7 @@ def app_rounds(root: Path, spec: dict[str, Any], device: str, rounds: int, work:
                "seed": SETTINGS["seed"], "device": device, "ci-resamples": 0, "out-dir": str(work / f"app-{device}")}
         if "hidden" in spec:
             run["hidden"] = ",".join(str(h) for h in spec["hidden"])
-        summary = simulate(run, num_supernodes=len(read_manifest(str(root)).clients), echo=False)
+        summary = run_configs([run], echo=False, keep_going=False)[0]
     finally:
         results.RunRecorder.record_round = original
     gaps = np.diff(stamps) if len(stamps) > 1 else np.array([time.perf_counter() - started])

@@ -145,16 +145,19 @@ def entry_label(entry: str) -> str:
     """``fedavg@mitigation=puffle`` -> ``fedavg + PUFFLE``; other entries are their own label."""
     name, _, rest = entry.partition("@mitigation=")
     mitigation, _, more = rest.partition("@")
-    if not rest or mitigation not in MITIGATION_LABELS:
+    if not rest:
         return entry
-    return f"{name}{'@' + more if more else ''} + {MITIGATION_LABELS[mitigation]}"
+    return f"{name}{'@' + more if more else ''} + {MITIGATION_LABELS.get(mitigation, mitigation)}"
 
 
 def suite_entries(strategies: Sequence[str], mitigations: Sequence[str]) -> list[str]:
     """Every strategy entry crossed with every mitigation, the mitigation-free entry first."""
+    from fedfair import plugins
+
     for m in mitigations:
-        if m not in MITIGATION_LABELS:
-            raise ParamError(f"unknown mitigation {m!r} in --mitigations; valid: {', '.join(MITIGATION_LABELS)}")
+        if m not in MITIGATION_LABELS and not (plugins.is_target(m) or m in plugins.entry_points("local objective")):
+            raise ParamError(f"unknown mitigation {m!r} in --mitigations; valid: {', '.join(MITIGATION_LABELS)}, or a "
+                             f"local-objective plugin")
     return [s if m == "none" else f"{s}@mitigation={m}" for s in strategies for m in mitigations]
 
 

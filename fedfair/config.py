@@ -40,6 +40,12 @@ def _known_model(name: str) -> bool:
     return plugins.known("model", name, dict.fromkeys(MODEL_NAMES))
 
 
+def _plugin_objective(name: str) -> bool:
+    from fedfair import plugins
+
+    return plugins.is_target(name) or name in plugins.entry_points("local objective")
+
+
 def _hidden(text: str) -> bool:
     parts = [p for p in str(text).replace(" ", "").split(",") if p]
     return bool(parts) and all(p.isdigit() and int(p) > 0 for p in parts)
@@ -105,8 +111,10 @@ COMMON_PARAMS: dict[str, Param] = {
     "ci-resamples": Param(int, 1000, "bootstrap resamples of each client's test rows (from its confusion counts) "
                           "and of the clients for the means; 0 = no intervals", "integer >= 0", lambda x: x >= 0),
     "mitigation": Param(str, "none", "client-side fairness mitigation added to any strategy's local training: none, "
-                        "fairif (seed 004's influence reweighting) or puffle (PUFFLE's regulariser)",
-                        "none, fairif or puffle", lambda x: x in ("none", *MITIGATIONS)),
+                        "fairif (seed 004's influence reweighting), puffle (PUFFLE's regulariser) or a local-objective "
+                        "plugin (package.module:Name or a fedfair.local_objectives entry point)",
+                        "none, fairif, puffle or a local-objective plugin", lambda x: x in ("none", *MITIGATIONS)
+                        or _plugin_objective(x)),
     "device": Param(str, "auto", "where clients train and evaluate: auto (CUDA when the node has it, else the CPU), "
                     "cpu, cuda (the GPU Ray gives the client) or cuda:K", DEVICE_VALUES, _device),
     "client-num-cpus": Param(float, 1.0, "simulation: CPU cores Ray reserves per client (clients at once = cores / "

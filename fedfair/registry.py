@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Callable
 
 from fedfair import plugins
-from fedfair.config import COMMON_PARAMS, Param, ParamError, parse_assignments, validate_params
+from fedfair.config import COMMON_PARAMS, MITIGATIONS, Param, ParamError, parse_assignments, validate_params
 from fedfair.data import MANIFEST, DatasetError
 from fedfair.local import objective_class, objective_names
 from fedfair.plugins import UnknownNameError
@@ -149,7 +149,12 @@ def run_params(run_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     """
     run_config = expand_plugin_params(run_config)
     name = str(run_config.get("strategy", COMMON_PARAMS["strategy"].default))
-    scope = merge_components(strategy_class(name).param_components())
+    components = strategy_class(name).param_components()
+    mitigation = str(run_config.get("mitigation", "none"))
+    if mitigation not in ("none", *MITIGATIONS) and (plugins.is_target(mitigation)
+                                                      or mitigation in plugins.entry_points("local objective")):
+        components[f"local {mitigation}"] = dict(objective_class(mitigation).params)  # a plugin mitigation's own
+    scope = merge_components(components)
     foreign = {k: v for k, v in run_config.items() if k not in scope}
     ignored: list[str] = []
     if foreign:

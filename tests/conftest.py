@@ -17,6 +17,20 @@ set_offline_env()
 
 
 EXAMPLE_PLUGIN = REPO / "examples" / "plugin"
+# Files whose tests share an expensive module fixture or module state run in one xdist worker (pyproject's
+# addopts run the suite on 2 workers); every other test goes to whichever worker is free.
+SHARED_MODULE_STATE = {"test_bad_input.py", "test_bench.py", "test_clustered_runs.py", "test_evaluation_schedule.py",
+                       "test_fuzz_inputs.py", "test_hardening.py", "test_hf_source.py", "test_mitigations.py",
+                       "test_mmfl.py"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SHARED_MODULE_STATE:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+        elif "flwr" in item.name or item.path.name == "test_flower_apps.py":  # one local SuperLink port at a time
+            item.add_marker(pytest.mark.xdist_group("flower"))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -29,8 +43,13 @@ def _example_plugin_installed() -> None:
     import sys
 
     if importlib.util.find_spec("fedfair_example") is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "-e",
-                        str(EXAMPLE_PLUGIN)], check=True)
+        import tempfile
+
+        from filelock import FileLock
+
+        with FileLock(Path(tempfile.gettempdir()) / "fedfair-example-plugin.lock"):  # xdist workers install once
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "-e",
+                            str(EXAMPLE_PLUGIN)], check=True)
         sys.path.insert(0, str(EXAMPLE_PLUGIN / "src"))  # this process read its .pth files already
         from fedfair import plugins
 

@@ -121,12 +121,13 @@ def test_a_straggler_past_the_round_timeout_is_left_out_and_the_run_goes_on(synt
     stragglers = {(r, i) for r in (1, 2) for i in range(8) if draws((r * 10_007 + i) % 2**31)[1] < 0.15}
     assert stragglers == {(1, 3)}
     summary = simulate({"strategy": "fedavg", "dataset": str(synthetic_dir), "rounds": 2, "straggle-rate": 0.15,
-                        "straggle-seconds": 8.0, "round-timeout": 4.0, "out-dir": str(tmp_path / "late")},
+                        # generous margins: the others must answer within 15 s even on a loaded machine
+                        "straggle-seconds": 30.0, "round-timeout": 15.0, "out-dir": str(tmp_path / "late")},
                        num_supernodes=8, echo=False)
     assert summary["failures"] == {"count": 1, "per_client": {"4": 1}, "by_round": {"1": ["4"]}}
     rows = [json.loads(line) for line in (tmp_path / "late" / "metrics.jsonl").read_text().splitlines()]
     failed = [r for r in rows if r["stage"] == "failed"]
-    assert failed == [{"client": "4", "message": "train round 1", "reason": "no reply within 4 s", "round": 1,
+    assert failed == [{"client": "4", "message": "train round 1", "reason": "no reply within 15 s", "round": 1,
                        "stage": "failed"}]
 
 

@@ -196,7 +196,7 @@ def test_fairif_without_a_validation_split_trains_plainly_and_says_why():
 
 
 def test_mitigation_parameters_are_checked_before_any_work():
-    with pytest.raises(ParamError, match="parameter 'mitigation' = 'fairness' is out of range: accepted none, fairif or puffle"):
+    with pytest.raises(ParamError, match="parameter 'mitigation' = 'fairness' is out of range: accepted none, fairif, puffle or a local-objective plugin"):
         run_params({"strategy": "fedavg", "mitigation": "fairness"})
     with pytest.raises(ParamError, match="fairif-warmup=5 leaves no round to train with FairIF's weights in rounds=5"):
         run_params({"strategy": "ifca", "mitigation": "fairif", "rounds": 5, "fairif-warmup": 5})

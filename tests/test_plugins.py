@@ -74,6 +74,10 @@ def test_plugin_parameters_are_validated_like_builtin_ones_and_travel_through_pl
     assert params["momentum-beta"] == 0.5 and params["weight-decay"] == 0.01
     with pytest.raises(ParamError, match="plugin-params sets \\['momentum-beta'\\], which the run config sets too"):
         run_params({"strategy": "fedavg-momentum", "momentum-beta": 0.2, "plugin-params": "momentum-beta=0.5"})
+    params, _ = run_params({"strategy": "fedavg", "mitigation": "weight-decay", "weight-decay": 0.01})  # a plugin
+    assert params["mitigation"] == "weight-decay" and params["weight-decay"] == 0.01          # as a mitigation
+    with pytest.raises(ParamError, match="accepted none, fairif, puffle or a local-objective plugin"):
+        run_params({"strategy": "fedavg", "mitigation": "proximal"})  # a builtin that is not a mitigation
     params, ignored = run_params({"strategy": "fedavg", "momentum-beta": 0.5})  # an installed plugin's key: known,
     assert "momentum-beta" not in params and ignored == ["momentum-beta"]     # not used by fedavg, and said so
 
@@ -164,13 +168,15 @@ def test_a_plugin_runs_through_compare_and_bench(tmp_path):
     assert cli.exit_code == 0 and "| fedavg-momentum |" in cli.output, cli.output
 
     bench = CliRunner().invoke(app, ["bench", "seed000", "--datasets", "synthetic-gaussian-8", "--strategies",
-                                     "fedavg-momentum", "--mitigations", "none", "--seeds", "1", "--rounds", "2",
-                                     "--out", str(tmp_path / "bench")])
+                                     "fedavg-momentum", "--mitigations", "none,weight-decay", "--seeds", "1",
+                                     "--rounds", "2", "--out", str(tmp_path / "bench")])
     assert bench.exit_code == 0, bench.output
     meta = json.loads((tmp_path / "bench" / "bench.json").read_text())
     runs = meta["datasets"]["synthetic-gaussian-8"]["runs"]
-    assert meta["runs"] == {"ran": 1, "reused": 0, "failed": 0} and runs[0]["label"] == "fedavg-momentum"
+    assert meta["runs"] == {"ran": 2, "reused": 0, "failed": 0}
+    assert [r["label"] for r in runs] == ["fedavg-momentum", "fedavg-momentum + weight-decay"]
     assert json.loads((Path(runs[0]["out-dir"]) / "summary.json").read_text())["strategy"] == "fedavg-momentum"
+    assert json.loads((Path(runs[1]["out-dir"]) / "config.json").read_text())["mitigation"] == "weight-decay"
 
 
 @pytest.mark.slow
