@@ -47,6 +47,11 @@ def test_entry_point_and_module_attr_name_the_same_plugin_and_say_where_it_comes
     assert strategy_names()["fedavg"].source == "fedfair"
     assert objective_class("weight-decay") is objective_class("fedfair_example.objective:WeightDecay")
     assert objective_names()["weight-decay"].target == "fedfair_example.objective:WeightDecay"
+    listing = " ".join(CliRunner().invoke(app, ["strategies"]).output.split())
+    assert "fedavg-momentum (plugin fedfair-example-plugin 0.1.0: fedfair_example.strategy:FedAvgMomentum)" in listing
+    params = " ".join(CliRunner(env={"COLUMNS": "300"}).invoke(app, ["params", "-s", "fedavg-momentum"]).output.split())
+    assert "strategy fedavg-momentum (plugin fedfair-example-plugin" in params and "momentum-beta" in params
+    assert "local weight-decay (plugin fedfair-example-plugin 0.1.0)" in params
     model = build_model({"model": "tanh-mlp", "hidden": 5}, 3, num_classes=2)
     assert type(model).__name__ == "TanhMLP" and model.net[0].out_features == 5
 
