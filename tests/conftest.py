@@ -17,20 +17,6 @@ set_offline_env()
 
 
 EXAMPLE_PLUGIN = REPO / "examples" / "plugin"
-# Files whose tests share an expensive module fixture or module state run in one xdist worker (pyproject's
-# addopts run the suite on 2 workers); every other test goes to whichever worker is free.
-SHARED_MODULE_STATE = {"test_bad_input.py", "test_bench.py", "test_clustered_runs.py", "test_evaluation_schedule.py",
-                       "test_fuzz_inputs.py", "test_hardening.py", "test_hf_source.py", "test_mitigations.py",
-                       "test_mmfl.py"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name in SHARED_MODULE_STATE:
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
-        elif "flwr" in item.name or item.path.name == "test_flower_apps.py":  # one local SuperLink port at a time
-            item.add_marker(pytest.mark.xdist_group("flower"))
 
 
 @pytest.fixture(autouse=True, scope="session")

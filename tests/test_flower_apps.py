@@ -15,7 +15,7 @@ from fedfair.simulation import OFFLINE_ENV, simulate
 from tests.conftest import REPO
 from tests.procs import free_port, pids_with, start, stop, wait_for_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("flower")]  # one local SuperLink port: one worker
 FLWR = str(Path(sys.executable).with_name("flwr"))
 
 

@@ -185,6 +185,7 @@ def test_a_plugin_runs_through_compare_and_bench(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("flower")  # `flwr run .`'s local SuperLink has one port: with the other flwr tests
 def test_a_plugin_runs_through_flwr_run_dot(tmp_path):
     from tests.test_flower_apps import _flwr_run_dot
 
