@@ -12,8 +12,6 @@ from typer.testing import CliRunner
 
 from fedfair.cli import app
 
-pytestmark = pytest.mark.xdist_group("test_bad_input")  # its tests share a module fixture / state: one xdist worker
-
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, synthetic_dir):

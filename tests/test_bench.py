@@ -24,8 +24,6 @@ from fedfair.data import DatasetError
 from fedfair.registry import UnknownNameError, run_params
 from fedfair.tracking import round_means
 
-pytestmark = pytest.mark.xdist_group("test_bench")  # its tests share a module fixture / state: one xdist worker
-
 
 def test_pareto_front_keeps_exactly_the_non_dominated_points():
     # (gap, accuracy): lower gap and higher accuracy are better

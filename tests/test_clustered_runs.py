@@ -17,7 +17,7 @@ from fedfair.strategies.maml import MAMLStrategy
 from tests.helpers_fl import get_weights, set_weights, two_cluster_federation
 from tests.test_run import _seed_of
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_clustered_runs")]  # one xdist worker: shared module fixtures
+pytestmark = pytest.mark.slow
 
 PAPER_GAMMA_1 = {frozenset({"1", "3"}), frozenset({"2", "4", "5", "6", "7", "8"})}
 

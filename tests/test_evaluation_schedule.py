@@ -11,8 +11,6 @@ import pytest
 from fedfair.config import ParamError
 from tests.test_pinned_summaries import assert_same, comparable
 
-pytestmark = pytest.mark.xdist_group("test_evaluation_schedule")  # its tests share a module fixture / state: one xdist worker
-
 
 def _evaluations(out) -> list[tuple]:
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -15,7 +15,8 @@ from fedfair.simulation import OFFLINE_ENV, simulate
 from tests.conftest import REPO
 from tests.procs import free_port, pids_with, start, stop, wait_for_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("flower")]  # one local SuperLink port: one worker
+# one file, so one xdist worker (--dist loadfile): `flwr run .`'s local SuperLink has one port
+pytestmark = pytest.mark.slow
 FLWR = str(Path(sys.executable).with_name("flwr"))
 
 
@@ -219,3 +220,16 @@ def test_tls_and_supernode_authentication_deployment(synthetic_dir, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert [c["client"] for c in summary["clients"]] == ["1", "2"]
     assert "Uvicorn running on https://" in (tmp_path / "superlink.log").read_text()
+
+
+def test_a_plugin_runs_through_flwr_run_dot(tmp_path):
+    """The example plugin (examples/plugin, tests/test_plugins.py) through `flwr run .`: its own parameters travel
+    in plugin-params, and the summary equals fedfair.run's."""
+    import fedfair
+
+    _, out = _flwr_run_dot(tmp_path, "strategy='fedavg-momentum' rounds=2 model='tanh-mlp' "
+                                     "plugin-params='momentum-beta=0.5;weight-decay=0.001'")
+    summary = json.loads((out / "summary.json").read_text())
+    direct = fedfair.run("fedavg-momentum", "synthetic-gaussian-8", rounds=2, out=tmp_path / "direct",
+                         model="tanh-mlp", momentum_beta=0.5, weight_decay=0.001)
+    assert _strip(summary) == _strip(direct.summary)

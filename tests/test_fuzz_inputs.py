@@ -32,8 +32,6 @@ from typer.testing import CliRunner
 
 from fedfair.cli import app
 
-pytestmark = pytest.mark.xdist_group("test_fuzz_inputs")  # its tests share a module fixture / state: one xdist worker
-
 FUZZ = settings(derandomize=True, deadline=None, database=None, phases=[Phase.explicit, Phase.generate, Phase.shrink],
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -17,8 +17,6 @@ from typer.testing import CliRunner
 from fedfair.cli import app
 from fedfair.data import DatasetError, read_manifest
 
-pytestmark = pytest.mark.xdist_group("test_hardening")  # its tests share a module fixture / state: one xdist worker
-
 
 def _invoke(args):
     result = CliRunner().invoke(app, [str(a) for a in args])

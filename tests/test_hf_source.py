@@ -14,8 +14,6 @@ datasets = pytest.importorskip("datasets")
 from fedfair.data import DatasetError, load_client, read_manifest  # noqa: E402
 from fedfair.partitioners.builder import BuildSpec, build_dataset  # noqa: E402
 
-pytestmark = pytest.mark.xdist_group("test_hf_source")  # its tests share a module fixture / state: one xdist worker
-
 
 @pytest.fixture(scope="module")
 def tabular(tmp_path_factory):

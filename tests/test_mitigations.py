@@ -18,8 +18,6 @@ from fedfair.registry import run_params
 from fedfair.training import Batch, TrainConfig
 from fedfair.strategies.plugins import sum_statistics
 
-pytestmark = pytest.mark.xdist_group("test_mitigations")  # its tests share a module fixture / state: one xdist worker
-
 
 def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
     """n x K probabilities: softmax of K logits, or [1 - sigmoid, sigmoid] of one binary logit."""

@@ -22,8 +22,6 @@ from fedfair.strategies.allocation import alpha_fair_probabilities, draw_tasks, 
 from tests.helpers_fl import get_weights, set_weights
 from tests.test_run import _seed_of
 
-pytestmark = pytest.mark.xdist_group("test_mmfl")  # its tests share a module fixture / state: one xdist worker
-
 
 def test_eq5_probabilities_by_hand():
     f = np.array([0.1, 0.3, 0.6])

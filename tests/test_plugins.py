@@ -1,6 +1,6 @@
 """Plugins from outside the repository: the example package examples/plugin (installed by .ci/run or the
-conftest, as a user installs theirs) runs through fedfair run, fedfair.run, compare, bench, flwr run . and a
-kill-and-resume; names resolve by entry point or package.module:Name; bad plugins get one line."""
+conftest, as a user installs theirs) runs through fedfair run, fedfair.run, compare, bench, a kill-and-resume
+(and flwr run .: tests/test_flower_apps.py); names resolve by entry point or package.module:Name; bad plugins get one line."""
 
 from __future__ import annotations
 
@@ -182,17 +182,3 @@ def test_a_plugin_runs_through_compare_and_bench(tmp_path):
     assert [r["label"] for r in runs] == ["fedavg-momentum", "fedavg-momentum + weight-decay"]
     assert json.loads((Path(runs[0]["out-dir"]) / "summary.json").read_text())["strategy"] == "fedavg-momentum"
     assert json.loads((Path(runs[1]["out-dir"]) / "config.json").read_text())["mitigation"] == "weight-decay"
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("flower")  # `flwr run .`'s local SuperLink has one port: with the other flwr tests
-def test_a_plugin_runs_through_flwr_run_dot(tmp_path):
-    from tests.test_flower_apps import _flwr_run_dot
-
-    _, out = _flwr_run_dot(tmp_path, "strategy='fedavg-momentum' rounds=2 model='tanh-mlp' "
-                                     "plugin-params='momentum-beta=0.5;weight-decay=0.001'")
-    summary = json.loads((out / "summary.json").read_text())
-    direct = fedfair.run("fedavg-momentum", "synthetic-gaussian-8", rounds=2, out=tmp_path / "direct",
-                         model="tanh-mlp", momentum_beta=0.5, weight_decay=0.001)
-    strip = lambda s: {k: v for k, v in s.items() if k != "wall_seconds"}  # noqa: E731
-    assert strip(summary) == strip(direct.summary)
