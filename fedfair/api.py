@@ -287,7 +287,7 @@ class RunResult:
             rows = client_rows(self.summary.get("clients", []))
         return pd.DataFrame(rows)
 
-    @property
+    @functools.cached_property
     def rounds(self):  # noqa: ANN201
         """metrics.jsonl as a tidy table: one row per (round, client, model) evaluation (``stage`` evaluate), and
         per failed reply (``stage`` failed)."""

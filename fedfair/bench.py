@@ -155,7 +155,7 @@ def suite_entries(strategies: Sequence[str], mitigations: Sequence[str]) -> list
     from fedfair import plugins
 
     for m in mitigations:
-        if m not in MITIGATION_LABELS and not (plugins.is_target(m) or m in plugins.entry_points("local objective")):
+        if not plugins.known("local objective", m, MITIGATION_LABELS):
             raise ParamError(f"unknown mitigation {m!r} in --mitigations; valid: {', '.join(MITIGATION_LABELS)}, or a "
                              f"local-objective plugin")
     return [s if m == "none" else f"{s}@mitigation={m}" for s in strategies for m in mitigations]

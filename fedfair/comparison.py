@@ -255,13 +255,13 @@ def run_comparison(
     data_root: str = "", verbose: bool = False, echo: bool = True,
 ) -> list[dict[str, Any]]:
     """Plan, run (one simulation), summarise, write; returns the table rows."""
-    from fedfair.api import run_configs
+    from fedfair.api import prepare_runs, run_configs
 
     out = Path(out).resolve()
     configs = plan_runs(dataset, entries, seeds, rounds, overrides, out, data_root)
-    check_dataset(dataset, configs, seeds, data_root)
     labels = [c.pop("_label") for c in configs]
-    summaries = run_configs(configs, verbose=verbose, echo=echo)
+    prepared = prepare_runs(configs)  # every run checked (and its dataset read) once, before any starts
+    summaries = run_configs(configs, verbose=verbose, echo=echo, prepared=prepared)
     rows = summarise(labels, summaries)
     write_outputs(out, rows, summaries, {"dataset": dataset, "rounds": rounds, "seeds": list(seeds),
                                          "strategies": list(entries), "overrides": dict(overrides)})

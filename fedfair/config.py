@@ -43,7 +43,7 @@ def _known_model(name: str) -> bool:
 def _plugin_objective(name: str) -> bool:
     from fedfair import plugins
 
-    return plugins.is_target(name) or name in plugins.entry_points("local objective")
+    return plugins.known("local objective", name, {})
 
 
 def _hidden(text: str) -> bool:

@@ -120,7 +120,7 @@ def plugin_model(name: str, spec: Mapping[str, Any], n_features: int, num_classe
     logit per row, shape ``(n,)``; C > 2: C logits), ``input_shape`` and the spec's other keys."""
     from fedfair import plugins
 
-    if not plugins.is_target(name) and name not in plugins.entry_points("model"):
+    if not plugins.known("model", name, {}):
         raise plugins.UnknownNameError(plugins.unknown_message("model", name, dict.fromkeys(MODEL_NAMES)))
     factory = plugins.resolve("model", name, {})
     options = {"n_features": n_features, "num_classes": num_classes,

@@ -151,8 +151,7 @@ def run_params(run_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     name = str(run_config.get("strategy", COMMON_PARAMS["strategy"].default))
     components = strategy_class(name).param_components()
     mitigation = str(run_config.get("mitigation", "none"))
-    if mitigation not in ("none", *MITIGATIONS) and (plugins.is_target(mitigation)
-                                                      or mitigation in plugins.entry_points("local objective")):
+    if mitigation not in ("none", *MITIGATIONS) and plugins.known("local objective", mitigation, {}):
         components[f"local {mitigation}"] = dict(objective_class(mitigation).params)  # a plugin mitigation's own
     scope = merge_components(components)
     foreign = {k: v for k, v in run_config.items() if k not in scope}
