@@ -621,9 +621,10 @@ _register_data_commands()
 
 def main() -> None:
     """Console-script entry point."""
-    from fedfair.simulation import set_offline_env
+    from fedfair import simulation
 
-    set_offline_env()
+    simulation.set_offline_env()
+    simulation.EXIT_ON_INTERRUPT = True
     app()
 
 

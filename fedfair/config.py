@@ -60,6 +60,9 @@ def _device(text: str) -> bool:
     return DEVICE_PATTERN.fullmatch(str(text)) is not None
 
 
+# the simulation engines (fedfair.simulation.simulate_many)
+ENGINES = ("auto", "inprocess", "ray")
+
 # client-side mitigations: plug-ins of fedfair.local any strategy can add to its local training
 MITIGATIONS = ("fairif", "puffle")
 
@@ -115,6 +118,11 @@ COMMON_PARAMS: dict[str, Param] = {
                         "plugin (package.module:Name or a fedfair.local_objectives entry point)",
                         "none, fairif, puffle or a local-objective plugin", lambda x: x in ("none", *MITIGATIONS)
                         or _plugin_objective(x)),
+    "engine": Param(str, "auto", "simulation engine: inprocess (the ClientApp called in this process, no Ray: "
+                    "seconds to start, clients one after the other), ray (Flower's Ray engine: a process per core, "
+                    "or the cluster of RAY_ADDRESS), auto (ray when RAY_ADDRESS is set, else inprocess); "
+                    "`flwr run .` and deployments ignore it", "auto, inprocess or ray",
+                    lambda x: x in ENGINES),
     "device": Param(str, "auto", "where clients train and evaluate: auto (CUDA when the node has it, else the CPU), "
                     "cpu, cuda (the GPU Ray gives the client) or cuda:K", DEVICE_VALUES, _device),
     "client-num-cpus": Param(float, 1.0, "simulation: CPU cores Ray reserves per client (clients at once = cores / "

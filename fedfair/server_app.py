@@ -42,6 +42,8 @@ def run_server(grid: Grid, run_config: Mapping[str, Any], echo: bool = True) -> 
         if dataset_dir:  # the checks fedfair.run makes before Ray (cached there), for `flwr run .` and deployments
             check_dataset_fits(cls, params, dataset_facts(dataset_dir))
         return cls(params, recorder, dataset_dir).run(grid)
+    except KeyboardInterrupt:  # the engine marks the run interrupted (resumable), not failed
+        raise
     except BaseException as err:
         recorder.fail(err)
         raise
