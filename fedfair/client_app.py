@@ -26,8 +26,10 @@ metrics and group confusion counts, never raw data.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,7 +41,7 @@ from fedfair import protocol as p
 from fedfair.data import ClientData, Split, load_client
 from fedfair.device import resolve_device
 from fedfair.faults import inject_faults
-from fedfair.local import parse_names, train_with
+from fedfair.local import LocalRun, parse_names, train_with
 from fedfair.models import build_model
 from fedfair.queries import QUERY_ROUTINES, query_routine
 from fedfair.tasks import is_task_set, load_task_client, load_task_set
@@ -211,9 +213,35 @@ def describe(msg: Message, context: Context) -> Message:
     return Message(RecordDict({p.INFO: info}), reply_to=msg)
 
 
-@app.train()
-def train(msg: Message, context: Context) -> Message:
-    """Local training with the named plug-ins from the sent model or this node's personal one."""
+@dataclass
+class TrainJob:
+    """One train message, prepared: this node's data, the start model, the reply's content so far (the folded
+    evaluation, the start-model statistics), the loop and the plug-ins. :func:`run_train` trains it alone,
+    :func:`train_jobs` trains several as one computation where :mod:`fedfair.batched` can."""
+
+    msg: Message
+    config: ConfigRecord
+    data: ClientData
+    task: str
+    personal: PersonalModels
+    content: RecordDict
+    start: ArrayRecord
+    info: ConfigRecord
+    metrics: MetricRecord
+    loop: TrainConfig
+    names: list[str]
+    state: PluginState
+    personal_model: PersonalModel
+    scores: ScoreJob | None = None  # the folded evaluation, scored before the training
+
+    @functools.cached_property
+    def model(self) -> torch.nn.Module:
+        """The start model, built when first asked for (a batched job never builds it)."""
+        return _model(_spec(self.config), self.data, self.start, _device(self.config))
+
+
+def prepare_train(msg: Message, context: Context) -> TrainJob:
+    """Everything of a train message before the local training (faults are injected here)."""
     config = msg.content[p.CONFIG]
     data = client_data(context, config)
     inject_faults(config, data.name)
@@ -223,34 +251,90 @@ def train(msg: Message, context: Context) -> Message:
         if p.ARRAYS not in msg.content:
             raise ValueError(f"client {data.name!r}: no model sent and no personal model kept (node restarted?)")
         start = msg.content[p.ARRAYS]
-    content = RecordDict({})
-    if p.EVALUATE_FIRST in config:  # the previous round's evaluation of the sent model, folded into this message
-        _score_into(content, msg, context, config, json.loads(str(config[p.EVALUATE_FIRST])), "test", soft=False)
-    model = _model(_spec(config), data, start, _device(config))
-    info, metrics = content.get(p.INFO) or _info(data), MetricRecord({p.NUM_EXAMPLES: len(data.train)})
+    content = RecordDict({p.INFO: _info(data)})
+    # the previous round's evaluation of the sent model, folded into this message (scored with the training)
+    scores = (ScoreJob(msg, context, config, content, json.loads(str(config[p.EVALUATE_FIRST])), "test", False)
+              if p.EVALUATE_FIRST in config else None)
+    info, metrics = content[p.INFO], MetricRecord({p.NUM_EXAMPLES: len(data.train)})
+    loop = TrainConfig(lr=float(config[p.LR]), epochs=int(config[p.LOCAL_EPOCHS]), batch_size=int(config[p.BATCH_SIZE]))
+    job = TrainJob(msg, config, data, task, personal, content, start, info, metrics, loop,
+                   parse_names(str(config.get(p.OBJECTIVES, ""))), PluginState(context, config, task),
+                   PersonalModel(personal, task, msg, config, data), scores)
     if bool(config.get(p.SCORE_START, False)):  # statistics of the start model on the local training data
-        scored = evaluate(model, data.train, data.sensitive_values)
+        scored = evaluate(job.model, data.train, data.sensitive_values)
         info[p.START_GROUPS] = p.encode_groups(scored.groups)
         metrics[p.START_LOSS], metrics[p.START_ACCURACY] = scored.loss, scored.accuracy
-    loop = TrainConfig(lr=float(config[p.LR]), epochs=int(config[p.LOCAL_EPOCHS]), batch_size=int(config[p.BATCH_SIZE]))
-    run = train_with(parse_names(str(config.get(p.OBJECTIVES, ""))), config, model, data, loop,
-                     seed=int(config[p.TRAIN_SEED]), state=PluginState(context, config, task),
-                     shared=json.loads(str(config.get(p.SHARED, "{}"))),
-                     personal=PersonalModel(personal, task, msg, config, data))
-    metrics[p.TRAIN_LOSS] = run.loss
+    return job
+
+
+def run_train(job: TrainJob) -> LocalRun:
+    """The job's local training alone (``job.model`` is trained in place)."""
+    return train_with(job.names, job.config, job.model, job.data, job.loop, seed=int(job.config[p.TRAIN_SEED]),
+                      state=job.state, shared=json.loads(str(job.config.get(p.SHARED, "{}"))), personal=job.personal_model)
+
+
+def finish_train(job: TrainJob, run: LocalRun, arrays: ArrayRecord | None = None) -> Message:
+    """The reply to a trained job: the new weights (``arrays``, default the job's model), metrics and notes."""
+    job.metrics[p.TRAIN_LOSS] = run.loss
     for key, value in run.report.items():
-        metrics[p.PLUGIN_REPORT + key] = float(value)
-    if task:
-        info[p.TASK] = task
+        job.metrics[p.PLUGIN_REPORT + key] = float(value)
+    if job.task:
+        job.info[p.TASK] = job.task
     if run.notes:
-        info[p.PLUGIN_NOTES] = json.dumps(run.notes)
+        job.info[p.PLUGIN_NOTES] = json.dumps(run.notes)
     if run.share:
-        info[p.PLUGIN_SHARE] = json.dumps(run.share)
-    arrays = ArrayRecord(model.state_dict())
-    if bool(config.get(p.KEEP_PERSONAL, False)):
-        personal.put(task, arrays)
-    content[p.ARRAYS], content[p.METRICS], content[p.INFO] = arrays, metrics, info
-    return Message(content, reply_to=msg)
+        job.info[p.PLUGIN_SHARE] = json.dumps(run.share)
+    arrays = arrays if arrays is not None else ArrayRecord(job.model.state_dict())
+    if bool(job.config.get(p.KEEP_PERSONAL, False)):
+        job.personal.put(job.task, arrays)
+    job.content[p.ARRAYS], job.content[p.METRICS], job.content[p.INFO] = arrays, job.metrics, job.info
+    return Message(job.content, reply_to=job.msg)
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    """Local training with the named plug-ins from the sent model or this node's personal one."""
+    return train_jobs([prepare_train(msg, context)])[0]
+
+
+def _batch_key(job: TrainJob) -> tuple | None:
+    """Jobs with the same key train as one computation; None: this job trains alone."""
+    from fedfair.batched import can_batch
+
+    spec = _spec(job.config)
+    if can_batch(spec, job.names, job.config, job.loop) is not None:
+        return None
+    return (json.dumps(spec, sort_keys=True), tuple(job.names), repr(job.loop), job.data.n_features,
+            job.data.num_classes, str(_device(job.config)))
+
+
+def train_jobs(jobs: Sequence[TrainJob]) -> list[Message]:
+    """Train every job and reply: the jobs :func:`fedfair.batched.can_batch` accepts, grouped by model and
+    plug-ins, as one batched computation per group (the same weights and loss as alone, to float rounding:
+    tests/test_batched.py); the others alone. Used by the in-process engine for a round's train messages."""
+    from fedfair.batched import train_batched
+
+    score_jobs([job.scores for job in jobs if job.scores is not None])  # the sent models, before training
+    replies: dict[int, Message] = {}
+    groups: dict[tuple, list[int]] = {}
+    for i, job in enumerate(jobs):
+        key = _batch_key(job)
+        if key is None or len(job.data.train) == 0:
+            replies[i] = finish_train(job, run_train(job))
+        else:
+            groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        if len(members) == 1:
+            replies[members[0]] = finish_train(jobs[members[0]], run_train(jobs[members[0]]))
+            continue
+        batch = [jobs[i] for i in members]
+        starts = [j.model.state_dict() if "model" in j.__dict__ else j.start.to_torch_state_dict() for j in batch]
+        results = train_batched(_spec(batch[0].config), starts, [j.data for j in batch],
+                                batch[0].loop, [int(j.config[p.TRAIN_SEED]) for j in batch],
+                                batch[0].names, [dict(j.config) for j in batch], device=_device(batch[0].config))
+        for i, job, result in zip(members, batch, results):
+            replies[i] = finish_train(job, LocalRun(result.loss), ArrayRecord(result.state_dict))
+    return [replies[i] for i in range(len(jobs))]
 
 
 def _entries(msg: Message, config: ConfigRecord) -> list[Mapping[str, Any]]:
@@ -292,25 +376,104 @@ def _score_into(content: RecordDict, msg: Message, context: Context, config: Con
             content[p.INFO] = _info(data)
         model = _deployed(msg, context, config, data, entry)
         result = evaluate(model, split, data.sensitive_values, soft=soft)
-        content[p.metrics_key(key)] = _metrics(result)
+        cells = None
         if p.CELL_LOSSES in config:  # statistics of the group-reweighting strategies (counts, never rows)
             attribute = str(config[p.CELL_LOSSES])
             values = data.sensitive_values[attribute]
             counts, losses, positive = cell_losses(model, split, attribute, values)
-            content[p.INFO][p.cells_key(key)] = json.dumps({"values": values, "counts": counts.tolist(),
-                                                            "loss": losses.tolist(), "loss_positive": positive.tolist()})
-        content[p.INFO][p.groups_key(key)] = p.encode_groups(result.groups)
-        if soft:
-            content[p.INFO][p.groups_key(key, soft=True)] = p.encode_groups(result.soft_groups or {}, soft=True)
+            cells = json.dumps({"values": values, "counts": counts.tolist(), "loss": losses.tolist(),
+                                "loss_positive": positive.tolist()})
+        _put_scores(content, key, result, soft, cells)
+
+
+def _put_scores(content: RecordDict, key: str, result: EvalResult, soft: bool, cells: str | None = None) -> None:
+    """One model's scores into a reply: its metrics record, its group table(s) (and cell losses) in INFO."""
+    content[p.metrics_key(key)] = _metrics(result)
+    if cells is not None:
+        content[p.INFO][p.cells_key(key)] = cells
+    content[p.INFO][p.groups_key(key)] = p.encode_groups(result.groups)
+    if soft:
+        content[p.INFO][p.groups_key(key, soft=True)] = p.encode_groups(result.soft_groups or {}, soft=True)
+
+
+@dataclass
+class ScoreJob:
+    """Scores a message asks for (the models ``entries`` name, on one split), to put into ``content``."""
+
+    msg: Message
+    context: Context
+    config: ConfigRecord
+    content: RecordDict
+    entries: list[Mapping[str, Any]]
+    split: str
+    soft: bool
+
+
+def _batchable_scoring(job: ScoreJob) -> bool:
+    """The plain case :func:`fedfair.batched.evaluate_batched` reproduces: sent logreg / MLP models, no
+    adaptation, no cell losses, a single dataset (not a task set)."""
+    from fedfair.batched import BATCHED_MODELS
+
+    if str(job.config.get(p.ADAPT, "")) or p.CELL_LOSSES in job.config or is_task_set(_location(job.context, job.config)[0]):
+        return False
+    return all(entry.get("use", p.SENT) != p.PERSONAL and str(entry.get("arrays", entry["key"])) in job.msg.content.array_records
+               and str((entry.get(p.MODEL_SPEC) or _spec(job.config)).get("model", "logreg")) in BATCHED_MODELS
+               for entry in job.entries)
+
+
+def score_jobs(jobs: Sequence[ScoreJob]) -> None:
+    """:func:`_score_into` for every job; the plain ones (:func:`_batchable_scoring`) as one batched forward pass
+    per model spec and split (:func:`fedfair.batched.evaluate_batched`: the same scores to float rounding)."""
+    from fedfair.batched import evaluate_batched
+
+    groups: dict[tuple, list[tuple[ScoreJob, str, ClientData, ArrayRecord]]] = {}
+    for job in jobs:
+        if len(jobs) < 2 or not _batchable_scoring(job):
+            _score_into(job.content, job.msg, job.context, job.config, job.entries, job.split, job.soft)
+            continue
+        data = client_data(job.context, job.config)
+        if p.INFO not in job.content:
+            job.content[p.INFO] = _info(data)
+        for entry in job.entries:
+            spec = entry.get(p.MODEL_SPEC) or _spec(job.config)
+            key = (json.dumps(spec, sort_keys=True), job.split, job.soft, data.n_features, data.num_classes,
+                   str(_device(job.config)))
+            groups.setdefault(key, []).append((job, str(entry["key"]), data,
+                                               job.msg.content[str(entry.get("arrays", entry["key"]))]))
+    for (spec, split, soft, *_), items in groups.items():
+        results = evaluate_batched(json.loads(spec), [arrays.to_torch_state_dict() for *_, arrays in items],
+                                   [_split(data, split) for _, _, data, _ in items],
+                                   [data.sensitive_values for _, _, data, _ in items], soft=soft,
+                                   device=_device(items[0][0].config))
+        for (job, key, _, _), result in zip(items, results):
+            _put_scores(job.content, key, result, soft)
+
+
+def prepare_score(msg: Message, context: Context, default_split: str, default_soft: bool) -> ScoreJob:
+    config = msg.content[p.CONFIG]
+    return ScoreJob(msg, context, config, RecordDict({}), _entries(msg, config),
+                    str(config.get(p.SPLIT, default_split)), bool(config.get(p.SOFT, default_soft)))
+
+
+def prepare_evaluate(msg: Message, context: Context) -> ScoreJob:
+    """An ``evaluate`` message, prepared (see :func:`evaluate_deployed`)."""
+    return prepare_score(msg, context, default_split="test", default_soft=False)
+
+
+def prepare_evaluate_models(msg: Message, context: Context) -> ScoreJob:
+    """A ``query.evaluate_models`` message, prepared (see :func:`evaluate_models`)."""
+    return prepare_score(msg, context, default_split="train", default_soft=True)
+
+
+def score_replies(jobs: Sequence[ScoreJob]) -> list[Message]:
+    """Score the jobs (batched where plain) and reply to each message."""
+    score_jobs(jobs)
+    return [Message(job.content, reply_to=job.msg) for job in jobs]
 
 
 def _score(msg: Message, context: Context, default_split: str, default_soft: bool) -> Message:
     """Reply with the scores of every model the message names on one split."""
-    config = msg.content[p.CONFIG]
-    content = RecordDict({})
-    _score_into(content, msg, context, config, _entries(msg, config), str(config.get(p.SPLIT, default_split)),
-                bool(config.get(p.SOFT, default_soft)))
-    return Message(content, reply_to=msg)
+    return score_replies([prepare_score(msg, context, default_split, default_soft)])[0]
 
 
 @app.evaluate()

@@ -123,6 +123,9 @@ COMMON_PARAMS: dict[str, Param] = {
                     "or the cluster of RAY_ADDRESS), auto (ray when RAY_ADDRESS is set, else inprocess); "
                     "`flwr run .` and deployments ignore it", "auto, inprocess or ray",
                     lambda x: x in ENGINES),
+    "batch-clients": Param(bool, True, "in-process engine: train a round's clients as one computation where the "
+                           "model and plug-ins allow it (logreg / mlp with sgd, proximal, group-weights, finetune; "
+                           "the same weights to float rounding); false = one client after the other"),
     "device": Param(str, "auto", "where clients train and evaluate: auto (CUDA when the node has it, else the CPU), "
                     "cpu, cuda (the GPU Ray gives the client) or cuda:K", DEVICE_VALUES, _device),
     "client-num-cpus": Param(float, 1.0, "simulation: CPU cores Ray reserves per client (clients at once = cores / "

@@ -10,21 +10,25 @@ and resume are the ones of a Ray simulation or a deployment.
 
 What differs, on purpose:
 
-- Clients run one after the other in this process (torch may use every core inside one client).
+- Clients run one after the other in this process, on one torch thread as in a Ray actor (two threads made a
+  small model's client 5-10x slower on the busy 2-core machine: they wait on each other).
 - A client's exception becomes an error reply, as Flower's engine makes it (the run records the failure).
 - Time is per client: a reply counts as late when the client's own compute time plus its injected straggle
   (``straggle-seconds``, :mod:`fedfair.faults`, added to a clock instead of slept) exceeds the round's timeout,
   as if every client ran on its own machine in parallel. A straggler test waits for nothing.
+- With ``together`` hooks (run parameter ``batch-clients``, on by default) a round's train (evaluate) messages
+  are prepared on their nodes one by one and then trained (scored) as one computation where
+  :mod:`fedfair.batched` reproduces the per-client work (logistic regression and MLPs with plain SGD,
+  proximal, group weights; sent models scored without adaptation); the others run alone, as before.
 - Ctrl-C and SIGTERM raise KeyboardInterrupt in the run (no processes to stop): the run directory says
   ``interrupted`` with the resume command, the CLI exits 130 and a notebook keeps its kernel.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from flwr.app import Context, Error, Message, RecordDict
@@ -35,6 +39,9 @@ from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
 from fedfair import faults
+
+# per message type: (prepare a message on its node -> job, run jobs together -> replies); fedfair.client_app's
+Together = tuple[Callable[[Message, Context], Any], Callable[[Sequence[Any]], list[Message]]]
 
 # node ids of the in-process nodes: FIRST_NODE_ID + partition id (Flower's SuperLink is node 1)
 FIRST_NODE_ID = 1000
@@ -51,9 +58,13 @@ def error_reply(message: Message, err: BaseException) -> Message:
 class InProcessGrid(Grid):
     """A Grid whose nodes are ``num_nodes`` ClientApp contexts in this process (see the module docstring)."""
 
+    fixed_nodes = True  # every node is there from the start: nobody waits for more (strategies/nodes.py)
+
     def __init__(self, client_app: ClientApp | Callable[[Message, Context], Message], num_nodes: int,
-                 run_id: int = 1, clock: Callable[[], float] = time.perf_counter) -> None:
+                 run_id: int = 1, clock: Callable[[], float] = time.perf_counter,
+                 together: dict[str, Together] | None = None) -> None:
         self.app = client_app
+        self.together = dict(together or {})
         self.clock = clock
         self._run = Run.create_empty(run_id) if hasattr(Run, "create_empty") else None
         self.contexts = {
@@ -111,12 +122,63 @@ class InProcessGrid(Grid):
     def exchange(self, messages: Sequence[Message], timeout: float) -> list[Message]:
         """Deliver ``messages``; the replies whose client took at most ``timeout`` seconds (compute time plus
         injected straggle): the contract of :func:`fedfair.strategies.nodes.exchange`."""
+        pending = [self._inbox.pop(message_id) for message_id in self.push_messages(messages)]
+        done: dict[str, tuple[Message, float]] = {}
+        for message_type, hooks in self.together.items():
+            same = [m for m in pending if m.metadata.message_type == message_type]
+            if len(same) > 1:
+                done.update(self.run_together(same, *hooks))
         replies = []
-        for message_id in self.push_messages(messages):
-            reply, seconds = self.deliver(self._inbox.pop(message_id))
+        for message in pending:
+            reply, seconds = done.get(message.metadata.message_id) or self.deliver(message)
             if seconds <= timeout:
                 replies.append(reply)
         return replies
+
+    def run_together(self, messages: Sequence[Message], prepare: Callable[[Message, Context], Any],
+                     run_jobs: Callable[[Sequence[Any]], list[Message]]) -> dict[str, tuple[Message, float]]:
+        """Messages of one type through their ``together`` hooks: each message prepared on its node (faults are
+        injected there: a failure is that message's error reply), then the jobs run together (e.g.
+        :func:`fedfair.client_app.train_jobs`: one batched training). A client's seconds: its own preparation
+        plus an equal share of the joint work. Should the joint work raise, each job runs alone (its own error)."""
+        train_jobs = run_jobs
+        done: dict[str, tuple[Message, float]] = {}
+        jobs, seconds, ids = [], [], []
+        for message in messages:
+            start = self.clock()
+            with faults.virtual_straggle() as late:
+                try:
+                    job = prepare(message, self.contexts[message.metadata.dst_node_id])
+                except Exception as err:  # noqa: BLE001 (the client's error reply)
+                    done[message.metadata.message_id] = self._stamped(error_reply(message, err)), \
+                        self.clock() - start + late.seconds
+                    continue
+            jobs.append(job)
+            ids.append(message.metadata.message_id)
+            seconds.append(self.clock() - start + late.seconds)
+        if not jobs:
+            return done
+        start = self.clock()
+        try:
+            replies = train_jobs(jobs)
+        except Exception:  # noqa: BLE001 (one job's problem must not fail the others)
+            replies = [self._alone(train_jobs, job) for job in jobs]
+        share = (self.clock() - start) / len(jobs)
+        for message_id, reply, own in zip(ids, replies, seconds):
+            done[message_id] = self._stamped(reply), own + share
+        return done
+
+    @staticmethod
+    def _alone(train_jobs: Callable[[Sequence[Any]], list[Message]], job: Any) -> Message:
+        try:
+            return train_jobs([job])[0]
+        except Exception as err:  # noqa: BLE001
+            return error_reply(job.msg, err)
+
+    @staticmethod
+    def _stamped(reply: Message) -> Message:
+        reply.metadata.__dict__["_message_id"] = str(uuid.uuid4())
+        return reply
 
     def deliver(self, message: Message) -> tuple[Message, float]:
         """Run the ClientApp on one message with its node's context: (reply, the client's seconds)."""
@@ -127,32 +189,7 @@ class InProcessGrid(Grid):
                 reply = self.app(message, context)
             except Exception as err:  # noqa: BLE001 (a client's failure is its reply, as on every engine)
                 reply = error_reply(message, err)
-        reply.metadata.__dict__["_message_id"] = str(uuid.uuid4())
-        return reply, self.clock() - start + late.seconds
+        return self._stamped(reply), self.clock() - start + late.seconds
 
 
-@contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Let torch use ``count`` threads inside one client while the engine runs (the ClientApp module sets 1,
-    right for Ray's one-core actors), restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, count))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def cores() -> int:
-    """Cores this process may use."""
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-__all__: list[Any] = ["InProcessGrid", "error_reply", "torch_threads", "cores", "FIRST_NODE_ID"]
+__all__ = ["InProcessGrid", "error_reply", "FIRST_NODE_ID"]

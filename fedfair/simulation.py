@@ -53,6 +53,9 @@ def simulate_many(
     """
     set_offline_env()
     if simulation_engine(run_configs) == "inprocess":
+        from fedfair.device import simulation_resources
+
+        simulation_resources(run_configs)  # the device checks (the resources themselves are Ray's)
         return _simulate_inprocess(run_configs, num_supernodes, verbose=verbose, echo=echo, keep_going=keep_going,
                                    on_done=on_done)
     from fedfair.device import simulation_resources
@@ -124,17 +127,25 @@ def _simulate_inprocess(
     ClientApp, no Ray. Ctrl-C / SIGTERM: the running run says ``interrupted`` and KeyboardInterrupt propagates
     (the CLI exits 130; a notebook keeps its kernel)."""
     from fedfair.client_app import app as client_app
-    from fedfair.engine import InProcessGrid, cores, torch_threads
+    from fedfair.client_app import (prepare_evaluate, prepare_evaluate_models, prepare_train, score_replies,
+                                    train_jobs)
+    from flwr.app import MessageType
+
+    from fedfair import protocol as p
+    from fedfair.engine import InProcessGrid
     from fedfair.server_app import run_server
 
     if not verbose:
         logging.getLogger("flwr").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
-    grid = InProcessGrid(client_app, num_supernodes)
+    batched = {bool(c.get("batch-clients", True)) for c in run_configs}
+    together = {MessageType.TRAIN: (prepare_train, train_jobs), MessageType.EVALUATE: (prepare_evaluate, score_replies),
+                p.EVALUATE_MODELS: (prepare_evaluate_models, score_replies)}
+    grid = InProcessGrid(client_app, num_supernodes, together=together if all(batched) else None)
     summaries: list[dict[str, Any]] = []
     out = ""
     try:
-        with _terminate_as_interrupt(), torch_threads(cores()):
+        with _terminate_as_interrupt():
             for run_config in run_configs:
                 out = str(run_config.get("out-dir", ""))
                 try:

@@ -375,10 +375,16 @@ def evaluate(
     every sensitive attribute; ``soft`` also gives the expected (probability-weighted) tables."""
     model.eval()
     tensors = split_tensors(data, model_device(model))
-    logits = model(tensors.x)
+    return score_logits(model(tensors.x), data, tensors.y, sensitive_values, soft)
+
+
+def score_logits(logits: torch.Tensor, data: Split, y: torch.Tensor,
+                 sensitive_values: Mapping[str, Sequence[Any]] | None = None, soft: bool = False) -> EvalResult:
+    """:func:`evaluate`'s scores of a model's ``logits`` on every row of ``data`` (``y``: its labels as float32
+    on the logits' device); shared with :func:`fedfair.batched.evaluate_batched`."""
     if logits.dim() > 1:
-        return _evaluate_multiclass(logits, data, sensitive_values, soft, tensors.y.long())
-    loss = float(nn.functional.binary_cross_entropy_with_logits(logits, tensors.y))
+        return _evaluate_multiclass(logits, data, sensitive_values, soft, y.long())
+    loss = float(nn.functional.binary_cross_entropy_with_logits(logits, y))
     y_pred = (logits > 0).cpu().numpy().astype(np.int64)
     accuracy = float((y_pred == data.y).mean())
     groups = sensitive_counts(data.y, y_pred, data.sensitive, sensitive_values)

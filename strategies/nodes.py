@@ -191,7 +191,10 @@ def send_all(grid: Grid, messages: Iterable[Message], nodes: Sequence[NodeInfo],
 
 
 def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:
-    """Wait (up to ``timeout`` seconds) until ``expected`` SuperNodes are connected; their ids."""
+    """Wait (up to ``timeout`` seconds) until ``expected`` SuperNodes are connected; their ids. A grid whose
+    nodes are all there from the start (``fixed_nodes``: the in-process engine) is not waited for."""
+    if getattr(grid, "fixed_nodes", False):
+        timeout = 0.0
     deadline = time.monotonic() + timeout
     node_ids = sorted(grid.get_node_ids())
     while len(node_ids) < expected and time.monotonic() < deadline:

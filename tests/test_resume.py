@@ -100,11 +100,13 @@ def test_resume_refuses_a_complete_run_and_a_foreign_directory(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_marks_the_run_interrupted_and_leaves_no_process(tmp_path):
+@pytest.mark.parametrize("engine", ["inprocess", "ray"])
+def test_ctrl_c_marks_the_run_interrupted_and_leaves_no_process(tmp_path, engine):
     env = {**os.environ, **OFFLINE_ENV, "FEDFAIR_CACHE": os.environ["FEDFAIR_CACHE"]}
     out = tmp_path / "run"
     log = open(tmp_path / "run.log", "w")  # what the run printed, in the failure message
-    process = subprocess.Popen([FEDFAIR, "run", "--rounds", "500", "--out", str(out)], cwd=REPO, env=env,
+    process = subprocess.Popen([FEDFAIR, "run", "--rounds", "500", "--out", str(out), "--set", f"engine={engine}"],
+                               cwd=REPO, env=env,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
