@@ -142,7 +142,7 @@ def prepare_run(run_config: Mapping[str, Any], *, check_out: bool = True) -> Pre
     """Validate a run config completely, creating nothing but the (cached) builtin dataset: the parameters
     (names, types, ranges, the strategy's cross-checks), the dataset (every client loads) and the checks that
     need it. A ParamError / DatasetError names the problem and the fix."""
-    from fedfair.registry import resolve_dataset, run_params, strategy_class
+    from fedfair.registry import check_min_nodes, resolve_dataset, run_params, strategy_class
     from fedfair.results import RunRecorder
 
     config = dict(run_config)
@@ -150,11 +150,12 @@ def prepare_run(run_config: Mapping[str, Any], *, check_out: bool = True) -> Pre
     if config.get("out-dir"):
         config["out-dir"] = str(Path(config["out-dir"]).expanduser().resolve())
         if check_out and not params.get("resume"):
-            RunRecorder.check_out_dir(config["out-dir"])
+            RunRecorder.check_out_dir(config["out-dir"], overwrite=bool(params.get("overwrite")))
     root = facts = None
     if params["dataset"]:
         root = resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None)
         facts = dataset_facts(root)
+        check_min_nodes(params, len(facts.clients), params["dataset"])  # a simulation has one node per client
         check_dataset_fits(strategy_class(params["strategy"]), params, facts)
     _check_device(params)
     return PreparedRun(config, params, root, facts)

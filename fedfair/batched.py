@@ -63,7 +63,7 @@ from fedfair.data import ClientData, Split
 from fedfair.local import objective_class
 from fedfair.local.base import LocalObjective
 from fedfair.models import build_model
-from fedfair.training import EvalResult, SplitTensors, TrainConfig, epoch_order, score_logits
+from fedfair.training import EvalResult, SplitTensors, TrainConfig, epoch_order, score_logits, split_tensors
 
 # plug-ins whose contribution is a per-row weight, a proximal term and / or loop settings: batched exactly
 BATCHED_OBJECTIVES = ("sgd", "proximal", "group-weights", "finetune")
@@ -297,13 +297,14 @@ def run_steps(params: list[torch.Tensor], plans: Sequence[ClientPlan], datas: Se
 @torch.no_grad()
 def evaluate_batched(spec: Mapping[str, Any], states: Sequence[Mapping[str, torch.Tensor]], splits: Sequence[Split],
                      sensitive_values: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]] | None]
-                     | None = None, soft: bool = False, device: torch.device | str = "cpu",
-                     max_rows: int = 1 << 22) -> list[EvalResult]:
+                     | None = None, soft: bool = False, device: torch.device | str = "cpu") -> list[EvalResult]:
     """:func:`fedfair.training.evaluate` of the model ``spec`` with weights ``states[k]`` on ``splits[k]``, for
-    every k: one batched forward pass per chunk of clients (at most ``max_rows`` padded rows), each client's
-    logits scored by :func:`fedfair.training.score_logits`. ``sensitive_values``: one mapping for all, or one
-    per client. The logits agree with the per-model ones to float rounding (a row whose logit is within
-    ~1e-6 of the decision boundary may be classified the other way)."""
+    every k, bit for bit: each client's logits are its own ``nn.functional.linear`` chain (what the model's
+    forward computes), without building a module per client, and scored by
+    :func:`fedfair.training.score_logits`. Not one stacked matmul: its padded shape would depend on which
+    clients are scored together (a resumed run scores another set than the uninterrupted one), and so could
+    its last bits; a forward pass is a few microseconds of a client's scoring. ``sensitive_values``: one
+    mapping for all, or one per client."""
     model = str(spec.get("model", "logreg"))
     if model not in BATCHED_MODELS:
         raise ValueError(f"evaluate_batched: model {model!r} not batched; evaluate each client alone")
@@ -313,28 +314,15 @@ def evaluate_batched(spec: Mapping[str, Any], states: Sequence[Mapping[str, torc
               else [sensitive_values] * len(splits))
     device = torch.device(device)
     results: list[EvalResult] = []
-    for chunk in client_chunks([len(s) for s in splits], max_rows):
-        params = stacked_layers([states[k] for k in chunk], list(states[chunk[0]]), device)
-        outputs = params[-1].shape[-1]
-        x = nn.utils.rnn.pad_sequence(
-            [torch.from_numpy(np.ascontiguousarray(splits[k].x, dtype=np.float32)) for k in chunk], batch_first=True)
-        logits = forward(params, x.to(device), 2 if outputs == 1 else outputs)
-        for i, k in enumerate(chunk):
-            y = torch.from_numpy(splits[k].y.astype(np.float32)).to(device)
-            results.append(score_logits(logits[i, : len(splits[k])], splits[k], y, values[k], soft))
+    with torch.no_grad():
+        for state, split, value in zip(states, splits, values):
+            params = [torch.as_tensor(v).to(device=device, dtype=torch.float32) for v in state.values()]
+            tensors = split_tensors(split, device)
+            h = tensors.x
+            for i in range(0, len(params), 2):
+                h = nn.functional.linear(h, params[i], params[i + 1])
+                if i + 2 < len(params):
+                    h = torch.relu(h)
+            logits = h.squeeze(-1) if h.shape[-1] == 1 else h
+            results.append(score_logits(logits, split, tensors.y, value, soft))
     return results
-
-
-def client_chunks(sizes: Sequence[int], max_rows: int) -> list[list[int]]:
-    """Consecutive clients grouped so that each group's padded rows (clients x largest size) stay within
-    ``max_rows`` (a client larger than that is a group of its own)."""
-    chunks: list[list[int]] = []
-    current: list[int] = []
-    widest = 0
-    for k, size in enumerate(sizes):
-        if current and (len(current) + 1) * max(widest, size) > max_rows:
-            chunks.append(current)
-            current, widest = [], 0
-        current.append(k)
-        widest = max(widest, size)
-    return chunks + [current] if current else chunks

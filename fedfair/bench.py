@@ -36,8 +36,9 @@ from fedfair.data import DatasetError
 from fedfair.paths import data_folders
 
 MITIGATION_LABELS = {"none": "", "fairif": "FairIF", "puffle": "PUFFLE"}
-# keys of a stored config.json that say where things are, not what was run
-_LOCATION_KEYS = {"out-dir", "data-root", "dataset-dir", "resume"}
+# keys of a stored config.json that say where things are or what is drawn, not what was run (a run finished with
+# the per-run plots, before compare / bench turned them off, is still finished)
+_LOCATION_KEYS = {"out-dir", "data-root", "dataset-dir", "resume", "overwrite", "plots"}
 
 
 @dataclass(frozen=True)
@@ -185,14 +186,20 @@ def plan_suite(
     from fedfair.registry import resolve_dataset
 
     titles = chosen.dataset_titles()
-    wanted = list(datasets) if datasets else titles
+    for flag, given, example in (("--datasets", datasets, titles[0]),
+                                 ("--strategies", strategies, chosen.strategies[0]),
+                                 ("--mitigations", mitigations, chosen.mitigations[0])):
+        if given is not None and not list(given):  # e.g. --datasets , : nothing chosen is not "all of them"
+            raise ParamError(f"{flag} names nothing: give a comma-separated list (e.g. {flag} {example}), or leave "
+                             f"{flag} out for the suite's own")
+    wanted = list(datasets) if datasets is not None else titles
     unknown = [d for d in wanted if d not in titles]
     if unknown:
         raise ParamError(f"--datasets: {unknown} not in suite {chosen.name}; its datasets: {', '.join(titles)}")
-    entries = suite_entries(list(strategies) if strategies else list(chosen.strategies),
-                            list(mitigations) if mitigations else list(chosen.mitigations))
+    entries = suite_entries(list(strategies) if strategies is not None else list(chosen.strategies),
+                            list(mitigations) if mitigations is not None else list(chosen.mitigations))
     common = {**chosen.overrides, **(overrides or {})}
-    n_rounds = int(rounds or chosen.rounds)
+    n_rounds = chosen.rounds if rounds is None else rounds  # --rounds 0 is refused (run_params), not the default
     plans = []
     # a missing release fails here, before any dataset is built
     check_releases([d for d in chosen.datasets if isinstance(d, FeDa4FairRelease) and d.title in wanted], data_root)
@@ -241,8 +248,27 @@ def run_suite(
 ) -> dict[str, Any]:
     """Plan, run what is not finished (one simulation per dataset), write every dataset's tables and the report.
 
-    Returns bench.json's content."""
+    ``out`` follows fedfair's output-directory policy (:mod:`fedfair.outdirs`): a new or empty directory or an
+    earlier bench's (which this call resumes), locked while this call writes; a complete run with other parameters
+    is replaced only with the ``overwrite`` parameter in ``overrides``. Returns bench.json's content."""
+    from fedfair.outdirs import claim
+
+    with claim(out, "bench") as held:
+        try:
+            meta = _run_suite(chosen, seeds, out, verbose, progress, tensorboard, **options)
+        except BaseException:
+            held.abandon()
+            raise
+        held.done()
+    return meta
+
+
+def _run_suite(
+    chosen: Suite, seeds: Sequence[int], out: Path, verbose: bool = False, progress: bool = True,
+    tensorboard: bool = False, **options: Any,
+) -> dict[str, Any]:
     from fedfair.bench_report import DatasetResult, write_report
+    from fedfair.outdirs import check
     from fedfair.api import run_configs
     from fedfair.comparison import summarise, write_outputs
 
@@ -254,10 +280,16 @@ def run_suite(
         writer_class()
     plans = plan_suite(chosen, seeds, out, **options)
     finished = {p.title: [finished_summary(c) for c in p.configs] for p in plans}
+    overwrite = bool((options.get("overrides") or {}).get("overwrite"))
+    for plan in plans:  # before any run: a run to redo may replace a complete one (other parameters) only with overwrite
+        for config, summary in zip(plan.configs, finished[plan.title]):
+            if summary is None:
+                check(config["out-dir"], "run", overwrite=overwrite, what="the run directory")
     total = sum(s is None for summaries in finished.values() for s in summaries)
     meta: dict[str, Any] = {"suite": chosen.name, "description": chosen.description, "seeds": list(seeds),
                             "rounds": plans[0].configs[0]["rounds"] if plans else chosen.rounds,
-                            "overrides": {**chosen.overrides, **(options.get("overrides") or {})},
+                            "overrides": {k: v for k, v in {**chosen.overrides, **(options.get("overrides") or {})}.items()
+                                          if k != "overwrite"},
                             "families": dict(chosen.families), "datasets": {}}
     results = []
     with _progress_bar(total, progress) as advance:

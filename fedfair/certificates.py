@@ -44,14 +44,35 @@ def _pem_key(key: ec.EllipticCurvePrivateKey, openssh: bool = False) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
 
 
-def write_certificates(out: str | Path, hosts: Sequence[str], nodes: int, days: int = 365) -> list[Path]:
-    """Write the CA, the SuperLink's certificate for ``hosts`` and ``nodes`` SuperNode key pairs; the files."""
+def write_certificates(out: str | Path, hosts: Sequence[str], nodes: int, days: int = 365,
+                       force: bool = False) -> list[Path]:
+    """Write the CA, the SuperLink's certificate for ``hosts`` and ``nodes`` SuperNode key pairs; the files.
+
+    ``out`` follows fedfair's output-directory policy (:mod:`fedfair.outdirs`): a new or empty directory or one an
+    earlier call wrote; certificates and keys already there are never overwritten without ``force`` (a new CA
+    or key stops every deployed site from verifying)."""
+    from fedfair.outdirs import OutDirError, claim
+
     if not hosts:
         raise ValueError("give the SuperLink's address with --host (an IP address or a DNS name)")
     if nodes < 0:
         raise ValueError("--nodes must be >= 0")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    names = ["ca.crt", "ca.key", "server.pem", "server.key"] + [f"node-{k}.{e}" for k in range(1, nodes + 1)
+                                                                for e in ("key", "pub")]
+    with claim(out, "certificates", overwrite=force, overwrite_flag="--force",
+               what="the certificates directory") as held:
+        there = [name for name in names if (held.path / name).exists()]
+        if there and not force:
+            raise OutDirError(f"--out {held.path} already holds {', '.join(there[:4])}"
+                              f"{f' and {len(there) - 4} more' if len(there) > 4 else ''}: certificates and keys are "
+                              f"never overwritten (every deployed site would stop verifying); pass --force to "
+                              f"replace them or choose a new --out")
+        written = _write_all(held.path, hosts, nodes, days)
+        held.done()
+    return written
+
+
+def _write_all(out: Path, hosts: Sequence[str], nodes: int, days: int) -> list[Path]:
     now = datetime.datetime.now(datetime.timezone.utc)
     valid = {"not_valid_before": now - datetime.timedelta(minutes=5), "not_valid_after": now + datetime.timedelta(days=days)}
     ca_key = ec.generate_private_key(ec.SECP384R1())

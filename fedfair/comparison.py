@@ -33,12 +33,25 @@ from fedfair.uncertainty import generator, overlap, seeds_and_clients_interval
 NOTIONS = ("sp", "eqop", "eo")
 
 
+# keys an entry may not set: the runs of a compare / bench share them (one dataset and one simulation, seeds
+# 0..N-1 of --seeds, their run directories under --out)
+SHARED_KEYS = {"strategy": "the entry's name is its strategy", "dataset": "every entry runs on --dataset (one "
+               "simulation for all of them); compare each dataset separately", "seed": "--seeds runs seeds 0..N-1 "
+               "of every entry", "rounds": "--rounds sets every run's rounds", "out-dir": "each run gets its "
+               "directory under --out", "data-root": "--data-root serves every run", "resume": "not per entry"}
+
+
 def parse_entry(entry: str) -> tuple[str, dict[str, Any]]:
     """``"fair-fca@gamma=0.3"`` -> ``("fair-fca", {"gamma": 0.3})``."""
     name, *assignments = [part.strip() for part in entry.split("@")]
     if not name:
         raise ParamError(f"empty strategy name in {entry!r}")
-    return name, parse_assignments(assignments)
+    own = parse_assignments(assignments)
+    shared = [key for key in own if key in SHARED_KEYS]
+    if shared:
+        raise ParamError(f"--strategies entry {entry!r}: @{shared[0]}= cannot be set per entry "
+                         f"({SHARED_KEYS[shared[0]]}); remove @{shared[0]}={own[shared[0]]}")
+    return name, own
 
 
 def plan_runs(
@@ -58,8 +71,9 @@ def plan_runs(
         name, own = parse_entry(entry)
         strategy_class(name)
         for seed in seeds:
+            # plots=false unless asked: the per-run figures cost about a second a run and the report draws its own
             config = {"strategy": name, "dataset": dataset, "rounds": rounds, "seed": seed, "data-root": data_root,
-                      **overrides, **own, "out-dir": str(out / "runs" / f"{safe_name(entry)}-seed{seed}")}
+                      "plots": False, **overrides, **own, "out-dir": str(out / "runs" / f"{safe_name(entry)}-seed{seed}")}
             try:
                 params, _ = run_params(config)
             except ParamError as err:
@@ -254,15 +268,25 @@ def run_comparison(
     dataset: str, entries: Sequence[str], seeds: Sequence[int], rounds: int, overrides: Mapping[str, Any], out: Path,
     data_root: str = "", verbose: bool = False, echo: bool = True,
 ) -> list[dict[str, Any]]:
-    """Plan, run (one simulation), summarise, write; returns the table rows."""
+    """Plan, run (one simulation), summarise, write; returns the table rows. ``out`` follows fedfair's
+    output-directory policy (:mod:`fedfair.outdirs`): a new or empty directory or an earlier comparison's, whose
+    complete runs are replaced only with the ``overwrite`` parameter in ``overrides``."""
     from fedfair.api import prepare_runs, run_configs
+    from fedfair.outdirs import check, claim
 
     out = Path(out).resolve()
+    overwrite = bool(overrides.get("overwrite"))
     configs = plan_runs(dataset, entries, seeds, rounds, overrides, out, data_root)
+    check(out, "compare", overwrite=overwrite)  # before any work: --out and every run directory in it
+    for config in configs:
+        check(config["out-dir"], "run", overwrite=overwrite, flag="--out", what="the run directory")
     labels = [c.pop("_label") for c in configs]
     prepared = prepare_runs(configs)  # every run checked (and its dataset read) once, before any starts
-    summaries = run_configs(configs, verbose=verbose, echo=echo, prepared=prepared)
-    rows = summarise(labels, summaries)
-    write_outputs(out, rows, summaries, {"dataset": dataset, "rounds": rounds, "seeds": list(seeds),
-                                         "strategies": list(entries), "overrides": dict(overrides)})
+    with claim(out, "compare", overwrite=overwrite, clear_files=True) as held:
+        summaries = run_configs(configs, verbose=verbose, echo=echo, prepared=prepared)
+        rows = summarise(labels, summaries)
+        write_outputs(out, rows, summaries, {"dataset": dataset, "rounds": rounds, "seeds": list(seeds),
+                                             "strategies": list(entries),
+                                             "overrides": {k: v for k, v in overrides.items() if k != "overwrite"}})
+        held.done()
     return rows

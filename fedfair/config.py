@@ -27,6 +27,12 @@ class Param:
     help: str
     accepted: str = ""
     check: Callable[[Any], bool] | None = None
+    maximum: int | None = None  # an integer parameter's largest magnitude (None: INT_LIMIT)
+
+
+# Every integer parameter is bounded (a parameter that declares no ``maximum`` by INT_LIMIT): rounds = 2**63 or
+# batch-size = 10**12 is a typo, and a run with it starts and never ends.
+INT_LIMIT = 10**6
 
 
 def _positive(x: float) -> bool:
@@ -71,7 +77,7 @@ COMMON_PARAMS: dict[str, Param] = {
     "dataset": Param(str, "synthetic-gaussian-8", "builtin dataset name or dataset directory; '' = each SuperNode's node-config dataset-dir"),
     "rounds": Param(int, 10, "federated rounds", "integer >= 1", lambda x: x >= 1),
     "seed": Param(int, 0, "seed of data generation, initialisation and local shuffling", "integer in [0, 2**31)",
-                  lambda x: 0 <= x < 2**31),
+                  lambda x: 0 <= x < 2**31, maximum=2**31 - 1),
     "out-dir": Param(str, "", "run directory; '' = ~/.fedfair/runs/<timestamp>-<strategy>"),
     "model": Param(str, "auto", "logreg, mlp, cnn (image datasets), auto (the dataset's default model), or a model "
                    "plugin (package.module:Name or a fedfair.models entry point)",
@@ -98,6 +104,8 @@ COMMON_PARAMS: dict[str, Param] = {
     "timeout": Param(float, 600.0, "seconds to wait for the SuperNodes, and for client replies in one round unless "
                      "round-timeout is set", "float > 0", _positive),
     "resume": Param(bool, False, "continue the run in out-dir from its last checkpoint (fedfair run --resume DIR)"),
+    "overwrite": Param(bool, False, "replace a complete run in out-dir (fedfair's files of it; other files stay); "
+                       "without it a complete run is never replaced (fedfair run --overwrite)"),
     "round-timeout": Param(float, 0.0, "seconds to wait for a round's replies; a client still silent then counts as "
                            "failed (0 = timeout)", "float >= 0", lambda x: x >= 0),
     "min-replies": Param(float, 0.5, "fraction of a round's messages that must be answered; the round goes on "
@@ -113,6 +121,8 @@ COMMON_PARAMS: dict[str, Param] = {
                       "float in (0, 1)", lambda x: 0 < x < 1),
     "ci-resamples": Param(int, 1000, "bootstrap resamples of each client's test rows (from its confusion counts) "
                           "and of the clients for the means; 0 = no intervals", "integer >= 0", lambda x: x >= 0),
+    "plots": Param(bool, True, "draw the run's figures (accuracy_vs_fairness.png, ...) when it finishes; false = "
+                   "summary and metrics only (fedfair compare / bench set it: their reports draw their own)"),
     "mitigation": Param(str, "none", "client-side fairness mitigation added to any strategy's local training: none, "
                         "fairif (seed 004's influence reweighting), puffle (PUFFLE's regulariser) or a local-objective "
                         "plugin (package.module:Name or a fedfair.local_objectives entry point)",
@@ -199,8 +209,23 @@ def validate_params(values: Mapping[str, Any], specs: Mapping[str, Param]) -> di
         value = _coerce(key, spec, values.get(key, spec.default))
         if spec.check is not None and not spec.check(value):
             raise ParamError(f"parameter {key!r} = {value!r} is out of range: accepted {spec.accepted}")
+        if spec.type is int and abs(value) > int_limit(spec):
+            raise ParamError(f"parameter {key!r} = {value!r} is out of range: accepted {accepted(spec)} (a larger "
+                             f"value is a typo: the run would not end)")
         out[key] = value
     return out
+
+
+def int_limit(spec: Param) -> int:
+    """The largest magnitude an integer parameter accepts: its ``maximum``, else INT_LIMIT."""
+    return spec.maximum if spec.maximum is not None else INT_LIMIT
+
+
+def accepted(spec: Param) -> str:
+    """The accepted values of a parameter as `fedfair params` shows them (an integer's upper bound included)."""
+    if spec.type is not int or spec.maximum is not None:
+        return spec.accepted
+    return f"{spec.accepted or 'integer'}, at most {int_limit(spec)}"
 
 
 def hidden_sizes(text: str) -> list[int]:

@@ -324,6 +324,133 @@ def fairness_from_counts(table: GroupCounts, with_pairs: bool = True) -> dict[st
     return result
 
 
+def _stack_key(table: GroupCounts) -> Any:
+    """Tables with equal keys are computed as one stack: the same values (type and value: 1, 1.0 and True
+    print differently), the same shape and kind; None: computed on its own."""
+    shape = np.shape(table.counts)
+    if len(shape) != 2 or shape[1] != 4 or shape[0] != len(table.values):
+        return None
+    try:
+        key = (tuple((type(v), v) for v in table.values), table.multiclass)
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def fairness_many(tables: Sequence[GroupCounts], with_pairs: bool = True) -> list[dict[str, Any]]:
+    """:func:`fairness_from_counts` of every table (e.g. every client's table of one attribute), the same
+    dicts (keys, floats, pairs, 'undefined' texts), computed for all tables with the same values at once: one
+    K x G x 4 stack through :func:`group_rates` / :func:`pair_gaps`, the worst pair of every metric by one
+    argmax, and the texts of undefined pairs built once per (pair, the two groups' states)."""
+    out: list[dict[str, Any] | None] = [None] * len(tables)
+    stacks: dict[Any, list[int]] = {}
+    for k, table in enumerate(tables):
+        key = _stack_key(table)
+        if key is None:
+            out[k] = fairness_from_counts(table, with_pairs)
+        else:
+            stacks.setdefault(key, []).append(k)
+    for members in stacks.values():
+        counts = np.stack([np.asarray(tables[k].counts, dtype=np.float64) for k in members])
+        if not (np.abs(counts) < 2.0 ** 53).all():  # NaN, inf or huge counts: the per-table path says what they give
+            for k in members:
+                out[k] = fairness_from_counts(tables[k], with_pairs)
+            continue
+        for k, result in zip(members, _fairness_stack(tables[members[0]], counts, with_pairs)):
+            out[k] = result
+    return out  # type: ignore[return-value]
+
+
+def _fairness_stack(first: GroupCounts, counts: np.ndarray, with_pairs: bool) -> list[dict[str, Any]]:
+    """fairness_from_counts of K tables with ``first``'s values and kind, ``counts`` K x G x 4 (finite)."""
+    values, multiclass, n_tables = list(first.values), first.multiclass, len(counts)
+    rates = group_rates(counts)
+    i, j, gaps = pair_gaps(counts)
+    if multiclass:
+        gaps = {m: (g if m == "ad" else np.full_like(g, np.nan)) for m, g in gaps.items()}
+    results: list[dict[str, Any]] = [{} for _ in range(n_tables)]
+    undefined: list[dict[str, list[str]]] = [{} for _ in range(n_tables)]
+    # why a pair is undefined depends only on its two groups' states (absent, no positive, no negative labels):
+    # each (pair, states) text is written once, by _undefined_reason, for the first table that needs it
+    state = ((rates["n"] == 0) * 4 + (rates["positives"] == 0) * 2 + (rates["negatives"] == 0)).astype(np.int64)
+    code = np.arange(len(i)) * 64 + state[:, i] * 8 + state[:, j]  # K x P
+    single = f"only one group ({values[0]!r}) present: no pair to compare" if values else "no data"
+    multiclass_reason = "multi-class label: only AD (the accuracy gap) is defined"
+    rows = range(n_tables)
+    for metric in METRIC_NAMES:
+        gap = gaps[metric]  # K x P
+        defined = ~np.isnan(gap)
+        if gap.shape[1]:
+            best = np.where(defined, gap, -np.inf).argmax(axis=1)
+            best_gap = gap[np.arange(n_tables), best].tolist()
+            best_pair = [[values[a], values[b]] for a, b in zip(i[best].tolist(), j[best].tolist())]
+        for row, is_defined in zip(rows, defined.any(axis=1).tolist()):
+            if is_defined:
+                results[row][metric] = best_gap[row]
+                results[row][f"{metric}_pair"] = best_pair[row]
+            else:
+                results[row][metric] = math.nan
+                results[row][f"{metric}_pair"] = None
+        if len(values) < 2:
+            for row in rows:
+                undefined[row][metric] = [single]
+        elif multiclass and metric != "ad":
+            for row in rows:
+                undefined[row][metric] = [multiclass_reason]
+        else:
+            where, pair = np.nonzero(~defined)  # row by row, pairs in order (as np.flatnonzero of each row)
+            if not len(where):
+                continue
+            codes = code[where, pair]
+            texts = {}
+            for c, at in zip(*(x.tolist() for x in np.unique(codes, return_index=True))):
+                row, (a, b) = int(where[at]), (int(i[c // 64]), int(j[c // 64]))
+                row_rates = {r: rates[r][row] for r in ("n", "positives", "negatives")}
+                texts[c] = f"pair ({values[a]!r}, {values[b]!r}): " + _undefined_reason(metric, values, row_rates, a, b)
+            strings = list(map(texts.__getitem__, codes.tolist()))
+            ends = np.cumsum(np.bincount(where, minlength=n_tables)).tolist()
+            for row, start, stop in zip(rows, [0] + ends[:-1], ends):
+                if stop > start:
+                    undefined[row][metric] = strings[start:stop]
+    keys = [str(v) for v in values]
+    n = rates["n"].astype(np.int64).tolist()
+    if with_pairs:
+        i_list, j_list = i.tolist(), j.tolist()
+        pair_values = {m: [[None if math.isnan(x) else x for x in row] for row in gaps[m].tolist()] for m in METRIC_NAMES}
+    for row, result in enumerate(results):
+        result["n"] = dict(zip(keys, n[row]))
+        result["undefined_pairs"] = {m: len(v) for m, v in undefined[row].items()}
+        if undefined[row]:
+            result["undefined"] = undefined[row]
+        if with_pairs:
+            columns = [pair_values[m][row] for m in METRIC_NAMES]
+            result["pairs"] = [{"a": values[a], "b": values[b], **dict(zip(METRIC_NAMES, gap_k))}
+                               for a, b, *gap_k in zip(i_list, j_list, *columns)]
+    return results
+
+
+# ``with_pairs`` lists every value pair: n values give n (n - 1) / 2 of them (2,500 zip codes: 3 M, a report
+# that never finishes); above this many pairs an attribute is refused (check_pair_count)
+MAX_PAIRS = 20_000
+
+
+def check_pair_count(sensitive: Mapping[str, Any], intersectional: bool = False, flag: str = "--pairs") -> None:
+    """Before a report with every value pair: no attribute (nor the intersection) has more than MAX_PAIRS pairs;
+    a ValueError naming the attribute, its count and the fix."""
+    import pandas as pd
+
+    frame = pd.DataFrame({a: np.asarray(g) for a, g in sensitive.items()})
+    counts = {a: int(frame[a].nunique(dropna=False)) for a in frame.columns}
+    if intersectional and len(counts) >= 2:
+        counts[intersection_name(list(frame.columns))] = len(frame.drop_duplicates())
+    for attr, n in counts.items():
+        if n * (n - 1) // 2 > MAX_PAIRS:
+            raise ValueError(f"{flag}: attribute {attr!r} has {n:,} values, {n * (n - 1) // 2:,} value pairs; "
+                             f"{flag} lists at most {MAX_PAIRS:,} pairs per attribute: leave {flag} out (the "
+                             f"attribute-level gaps and their worst pair are still reported) or group the values")
+
+
 def _nan_to_none(x: float) -> float | None:
     return None if math.isnan(x) else x
 
@@ -389,12 +516,17 @@ def fairness_report(
     return {a: fairness_from_counts(t, with_pairs) for a, t in tables.items()}
 
 
+_JSON_PLAIN = frozenset({int, str, bool, type(None)})  # returned as they are by json_safe (its fast path)
+
+
 def json_safe(obj: Any) -> Any:
     """Replace NaN by None and numpy scalars by python ones, recursively."""
+    if type(obj) in _JSON_PLAIN:
+        return obj
     if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
+        return {str(k): v if type(v) in _JSON_PLAIN else json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
+        return [v if type(v) in _JSON_PLAIN else json_safe(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and math.isnan(obj):

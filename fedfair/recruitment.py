@@ -106,6 +106,10 @@ def parse_distributions(text: str) -> list[tuple[str, tuple[float, ...]]]:
         except ValueError:
             values = None
         if name == "gauss" and values is not None and len(values) == 2 and values[1] > 0:
+            mean, std = values
+            if not (0.0 <= mean <= 1.0 and np.isfinite(std)):
+                raise ValueError(f"bid distribution {entry!r}: bids lie in [0, 1], so gauss:MEAN:STD needs MEAN in "
+                                 f"[0, 1] and a finite STD > 0 (e.g. gauss:0.5:0.2)")
             laws.append((name, values))
         elif name in ("linear", "uniform") and not args:
             laws.append((name, ()))
@@ -149,18 +153,25 @@ def auction_report(mechanism: str, budget: float | None, auction: Auction, users
     return report
 
 
+MAX_BUDGETS = 10_000  # budgets of one --simulate sweep
+
+
 def parse_budgets(text: str) -> np.ndarray:
     """``START:STOP:COUNT`` (evenly spaced, both ends included) or a comma-separated list."""
     try:
         if ":" in text:
             start, stop, count = text.split(":")
+            if not 1 <= int(count) <= MAX_BUDGETS:
+                raise ValueError(f"budgets {text!r}: COUNT must be in [1, {MAX_BUDGETS}]")
             budgets = np.linspace(float(start), float(stop), int(count))
         else:
             budgets = np.array([float(x) for x in text.split(",") if x.strip()])
-    except ValueError:
+    except ValueError as err:
+        if str(err).startswith("budgets"):
+            raise
         raise ValueError(f"budgets {text!r} not understood; use START:STOP:COUNT (e.g. 1:40:40) or B1,B2,...") from None
-    if not len(budgets) or np.any(budgets <= 0):
-        raise ValueError(f"budgets {text!r}: give at least one budget, all > 0")
+    if not len(budgets) or np.any(budgets <= 0) or not np.all(np.isfinite(budgets)):
+        raise ValueError(f"budgets {text!r}: give at least one budget, all finite and > 0")
     return budgets
 
 

@@ -107,6 +107,54 @@ def strategy_names() -> dict[str, plugins.Origin]:
     return plugins.catalogue("strategy", STRATEGIES)
 
 
+# A builtin strategy's module imports Flower and torch (seconds); what the listings need of it (its parameters,
+# its plug-ins, its description) is read without importing it: its declaration in fedfair/strategies/specs.py,
+# its docstrings from its source. A plugin strategy is imported (the user's code).
+def _builtin_spec(name: str) -> Any:
+    """The declaration (:class:`fedfair.strategies.specs.StrategySpec`) of a builtin strategy; None otherwise."""
+    if name not in STRATEGIES:
+        return None
+    from fedfair.strategies.specs import SPECS
+
+    return SPECS.get(name)
+
+
+def strategy_params(name: str) -> dict[str, Param]:
+    """A strategy's own parameters (its class's ``extra_params``); a builtin's without importing it."""
+    spec = _builtin_spec(name)
+    return dict(spec.params) if spec is not None else dict(strategy_class(name).extra_params)
+
+
+def strategy_components(name: str) -> dict[str, dict[str, Param]]:
+    """``strategy_class(name).param_components()``: the parameters a run of the strategy reads, by component; a
+    builtin's without importing it."""
+    spec = _builtin_spec(name)
+    return spec.param_components(name) if spec is not None else strategy_class(name).param_components()
+
+
+def builtin_strategy_doc(name: str, of_class: bool = False) -> str | None:
+    """A builtin strategy's docstring read from its source, not imported: its module's, or its class's with
+    ``of_class`` ('' when there is none). None for a plugin, or where the source does not define the class
+    (the caller imports it)."""
+    if name not in STRATEGIES:
+        return None
+    import ast
+    import importlib.util
+
+    module, qualname = STRATEGIES[name].split(":")
+    try:
+        found = importlib.util.find_spec(module)
+        if found is None or not found.origin or not found.origin.endswith(".py"):
+            return None
+        tree = ast.parse(Path(found.origin).read_text(encoding="utf-8"))
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == qualname:
+            return ast.get_docstring(node if of_class else tree, clean=False) or ""
+    return None
+
+
 def merge_components(components: Mapping[str, Mapping[str, Param]]) -> dict[str, Param]:
     """One flat {key: Param}; the same key declared by two components with different specs is an error."""
     merged: dict[str, Param] = {}
@@ -122,12 +170,13 @@ def merge_components(components: Mapping[str, Mapping[str, Param]]) -> dict[str,
 
 
 def param_catalogue(plugins_too: bool = True) -> dict[str, dict[str, Param]]:
-    """Every component's parameters: common, each strategy's own, each local objective's (imports them all);
-    with ``plugins_too`` those of the installed plugins as well."""
+    """Every component's parameters: common, each strategy's own, each local objective's (the builtin strategies
+    are not imported, see :func:`strategy_params`); with ``plugins_too`` those of the installed plugins as well
+    (imported)."""
     components: dict[str, dict[str, Param]] = {"common": dict(COMMON_PARAMS)}
     for name, origin in strategy_names().items():
         if plugins_too or origin.source == "fedfair":
-            components[f"strategy {name}"] = dict(strategy_class(name).extra_params)
+            components[f"strategy {name}"] = strategy_params(name)
     for name, origin in objective_names().items():
         if plugins_too or origin.source == "fedfair":
             components[f"local {name}"] = dict(objective_class(name).params)
@@ -209,8 +258,19 @@ def check_model_fits(params: Mapping[str, Any], dataset_dir: str | os.PathLike[s
                          f"input_shape); use --set model=logreg or model=mlp")
 
 
+def check_min_nodes(params: Mapping[str, Any], num_clients: int, dataset: str | os.PathLike[str] = "") -> None:
+    """Before a simulation starts: ``min-nodes`` is at most the number of clients of its dataset (a simulation
+    starts one SuperNode per client, so the server would wait forever for the others)."""
+    wanted = int(params.get("min-nodes") or 0)
+    if wanted > num_clients:
+        where = f"{dataset or params.get('dataset') or 'the dataset'}"
+        raise ParamError(f"parameter 'min-nodes' = {wanted} but {where} has {num_clients} client(s): a simulation "
+                         f"starts one SuperNode per client and would wait forever; set min-nodes <= {num_clients}, "
+                         f"or 0 (= every client)")
+
+
 # keys of a run's config.json that are not run parameters, and run-directory bookkeeping
-CONFIG_FILE_SKIPPED = ("dataset-dir", "resume")
+CONFIG_FILE_SKIPPED = ("dataset-dir", "resume", "overwrite")
 
 
 def _line_of(text: str, key: str) -> int | None:

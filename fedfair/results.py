@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from fedfair.metrics import METRIC_NAMES, GroupCounts, fairness_from_counts, json_safe
-from fedfair.uncertainty import client_intervals, generator, mean_interval
+from fedfair.metrics import METRIC_NAMES, GroupCounts, fairness_from_counts, fairness_many, json_safe
+from fedfair.uncertainty import generator, intervals_many, mean_interval
 
 SUMMARY = "summary.json"
 STATUS = "status.json"
@@ -50,6 +49,14 @@ class ClientEval:
     def fairness(self) -> dict[str, dict[str, Any]]:
         """{attribute: full fairness_from_counts result}."""
         return {a: fairness_from_counts(t, with_pairs=True) for a, t in self.groups.items()}
+
+
+def fairness_all(evals: Sequence[ClientEval], with_pairs: bool = True) -> list[dict[str, dict[str, Any]]]:
+    """:meth:`ClientEval.fairness` of every evaluation, computed at once (:func:`fedfair.metrics.fairness_many`
+    over all their tables): the same dicts, one per evaluation."""
+    tables = [t for e in evals for t in e.groups.values()]
+    computed = iter(fairness_many(tables, with_pairs=with_pairs))
+    return [{a: next(computed) for a in e.groups} for e in evals]
 
 
 def fairness_summary(full: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
@@ -87,9 +94,10 @@ def mean_intervals(clients: Sequence[Mapping[str, Any]], level: float, resamples
     return out
 
 
-def client_entry(e: ClientEval) -> dict[str, Any]:
-    """One client's final figures in summary.json."""
-    full = e.fairness()
+def client_entry(e: ClientEval, full: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """One client's final figures in summary.json (``full``: its :meth:`ClientEval.fairness` when computed
+    already, e.g. by :func:`fairness_all`)."""
+    full = e.fairness() if full is None else full
     entry = {
         "client": e.client, "partition_id": e.partition_id, "n_train": e.n_train, "n_test": e.n_test,
         "model": e.model, "accuracy": e.accuracy, "loss": e.loss, "cluster": e.cluster,
@@ -130,55 +138,65 @@ class RunRecorder:
     config: dict[str, Any]
     echo: bool = True
     started: float = field(default_factory=time.time)
+    _claim: Any = field(default=None, init=False, repr=False, compare=False)  # fedfair.outdirs.Claim while open
 
     @staticmethod
-    def check_out_dir(out: str | os.PathLike[str]) -> Path:
-        """Before any work, creating nothing: ``out`` is usable as a run directory (a new or empty directory, or
-        a previous fedfair run's, which :meth:`open` replaces) and can be written; else FileExistsError /
-        PermissionError naming the fix."""
-        text = str(out)
-        if "\x00" in text:
-            raise PermissionError("--out: the path contains a NUL character; choose another --out")
-        too_long = [part for part in Path(text).parts if len(os.fsencode(part)) > 255]
-        if too_long or len(os.fsencode(text)) > 4000:
-            raise PermissionError(f"--out: the path is too long ({len(text)} characters"
-                                  f"{', a part over 255 bytes' if too_long else ''}); choose a shorter --out")
-        out = Path(out).expanduser().resolve()
-        if out.exists() and not out.is_dir():
-            raise FileExistsError(f"--out {out} is a file; choose a directory")
-        if out.exists() and any(out.iterdir()) and not (out / STATUS).is_file():
-            raise FileExistsError(f"{out} exists, is not empty and is not a fedfair run directory; choose another --out")
-        existing = out  # nothing is created here: the nearest existing ancestor must be a writable directory
-        while not existing.exists():
-            existing = existing.parent
-        if not existing.is_dir():
-            raise PermissionError(f"cannot write the run directory {out} ({existing} is a file); choose another --out")
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise PermissionError(f"cannot write the run directory {out} ({existing} is not writable); choose "
-                                  f"another --out")
-        return out
+    def check_out_dir(out: str | os.PathLike[str], overwrite: bool | None = None) -> Path:
+        """Before any work, creating nothing: ``out`` is usable as a run directory under fedfair's output-directory
+        policy (:mod:`fedfair.outdirs`: a new or empty directory, or a run directory fedfair wrote and no other
+        process is writing; a complete run only with ``overwrite``, None: not checked here) and can be written;
+        else a one-line :class:`fedfair.outdirs.OutDirError` naming the fix."""
+        from fedfair.outdirs import check
 
-    def open(self, resume: bool = False) -> "RunRecorder":
-        """Create (or reuse a previous fedfair run's) directory and mark it running; with ``resume`` keep what
-        the interrupted run wrote (its checkpoint, metrics and config) instead."""
+        return check(out, "run", overwrite=overwrite, what="the run directory")
+
+    def open(self, resume: bool = False, overwrite: bool | None = None) -> "RunRecorder":
+        """Claim the directory (:func:`fedfair.outdirs.claim`: locked while the run writes, fedfair's files of an
+        earlier run replaced, a complete one only with ``overwrite`` (default: the ``overwrite`` run parameter),
+        files fedfair did not write kept) and mark it running; with ``resume`` keep what the interrupted run wrote
+        (its checkpoint, metrics and config) instead."""
+        from fedfair.outdirs import claim
+
         out = self.out_dir = Path(self.out_dir).expanduser().resolve()
+        if overwrite is None:
+            overwrite = bool(self.config.get("overwrite"))
         if resume:
             if not (out / STATUS).is_file():
                 raise FileNotFoundError(f"--resume {out}: not a fedfair run directory (no {STATUS})")
+            self._claim = claim(out, "run", resume=True, flag="--resume", what="the run directory")
             self._status("running")
             return self
-        self.check_out_dir(out)
-        if out.exists() and any(out.iterdir()):  # a previous fedfair run's directory: replaced
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
+        self._claim = claim(out, "run", overwrite=overwrite, clear_files=True, what="the run directory")
         _atomic_write(out / CONFIG, json.dumps(json_safe(self.config), indent=2, sort_keys=True))
         self._status("running")
         (out / METRICS).write_text("")
         return self
 
-    def truncate_metrics(self, last_round: int) -> None:
-        """Keep the metrics.jsonl rows of rounds up to ``last_round`` (a resumed run repeats the later ones)."""
+    def release(self, complete: bool = False) -> None:
+        """Let go of the run directory (its lock); ``complete`` marks it a complete run first."""
+        held = getattr(self, "_claim", None)
+        if held is not None:
+            self._claim = None
+            try:
+                if complete:
+                    held.done()
+            finally:
+                held.release()
+
+    def metrics_bytes(self) -> int:
+        """The size of metrics.jsonl now (a checkpoint records it: :meth:`truncate_metrics`)."""
         path = self.out_dir / METRICS
+        return path.stat().st_size if path.is_file() else 0
+
+    def truncate_metrics(self, last_round: int, size: int | None = None) -> None:
+        """Keep the metrics.jsonl rows written up to the checkpoint a resumed run continues from: its first
+        ``size`` bytes (recorded with the checkpoint), else (an older checkpoint) the rows of rounds up to
+        ``last_round``. A resumed run repeats what came later."""
+        path = self.out_dir / METRICS
+        if size is not None and path.is_file() and 0 <= int(size) <= path.stat().st_size:
+            with open(path, "r+b") as handle:
+                handle.truncate(int(size))
+            return
         lines = path.read_text().splitlines() if path.is_file() else []
         kept = [line for line in lines if line.strip() and json.loads(line).get("round", 0) <= last_round]
         _atomic_write(path, "".join(line + "\n" for line in kept))
@@ -199,8 +217,8 @@ class RunRecorder:
     def record_round(self, server_round: int, evals: Sequence[ClientEval], stage: str = "evaluate") -> None:
         """Append one metrics.jsonl row per (client, model) and log the round's averages."""
         rows = []
-        for e in sorted(evals, key=lambda e: (e.partition_id, e.task, e.model)):
-            full = e.fairness()
+        ordered = sorted(evals, key=lambda e: (e.partition_id, e.task, e.model))
+        for e, full in zip(ordered, fairness_all(ordered, with_pairs=False)):  # the rows keep no pairs
             rows.append(
                 {
                     "round": server_round, "stage": stage, "client": e.client, "partition_id": e.partition_id,
@@ -233,7 +251,8 @@ class RunRecorder:
 
     def finish(self, evals: Sequence[ClientEval], clusters: Sequence[Sequence[str]] | None = None,
                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Write summary.json (final per-client figures and their means), the plot, and mark complete.
+        """Write summary.json (final per-client figures and their means), the plots (unless the ``plots`` run
+        parameter is false), and mark complete.
 
         With one task: ``clients`` (one entry per client) and ``mean``. With
         several tasks (several models per client): ``tasks`` = {task: {clients,
@@ -241,11 +260,16 @@ class RunRecorder:
         """
         by_task: dict[str, list[dict[str, Any]]] = {}
         level, resamples = float(self.config.get("ci-level", 0.95)), int(self.config.get("ci-resamples", 0))
-        for e in sorted(evals, key=lambda e: (e.task, e.partition_id)):
-            entry = client_entry(e)
-            if resamples:  # bootstrap over the client's test rows, from its confusion counts
-                rng = generator(int(self.config.get("seed", 0)), "client", e.client, e.model)  # equal evaluations: equal intervals
-                entry["ci"] = client_intervals(e.accuracy, e.n_test, e.groups, level, resamples, rng)
+        ordered = sorted(evals, key=lambda e: (e.task, e.partition_id))
+        entries = [client_entry(e, full) for e, full in zip(ordered, fairness_all(ordered, with_pairs=False))]
+        if resamples:  # bootstrap over each client's test rows, from its confusion counts (all clients at once)
+            seed = int(self.config.get("seed", 0))
+            intervals = intervals_many([e.accuracy for e in ordered], [e.n_test for e in ordered],
+                                       [e.groups for e in ordered], level, resamples,
+                                       [generator(seed, "client", e.client, e.model) for e in ordered])  # equal evaluations: equal intervals
+            for entry, ci in zip(entries, intervals):
+                entry["ci"] = ci
+        for e, entry in zip(ordered, entries):
             by_task.setdefault(e.task, []).append(entry)
         summary: dict[str, Any] = {
             "strategy": self.config["strategy"],
@@ -278,22 +302,29 @@ class RunRecorder:
         summary.update(extra or {})
         _atomic_write(self.out_dir / SUMMARY, json.dumps(json_safe(summary), indent=2, sort_keys=True))
         try:
-            for task, part in task_views(summary):
-                if any(c["fairness"] for c in part["clients"]):  # image tasks have no sensitive attribute
-                    plot_accuracy_vs_fairness(part, self.out_dir / (PLOT if not task else f"{task}_{PLOT}"))
-            if summary.get("task_accuracy"):
-                plot_task_accuracy(summary, self.out_dir / TASK_PLOT)
-            if summary.get("allocation"):
-                plot_allocation(summary, self.out_dir / ALLOCATION_PLOT)
+            if self.config.get("plots", True):  # plots=false (fedfair compare / bench: their reports draw their own)
+                self._plot(summary)
         except Exception as err:  # a plot failure must not lose the results
             self.log(f"[yellow]plot not written: {err}[/yellow]")
         self._status("complete", wall_seconds=summary["wall_seconds"])
+        self.release(complete=True)
         return summary
+
+    def _plot(self, summary: Mapping[str, Any]) -> None:
+        """The run's figures: accuracy against fairness (one per task), the tasks' accuracy, the allocation."""
+        for task, part in task_views(summary):
+            if any(c["fairness"] for c in part["clients"]):  # image tasks have no sensitive attribute
+                plot_accuracy_vs_fairness(part, self.out_dir / (PLOT if not task else f"{task}_{PLOT}"))
+        if summary.get("task_accuracy"):
+            plot_task_accuracy(summary, self.out_dir / TASK_PLOT)
+        if summary.get("allocation"):
+            plot_allocation(summary, self.out_dir / ALLOCATION_PLOT)
 
     def fail(self, error: BaseException) -> None:
         """Mark the run failed, with the error, and remove a partial summary."""
         (self.out_dir / SUMMARY).unlink(missing_ok=True)
         self._status("failed", error=f"{type(error).__name__}: {error}")
+        self.release()
 
 
 # clients named next to their point up to this many (1,000 labels took seconds to draw and hid the points)

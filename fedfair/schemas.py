@@ -105,19 +105,54 @@ class ManifestModel(_Schema):
     def _consistent(self) -> "ManifestModel":
         if len(set(self.features)) != len(self.features):
             raise ValueError("features: a column is listed twice")
+        if self.label in self.features:
+            raise ValueError(f"features: the label column {self.label!r} is listed among the features (a model "
+                             f"would read the answer); remove it from features")
+        if self.label in self.sensitive:
+            raise ValueError(f"sensitive: {self.label!r} is the label column; a sensitive attribute must be another "
+                             f"column")
+        shared = [a for a in self.sensitive if a in self.features]
+        if shared:
+            raise ValueError(f"features: the sensitive attribute {shared[0]!r} is listed among the features; remove "
+                             f"it (rebuild with --sensitive-as-features to give models an encoded copy)")
         names = [c.name for c in self.clients]
         if len(set(names)) != len(names):
             twice = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f"clients: names {twice[:5]} appear twice; client names must be distinct")
+        seen: dict[str, int] = {}
+        for k, client in enumerate(self.clients):
+            where = os.path.normpath(client.dir)
+            if where in seen:
+                first = seen[where]
+                raise ValueError(f"clients[{k}].dir: {client.dir!r} is also the directory of clients[{first}] "
+                                 f"({self.clients[first].name!r}); every client needs its own directory")
+            seen[where] = k
+        for attr, spec in self.sensitive.items():
+            if len({(isinstance(v, str), v) for v in spec.values}) != len(spec.values):  # 1 == 1.0, not '1'
+                raise ValueError(f"sensitive.{attr}.values: a value is listed twice ({list(spec.values)})")
         if self.input_shape is not None and math.prod(self.input_shape) != len(self.features):
             raise ValueError(f"input_shape {self.input_shape} does not match the {len(self.features)} feature columns")
         return self
 
 
+# a task's (and a task dataset directory's) name: letters, digits, - _ . + (no '/', no '..': a task set writes one
+# directory per task under its --out)
+PLAIN_NAME = re.compile(r"\w[\w.+-]*")
+
+
+def plain_name(value: str, where: str) -> str:
+    """``value`` when it is a plain name (:data:`PLAIN_NAME`), else a DatasetError naming ``where``."""
+    if not isinstance(value, str) or not PLAIN_NAME.fullmatch(value):
+        raise DatasetError(f"{where}: {value!r} is not a plain name: use letters, digits, '-', '_', '.' or '+' "
+                           f"(no '/' or '..'), e.g. mnist")
+    return value
+
+
 class TaskEntry(_Schema):
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)  # e.g. "stand_in": what a task stands in for
 
-    name: str = Field(min_length=1, description="a non-empty string")
+    name: str = Field(min_length=1, pattern=f"^{PLAIN_NAME.pattern}$",
+                      description="a plain name: letters, digits, - _ . + (no '/' or '..')")
     dataset: str | None = Field(None, min_length=1, description="a dataset directory inside the task set (default: the task's name)")
     model: ModelSpec | None = Field(None, description='a model spec, e.g. {"model": "cnn"}, or absent')
 
@@ -151,6 +186,9 @@ class CheckpointMeta(_Schema):
     round: int = Field(ge=0, description="the last completed round")
     arrays: str = Field(pattern=r"^checkpoint-[0-9]+\.npz$", description="checkpoint-<round>.npz, a file in the run directory")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="the SHA-256 of the arrays file and the state (64 hex digits)")
+    # what the run started from (absent in checkpoints of older fedfair versions: not compared then)
+    dataset_fingerprint: dict[str, Any] | None = Field(None, description="the dataset's fingerprint: sha256, files, bytes")
+    params: dict[str, Any] | None = Field(None, description="the run's parameters that decide its results")
     state: Any = None
 
     @field_validator("state")

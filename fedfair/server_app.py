@@ -32,6 +32,10 @@ def run_server(grid: Grid, run_config: Mapping[str, Any], echo: bool = True) -> 
     if params["dataset"]:
         dataset_dir = str(resolve_dataset(params["dataset"], params["seed"], data_root=params["data-root"] or None))
     out_dir = params["out-dir"] or str(default_out_dir(params["strategy"]))
+    if params["resume"]:  # the same dataset and parameters as the run it continues, before its directory is touched
+        from fedfair.strategies.checkpoint import check_resume
+
+        check_resume(Path(out_dir), params, dataset_dir)
     recorder = RunRecorder(Path(out_dir), {**params, "dataset-dir": dataset_dir}, echo=echo).open(resume=params["resume"])
     recorder.log(f"fedfair: {params['strategy']} on {params['dataset'] or 'node-config datasets'}, "
                  f"{params['rounds']} rounds, seed {params['seed']} -> {recorder.out_dir}")

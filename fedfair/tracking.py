@@ -95,15 +95,36 @@ def export_run(run_dir: Path, logdir: Path, writer_class: Any) -> None:
 
 def export_tensorboard(run_dirs: Sequence[Path], logdir: Path, base: Path | None = None) -> Path:
     """Every run directory into ``logdir``, each a TensorBoard run named by its path under ``base`` (else its
-    name); returns ``logdir``. Open with ``tensorboard --logdir LOGDIR``."""
+    name); returns ``logdir``. Open with ``tensorboard --logdir LOGDIR``.
+
+    ``logdir`` follows fedfair's output-directory policy (:mod:`fedfair.outdirs`): a new or empty directory or an
+    earlier export's, which this one adds to. A re-export of the same run directory replaces its earlier event
+    files; another run whose name is taken (two runs in folders of the same name) gets the name with ``-2``,
+    ``-3``, ... instead, so no export replaces another's."""
+    from fedfair.outdirs import claim
+
     writer = writer_class()
-    logdir = Path(logdir)
-    for run_dir in run_dirs:
-        run_dir = Path(run_dir).resolve()
-        name = run_dir.relative_to(base.resolve()) if base and run_dir.is_relative_to(base.resolve()) else Path(run_dir.name)
-        target = logdir / name
-        if target.exists():  # a re-export replaces the run's earlier event files
-            for old in target.glob("events.out.tfevents.*"):
-                old.unlink()
-        export_run(run_dir, target, writer)
-    return logdir
+    sources = list(dict.fromkeys(Path(run_dir).resolve() for run_dir in run_dirs))  # a run given twice: once
+    for run_dir in sources:  # every run readable before anything is written
+        if not all((run_dir / name).is_file() for name in ("summary.json", "config.json", "metrics.jsonl")):
+            raise TrackingError(f"{run_dir}: not a finished fedfair run (no summary.json, config.json or "
+                                f"metrics.jsonl); export finished runs only")
+    with claim(logdir, "tensorboard", flag="--logdir", what="the TensorBoard logdir") as held:
+        exports = dict(held.marker.get("exports", {}))  # name in the logdir -> the run directory exported there
+        taken = set()
+        for run_dir in sources:
+            name = run_dir.relative_to(base.resolve()) if base and run_dir.is_relative_to(base.resolve()) else Path(run_dir.name)
+            key, k = name.as_posix(), 1
+            while key in taken or exports.get(key, str(run_dir)) != str(run_dir) or \
+                    (key not in exports and (held.path / key).exists()):
+                k += 1
+                key = f"{name.as_posix()}-{k}"
+            taken.add(key)
+            exports[key] = str(run_dir)
+            target = held.path / key
+            if target.exists():  # a re-export replaces the run's earlier event files (fedfair's own)
+                for old in target.glob("events.out.tfevents.*"):
+                    old.unlink()
+            export_run(run_dir, target, writer)
+        held.done(exports=exports)
+    return held.path

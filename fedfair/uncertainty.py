@@ -5,7 +5,9 @@ each sensitive attribute's confusion table (``GroupCounts``: tp, fp, tn, fn per 
 rows with replacement is therefore a multinomial draw of n over those cells with the observed cell shares;
 each resample's metrics follow from its table without the model or the rows. Accuracy is a binomial draw of
 n rows with the observed accuracy. B resamples are drawn at once and the metrics computed for all of them as
-one array (:func:`fedfair.metrics.pair_gaps` on a B x G x 4 stack), so an interval costs microseconds.
+one array (:func:`fedfair.metrics.pair_gaps` on a B x G x 4 stack), so an interval costs microseconds. A run's
+clients are done together (:func:`intervals_many`, the same numbers as :func:`client_intervals` client by client:
+each client's own generator draws its resamples, the metrics and percentiles are computed for all of them at once).
 
 The interval is the percentile bootstrap interval [q(a/2), q(1 - a/2)] of the resampled values, a = 1 -
 level, over the resamples in which the metric is defined (a group may be absent from a resample); ``defined``
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from fedfair.metrics import METRIC_NAMES, GroupCounts, pair_gaps
+from fedfair.metrics import METRIC_NAMES, GroupCounts, group_rates, pair_gaps
 
 
 def generator(seed: int, *names: Any) -> np.random.Generator:
@@ -81,6 +83,128 @@ def client_intervals(accuracy: float, n_test: int, groups: Mapping[str, GroupCou
         out["fairness"][attribute] = {m: _as_list(percentile_interval(d, level)) for m, d in draws.items()}
         out["defined"][attribute] = {m: float(np.isfinite(d).mean()) for m, d in draws.items()}
     return out
+
+
+def percentile_intervals(draws: np.ndarray, level: float) -> np.ndarray:
+    """:func:`percentile_interval` of every row of ``draws`` (R x B) at once: R x 2, NaN rows where no draw is
+    finite. The same numbers: rows whose draws are all finite go through one np.quantile along the rows, the
+    others are sorted and grouped by their count m of finite draws, each group's first m columns through one
+    np.quantile (a quantile depends only on the sorted values)."""
+    draws = np.asarray(draws, dtype=np.float64)
+    finite = np.isfinite(draws)
+    count = finite.sum(axis=-1)
+    alpha = 1.0 - level
+    q = [alpha / 2, 1 - alpha / 2]
+    out = np.full((len(draws), 2), np.nan)
+    full = count == draws.shape[-1]
+    if full.any() and draws.shape[-1]:
+        out[full] = np.quantile(draws[full], q, axis=-1).T
+    partial = np.flatnonzero((count > 0) & ~full)
+    if len(partial):
+        ordered = np.sort(np.where(finite[partial], draws[partial], np.inf), axis=-1)  # the finite ones first
+        for size in np.unique(count[partial]).tolist():
+            rows = count[partial] == size
+            out[partial[rows]] = np.quantile(ordered[rows, :size], q, axis=-1).T
+    return out
+
+
+def stack_metric_draws(stacks: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`metric_draws` of a stack of resampled tables (... x G x 4, e.g. K clients x B resamples), without
+    the multi-class rule: {metric: ... attribute-level values}, bit for bit the max over the defined pairs of
+    :func:`fedfair.metrics.pair_gaps` (max and min are exact, the gaps are computed by the same operations),
+    with less work: a gap |r_a - r_b| is largest for the largest and the smallest defined rate (floating-point
+    subtraction is monotone), so SP, EqOp and AD are the range of the defined rates and EO the larger of the
+    TPR and FPR ranges over the groups where both are defined (its pairs need both groups' TPR and FPR); only
+    AOD, a sum of two gaps, takes every pair, one pair at a time. NaN where no pair is defined. The groups are
+    moved to the first axis so that each reduction runs over contiguous rows."""
+    r = group_rates(stacks)
+    rate = {key: np.ascontiguousarray(np.moveaxis(r[key], -1, 0))
+            for key in ("selection_rate", "tpr", "fpr", "tnr", "accuracy")}  # G x ...
+    n_groups, shape = len(rate["tpr"]), rate["tpr"].shape[1:]
+    if n_groups < 2:
+        return {metric: np.full(shape, np.nan) for metric in METRIC_NAMES}
+
+    def spread(x: np.ndarray) -> np.ndarray:
+        defined = np.count_nonzero(~np.isnan(x), axis=0)
+        return np.where(defined >= 2, np.abs(np.fmax.reduce(x, axis=0) - np.fmin.reduce(x, axis=0)), np.nan)
+
+    both = ~np.isnan(rate["tpr"]) & ~np.isnan(rate["fpr"])  # TNR is defined exactly where FPR is
+    tpr, tnr = rate["tpr"], rate["tnr"]
+    aod = np.full(shape, np.nan)
+    for a, b in zip(*np.triu_indices(n_groups, k=1)):  # fmax skips the NaN (undefined) pairs
+        np.fmax(aod, (np.abs(tpr[a] - tpr[b]) + np.abs(tnr[a] - tnr[b])) / 2.0, out=aod)
+    return {
+        "sp": spread(rate["selection_rate"]),
+        "eqop": spread(tpr),
+        "eo": np.fmax(spread(np.where(both, tpr, np.nan)), spread(np.where(both, rate["fpr"], np.nan))),
+        "aod": aod,
+        "ad": spread(rate["accuracy"]),
+    }
+
+
+def intervals_many(accuracies: Sequence[float], n_tests: Sequence[int], groups: Sequence[Mapping[str, GroupCounts]],
+                   level: float, resamples: int, rngs: Sequence[np.random.Generator],
+                   chunk_cells: int = 1_000_000) -> list[dict[str, Any]]:
+    """:func:`client_intervals` of many clients (the k-th: ``accuracies[k]``, ``n_tests[k]``, ``groups[k]``,
+    ``rngs[k]``), the same numbers: each client's resamples are drawn with its own generator in the same order
+    (the accuracy's binomial, then each attribute's multinomial), and the rest is done for the stack of
+    clients: the metrics by :func:`stack_metric_draws` once per table shape on K x B x G x 4, the percentiles
+    by :func:`percentile_intervals`. Clients are taken in chunks of about ``chunk_cells`` resampled cells."""
+    out: list[dict[str, Any]] = []
+    start = 0
+    while start < len(groups):
+        stop, cells = start, 0
+        while stop < len(groups) and (stop == start or cells < chunk_cells):
+            cells += resamples * sum(int(np.size(t.counts)) for t in groups[stop].values())
+            stop += 1
+        out += _intervals_chunk(accuracies[start:stop], n_tests[start:stop], groups[start:stop], level, resamples,
+                                rngs[start:stop])
+        start = stop
+    return out
+
+
+def _intervals_chunk(accuracies: Sequence[float], n_tests: Sequence[int], groups: Sequence[Mapping[str, GroupCounts]],
+                     level: float, resamples: int, rngs: Sequence[np.random.Generator]) -> list[dict[str, Any]]:
+    rows: list[np.ndarray] = []  # every draw vector (B), its percentiles taken at once at the end
+    accuracy_row: list[int | None] = []
+    tables: dict[tuple[int, ...], list[tuple[int, str, bool, np.ndarray]]] = {}  # shape -> (client, attribute, multiclass, B x G x 4)
+    for k, (accuracy, n_test, client_groups, rng) in enumerate(zip(accuracies, n_tests, groups, rngs)):
+        accuracy_row.append(None)
+        if n_test > 0 and math.isfinite(accuracy):
+            accuracy_row[k] = len(rows)
+            rows.append(rng.binomial(n_test, min(max(accuracy, 0.0), 1.0), size=resamples) / n_test)
+        for attribute, table in client_groups.items():
+            stack = resample_tables(table.counts, resamples, rng)
+            # a group with no row in any resample has no rate in any: its pairs are all undefined, so leaving it
+            # out changes no metric (and spares the work of the absent values of a many-valued attribute)
+            stack = stack[:, stack.any(axis=(0, 2))] if stack.ndim == 3 else stack
+            tables.setdefault(stack.shape, []).append((k, attribute, table.multiclass, stack))
+    metric_row: dict[tuple[int, str], dict[str, int]] = {}
+    for members in tables.values():
+        gaps = stack_metric_draws(np.stack([stack for *_, stack in members]))  # K x B per metric
+        for metric in METRIC_NAMES:
+            draws = gaps[metric]
+            for (k, attribute, multiclass, _), row in zip(members, draws):
+                metric_row.setdefault((k, attribute), {})[metric] = len(rows)
+                rows.append(np.full(resamples, np.nan) if multiclass and metric != "ad" else row)
+    matrix = np.stack(rows) if rows else np.empty((0, resamples))
+    bounds = percentile_intervals(matrix, level).tolist()
+    defined = np.isfinite(matrix).mean(axis=-1).tolist() if resamples else [math.nan] * len(rows)
+    out = []
+    for k, client_groups in enumerate(groups):
+        ci: dict[str, Any] = {"accuracy": None, "fairness": {}, "defined": {}}
+        if accuracy_row[k] is not None:
+            ci["accuracy"] = _bounds(bounds[accuracy_row[k]]) or []
+        for attribute in client_groups:
+            where = metric_row[(k, attribute)]
+            ci["fairness"][attribute] = {m: _bounds(bounds[where[m]]) for m in METRIC_NAMES}
+            ci["defined"][attribute] = {m: defined[where[m]] for m in METRIC_NAMES}
+        out.append(ci)
+    return out
+
+
+def _bounds(pair: Sequence[float]) -> list[float] | None:
+    return None if math.isnan(pair[0]) else [pair[0], pair[1]]
 
 
 def mean_interval(values: Sequence[float | None], level: float, resamples: int,

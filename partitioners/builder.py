@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,6 +119,10 @@ class BuildSpec:
     def validate(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
             raise DatasetError(f"seed must be an integer in [0, 2**31), got {self.seed!r}")
+        label = self.label or self.source_options.get("label")
+        sensitive = self.sensitive or self.source_options.get("sensitive")
+        check_roles(label if isinstance(label, str) else None,
+                    list(sensitive) if isinstance(sensitive, (list, tuple)) else [], self.drop_columns, self.categorical)
         if self.setting not in SETTINGS:
             raise DatasetError(f"setting must be one of {SETTINGS}, got {self.setting!r}")
         if self.standardise not in STANDARDISE:
@@ -148,6 +153,25 @@ def read_table_file(path: str | os.PathLike[str], what: str) -> Any:
 
 
 # ----- steps -------------------------------------------------------------------
+def check_roles(label: str | None, sensitive: Sequence[str], drop_columns: Sequence[str] = (),
+                categorical: Sequence[str] = ()) -> None:
+    """The label, the sensitive attributes and the features are different columns: a sensitive attribute is not
+    the label, and --drop-columns / --categorical name neither (each a one-line error naming the flags)."""
+    if label is not None and label in sensitive:
+        raise DatasetError(f"--sensitive {','.join(sensitive)} lists the label column {label!r} (--label): a "
+                           f"sensitive attribute must be another column; remove {label!r} from --sensitive")
+    if len(set(sensitive)) != len(sensitive):
+        raise DatasetError(f"--sensitive {','.join(sensitive)} lists a column twice")
+    for flag, columns in (("--drop-columns", drop_columns), ("--categorical", categorical)):
+        if label is not None and label in columns:
+            raise DatasetError(f"{flag} lists the label column {label!r}: the label is never a feature; remove "
+                               f"{label!r} from {flag}")
+        taken = [c for c in columns if c in sensitive]
+        if taken:
+            raise DatasetError(f"{flag} lists the sensitive attribute {taken[0]!r} (--sensitive); remove it from "
+                               f"{flag} (--sensitive-as-features gives models an encoded copy)")
+
+
 def resolve_mapping(mapping: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``{attr: preset name | {"map": {...}, "labels": {...}} | {from: to}}`` -> explicit form."""
     out = {}
@@ -170,6 +194,12 @@ def map_values(frame: pd.DataFrame, attr: str, rule: Mapping[str, Any]) -> pd.Se
     column = frame[attr]
     keys = column.map(lambda v: str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v))
     table = {str(k): v for k, v in rule["map"].items()}
+    if "*" not in table:  # a partial map would leave the other values as they are, mixed with the mapped codes
+        unmapped = sorted(set(keys) - set(table), key=lambda k: (len(k), k))
+        if unmapped:
+            raise DatasetError(f"--map {attr}: value(s) {unmapped[:10]} of {attr!r} have no mapping (it maps "
+                               f"{', '.join(list(table)[:10])}); map every value or give a default, e.g. "
+                               f"{attr}={{\"1\": 1, \"*\": 2}}")
     mapped = keys.map(lambda k: table.get(k, table.get("*", None)))
     keep = mapped.isna()
     if keep.any():
@@ -192,6 +222,7 @@ def _integral(column: pd.Series) -> pd.Series:
 def normalise_clients(src: SourceData, drop_columns: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
     """Step 3: label -> 0/1 (``src.positive`` = 1; a multi-class source keeps its class indices 0..C-1),
     integer sensitive codes, ``drop_columns`` removed."""
+    check_roles(src.label, list(src.sensitive), drop_columns)
     clients: dict[str, pd.DataFrame] = {}
     for name, frame in src.clients.items():
         frame = frame.drop(columns=[c for c in drop_columns if c in frame.columns])
@@ -205,6 +236,10 @@ def normalise_clients(src: SourceData, drop_columns: Sequence[str] = ()) -> dict
         for attr in src.sensitive:
             frame[attr] = _integral(frame[attr])
         clients[name] = frame.reset_index(drop=True)
+    if src.num_classes == 2 and not any(f[src.label].any() for f in clients.values()):
+        seen = sorted({str(v) for f in src.clients.values() for v in pd.unique(f[src.label])[:20]})
+        raise DatasetError(f"--positive {src.positive!r}: no row's label {src.label!r} equals it (every label would "
+                           f"be 0); the label's values include {seen[:10]}: set --positive to the one meaning 1")
     return clients
 
 
@@ -253,7 +288,12 @@ def _scaled_clients(scale: Mapping[str, Any], natural: Sequence[str]) -> set[str
 
 # ----- the builder ---------------------------------------------------------------
 def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceData | None = None) -> Path:
-    """Build ``spec`` into the directory ``out`` (atomic: nothing half-written is left)."""
+    """Build ``spec`` into the directory ``out`` (atomic: nothing half-written is left). ``out`` is new or empty,
+    or claimed by this process (:func:`fedfair.outdirs.claim`); checked before any work."""
+    from fedfair.outdirs import check, holds
+
+    if not holds(out):
+        check(out, "dataset")
     spec.validate()
     src = source or load_source(spec.source, seed=spec.seed, **spec.load_options())
     label, sensitive = src.label, list(src.sensitive)
@@ -288,9 +328,7 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
         value_labels[attr] = {str(k): str(v) for k, v in labels.items()}
 
     # 3. label -> 0/1, sensitive codes -> ints
-    clients = normalise_clients(src, spec.drop_columns)
-    if src.num_classes == 2 and not any(f[label].any() for f in clients.values()):
-        raise DatasetError(f"label {label!r}: no row equals the positive value {src.positive!r}; set --positive")
+    clients = normalise_clients(src, spec.drop_columns)  # the positive value present, roles distinct
     natural = list(clients)
 
     # 4. bias exacerbation (drop before flip), on the natural clients
@@ -321,6 +359,10 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
         keep = set(spec.keep_clients)
         parts = [p for p in parts if p[0] in keep]
         steps.append({"step": "keep-clients", "kept": len(parts)})
+    twice = [(n, k) for n, k in Counter(p[0] for p in parts).items() if k > 1]
+    if twice:
+        raise DatasetError(f"client name {twice[0][0]!r} is given to {twice[0][1]} clients (by rename_clients or "
+                           f"--partition); client names must be distinct: rename them")
 
     # 6-7. setting and caps
     held_out = set(_test_client_names([p[0] for p in parts], spec.test_clients, spec.seed)) if spec.setting == "cross-device" else set()

@@ -29,6 +29,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,6 +310,11 @@ def load_csv_dir(
     names = [_client_name(p) for p in frames]
     if all(n.endswith("_0") for n in names):
         names = [n[:-2] for n in names]
+    twice = [n for n, k in Counter(names).items() if k > 1]
+    if twice:
+        files_of = [f.name for f, n in zip(frames, names) if n == twice[0]]
+        raise DatasetError(f"csv-dir {root}: files {files_of} all give client {twice[0]!r} (a client is its file "
+                           f"name without .csv[.gz]); remove or rename all but one")
     if states:
         wanted = [s.strip() for s in states]
         unknown = [s for s in wanted if s not in names]
@@ -343,7 +349,8 @@ def load_csv_dir(
 
 
 # ----- synthetic-acs -----------------------------------------------------------
-def synthetic_acs(states: Sequence[str] | None = None, seed: int = 0, rows_per_state: int = 2000, **_: Any) -> SourceData:
+def synthetic_acs(states: Sequence[str] | None = None, seed: int = 0, rows_per_state: int = 2000,
+                  sensitive: Sequence[str] = ("SEX", "RAC1P"), **_: Any) -> SourceData:
     """Offline ACSIncome-schema data (SYNTHETIC) with state-to-state heterogeneity.
 
     Per state the generator draws: a size (``rows_per_state`` x a log-normal
@@ -353,8 +360,13 @@ def synthetic_acs(states: Sequence[str] | None = None, seed: int = 0, rows_per_s
     log-odds of PINCP > 50k for women and for each non-White code. Features
     follow the ACSIncome codes (AGEP, COW, SCHL, MAR, OCCP, POBP, RELP, WKHP,
     SEX, RAC1P); the label depends on schooling, hours, age and the gaps, so
-    both the labels and models trained on them carry state-specific bias.
+    both the labels and models trained on them carry state-specific bias. ``sensitive`` picks the sensitive
+    attributes among the columns (as for ``acs``); the others stay features.
     """
+    columns = ("AGEP", "COW", "SCHL", "MAR", "OCCP", "POBP", "RELP", "WKHP", "SEX", "RAC1P")
+    absent = [a for a in sensitive if a not in columns]
+    if absent:
+        raise DatasetError(f"sensitive attribute(s) {absent} are not columns of synthetic-acs; columns: {', '.join(columns)}")
     rng = np.random.default_rng(seed)
     national = np.array([0.62, 0.12, 0.01, 0.003, 0.007, 0.06, 0.002, 0.08, 0.05])
     clients = {}
@@ -384,7 +396,8 @@ def synthetic_acs(states: Sequence[str] | None = None, seed: int = 0, rows_per_s
             "WKHP": wkhp, "SEX": sex.astype(float), "RAC1P": race.astype(float), "PINCP": label,
         })
     return SourceData(
-        clients=clients, label="PINCP", positive=True, sensitive=["SEX", "RAC1P"], value_labels=dict(ACS_VALUE_LABELS),
+        clients=clients, label="PINCP", positive=True, sensitive=list(sensitive),
+        value_labels={a: ACS_VALUE_LABELS[a] for a in sensitive if a in ACS_VALUE_LABELS},
         info={"kind": "synthetic-acs", "note": "SYNTHETIC data with the ACSIncome schema, not census data",
               "rows_per_state": rows_per_state},
         synthetic=True,
@@ -516,6 +529,7 @@ SOURCES = {
     **{name: (lambda name: lambda **options: image_source(name, **options))(name)
        for name in ("mnist", "fashion-mnist", "emnist", "cifar10", "digits")},
 }
+IMAGE_SOURCES = ("mnist", "fashion-mnist", "emnist", "cifar10", "digits")
 
 
 def load_source(kind: str, **options: Any) -> SourceData:
@@ -537,6 +551,14 @@ def load_source(kind: str, **options: Any) -> SourceData:
         inspect.signature(loader).bind(**options)
     except TypeError as err:
         raise DatasetError(f"source {kind!r}: {err} (see fedfair data build --help)") from None
+    given_roles = {k: options[k] for k in ROLE_OPTIONS if options.get(k) is not None}
+    if kind in SOURCES:
+        accepted = source_options(kind)
+        ignored = [k for k in options if k not in accepted and k not in ROLE_OPTIONS and k != "seed"]
+        if ignored:
+            raise DatasetError(f"source {kind!r} does not use {_flag(ignored[0])}: remove it ({kind} reads "
+                               f"{', '.join(_flag(k) for k in sorted(accepted - {'seed'})) or 'no option'})")
+        options = {k: v for k, v in options.items() if k in accepted}  # label / sensitive it fixes: checked below
     for key in ("path", "acs_root", "data_root"):
         if options.get(key) is not None and not isinstance(options[key], (str, os.PathLike)):
             raise DatasetError(f"source {kind!r}: option {key!r} must be a path (text), got {options[key]!r:.60}")
@@ -550,4 +572,42 @@ def load_source(kind: str, **options: Any) -> SourceData:
     if not isinstance(data, SourceData):
         raise DatasetError(f"source {kind!r} returned a {type(data).__name__}, not a "
                            f"fedfair.partitioners.sources.SourceData")
+    if kind in SOURCES:  # a source with its own label / sensitive attributes: a different --label is not used
+        own = {"label": data.label, "positive": data.positive, "sensitive": list(data.sensitive)}
+        for key, value in given_roles.items():
+            if key not in source_options(kind) and not _same_role(value, own[key]):
+                what = {"label": "label", "positive": "positive label value", "sensitive": "sensitive attributes"}[key]
+                raise DatasetError(f"source {kind!r} has its own {what} ({own[key]!r}) and does not use {_flag(key)} "
+                                   f"{value!r}: remove {_flag(key)}")
     return data
+
+
+ROLE_OPTIONS = ("label", "positive", "sensitive")
+_FLAGS = ("path", "split", "natural_client", "task", "year", "horizon", "states", "acs_root", "data_root",
+          "rows_per_state", *ROLE_OPTIONS)
+
+
+def _flag(option: str) -> str:
+    """The ``fedfair data build`` flag of a source option (``source_options.<name>`` of a spec file otherwise)."""
+    return "--" + option.replace("_", "-") if option in _FLAGS else f"source_options.{option}"
+
+
+def _same_role(given: Any, own: Any) -> bool:
+    if isinstance(own, list):
+        return [str(v) for v in (given if isinstance(given, (list, tuple)) else [given])] == [str(v) for v in own]
+    return str(given) == str(own)
+
+
+def source_options(kind: str) -> set[str]:
+    """The options a builtin source reads (its loader's named parameters); any other is an error, not ignored."""
+    if kind == "hf":
+        from fedfair.partitioners.hf import load_hf_source as loader
+    elif kind == "ci-mnist":
+        from fedfair.partitioners.ci_mnist import ci_mnist_source as loader
+    elif kind in IMAGE_SOURCES:
+        loader = image_source
+    else:
+        loader = SOURCES[kind]
+    named = {name for name, p in inspect.signature(loader).parameters.items()
+             if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)}
+    return named - ({"name"} if loader is image_source else set())

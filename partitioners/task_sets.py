@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fedfair.data import DatasetError, read_manifest
+from fedfair.schemas import plain_name
 from fedfair.tasks import write_task_set
 from fedfair.partitioners.builder import BuildSpec, build_dataset
 from fedfair.partitioners.builtins import image_spec
@@ -59,18 +59,18 @@ TASK_SETS: dict[str, list[str]] = {
 }
 
 
-def _staging(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+def _staging(out: Path) -> Any:
+    """A staging directory beside ``out`` (fedfair.outdirs: removed however the build ends)."""
+    from fedfair.outdirs import staging
+
+    return staging(out, "task-set")
 
 
 def _publish(tmp: Path, out: Path) -> Path:
-    if out.exists():
-        if not (out / "tasks.json").is_file() and any(out.iterdir()):
-            raise DatasetError(f"{out} exists and is not a task set; choose another --out")
-        shutil.rmtree(out)
-    os.rename(tmp, out)
-    return out
+    """The finished task set in place at ``out`` (fedfair.outdirs: a new / empty / claimed directory only)."""
+    from fedfair.outdirs import publish
+
+    return publish(tmp, out, "task-set", last=("tasks.json",))
 
 
 def build_task_set(name: str, out: str | os.PathLike[str], seed: int = 0, data_root: str | None = None,
@@ -91,8 +91,7 @@ def build_image_tasks(out: str | os.PathLike[str], name: str, tasks: Sequence[st
     if unknown:
         raise DatasetError(f"unknown image task(s) {unknown}; valid: {', '.join(TASKS)}")
     out = Path(out).expanduser().resolve()
-    tmp = _staging(out)
-    try:
+    with _staging(out) as tmp:
         entries = []
         for task in tasks:
             image_set, variant, stand_in = TASKS[task]
@@ -103,9 +102,6 @@ def build_image_tasks(out: str | os.PathLike[str], name: str, tasks: Sequence[st
         write_task_set(tmp, name, [str(k) for k in range(clients)], entries,
                        source={"paper": paper, "clients": clients, "rows_per_task": limit, "seed": seed})
         return _publish(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 ACS_PROBLEMS = ("ACSIncome", "ACSEmployment", "ACSHealthInsurance", "ACSPublicCoverage")
@@ -144,8 +140,7 @@ def build_acs_tasks(out: str | os.PathLike[str], seed: int = 0, acs_root: str | 
                     max_test: int = 1000, **_: Any) -> Path:
     """Build ``acs-tasks`` into ``out`` (atomic); clients are the states every task has."""
     out = Path(out).expanduser().resolve()
-    tmp = _staging(out)
-    try:
+    with _staging(out) as tmp:
         specs = acs_task_specs(seed, acs_root, data_root, states, max_train, max_test)
         built = {}
         for task, spec, _ in specs:
@@ -158,9 +153,6 @@ def build_acs_tasks(out: str | os.PathLike[str], seed: int = 0, acs_root: str | 
         write_task_set(tmp, "acs-tasks", clients, entries, source={"acs_root": acs_root, "max_train": max_train,
                                                                    "max_test": max_test, "seed": seed})
         return _publish(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def combine_task_set(out: str | os.PathLike[str], tasks: Sequence[tuple[str, str, dict[str, Any] | None]],
@@ -168,19 +160,20 @@ def combine_task_set(out: str | os.PathLike[str], tasks: Sequence[tuple[str, str
     """A task set from built dataset directories: ``tasks`` = [(task name, dataset dir, model spec or None)]."""
     if not tasks:
         raise DatasetError("give at least one TASK=DATASET_DIR")
+    for task, _, _ in tasks:
+        plain_name(task, "task name")  # each task is copied to OUT/<task>: a path would write elsewhere
+    names = [task for task, _, _ in tasks]
+    if len(set(names)) != len(names):
+        raise DatasetError(f"task names {names} repeat a name; give every task its own name")
     out = Path(out).expanduser().resolve()
-    tmp = _staging(out)
-    try:
+    with _staging(out) as tmp:
         clients: list[str] = []
         entries = []
         for task, directory, model in tasks:
             manifest = read_manifest(directory)
             clients += [c for c in manifest.client_names if c not in clients]
-            shutil.copytree(manifest.root, tmp / task)
+            shutil.copytree(manifest.root, tmp / task, ignore=shutil.ignore_patterns(".fedfair-lock"))
             entries.append({"name": task, "dataset": task, **({"model": model} if model else {})})
         write_task_set(tmp, name or out.name, clients, entries,
                        source={"combined_from": {t: str(Path(d).resolve()) for t, d, _ in tasks}})
         return _publish(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from fedfair.data import FORMAT_VERSION, MANIFEST, SPLITS, DatasetError, read_manifest
+from fedfair.outdirs import publish, staging
 
 
 def write_federated_dataset(
@@ -40,7 +39,9 @@ def write_federated_dataset(
 
     The directory is written to a temporary sibling and renamed into place, so a
     reader never sees a half-written dataset; if ``out`` appears meanwhile (a
-    concurrent builder won), the finished copy is kept and ours is discarded.
+    concurrent builder won), the finished copy is kept and ours is discarded. An
+    existing ``out`` is written only when this process claimed it
+    (:func:`fedfair.outdirs.claim`): then fedfair's own entries are replaced.
 
     ``roles`` (cross-device) marks clients that only train (``"train"``: no
     test split) or are held out for testing (``"test"``: no train split);
@@ -51,9 +52,7 @@ def write_federated_dataset(
     out = Path(out).expanduser().resolve()
     columns = list(features) + [label] + list(sensitive)
     entries = []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staging(out, "dataset") as tmp:  # removed however this ends; a killed writer's is removed by the next
         for idx, (client_name, splits) in enumerate(clients):
             role = roles.get(str(client_name), "both")
             needed = {"both": ("train", "test"), "train": ("train",), "test": ("test",)}.get(role)
@@ -102,21 +101,7 @@ def write_federated_dataset(
         from fedfair.partitioners.datasheet import DATASHEET, datasheet_text
 
         (tmp / DATASHEET).write_text(datasheet_text(tmp))  # a new build: no audit yet
-        if out.exists():
-            if (out / MANIFEST).is_file():
-                shutil.rmtree(out)
-            elif any(out.iterdir()):
-                raise DatasetError(f"{out} exists and is not a fedfair dataset; choose another --out")
-            else:
-                out.rmdir()
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if not (out / MANIFEST).is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        publish(tmp, out, "dataset", last=(MANIFEST,))  # fedfair.outdirs: only into a new / empty / claimed directory
     read_manifest(out)
     return out
 

@@ -28,11 +28,11 @@ import numpy as np
 from flwr.app import Message
 
 from fedfair import protocol as p
-from fedfair.config import Param
 from fedfair.strategies.aggregation import weighted_average
 from fedfair.strategies.base import NodeInfo
 from fedfair.strategies.fedavg import FedAvgStrategy
 from fedfair.strategies.nodes import ClientError
+from fedfair.strategies.specs import SPECS
 
 
 def project_to_simplex(v: np.ndarray) -> np.ndarray:
@@ -55,10 +55,7 @@ class AFLStrategy(FedAvgStrategy):
     """One global model for the worst mixture of the clients: lambda-weighted aggregation, lambda ascent."""
 
     name = "afl"
-    extra_params = {
-        "afl-lambda-lr": Param(float, 0.1, "AFL: step size gamma_lambda of the ascent on the mixture weights lambda",
-                               "float > 0", lambda x: x > 0),
-    }
+    extra_params = SPECS["afl"].params
 
     def setup(self, grid: Any) -> None:
         super().setup(grid)

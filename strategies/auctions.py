@@ -74,8 +74,8 @@ def check_bids(bids: np.ndarray, budget: float | None = None) -> np.ndarray:
     present = bids[~np.isnan(bids)]
     if np.any((present < 0) | (present > 1)):
         raise ValueError("bids must lie in [0, 1] (NaN = the user does not bid for the task)")
-    if budget is not None and not budget > 0:
-        raise ValueError(f"the budget must be > 0, got {budget}")
+    if budget is not None and not (budget > 0 and np.isfinite(budget)):
+        raise ValueError(f"the budget must be > 0 and finite, got {budget}")
     nobody = np.flatnonzero(np.isnan(bids).all(axis=0))
     if len(nobody):
         raise ValueError(f"nobody bids for task(s) {nobody.tolist()}: give every task at least one bid or drop it")

@@ -48,7 +48,7 @@ from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
-from fedfair.config import COMMON_PARAMS, MITIGATIONS, Param, ParamError, hidden_sizes
+from fedfair.config import Param, ParamError, hidden_sizes
 from fedfair.local import objective_class
 from fedfair.local.base import LocalObjective
 from fedfair.models import build_model
@@ -59,6 +59,7 @@ from fedfair.strategies.messaging import MessagingMixin
 from fedfair.strategies.nodes import ClientError, NodeInfo, Traffic
 from fedfair.strategies.plugins import PluginLog
 from fedfair.strategies.scoring import ScoringMixin
+from fedfair.strategies.specs import param_components
 from fedfair.strategies.state import StateMixin
 
 __all__ = ["ClientError", "Deployed", "FedFairStrategy", "ModelScore", "NodeInfo"]
@@ -68,7 +69,8 @@ class FedFairStrategy(MessagingMixin, ScoringMixin, StateMixin):
     """Base class: subclasses set ``name`` and override the round template's hooks (or :meth:`run`)."""
 
     name: ClassVar[str] = ""
-    # the strategy's own run parameters (its plug-ins declare theirs)
+    # the strategy's own run parameters (its plug-ins declare theirs); a builtin's are declared in
+    # strategies/specs.py (SPECS[name].params), read there by the listings without importing the strategy
     extra_params: ClassVar[dict[str, Param]] = {}
     # client-side plug-ins (fedfair.local): composed for local training / run before evaluation
     objectives: ClassVar[tuple[str, ...]] = ("sgd",)
@@ -99,10 +101,7 @@ class FedFairStrategy(MessagingMixin, ScoringMixin, StateMixin):
     def param_components(cls) -> dict[str, dict[str, Param]]:
         """The parameters a run of this strategy reads, by component: common, the strategy, its plug-ins
         (and the client-side mitigations any run may add)."""
-        components = {"common": dict(COMMON_PARAMS), f"strategy {cls.name}": dict(cls.extra_params)}
-        for plugin in dict.fromkeys([*cls.objectives, *([cls.adapt] if cls.adapt else []), *MITIGATIONS, "dp"]):
-            components[f"local {plugin}"] = dict(objective_class(plugin).params)
-        return components
+        return param_components(cls.name, cls.extra_params, cls.objectives, cls.adapt)
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:

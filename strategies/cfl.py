@@ -37,24 +37,17 @@ from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
-from fedfair.config import Param
 from fedfair.strategies.aggregation import cluster_averages, flatten
 from fedfair.strategies.base import Deployed, FedFairStrategy, NodeInfo
 from fedfair.strategies.clustering import cluster_lists, deploy_clusters, hierarchical_clusters, named
+from fedfair.strategies.specs import SPECS
 
 
 class CFLCosineStrategy(FedFairStrategy):
     """Clustered FL with cosine-similarity bipartitions when FL stalls."""
 
     name = "cfl-cosine"
-    extra_params = {
-        "cfl-eps1": Param(float, 0.4, "CFL-Cosine: split only if the norm of the cluster's mean update is below eps1",
-                          "float > 0", lambda x: x > 0),
-        "cfl-eps2": Param(float, 1.6, "CFL-Cosine: split only if the largest client update norm is above eps2",
-                          "float >= 0", lambda x: x >= 0),
-        "cfl-warmup": Param(int, 5, "CFL-Cosine: no split before this round", "integer >= 0", lambda x: x >= 0),
-        "cfl-min-size": Param(int, 3, "CFL-Cosine: smallest cluster that may be split", "integer >= 2", lambda x: x >= 2),
-    }
+    extra_params = SPECS["cfl-cosine"].params
 
     # ----- the round template's hooks ----------------------------------------
     def setup(self, grid: Grid) -> None:

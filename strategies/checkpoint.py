@@ -17,8 +17,10 @@ No pickle: reading a checkpoint never runs code from the file. The state is two 
 - ``checkpoint-<round>.npz``: every array (model weights as the exact bytes Flower's ``Array`` holds, numpy
   arrays), read with ``numpy.load(allow_pickle=False)``;
 - ``checkpoint.json``: the format version, the fedfair version, strategy, dataset and round, the name and
-  SHA-256 of the arrays file, and the state as a JSON tree whose non-JSON values are tagged (``{"~": "tuple",
-  ...}``, ``{"~": "array", ...}``, fedfair's own dataclasses and helper objects by class name, rebuilt field by
+  SHA-256 of the arrays file, the dataset's fingerprint and the run's parameters (what a resume checks:
+  :func:`check_resume`; absent in checkpoints of older versions, which are accepted without), and the state
+  as a JSON tree whose non-JSON values are tagged (``{"~": "tuple", ...}``, ``{"~": "array", ...}``, fedfair's
+  own dataclasses and helper objects by class name, rebuilt field by
   field without calling any constructor; only classes of the ``fedfair`` package).
 
 A strategy of another package that keeps objects of its own classes returns them as arrays and JSON values
@@ -290,8 +292,11 @@ def checksum(arrays: bytes, state: Any) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(out_dir: Path, payload: Mapping[str, Any], strategy: str = "", dataset: str = "") -> None:
-    """Write the payload (``round`` plus any state) atomically: arrays file, then checkpoint.json."""
+def save_checkpoint(out_dir: Path, payload: Mapping[str, Any], strategy: str = "", dataset: str = "",
+                    fingerprint: Mapping[str, Any] | None = None, params: Mapping[str, Any] | None = None) -> None:
+    """Write the payload (``round`` plus any state) atomically: arrays file, then checkpoint.json; with it the
+    dataset's ``fingerprint`` (:func:`dataset_fingerprint`) and the run's ``params`` (those :func:`check_resume`
+    compares), when given."""
     out_dir = Path(out_dir)
     payload = dict(payload)
     shared: dict[int, int] = {}
@@ -304,8 +309,12 @@ def save_checkpoint(out_dir: Path, payload: Mapping[str, Any], strategy: str = "
     server_round = int(payload.get("round", 0))
     arrays_name = f"checkpoint-{server_round}.npz"
     meta = {"format": FORMAT, "fedfair_version": _version(), "strategy": strategy or str(payload.get("strategy", "")),
-            "dataset": dataset, "round": server_round, "arrays": arrays_name, "sha256": checksum(data, tree),
-            "state": tree}
+            "dataset": dataset, "round": server_round, "arrays": arrays_name, "sha256": checksum(data, tree)}
+    if fingerprint is not None:
+        meta["dataset_fingerprint"] = dict(fingerprint)
+    if params is not None:
+        meta["params"] = compared_params(params)
+    meta["state"] = tree
     _write(out_dir / arrays_name, data)
     _write(out_dir / CHECKPOINT, json.dumps(meta, allow_nan=False).encode())
     for old in out_dir.glob("checkpoint-*.npz"):
@@ -418,3 +427,107 @@ def remap_nodes(value: Any, ids: Mapping[int, int]) -> Any:
         remapped.__dict__.update({k: remap_nodes(v, ids) for k, v in vars(value).items()})
         return remapped
     return value
+
+
+# ----- what a resumed run must share with the run it continues ---------------------------------
+# Run parameters a resumed run may change (``fedfair run --resume DIR --set engine=ray``): they decide where and
+# how fast the rounds run, not what they compute (batch-clients: the same weights to float rounding; the
+# timeouts: how long the server waits; plots: whether the figures are drawn at the end).
+RESUME_MAY_DIFFER = ("engine", "batch-clients", "device", "client-num-cpus", "client-num-gpus", "timeout",
+                     "round-timeout", "plots")
+# where the run is (its directory may have been moved, the raw files live elsewhere now) and the resume switches
+# themselves: not compared either (the dataset's fingerprint checks the data itself)
+_NOT_COMPARED = frozenset({*RESUME_MAY_DIFFER, "resume", "overwrite", "out-dir", "data-root", "dataset-dir"})
+
+
+def compared_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of a run that a resume must keep: every scalar one but :data:`RESUME_MAY_DIFFER` and the
+    run's location."""
+    return {k: v for k, v in sorted(params.items()) if k not in _NOT_COMPARED
+            and (v is None or (isinstance(v, (str, bool, int, float)) and not (isinstance(v, float) and not math.isfinite(v))))}
+
+
+_FINGERPRINTS: dict[tuple[Any, ...], dict[str, Any]] = {}  # (files and their stat) -> fingerprint, this process
+
+
+def _dataset_files(root: Path) -> list[tuple[str, Path]]:
+    """(name, path) of every file a run reads from the dataset ``root``: its manifest and each client's split files
+    (a task set: tasks.json and each task's dataset, named ``<task>/...``)."""
+    from fedfair.data import MANIFEST, SPLITS, read_manifest
+    from fedfair.tasks import TASKS_FILE, is_task_set, read_task_set
+
+    if is_task_set(root):
+        files = [(TASKS_FILE, root / TASKS_FILE)]
+        for task in read_task_set(root).tasks:
+            files += [(f"{task.name}/{name}", path) for name, path in _dataset_files(Path(task.dataset_dir))]
+        return files
+    manifest = read_manifest(root)
+    files = [(MANIFEST, manifest.root / MANIFEST)]
+    for entry in manifest.spec.clients:
+        where = manifest.client_dir(entry)
+        for split in SPLITS:
+            path = where / f"{split}.parquet"
+            if path.is_file():
+                files.append((f"{entry.dir}/{split}.parquet", path))
+    return files
+
+
+def dataset_fingerprint(dataset_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The fingerprint of the data a run reads: {"sha256", "files", "bytes"}; None without a dataset (deployments'
+    node-config datasets).
+
+    SHA-256 of the manifest (tasks.json) and of every client's split files, their names, sizes and contents, not
+    their modification times: a dataset rebuilt with the same rows (a builtin's cache cleared and rebuilt, a copy
+    made with ``cp -r``) keeps its fingerprint, one rebuilt with other rows does not. Hashing runs at ~1 GB/s, a
+    few milliseconds for the tabular datasets, well under a second for the image ones, and once per process for
+    files whose size and modification time did not change (cached)."""
+    if not dataset_dir:
+        return None
+    root = Path(dataset_dir).expanduser().resolve()
+    files = _dataset_files(root)
+    stats = [(name, path.stat()) for name, path in files]
+    key = (str(root), *((name, st.st_size, st.st_mtime_ns, st.st_ino) for name, st in stats))
+    if key in _FINGERPRINTS:
+        return dict(_FINGERPRINTS[key])
+    digest = hashlib.sha256()
+    for (name, path), (_, st) in zip(files, stats):
+        digest.update(f"{name}\0{st.st_size}\0".encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    found = {"sha256": digest.hexdigest(), "files": len(files), "bytes": sum(st.st_size for _, st in stats)}
+    _FINGERPRINTS[key] = found
+    return dict(found)
+
+
+def _describe_fingerprint(found: Mapping[str, Any]) -> str:
+    return f"{str(found.get('sha256', '?'))[:12]}: {found.get('files', '?')} files, {found.get('bytes', '?')} bytes"
+
+
+def check_resume(out_dir: str | os.PathLike[str], params: Mapping[str, Any], dataset_dir: str = "",
+                 flag: str = "--resume") -> None:
+    """Before a resumed run touches its directory: the checkpoint in ``out_dir`` is of this dataset (the same
+    fingerprint) and these parameters (:func:`compared_params`), else a one-line :class:`CheckpointError` naming
+    what changed and the fix. Nothing to check without a checkpoint; a checkpoint of an older fedfair that
+    recorded no fingerprint or parameters is accepted as it is (only its strategy and dataset name are checked,
+    by :func:`load_checkpoint`)."""
+    meta = read_meta(Path(out_dir))
+    if meta is None:
+        return
+    where = Path(out_dir).expanduser().resolve()
+    recorded = meta.get("params")
+    if recorded:
+        now = compared_params(params)
+        changed = [k for k in recorded if k in now and recorded[k] != now[k]]
+        if changed:
+            listing = ", ".join(f"{k} {now[k]!r} (the run's: {recorded[k]!r})" for k in changed)
+            raise CheckpointError(f"{flag} {where}: parameters differ from the run's checkpoint: {listing}; a resume "
+                                  f"continues the run as it was configured: start a new run with another out-dir")
+    before = meta.get("dataset_fingerprint")
+    if before and dataset_dir:
+        now_found = dataset_fingerprint(dataset_dir)
+        if now_found is not None and now_found.get("sha256") != before.get("sha256"):
+            name = params.get("dataset") or dataset_dir
+            raise CheckpointError(f"{flag} {where}: the dataset {name} changed since the run started (fingerprint "
+                                  f"{_describe_fingerprint(before)} then, {_describe_fingerprint(now_found)} now, "
+                                  f"in {Path(dataset_dir).expanduser().resolve()}): rerun from scratch with a new --out")

@@ -14,11 +14,8 @@ from scipy.cluster.hierarchy import fcluster
 from scipy.cluster.hierarchy import linkage as scipy_linkage
 from scipy.spatial.distance import squareform
 
-from fedfair.config import Param
 from fedfair.strategies.nodes import NodeInfo
-
-NUM_CLUSTERS = Param(int, 2, "IFCA / Fair-FCA / FL+HC / Fair-FL+HC: number of clusters K (seed 000 uses 2); "
-                     "for FL+HC 0 = cut the tree at hc-threshold instead", "integer >= 0", lambda x: x >= 0)
+from fedfair.strategies.specs import NUM_CLUSTERS  # noqa: F401 (declared with the other parameters)
 
 
 def hierarchical_clusters(matrix: np.ndarray, threshold: float, n_clusters: int, linkage: str) -> np.ndarray:

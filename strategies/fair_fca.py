@@ -27,15 +27,16 @@ from typing import Any
 import numpy as np
 
 from fedfair.strategies.base import ModelScore, NodeInfo
-from fedfair.strategies.fairness import FAIRNESS_PARAMS, fairness_gap
+from fedfair.strategies.fairness import fairness_gap
 from fedfair.strategies.ifca import IFCAStrategy
+from fedfair.strategies.specs import SPECS
 
 
 class FairFCAStrategy(IFCAStrategy):
     """IFCA with the fairness-aware cluster identity of eq. 1."""
 
     name = "fair-fca"
-    extra_params = {**IFCAStrategy.extra_params, **FAIRNESS_PARAMS}
+    extra_params = SPECS["fair-fca"].params
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -34,11 +34,11 @@ import numpy as np
 from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 
-from fedfair.config import Param
 from fedfair.strategies.base import NodeInfo
 from fedfair.strategies.aggregation import pairwise_distances
-from fedfair.strategies.fairness import FAIRNESS_PARAMS, fairness_gap
+from fedfair.strategies.fairness import fairness_gap
 from fedfair.strategies.flhc import FLHCStrategy
+from fedfair.strategies.specs import SPECS
 
 
 def psi_from_cross(on: np.ndarray, reading: str) -> np.ndarray:
@@ -63,14 +63,7 @@ class FairFLHCStrategy(FLHCStrategy):
     """FL+HC with the fairness-aware clustering matrix of eq. 2."""
 
     name = "fair-flhc"
-    extra_params = {
-        **FLHCStrategy.extra_params,
-        **FAIRNESS_PARAMS,
-        "psi-reading": Param(str, "cross", "Fair-FL+HC: Psi_ij = worst f-gap of i's model on j's data or vice versa "
-                             "(cross, the paper's text) or max of each client's own gap (self, the printed formula)",
-                             "cross or self", lambda x: x in ("cross", "self")),
-        "hc-normalise-distance": Param(bool, False, "Fair-FL+HC: divide D by its max before mixing it with Psi"),
-    }
+    extra_params = SPECS["fair-flhc"].params
 
     def clustering_matrix(self, grid: Grid, server_round: int, nodes: list[NodeInfo],
                           models: list[ArrayRecord]) -> np.ndarray:

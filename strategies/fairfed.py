@@ -40,12 +40,12 @@ from flwr.app import Message
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
-from fedfair.config import Param
 from fedfair.metrics import GroupCounts, group_rates
 from fedfair.strategies.aggregation import weighted_average
 from fedfair.strategies.base import NodeInfo
-from fedfair.strategies.fairness import FAIRNESS_PARAMS, fairness_gap
+from fedfair.strategies.fairness import fairness_gap
 from fedfair.strategies.fedavg import FedAvgStrategy
+from fedfair.strategies.specs import SPECS
 
 RATE_OF = {"sp": ("selection_rate",), "eqop": ("tpr",), "eo": ("tpr", "fpr")}
 
@@ -80,11 +80,7 @@ class FairFedStrategy(FedAvgStrategy):
     """FairFed (Ezzeldin et al., 2023): FedAvg whose aggregation weights follow each client's fairness gap."""
 
     name = "fairfed"
-    extra_params = {
-        **{k: FAIRNESS_PARAMS[k] for k in ("fairness", "sensitive")},
-        "fairfed-beta": Param(float, 1.0, "FairFed / FairFed-AF: step beta of the weight update", "float >= 0",
-                              lambda x: x >= 0),
-    }
+    extra_params = SPECS["fairfed"].params
 
     def deltas(self, local_gap: np.ndarray, global_gap: float, local_acc: np.ndarray, global_acc: float) -> np.ndarray:
         """FairFed: |F - F_k|, or |Acc - Acc_k| where F_k is undefined."""
@@ -136,11 +132,7 @@ class FairFedAFStrategy(FairFedStrategy):
     """FairFed-AF (seed 000, Section 4.4): FairFed whose weights follow both accuracy and fairness deviations."""
 
     name = "fairfed-af"
-    extra_params = {
-        **FairFedStrategy.extra_params,
-        "fairfed-acc-weight": Param(float, 0.5, "FairFed-AF: weight lambda of the accuracy deviation in Delta_k",
-                                    "float in [0, 1]", lambda x: 0 <= x <= 1),
-    }
+    extra_params = SPECS["fairfed-af"].params
 
     def deltas(self, local_gap: np.ndarray, global_gap: float, local_acc: np.ndarray, global_acc: float) -> np.ndarray:
         lam = self.params["fairfed-acc-weight"]

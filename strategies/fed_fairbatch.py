@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from fedfair.config import Param
 from fedfair.strategies.group_weighting import GroupWeightedStrategy
+from fedfair.strategies.specs import SPECS
 
 
 def fairbatch_initial(notion: str, n: np.ndarray) -> np.ndarray:
@@ -80,11 +80,7 @@ class FedFairBatchStrategy(GroupWeightedStrategy):
 
     name = "fed-fairbatch"
     binary_attribute = True
-    extra_params = {
-        **GroupWeightedStrategy.extra_params,
-        "fairbatch-alpha": Param(float, 0.005, "Fed-FairBatch: step alpha of the cell sampling probabilities",
-                                 "float > 0", lambda x: x > 0),
-    }
+    extra_params = SPECS["fed-fairbatch"].params
 
     def initial_state(self, counts: np.ndarray) -> dict[str, Any]:
         return {"lambda": fairbatch_initial(self.notion, counts)}

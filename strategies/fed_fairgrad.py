@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from fedfair.config import Param
 from fedfair.strategies.group_weighting import GroupWeightedStrategy
+from fedfair.strategies.specs import SPECS
 
 
 def fairgrad_constants(notion: str, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,12 +69,7 @@ class FedFairGradStrategy(GroupWeightedStrategy):
     """FedAvg on FairGrad's cell weights, from multipliers of the fairness constraints updated every round."""
 
     name = "fed-fairgrad"
-    extra_params = {
-        **GroupWeightedStrategy.extra_params,
-        "fairgrad-eta": Param(float, 0.01, "Fed-FairGrad: step eta of the multipliers", "float > 0", lambda x: x > 0),
-        "fairgrad-eps": Param(float, 1e-6, "Fed-FairGrad: tolerated unfairness eps of each constraint", "float >= 0",
-                              lambda x: x >= 0),
-    }
+    extra_params = SPECS["fed-fairgrad"].params
 
     def initial_state(self, counts: np.ndarray) -> dict[str, Any]:
         k = counts.size

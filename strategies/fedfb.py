@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from fedfair.config import Param
 from fedfair.strategies.group_weighting import GroupWeightedStrategy
+from fedfair.strategies.specs import SPECS
 
 
 def fedfb_initial(n: np.ndarray) -> np.ndarray:
@@ -61,11 +61,7 @@ class FedFBStrategy(GroupWeightedStrategy):
 
     name = "fedfb"
     notions = ("sp",)
-    extra_params = {
-        **GroupWeightedStrategy.extra_params,
-        "fedfb-alpha": Param(float, 0.3, "FedFB: step alpha of the multipliers (alpha / sqrt(t) after round t)",
-                             "float > 0", lambda x: x > 0),
-    }
+    extra_params = SPECS["fedfb"].params
 
     def initial_state(self, counts: np.ndarray) -> dict[str, Any]:
         return {"lambda": fedfb_initial(counts)}

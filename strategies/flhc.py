@@ -31,29 +31,18 @@ from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
-from fedfair.config import Param, ParamError
+from fedfair.config import ParamError
 from fedfair.strategies.aggregation import cluster_averages, pairwise_distances, weighted_average
 from fedfair.strategies.base import Deployed, FedFairStrategy, NodeInfo
-from fedfair.strategies.clustering import NUM_CLUSTERS, cluster_lists, deploy_clusters, hierarchical_clusters, named
-
-LINKAGES = ("ward", "average", "complete", "single")
+from fedfair.strategies.clustering import cluster_lists, deploy_clusters, hierarchical_clusters, named
+from fedfair.strategies.specs import LINKAGES, SPECS  # noqa: F401 (LINKAGES: the accepted linkages)
 
 
 class FLHCStrategy(FedFairStrategy):
     """FedAvg for k1 rounds, cluster once on the personalised models, FedAvg per cluster for k2 rounds."""
 
     name = "flhc"
-    extra_params = {
-        "hc-k1": Param(int, 5, "FL+HC / Fair-FL+HC: FedAvg rounds before clustering (k1; k2 = rounds - k1)",
-                       "integer >= 0", lambda x: x >= 0),
-        "hc-local-epochs": Param(int, 1, "FL+HC / Fair-FL+HC: local epochs E of the personalisation step that "
-                                 "produces the models being clustered", "integer >= 1", lambda x: x >= 1),
-        "hc-threshold": Param(float, 0.35, "FL+HC / Fair-FL+HC: distance threshold of the hierarchical clustering "
-                              "(seed 000 Fig. 7 uses 0.35); ignored when num-clusters > 0", "float > 0", lambda x: x > 0),
-        "hc-linkage": Param(str, "ward", "FL+HC / Fair-FL+HC: linkage of the agglomerative clustering",
-                            ", ".join(LINKAGES), lambda x: x in LINKAGES),
-        "num-clusters": NUM_CLUSTERS,
-    }
+    extra_params = SPECS["flhc"].params
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

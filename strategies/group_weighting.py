@@ -33,9 +33,9 @@ from fedfair.config import ParamError
 from fedfair.metrics import GroupCounts
 from fedfair.strategies.base import NodeInfo
 from fedfair.strategies.evaluation import scores_message
-from fedfair.strategies.fairness import FAIRNESS_PARAMS
 from fedfair.strategies.fedavg import FedAvgStrategy
 from fedfair.strategies.nodes import ClientError
+from fedfair.strategies.specs import GROUP_WEIGHTED_PARAMS
 
 
 def cell_statistics(values: Sequence[Any], replies: Sequence[tuple[dict[str, Any], GroupCounts]]) -> dict[str, np.ndarray]:
@@ -62,7 +62,7 @@ class GroupWeightedStrategy(FedAvgStrategy):
     # the fairness notions the controller implements, and whether it needs a binary attribute
     notions: tuple[str, ...] = ("sp", "eqop", "eo")
     binary_attribute = False
-    extra_params = {k: FAIRNESS_PARAMS[k] for k in ("fairness", "sensitive")}
+    extra_params = GROUP_WEIGHTED_PARAMS
 
     # ----- the controller (subclasses) -------------------------------------------------------------
     def initial_state(self, counts: np.ndarray) -> dict[str, Any]:

@@ -35,22 +35,18 @@ from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
-from fedfair.config import Param, ParamError
+from fedfair.config import ParamError
 from fedfair.strategies.aggregation import cluster_averages
 from fedfair.strategies.base import Deployed, FedFairStrategy, ModelScore, NodeInfo
-from fedfair.strategies.clustering import NUM_CLUSTERS, cluster_lists, deploy_clusters, named
+from fedfair.strategies.clustering import cluster_lists, deploy_clusters, named
+from fedfair.strategies.specs import SPECS
 
 
 class IFCAStrategy(FedFairStrategy):
     """K cluster models; clients pick the cluster whose model scores best on their data."""
 
     name = "ifca"
-    extra_params = {
-        "num-clusters": NUM_CLUSTERS,
-        "ifca-init": Param(str, "client", "IFCA / Fair-FCA initial cluster models: client (one random client's "
-                           "local model per cluster, Algorithm 1) or random (K seeded random models)",
-                           "client or random", lambda x: x in ("client", "random")),
-    }
+    extra_params = SPECS["ifca"].params
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

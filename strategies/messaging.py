@@ -12,7 +12,8 @@
 - the failure policy: :meth:`~MessagingMixin.send` sends and waits (:func:`fedfair.strategies.nodes.send_all`);
   a client that fails or does not answer in time is left out and recorded (metrics.jsonl,
   ``failure_summary`` in summary.json); the run stops when fewer than ``min-replies`` of the messages were
-  answered.
+  answered (a dataset directory that vanished meanwhile is named as the cause), or when a train reply's loss or
+  weights are not finite (:meth:`~MessagingMixin.check_diverged`: the round, the client and the learning rate).
 
 It reads the strategy's ``params``, ``recorder``, ``dataset_dir``, ``plugins``, ``traffic``, ``failures`` and
 ``current_round`` (set by ``FedFairStrategy.__init__`` / ``run``) and calls its ``model_spec``,
@@ -22,16 +23,21 @@ It reads the strategy's ``params``, ``recorder``, ``dataset_dir``, ``plugins``, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
 from fedfair.config import ParamError
-from fedfair.data import read_manifest
-from fedfair.tasks import is_task_set, load_task_set
+from fedfair.data import MANIFEST, read_manifest
+from fedfair.schemas import DatasetError
+from fedfair.tasks import TASKS_FILE, is_task_set, load_task_set
 from fedfair.strategies.nodes import ClientError, Failure, NodeInfo, Traffic, describe_nodes, sample, send_all, wait_for_nodes
 from fedfair.strategies.plugins import PluginLog
 
@@ -171,13 +177,52 @@ class MessagingMixin:
         when fewer than ``min-replies`` of the messages were answered."""
         failed: list[Failure] = []
         timeout = float(self.params.get("round-timeout") or self.params["timeout"])
-        replies = send_all(grid, messages, self.nodes, timeout, what, self.traffic,
-                           float(self.params.get("min-replies", 1.0)), failed)
+        try:
+            replies = send_all(grid, messages, self.nodes, timeout, what, self.traffic,
+                               float(self.params.get("min-replies", 1.0)), failed)
+        except ClientError as err:
+            self.check_dataset_present(what, err)
+            raise
         if failed:
             rows = [{"round": self.current_round, "message": what, "client": f.client, "reason": f.reason} for f in failed]
             self.failures += rows
             self.recorder.record_failures(rows)
+        self.check_diverged(replies)
         return replies
+
+    def check_dataset_present(self, what: str, err: ClientError) -> None:
+        """After a round without enough replies: when the server-side dataset directory is gone (removed or moved
+        during the run), a DatasetError naming it, instead of every client's own message about it."""
+        if not self.dataset_dir:
+            return
+        root = Path(self.dataset_dir)
+        if not (root / MANIFEST).is_file() and not (root / TASKS_FILE).is_file():
+            raise DatasetError(f"{what}: the dataset {root} is gone (removed or moved during the run: no {MANIFEST}); "
+                               f"put it back and resume with: fedfair run --resume {self.recorder.out_dir}") from err
+
+    def check_diverged(self, replies: Sequence[Message]) -> None:
+        """Stop the run when a train reply's loss or any of its weights is NaN or infinite: a ClientError naming
+        the round, the client and the learning rate (a diverged model only spreads NaN to the others)."""
+        for reply in replies:
+            metrics = reply.content.metric_records.get(p.METRICS)
+            if metrics is None or p.TRAIN_LOSS not in metrics:
+                continue  # not a training reply
+            loss = metrics[p.TRAIN_LOSS]
+            what = f"train loss {loss}" if isinstance(loss, (int, float)) and not math.isfinite(loss) else ""
+            if not what:
+                for record in reply.content.array_records.values():
+                    for key, array in record.items():
+                        values = array.numpy()
+                        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+                            what = f"weights {key!r} hold {'nan' if np.isnan(values).any() else 'inf'}"
+                            break
+                    if what:
+                        break
+            if what:
+                node = self._by_id.get(reply.metadata.src_node_id)
+                client = node.client if node is not None else str(reply.metadata.src_node_id)
+                raise ClientError(f"training diverged in round {self.current_round} on client {client} ({what}): lower "
+                                  f"the learning rate (lr={float(self.params.get('lr', math.nan)):g})")
 
     def failure_summary(self) -> dict[str, Any]:
         """summary.json ``failures`` (only when a client failed): count, per client, per round."""

@@ -50,7 +50,7 @@ from flwr.app import ArrayRecord, Message
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
-from fedfair.config import Param, ParamError
+from fedfair.config import ParamError
 from fedfair.models import build_model
 from fedfair.recruitment import check_recruitment, recruit_clients
 from fedfair.results import ClientEval
@@ -58,26 +58,7 @@ from fedfair.strategies.aggregation import group_averages
 from fedfair.strategies.allocation import alpha_fair_probabilities, draw_tasks
 from fedfair.strategies.base import Deployed, FedFairStrategy, NodeInfo
 from fedfair.strategies.nodes import sample
-
-ACTIVE_RATE = Param(float, 1.0, "multi-task strategies: fraction C of clients active each round (m = C x K; seed 003 "
-                    "uses 0.35, 0.25 or 1)", "float in (0, 1]", lambda x: 0 < x <= 1)
-
-
-RECRUIT_PARAMS = {
-    "recruit": Param(str, "", "multi-task strategies: recruit clients per task before training with this auction "
-                     "(budget-fair, mmfl-max-min, gmm-fair, val-threshold, greedy-within-budget, random-within-budget; "
-                     "'' = everyone trains)", "'' or a mechanism of `fedfair auction`"),
-    "budget": Param(float, 0.0, "recruitment: total budget B shared by the tasks (bids are costs in [0, 1])",
-                    "float >= 0 (> 0 with recruit)", lambda x: x >= 0),
-    "bids": Param(str, "", "recruitment: CSV user,task,bid with the task set's client and task names"),
-    "bid-distributions": Param(str, "", "recruitment: seeded bids, one law per task: gauss:MEAN:STD, linear or uniform, "
-                               "e.g. gauss:0.5:0.2,linear"),
-    "fractional": Param(bool, True, "recruitment with mmfl-max-min: keep Algorithm 3's fractional last round"),
-    "posted-price": Param(float, 0.4, "recruitment with val-threshold: the posted price", "float in (0, 1]",
-                          lambda x: 0 < x <= 1),
-    "allow-empty-tasks": Param(bool, False, "recruitment: train the other tasks when a task recruits nobody "
-                               "(default: stop with an error)"),
-}
+from fedfair.strategies.specs import ACTIVE_RATE, RECRUIT_PARAMS, SPECS  # noqa: F401 (names of the multi-task strategies' parameters)
 
 
 class FedFairMMFLStrategy(FedFairStrategy):
@@ -85,15 +66,7 @@ class FedFairMMFLStrategy(FedFairStrategy):
 
     name = "fedfair-mmfl"
     multi_task = True
-    extra_params = {
-        "alpha": Param(float, 3.0, "FedFairMMFL: alpha of the alpha-fair allocation p_s ~ f_s^(alpha-1) (eq. 5); "
-                       "1 = uniform", "float >= 1", lambda x: x >= 1),
-        "active-rate": ACTIVE_RATE,
-        "mmfl-signal": Param(str, "accuracy", "FedFairMMFL: task loss proxy f_s: accuracy (1 - test accuracy, the "
-                             "paper's choice) or loss (mean test loss)", "accuracy or loss",
-                             lambda x: x in ("accuracy", "loss")),
-        **RECRUIT_PARAMS,
-    }
+    extra_params = SPECS["fedfair-mmfl"].params
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:

@@ -24,21 +24,17 @@ import numpy as np
 from flwr.app import Message
 
 from fedfair import protocol as p
-from fedfair.config import Param
 from fedfair.strategies.aggregation import record_of, state_of
 from fedfair.strategies.allocation import task_qffl_step
 from fedfair.strategies.mmfl_random import MMFLRandomStrategy
+from fedfair.strategies.specs import SPECS
 
 
 class MMFLQFFLStrategy(MMFLRandomStrategy):
     """Uniform allocation, task-level q-FFL aggregation."""
 
     name = "mmfl-qffl"
-    extra_params = {
-        **MMFLRandomStrategy.extra_params,
-        "mmfl-q": Param(float, 1.0, "q-FFL over tasks: fairness parameter q (0 = plain averaging)", "float >= 0",
-                        lambda x: x >= 0),
-    }
+    extra_params = SPECS["mmfl-qffl"].params
 
     def aggregate(self, server_round: int, replies: Sequence[Message]) -> None:
         for task in self.tasks:

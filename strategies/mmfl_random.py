@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedfair.strategies.mmfl import ACTIVE_RATE, RECRUIT_PARAMS, FedFairMMFLStrategy
+from fedfair.strategies.mmfl import FedFairMMFLStrategy
+from fedfair.strategies.specs import SPECS
 
 
 class MMFLRandomStrategy(FedFairMMFLStrategy):
     """Uniform client-task allocation."""
 
     name = "mmfl-random"
-    extra_params = {"active-rate": ACTIVE_RATE, **RECRUIT_PARAMS}
+    extra_params = SPECS["mmfl-random"].params
 
     def probabilities(self) -> np.ndarray:
         return np.full(len(self.tasks), 1.0 / len(self.tasks))

@@ -12,14 +12,15 @@ from collections.abc import Sequence
 
 from fedfair.strategies.allocation import round_robin_tasks
 from fedfair.strategies.base import NodeInfo
-from fedfair.strategies.mmfl import ACTIVE_RATE, RECRUIT_PARAMS, FedFairMMFLStrategy
+from fedfair.strategies.mmfl import FedFairMMFLStrategy
+from fedfair.strategies.specs import SPECS
 
 
 class MMFLRoundRobinStrategy(FedFairMMFLStrategy):
     """Active clients take the tasks in turn across rounds."""
 
     name = "mmfl-round-robin"
-    extra_params = {"active-rate": ACTIVE_RATE, **RECRUIT_PARAMS}
+    extra_params = SPECS["mmfl-round-robin"].params
 
     def allocate(self, server_round: int, active: Sequence[NodeInfo]) -> dict[str, int]:
         return round_robin_tasks([n.client for n in active], self.position, self.holds, len(self.tasks), server_round)

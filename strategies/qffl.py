@@ -23,22 +23,19 @@ from typing import Any
 from flwr.app import Message
 
 from fedfair import protocol as p
-from fedfair.config import Param
 from fedfair.strategies.aggregation import record_of, state_of
 from fedfair.strategies.allocation import qffl_step
 from fedfair.strategies.base import NodeInfo
 from fedfair.strategies.fedavg import FedAvgStrategy
 from fedfair.strategies.nodes import ClientError
+from fedfair.strategies.specs import SPECS
 
 
 class QFFLStrategy(FedAvgStrategy):
     """One global model, aggregated by q-FedAvg from each client's loss at the received model."""
 
     name = "qffl"
-    extra_params = {
-        "qffl-q": Param(float, 1.0, "q-FFL: fairness parameter q of the objective sum_k F_k^(q+1) / (q + 1) "
-                        "(0 = FedAvg's objective, unweighted)", "float >= 0", lambda x: x >= 0),
-    }
+    extra_params = SPECS["qffl"].params
 
     def train_config(self, node: NodeInfo, server_round: int) -> dict[str, Any]:
         return {p.SCORE_START: True}  # F_k(w^t) on the client's training split (Algorithm 2, line 4)

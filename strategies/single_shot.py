@@ -28,47 +28,22 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
-from fedfair.config import SENSITIVE_PARAM, Param, ParamError
+from fedfair.config import ParamError
 from fedfair.metrics import group_rates
 from fedfair.models import build_model
 from fedfair.singleshot import check_binary, parse_size, train_server_model
 from fedfair.strategies.base import Deployed, FedFairStrategy
 from fedfair.strategies.fairness import sensitive_attribute
+from fedfair.strategies.specs import SPECS
 
 SYNTHESIZE = "query.synthesize"
-
-
-def _size(text: str) -> bool:
-    try:
-        parse_size(text)
-    except ValueError:
-        return False
-    return True
 
 
 class SingleShotStrategy(FedFairStrategy):
     """Clients synthesise fair datasets once; the server trains logistic regression on their union."""
 
     name = "single-shot"
-    extra_params = {
-        "sensitive": SENSITIVE_PARAM,
-        "ss-rho-o": Param(float, 10.0, "single-shot: rho_o, penalty on the covariance of the real rows (eq. 11; "
-                          "the paper recommends 10)", "float >= 0", lambda x: x >= 0),
-        "ss-rho-s": Param(float, 0.0, "single-shot: rho_s, penalty on the covariance of the synthetic rows",
-                          "float >= 0", lambda x: x >= 0),
-        "ss-lambda-x": Param(float, 1e-4, "single-shot: lambda_x, regulariser of the synthetic features",
-                             "float >= 0", lambda x: x >= 0),
-        "ss-lambda-theta": Param(float, 1e-3, "single-shot: lambda_theta, regulariser of the inner and server "
-                                 "logistic regressions", "float >= 0", lambda x: x >= 0),
-        "ss-size": Param(str, "copy", "single-shot: synthetic rows N_s: copy ((s, y) of the real rows, x_hat from x) "
-                         "or a balanced set of a number of rows (800) or a fraction of N (0.1)",
-                         "copy, a row count or a fraction in (0, 1]", _size),
-        "ss-kmax": Param(int, 1000, "single-shot: outer Adam iterations k_max", "int >= 0", lambda x: x >= 0),
-        "ss-inner-iters": Param(int, 100, "single-shot: L-BFGS iterations per inner solve", "int >= 1",
-                                lambda x: x >= 1),
-        "ss-lr": Param(float, 0.01, "single-shot: Adam step size on the synthetic features", "float > 0",
-                       lambda x: x > 0),
-    }
+    extra_params = SPECS["single-shot"].params
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from fedfair.config import ParamError
 from fedfair.results import ClientEval
-from fedfair.strategies.checkpoint import UnencodableError, load_checkpoint, remap_nodes, save_checkpoint, state_error
+from fedfair.strategies.checkpoint import (UnencodableError, dataset_fingerprint, load_checkpoint, remap_nodes,
+                                           save_checkpoint, state_error)
 from fedfair.strategies.nodes import ClientError, NodeInfo
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ class StateMixin:
     resumed: bool
 
     # attributes that are not the algorithm's state (a resumed run takes them from its own start)
-    TRANSIENT: ClassVar[frozenset[str]] = frozenset({"params", "recorder", "dataset_dir", "nodes", "_by_id", "_dataset_clients"})
+    TRANSIENT: ClassVar[frozenset[str]] = frozenset({"params", "recorder", "dataset_dir", "nodes", "_by_id", "_dataset_clients",
+                                                     "_dataset_fingerprint"})
 
     def state_dict(self) -> dict[str, Any]:
         """The strategy's state: a mapping of arrays and JSON values (the base's: every attribute but
@@ -62,18 +64,32 @@ class StateMixin:
         vars(self).update(state)
 
     def checkpoint(self, server_round: int, evals: Sequence[ClientEval]) -> None:
-        """Write :meth:`state_dict` after ``server_round`` (:mod:`fedfair.strategies.checkpoint`)."""
+        """Write :meth:`state_dict` after ``server_round`` (:mod:`fedfair.strategies.checkpoint`), with the
+        dataset's fingerprint taken when the run started and the run's parameters (what a resume checks)."""
         state = self.state_dict()
         try:
             save_checkpoint(self.recorder.out_dir, {"strategy": self.name, "round": server_round, "state": state,
-                                                    "evals": list(evals), "nodes": {n.node_id: n.client for n in self.nodes}},
-                            strategy=self.name, dataset=str(self.params.get("dataset", "")))
+                                                    "evals": list(evals), "nodes": {n.node_id: n.client for n in self.nodes},
+                                                    "metrics_bytes": self.recorder.metrics_bytes()},
+                            strategy=self.name, dataset=str(self.params.get("dataset", "")),
+                            fingerprint=self.dataset_fingerprint(), params=self.params)
         except UnencodableError as err:
             raise state_error(type(self), state, err) from None
 
+    def dataset_fingerprint(self) -> dict[str, Any] | None:
+        """The fingerprint of the run's dataset (:func:`fedfair.strategies.checkpoint.dataset_fingerprint`), taken
+        once, when the run starts (:meth:`restore`); None without a server-side dataset."""
+        if "_dataset_fingerprint" not in vars(self):
+            dataset_dir = getattr(self, "dataset_dir", "")
+            self._dataset_fingerprint = dataset_fingerprint(dataset_dir) if dataset_dir else None
+        return self._dataset_fingerprint
+
     def restore(self) -> tuple[int, list[ClientEval]]:
         """With ``resume``: load the run directory's checkpoint into this strategy (:meth:`load_state_dict`);
-        (its round, its evaluations). (0, []) when there is nothing to resume."""
+        (its round, its evaluations). (0, []) when there is nothing to resume. The dataset's fingerprint is taken
+        here, at the start of every run (the dataset and parameters a resume needs were checked before the run
+        directory was opened: :func:`fedfair.strategies.checkpoint.check_resume` in ``run_server``)."""
+        self.dataset_fingerprint()
         if not self.params.get("resume"):
             return 0, []
         payload = load_checkpoint(self.recorder.out_dir, strategy=self.name, dataset=str(self.params.get("dataset", "")))
@@ -93,6 +109,8 @@ class StateMixin:
         ids = {old: by_client[client] for old, client in payload["nodes"].items()}
         self.load_state_dict(remap_nodes(payload["state"], ids))
         self.resumed = True  # client-side state (personal models, FairIF weights) may be gone: see the README
-        self.recorder.truncate_metrics(payload["round"])
+        # the rows written up to the checkpoint: what a later round wrote before the interruption (e.g. this
+        # round's evaluation, folded into the next round's messages) is written again by the resumed run
+        self.recorder.truncate_metrics(payload["round"], size=payload.get("metrics_bytes"))
         self.recorder.log(f"resume: continuing after round {payload['round']} of {self.params['rounds']}")
         return int(payload["round"]), remap_nodes(payload["evals"], ids)

@@ -105,7 +105,8 @@ def _cases(f, synthetic):
     }
 
 
-def test_every_bad_input_gives_one_clean_line(files, synthetic_dir, tmp_path):
+def test_every_bad_input_gives_one_clean_line(files, synthetic_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # default run directories (runs/...) here, not beside earlier ones in the checkout
     runner = CliRunner()
     cases = _cases(files, synthetic_dir)
     assert len(cases) >= 25

@@ -35,7 +35,7 @@ def test_invalid_values_name_key_and_range(assignment, message):
 
 
 def test_unknown_parameter_lists_valid_keys():
-    with pytest.raises(ParamError, match="unknown parameter.*'learning-rate'.*valid parameters: batch-size"):
+    with pytest.raises(ParamError, match="unknown parameter.*'learning-rate'.*valid parameters: batch-clients, batch-size"):
         validate_params({"learning-rate": 0.1}, COMMON_PARAMS)
 
 

@@ -48,7 +48,7 @@ def test_flwr_run_dot_runs_the_default_app(tmp_path):
     assert json.loads((out / "status.json").read_text())["status"] == "complete", done.stdout
     summary = json.loads((out / "summary.json").read_text())
     # the same run through `fedfair run`'s in-process engine gives the same summary
-    direct = simulate({"rounds": 2, "out-dir": str(tmp_path / "direct")}, num_supernodes=8, echo=False)
+    direct = simulate({"rounds": 2, "out-dir": str(tmp_path / "direct"), "batch-clients": False}, num_supernodes=8, echo=False)
     assert _strip(summary) == _strip(json.loads(json.dumps(direct)))
     assert not pids_with(str(tmp_path / "flwr-home"))
 
@@ -62,7 +62,7 @@ def test_flwr_run_dot_runs_the_fair_clustering_strategies(tmp_path, config):
     _, out = _flwr_run_dot(tmp_path, text)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["strategy"] == config["strategy"] and summary["clusters"]
-    direct = simulate({**config, "out-dir": str(tmp_path / "direct")}, num_supernodes=8, echo=False)
+    direct = simulate({**config, "out-dir": str(tmp_path / "direct"), "batch-clients": False}, num_supernodes=8, echo=False)
     assert _strip(summary) == _strip(json.loads(json.dumps(direct)))
 
 
@@ -149,7 +149,8 @@ def test_task_set_through_flwr_run_dot_and_deployment(digit_task_set, tmp_path):
     _, out = _flwr_run_dot(tmp_path / "sim", f"strategy='fedfair-mmfl' dataset='{digit_task_set}' rounds=2 {recruit}")
     summary = json.loads((out / "summary.json").read_text())
     direct = simulate({"strategy": "fedfair-mmfl", "dataset": str(digit_task_set), "rounds": 2, "recruit": "mmfl-max-min",
-                       "budget": 2.0, "bid-distributions": "uniform,linear", "out-dir": str(tmp_path / "direct")},
+                       "budget": 2.0, "bid-distributions": "uniform,linear", "out-dir": str(tmp_path / "direct"),
+                       "batch-clients": False},
                       num_supernodes=8, echo=False)
     assert _strip(summary) == _strip(json.loads(json.dumps(direct)))
     winners = summary["recruitment"]["winners"]

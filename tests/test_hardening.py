@@ -266,9 +266,9 @@ def test_no_pickle_load_on_user_files():
 def test_private_keys_are_written_owner_only(tmp_path):
     from fedfair.certificates import write_certificates
 
-    (tmp_path / "node-1.key").write_text("old")
-    os.chmod(tmp_path / "node-1.key", 0o644)  # an existing file is narrowed before the key is written
-    written = write_certificates(tmp_path, ["127.0.0.1"], nodes=2)
+    write_certificates(tmp_path, ["127.0.0.1"], nodes=2)
+    os.chmod(tmp_path / "node-1.key", 0o644)  # an existing file is narrowed before the key is written (--force)
+    written = write_certificates(tmp_path, ["127.0.0.1"], nodes=2, force=True)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in written}
     assert {n for n, m in modes.items() if m == 0o600} == {"ca.key", "server.key", "node-1.key", "node-2.key"}
     assert all(m & 0o077 == 0 for n, m in modes.items() if n.endswith(".key"))

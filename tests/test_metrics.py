@@ -186,3 +186,79 @@ def test_intersection_with_declared_values_reports_absent_combinations():
     expected = oracle(y.tolist(), p.tolist(), labels.tolist(), sorted(set(labels.tolist())))
     assert report["sp"] == pytest.approx(expected["sp"][0], abs=1e-12)
     assert report["undefined_pairs"]["sp"] == 9  # 2 absent groups: 4 + 4 pairs with a present one, 1 between them
+
+
+# ----- many clients at once (fairness_many): the same dicts as fairness_from_counts, table by table -----------------
+
+def _random_tables(seed: int, count: int = 600) -> list[GroupCounts]:
+    """Tables as clients send them: shared value lists (ints, strings, 1 / 1.0 / True, which print differently),
+    groups absent or without positives / negatives (undefined pairs), one group or none, multi-class tables and
+    soft (float) counts."""
+    rng = np.random.default_rng(seed)
+    value_lists = [[1, 2], [1, 2, 3, 4, 5, 6, 7, 8, 9], ["a", "b", "c"], [1.0, 2.0], [True, False], [0], [], ["x|y", 5]]
+    tables = []
+    for _ in range(count):
+        values = list(value_lists[rng.integers(len(value_lists))])
+        counts = rng.integers(0, 5, size=(len(values), 4)) * (rng.random((len(values), 4)) < 0.6)
+        counts[rng.random(len(values)) < 0.3] = 0  # absent groups
+        kind = rng.random()
+        if kind < 0.15:  # multi-class: correct / wrong per group
+            counts[:, 1:3] = 0
+            tables.append(GroupCounts(values, counts, multiclass=True))
+        elif kind < 0.25:  # soft counts (expected confusion tables)
+            tables.append(GroupCounts(values, counts * rng.random(counts.shape)))
+        else:
+            tables.append(GroupCounts(values, counts.astype(np.int64)))
+    return tables
+
+
+def _identical(a, b) -> bool:
+    """Equal dicts with the same key order and floats equal to the last bit (json.dumps writes repr(float))."""
+    return a == b and json.dumps(a) == json.dumps(b)
+
+
+@pytest.mark.parametrize("with_pairs", [True, False])
+def test_fairness_many_gives_exactly_fairness_from_counts_for_every_table(with_pairs):
+    from fedfair.metrics import fairness_many
+
+    tables = _random_tables(3)
+    many = fairness_many(tables, with_pairs=with_pairs)
+    one = [fairness_from_counts(t, with_pairs=with_pairs) for t in tables]
+    assert len(many) == len(one)
+    assert all(_identical(a, b) for a, b in zip(many, one))
+    # the cases the random tables are meant to hold all occur
+    assert any(r.get("undefined", {}).get("sp") for r in one) and any(r.get("undefined", {}).get("eo") for r in one)
+    assert any(math.isnan(r["sp"]) for r in one) and any(r["sp_pair"] for r in one)
+    assert any("only one group" in r.get("undefined", {}).get("sp", [""])[0] for r in one)
+    assert any(r.get("undefined", {}).get("sp") == ["no data"] for r in one)
+    assert any(r.get("undefined", {}).get("sp", [""])[0].startswith("multi-class") for r in one)
+    assert fairness_many([]) == []
+
+
+def test_fairness_many_keeps_values_that_compare_equal_apart():
+    from fedfair.metrics import fairness_many
+
+    counts = np.array([[3, 1, 2, 0], [0, 2, 1, 3]])
+    tables = [GroupCounts([1, 2], counts), GroupCounts([1.0, 2.0], counts), GroupCounts([True, 2], counts)]
+    many = fairness_many(tables)
+    assert [r["sp_pair"] for r in many] == [[1, 2], [1.0, 2.0], [True, 2]]
+    assert [list(r["n"]) for r in many] == [["1", "2"], ["1.0", "2.0"], ["True", "2"]]
+    assert all(_identical(a, fairness_from_counts(t)) for a, t in zip(many, tables))
+
+
+def test_recorder_fairness_of_all_evaluations_equals_each_evaluation_s_own():
+    from fedfair.results import ClientEval, fairness_all
+
+    tables = _random_tables(5, 300)
+    evals = [ClientEval(client=f"c{k}", partition_id=k, n_train=10, n_test=10, model="global", loss=0.5,
+                        accuracy=0.7, groups={"a": tables[2 * k], "b": tables[2 * k + 1]} if k % 7 else {})
+             for k in range(150)]
+    assert all(_identical(a, e.fairness()) for a, e in zip(fairness_all(evals), evals))
+
+
+def test_json_safe_replaces_nan_and_numpy_scalars_recursively():
+    from fedfair.metrics import json_safe
+
+    data = {"a": [1, True, None, "x", np.int64(2), float("nan"), np.float32(0.5)], 3: (np.bool_(True), [2.5])}
+    assert json_safe(data) == {"a": [1, True, None, "x", 2, None, 0.5], "3": [True, [2.5]]}
+    assert type(json_safe(data)["a"][4]) is int

@@ -26,7 +26,7 @@ def test_a_run_keeps_its_scope_and_ignores_other_strategies_keys():
 
 
 def test_unknown_and_out_of_range_keys_are_errors_even_outside_the_scope():
-    with pytest.raises(ParamError, match=r"unknown parameter\(s\) \['gama'\]; parameters of fedavg: batch-size"):
+    with pytest.raises(ParamError, match=r"unknown parameter\(s\) \['gama'\]; parameters of fedavg: batch-clients, batch-size"):
         run_params({"strategy": "fedavg", "gama": 0.3})
     with pytest.raises(ParamError, match="parameter 'gamma' = 2.0 is out of range"):
         run_params({"strategy": "fedavg", "gamma": 2.0})

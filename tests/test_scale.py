@@ -43,7 +43,7 @@ def test_exchange_returns_as_soon_as_the_last_reply_arrived_and_stops_at_the_tim
 def test_the_client_loader_parses_a_manifest_once_per_process(synthetic_dir, monkeypatch):
     from fedfair import data
 
-    data._load_client_cached.cache_clear()
+    data._load_client_at.cache_clear()
     data._manifest_cached.cache_clear()
     calls = []
     original = data.read_manifest

@@ -37,7 +37,10 @@ class Recorder:
     def log(self, line: str) -> None:
         self.lines.append(line)
 
-    def truncate_metrics(self, server_round: int) -> None:
+    def metrics_bytes(self) -> int:
+        return 0
+
+    def truncate_metrics(self, server_round: int, size: int | None = None) -> None:
         self.truncated = server_round
 
 

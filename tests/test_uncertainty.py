@@ -80,3 +80,110 @@ def test_compare_marks_only_differences_the_intervals_support():
             {"label": "c", "ci": {"accuracy": [0.80, 0.85], "fairness": {"s": {"sp": [0.15, 0.30]}}}}]
     mark_differences(rows)
     assert [r["differs"] for r in rows] == [[], ["sp:s"], ["accuracy"]]
+
+
+# ----- many clients at once (intervals_many): the same numbers as client_intervals, client by client ---------------
+
+def _random_clients(seed: int, count: int = 120):
+    """(accuracy, n_test, groups) of clients: absent groups, undefined pairs, one-group and empty attributes,
+    multi-class tables, no test rows, an undefined accuracy, attribute sets that differ between clients."""
+    from fedfair.metrics import GroupCounts
+
+    rng = np.random.default_rng(seed)
+
+    def table(n_values: int) -> GroupCounts:
+        counts = rng.integers(0, 6, size=(n_values, 4)) * (rng.random((n_values, 4)) < 0.6)
+        counts[rng.random(n_values) < 0.3] = 0
+        multiclass = bool(rng.random() < 0.1)
+        if multiclass:
+            counts[:, 1:3] = 0
+        return GroupCounts(list(range(n_values)), counts.astype(np.int64), multiclass=multiclass)
+
+    clients = []
+    for _ in range(count):
+        groups = {"sex": table(2), "race": table(int(rng.integers(0, 6)))}
+        if rng.random() < 0.4:
+            groups["zip"] = table(9)
+        if rng.random() < 0.1:
+            groups = {}
+        accuracy = float(rng.random()) if rng.random() > 0.05 else float("nan")
+        n_test = int(rng.integers(1, 40)) if rng.random() > 0.05 else 0
+        clients.append((accuracy, n_test, groups))
+    return clients
+
+
+@pytest.mark.parametrize("level, resamples, chunk_cells", [(0.95, 300, 1_000_000), (0.9, 200, 5_000), (0.5, 37, 1)])
+def test_intervals_many_gives_exactly_client_intervals_for_every_client(level, resamples, chunk_cells):
+    import json
+
+    from fedfair.uncertainty import intervals_many
+
+    clients = _random_clients(7)
+    one = [client_intervals(a, n, g, level, resamples, generator(3, "client", k)) for k, (a, n, g) in enumerate(clients)]
+    many = intervals_many([c[0] for c in clients], [c[1] for c in clients], [c[2] for c in clients], level, resamples,
+                          [generator(3, "client", k) for k in range(len(clients))], chunk_cells=chunk_cells)
+    assert many == one and json.dumps(many) == json.dumps(one)  # floats to the last bit, the same key order
+    fairness = [v for ci in one for attr in ci["fairness"].values() for v in attr.values()]
+    assert None in fairness and any(v is not None for v in fairness)
+    assert any(0 < d < 1 for ci in one for attr in ci["defined"].values() for d in attr.values())
+    assert intervals_many([], [], [], level, resamples, []) == []
+
+
+def test_stack_metric_draws_equal_the_max_over_every_defined_pair():
+    from fedfair.metrics import METRIC_NAMES, pair_gaps
+    from fedfair.uncertainty import stack_metric_draws
+
+    rng = np.random.default_rng(11)
+    for n_groups in (0, 1, 2, 3, 9):
+        stacks = rng.integers(0, 4, size=(5, 300, n_groups, 4)) * (rng.random((5, 300, n_groups, 4)) < 0.5)
+        _, _, gaps = pair_gaps(stacks)
+        draws = stack_metric_draws(stacks)
+        for metric in METRIC_NAMES:
+            gap = gaps[metric]
+            defined = ~np.isnan(gap)
+            expected = (np.where(defined.any(axis=-1), np.max(np.where(defined, gap, -np.inf), axis=-1, initial=-np.inf),
+                                 np.nan))
+            assert draws[metric].shape == expected.shape
+            assert np.array_equal(draws[metric], expected, equal_nan=True), (n_groups, metric)
+
+
+def test_percentile_intervals_equal_percentile_interval_row_by_row():
+    from fedfair.uncertainty import percentile_interval, percentile_intervals
+
+    rng = np.random.default_rng(5)
+    draws = np.round(rng.random((400, 250)) * 40) / 40  # ties, as metric draws have
+    finite = rng.integers(0, 251, size=400)
+    finite[:100] = 250
+    for row, keep in zip(draws, finite):
+        row[rng.permutation(250)[: 250 - keep]] = rng.choice([np.nan, np.inf, -np.inf])
+    for level in (0.95, 0.9, 0.5, 0.99):
+        expected = np.array([percentile_interval(row, level) or (np.nan, np.nan) for row in draws])
+        assert np.array_equal(percentile_intervals(draws, level), expected, equal_nan=True)
+
+
+def test_recorder_summary_intervals_and_plots_switch(tmp_path, monkeypatch):
+    import json
+
+    from fedfair import results
+    from fedfair.results import METRICS, PLOT, ClientEval, RunRecorder
+
+    evals = [ClientEval(client=f"c{k}", partition_id=k, n_train=20, n_test=n, model="global", loss=0.4,
+                        accuracy=a if a == a else 0.5, groups={"sex": g["sex"], "race": g["race"]})
+             for k, (a, n, g) in enumerate(_random_clients(9, 40)) if g and n]  # the plot wants every attribute
+    config = {"strategy": "fedavg", "dataset": "d", "rounds": 1, "seed": 4, "ci-resamples": 200}
+
+    def finish(out, **extra):
+        out.mkdir()
+        (out / METRICS).write_text("")
+        recorder = RunRecorder(out, {**config, **extra}, echo=False)
+        recorder.record_round(1, evals)
+        summary = recorder.finish(evals)
+        return {k: v for k, v in summary.items() if k != "wall_seconds"}, (out / METRICS).read_text()
+
+    vectorised = finish(tmp_path / "new")
+    monkeypatch.setattr(results, "fairness_all", lambda evals, with_pairs=True: [e.fairness() for e in evals])
+    monkeypatch.setattr(results, "intervals_many", lambda accuracies, n_tests, groups, level, resamples, rngs: [
+        client_intervals(a, n, g, level, resamples, r) for a, n, g, r in zip(accuracies, n_tests, groups, rngs)])
+    reference = finish(tmp_path / "reference", plots=False)
+    assert json.dumps(vectorised, sort_keys=True) == json.dumps(reference, sort_keys=True)
+    assert (tmp_path / "new" / PLOT).is_file() and not (tmp_path / "reference" / PLOT).exists()

@@ -7,7 +7,8 @@ strategy says which it uses (``objectives`` / ``adapt`` class attributes) and
 the server validates the plug-ins' own parameters with the strategy's.
 
 Adding one: write a module with a :class:`fedfair.local.base.LocalObjective`
-subclass and add a line to :data:`LOCAL_OBJECTIVES`; outside fedfair, name it
+subclass (torch imported inside the methods that train: listing the plug-ins' parameters, e.g.
+``fedfair params``, imports no torch) and add a line to :data:`LOCAL_OBJECTIVES`; outside fedfair, name it
 ``package.module:Name`` or declare a ``fedfair.local_objectives`` entry point
 (:mod:`fedfair.plugins`).
 """
@@ -17,14 +18,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from torch import nn
 
 from fedfair.data import ClientData
 from fedfair.local.base import LocalObjective, PersonalModel
-from fedfair.training import TrainConfig, train_local
+
+if TYPE_CHECKING:  # torch is imported where training starts: listing the plug-ins and their parameters needs none
+    from torch import nn
+
+    from fedfair.training import TrainConfig
 
 LOCAL_OBJECTIVES: dict[str, str] = {
     "sgd": "fedfair.local.base:LocalObjective",
@@ -85,6 +89,8 @@ def train_with(names: Sequence[str], config: Mapping[str, Any], model: nn.Module
     ``shared`` the statistics the server aggregated, ``personal`` this node's personal model for the run and
     task (the plug-ins' ``update_personal`` runs after the shared training).
     """
+    from fedfair.training import train_local
+
     state = {} if state is None else state
     plugins = [objective_class(n)(config, _Namespace(state, n), shared) for n in names]
     ledger: list[tuple[float, float, int]] = []

@@ -36,14 +36,17 @@ The base class itself is plain SGD on the weighted loss (``sgd``).
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
-from torch import nn
 
 from fedfair.config import Param
 from fedfair.data import ClientData
-from fedfair.training import Penalty, Step, TrainConfig
+
+if TYPE_CHECKING:  # a plug-in's declaration (name, params) is read without torch: it is imported where it trains
+    from torch import nn
+
+    from fedfair.training import Penalty, Step, TrainConfig
 
 
 class PersonalModel(Protocol):

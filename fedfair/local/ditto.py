@@ -14,10 +14,14 @@ for the run and task. Evaluation deploys it (``use: personal``). lambda is ``dit
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fedfair.config import Param
 from fedfair.data import ClientData
 from fedfair.local.base import LocalObjective, PersonalModel
-from fedfair.training import TrainConfig, proximal_term, train_local
+
+if TYPE_CHECKING:
+    from fedfair.training import TrainConfig
 
 
 class Ditto(LocalObjective):
@@ -30,6 +34,8 @@ class Ditto(LocalObjective):
     }
 
     def update_personal(self, personal: PersonalModel, data: ClientData, loop: TrainConfig, seed: int) -> None:
+        from fedfair.training import proximal_term, train_local
+
         anchor = personal.sent()  # w^t
         model = personal.load()  # v_k from where it was
         if model is None:

@@ -23,14 +23,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import nn
 
 from fedfair.config import Param
 from fedfair.data import ClientData
 from fedfair.local.base import LocalObjective
-from fedfair.training import TrainConfig
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from fedfair.training import TrainConfig
 
 HISTORY = "accountant"
 

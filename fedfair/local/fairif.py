@@ -16,14 +16,17 @@ its training metrics (summary.json ``mitigation``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from torch import nn
 
 from fedfair import protocol as p
 from fedfair.config import SENSITIVE_PARAM, Param
 from fedfair.data import ClientData
-from fedfair.influence import fairif_weights
 from fedfair.local.base import LocalObjective
+
+if TYPE_CHECKING:
+    from torch import nn
 
 WEIGHTS = "fairif-weights"
 
@@ -72,6 +75,8 @@ class FairIF(LocalObjective):
 
     def compute(self, model: nn.Module, data: ClientData) -> np.ndarray | None:
         """Stage 1 at the received model; None (and a recorded fallback) when the client cannot run it."""
+        from fedfair.influence import fairif_weights  # torch
+
         attribute = self.values["sensitive"] or next(iter(data.sensitive_values), "")
         if data.val is None or len(data.val) == 0:
             return self.fallback("no validation split (build the dataset with --splits train,val,test)")

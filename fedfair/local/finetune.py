@@ -9,10 +9,13 @@ Used as the ``adapt`` plug-in of an evaluate message, on a copy of the sent mode
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from fedfair.config import Param
 from fedfair.local.base import LocalObjective
-from fedfair.training import TrainConfig
+
+if TYPE_CHECKING:
+    from fedfair.training import TrainConfig
 
 
 class FineTune(LocalObjective):

@@ -11,15 +11,17 @@ the expected loss of a batch drawn with cell probabilities w_k. Multipliers may 
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-from torch import nn
 
 from fedfair import protocol as p
 from fedfair.data import ClientData
 from fedfair.local.base import LocalObjective
 from fedfair.metrics import value_index
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class GroupWeights(LocalObjective):

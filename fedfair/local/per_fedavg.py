@@ -10,13 +10,16 @@ gradients. The reported loss is the outer batch's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from fedfair.config import Param
 from fedfair.local.base import LocalObjective
-from fedfair.training import Batch, LossFn, TrainConfig
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from fedfair.training import Batch, LossFn, TrainConfig
 
 
 class PerFedAvgStep:
@@ -29,6 +32,8 @@ class PerFedAvgStep:
 
     def __call__(self, model: nn.Module, optimizer: torch.optim.Optimizer, batches: Sequence[Batch],
                  loss_fn: LossFn, config: TrainConfig) -> torch.Tensor:
+        import torch
+
         inner, outer = batches
         params = list(model.parameters())
         start = [p.detach().clone() for p in params]

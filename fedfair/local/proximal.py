@@ -5,12 +5,16 @@ The anchor w^t is the model training starts from (the sent global model).
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from fedfair.config import Param
 from fedfair.data import ClientData
 from fedfair.local.base import LocalObjective
-from fedfair.training import Penalty, proximal_term
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from fedfair.training import Penalty
 
 
 class Proximal(LocalObjective):
@@ -23,5 +27,7 @@ class Proximal(LocalObjective):
     }
 
     def penalties(self, model: nn.Module, data: ClientData) -> list[Penalty]:
+        from fedfair.training import proximal_term
+
         mu = float(self.values["proximal-mu"])
         return [proximal_term(list(model.parameters()), mu)] if mu > 0 else []

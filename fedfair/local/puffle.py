@@ -52,17 +52,20 @@ multipliers, like ``dp-noise-multiplier``, and reports the epsilon.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import torch
-from torch import nn
 
 from fedfair import protocol as p
 from fedfair.config import SENSITIVE_PARAM, Param
 from fedfair.data import ClientData
 from fedfair.local.base import LocalObjective
-from fedfair.training import Batch, Penalty, model_device, split_tensors
+
+if TYPE_CHECKING:  # torch and pandas are imported where the plug-in trains, not where its parameters are listed
+    import torch
+    from torch import nn
+
+    from fedfair.training import Batch, Penalty
 
 SHARED_PREFIX = "puffle"
 
@@ -185,6 +188,8 @@ class PuffleRegulariser:
     def __init__(self, codes: torch.Tensor | np.ndarray, n_groups: int, lam: float, tune: bool, target: float, alpha: float,
                  momentum: float, shared: tuple[np.ndarray, np.ndarray] | None, noise: float = 0.0,
                  rng: np.random.Generator | None = None) -> None:
+        import torch
+
         # every training row's group code
         self.codes = codes.cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
         self.n_groups, self.lam = n_groups, lam
@@ -200,6 +205,8 @@ class PuffleRegulariser:
         return max(self.steps - 1, 0) if self.tune else 0
 
     def __call__(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        import torch
+
         logits = batch.logits if batch.logits is not None else model(batch.x)
         # DPL and its gradient are formed in numpy: on an accelerator one copy of the batch's logits, rows, labels
         z = logits.detach().cpu().numpy()
@@ -258,6 +265,8 @@ class Puffle(LocalObjective):
                              "dp-noise-multiplier > 0 too, or the noises to 0")
 
     def penalties(self, model: nn.Module, data: ClientData) -> list[Penalty]:
+        import pandas as pd
+
         attribute = self.values["sensitive"] or next(iter(data.sensitive_values), "")
         if attribute not in data.train.sensitive:
             self.fallback(f"no sensitive attribute {attribute!r} in the client's data")
@@ -290,6 +299,10 @@ class Puffle(LocalObjective):
     @staticmethod
     def logits(model: nn.Module, data: ClientData) -> np.ndarray:
         """The model's logits on the training split (evaluation mode, no gradient), on the host."""
+        import torch
+
+        from fedfair.training import model_device, split_tensors
+
         with torch.no_grad():
             model.eval()
             z = model(split_tensors(data.train, model_device(model)).x).cpu().numpy()
