@@ -308,6 +308,19 @@ def _batch_key(job: TrainJob) -> tuple | None:
             job.data.num_classes, str(_device(job.config)))
 
 
+class _Decoded:
+    """``ArrayRecord.to_torch_state_dict`` once per record object (several clients' messages may carry the same
+    record in process); valid while the records are alive (one batched call)."""
+
+    def __init__(self) -> None:
+        self.done: dict[int, tuple[ArrayRecord, dict[str, torch.Tensor]]] = {}
+
+    def __call__(self, record: ArrayRecord) -> dict[str, torch.Tensor]:
+        if id(record) not in self.done:
+            self.done[id(record)] = (record, record.to_torch_state_dict())
+        return self.done[id(record)][1]
+
+
 def train_jobs(jobs: Sequence[TrainJob]) -> list[Message]:
     """Train every job and reply: the jobs :func:`fedfair.batched.can_batch` accepts, grouped by model and
     plug-ins, as one batched computation per group (the same weights and loss as alone, to float rounding:
@@ -328,7 +341,8 @@ def train_jobs(jobs: Sequence[TrainJob]) -> list[Message]:
             replies[members[0]] = finish_train(jobs[members[0]], run_train(jobs[members[0]]))
             continue
         batch = [jobs[i] for i in members]
-        starts = [j.model.state_dict() if "model" in j.__dict__ else j.start.to_torch_state_dict() for j in batch]
+        decoded = _Decoded()  # the server sends one global model to every client: decoded once, not per client
+        starts = [j.model.state_dict() if "model" in j.__dict__ else decoded(j.start) for j in batch]
         results = train_batched(_spec(batch[0].config), starts, [j.data for j in batch],
                                 batch[0].loop, [int(j.config[p.TRAIN_SEED]) for j in batch],
                                 batch[0].names, [dict(j.config) for j in batch], device=_device(batch[0].config))
@@ -440,8 +454,9 @@ def score_jobs(jobs: Sequence[ScoreJob]) -> None:
                    str(_device(job.config)))
             groups.setdefault(key, []).append((job, str(entry["key"]), data,
                                                job.msg.content[str(entry.get("arrays", entry["key"]))]))
+    decoded = _Decoded()
     for (spec, split, soft, *_), items in groups.items():
-        results = evaluate_batched(json.loads(spec), [arrays.to_torch_state_dict() for *_, arrays in items],
+        results = evaluate_batched(json.loads(spec), [decoded(arrays) for *_, arrays in items],
                                    [_split(data, split) for _, _, data, _ in items],
                                    [data.sensitive_values for _, _, data, _ in items], soft=soft,
                                    device=_device(items[0][0].config))

@@ -141,13 +141,14 @@ class Manifest:
 
     def client_index(self, client: str | int) -> int:
         """Position of a client: an ``int`` is a partition id, a ``str`` a client name."""
-        names = self.client_names
+        count = len(self._name_index)
         if isinstance(client, int) and not isinstance(client, bool):
-            if 0 <= client < len(names):
+            if 0 <= client < count:
                 return client
-            raise DatasetError(f"partition id {client} out of range: {self.root} has {len(names)} clients (0..{len(names) - 1})")
+            raise DatasetError(f"partition id {client} out of range: {self.root} has {count} clients (0..{count - 1})")
         if str(client) in self._name_index:
             return self._name_index[str(client)]
+        names = self.client_names
         raise DatasetError(f"unknown client {client!r} in {self.root}: valid names are {', '.join(names)}")
 
 

@@ -21,6 +21,7 @@ builtin name always wins over an entry point of the same name.
 from __future__ import annotations
 
 import importlib
+import sys
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,8 +60,8 @@ def load_target(target: str, kind: str) -> Any:
     if not is_target(target):
         raise PluginError(f"{kind} {target!r}: a plugin is named package.module:Name")
     module_name, qualname = target.split(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
+    try:  # an imported module straight from sys.modules (resolved for every message: import machinery is ~0.2 ms)
+        obj: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
     except Exception as err:  # noqa: BLE001 (any import failure is the same problem for the user)
         raise PluginError(f"{kind} plugin {target!r} cannot be imported on this machine ({type(err).__name__}: "
                           f"{err}): pip install the package that provides {module_name!r} here and on every "

@@ -94,7 +94,8 @@ class MessagingMixin:
                              f"multi-task strategy (fedfair-mmfl, mmfl-random, mmfl-round-robin, mmfl-qffl)"
                              if serves_tasks else f"{self.name} trains the tasks of a task set: give --dataset a task set "
                              f"(a directory with tasks.json, e.g. mmfl-3)")
-        absent = [c for c in self.dataset_clients if c not in {n.client for n in self.nodes}]
+        served = {n.client for n in self.nodes}
+        absent = [c for c in self.dataset_clients if c not in served]
         if absent:
             self.recorder.log(
                 f"[yellow]warning: {len(absent)} of {len(self.dataset_clients)} clients have no SuperNode "
