@@ -89,7 +89,9 @@ def write_marker(directory: Path, content: Mapping[str, Any]) -> None:
 
 
 def _internal(name: str) -> bool:
-    return name.startswith((MARKER, LOCK))
+    """fedfair's own bookkeeping files: the marker (and its temporary copy while written) and the lock; a user's
+    ``.fedfair-lock.old`` is the user's."""
+    return name in (MARKER, LOCK, f"{MARKER}.tmp")
 
 
 def owned(name: str, path: Path, marker: Mapping[str, Any] | None) -> bool:

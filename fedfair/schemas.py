@@ -97,7 +97,7 @@ class ManifestModel(_Schema):
     modifications: list[dict[str, Any]] = Field(default_factory=list, description="a list of objects")
     synthetic: bool = Field(False, description="true or false")
     warnings: list[str] = Field(default_factory=list, description="a list of strings")
-    num_classes: int = Field(2, ge=2, description="an integer >= 2")
+    num_classes: int = Field(2, ge=2, le=100_000, description="an integer in [2, 100000]")
     input_shape: list[typing.Annotated[int, Field(gt=0)]] | None = Field(
         None, min_length=1, max_length=3, description="a list of 1-3 positive integers, e.g. [1, 28, 28]")
 
