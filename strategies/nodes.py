@@ -184,10 +184,37 @@ def send_all(grid: Grid, messages: Iterable[Message], nodes: Sequence[NodeInfo],
         failures.extend(failed)
     needed = math.ceil(min_replies * len(messages) - 1e-9)
     if failed and len(good) < needed:
-        details = "; ".join(f"client {f.client}: {f.reason}" for f in failed)
+        details = failure_details(failed)
         raise ClientError(f"{what}: {len(good)} of {len(messages)} replies, {needed} needed (min-replies "
                           f"{min_replies:g}); failed: {details}")
     return sorted(good, key=lambda r: by_node[r.metadata.src_node_id].partition_id if r.metadata.src_node_id in by_node else 0)
+
+
+# more clients than this failing for one reason are named once, grouped (a dead Ray worker fails every client)
+GROUP_FAILURES_ABOVE = 3
+
+
+def failure_details(failed: Sequence[Failure]) -> str:
+    """``client a: reason; client b: other reason``; a reason shared by more than GROUP_FAILURES_ABOVE clients
+    is written once: ``48 clients (AZ_0, AR_0, CA_0, ... WY_0): reason``."""
+    by_reason: dict[str, list[str]] = {}
+    for failure in failed:
+        by_reason.setdefault(failure.reason, []).append(failure.client)
+    parts = []
+    for failure in failed:
+        clients = by_reason.get(failure.reason)
+        if clients is None:
+            continue
+        if len(clients) <= GROUP_FAILURES_ABOVE:
+            parts.append(f"client {failure.client}: {failure.reason}")
+            clients.remove(failure.client)
+            if not clients:
+                del by_reason[failure.reason]
+            continue
+        names = ", ".join(clients[:3] + ["..."] + clients[-1:]) if len(clients) > 4 else ", ".join(clients)
+        parts.append(f"{len(clients)} clients ({names}): {failure.reason}")
+        del by_reason[failure.reason]
+    return "; ".join(parts)
 
 
 def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:

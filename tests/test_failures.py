@@ -136,3 +136,12 @@ def test_the_failure_reason_is_the_clients_own_message():
            "Exception ClientAppException occurred. Message: client '3': injected failure (fail-rate 0.2)'>")
     assert error_reason(ray) == "client '3': injected failure (fail-rate 0.2)"
     assert error_reason("connection reset\nmore") == "connection reset"
+
+
+def test_many_clients_failing_for_one_reason_are_named_once():
+    """A dead Ray worker fails every client with one reason: the run's error names it once, not 48 times."""
+    from fedfair.strategies.nodes import Failure, failure_details
+
+    failed = [Failure(f"s{k}", "ActorDiedError: the actor died") for k in range(48)] + [Failure("x", "boom")]
+    assert failure_details(failed) == "48 clients (s0, s1, s2, ..., s47): ActorDiedError: the actor died; client x: boom"
+    assert failure_details([Failure("a", "r"), Failure("b", "r")]) == "client a: r; client b: r"
