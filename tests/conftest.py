@@ -83,3 +83,18 @@ def needs_adult() -> pytest.MarkDecorator:
         not (ADULT_DIR / "adult.data").is_file(),
         reason=f"UCI Adult raw files not found at {ADULT_DIR} (../shared/data/adult); set FEDFAIR_SHARED_DATA",
     )
+
+
+def linked_dataset(root, source, name, change):
+    """A copy of the dataset ``source`` at ``root / name`` whose client directories are links to the source's and
+    whose manifest.json is the source's after ``change(manifest_dict)`` (a sound dataset, broken on purpose)."""
+    import json as _json
+
+    manifest = _json.loads((Path(source) / "manifest.json").read_text())
+    target = Path(root) / name
+    target.mkdir()
+    for entry in manifest["clients"]:
+        (target / entry["dir"]).symlink_to(Path(source) / entry["dir"])
+    change(manifest)
+    (target / "manifest.json").write_text(_json.dumps(manifest))
+    return target

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.conftest import linked_dataset
 from typer.testing import CliRunner
 
 from fedfair.cli import app
@@ -33,14 +35,7 @@ def cases(tmp_path_factory, synthetic_dir):
     manifest = json.loads((Path(synthetic_dir) / "manifest.json").read_text())
 
     def dataset(name, change):
-        target = root / name
-        target.mkdir()
-        for entry in manifest["clients"]:
-            (target / entry["dir"]).symlink_to(Path(synthetic_dir) / entry["dir"])
-        data = json.loads(json.dumps(manifest))
-        change(data)
-        (target / "manifest.json").write_text(json.dumps(data))
-        return target
+        return linked_dataset(root, synthetic_dir, name, change)
 
     out = {
         "clients-object": dataset("clients-object", lambda m: m.update(clients={"a": m["clients"][0]})),

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.conftest import linked_dataset
 from typer.testing import CliRunner
 
 from fedfair.cli import app
@@ -63,14 +65,7 @@ def files(tmp_path_factory, synthetic_dir):
     manifest = json.loads((Path(synthetic_dir) / "manifest.json").read_text())
 
     def dataset(name, change):
-        target = root / name
-        target.mkdir()
-        for entry in manifest["clients"]:
-            (target / entry["dir"]).symlink_to(Path(synthetic_dir) / entry["dir"])
-        data = json.loads(json.dumps(manifest))
-        change(data)
-        (target / "manifest.json").write_text(json.dumps(data))
-        return target
+        return linked_dataset(root, synthetic_dir, name, change)
 
     out = {"root": root, "csv": csv, "csv-twice": twice}
     out["same-dir"] = dataset("same-dir", lambda m: m["clients"][1].update(dir="./client_000/", n_train=None, n_test=None))
