@@ -30,8 +30,10 @@ def _strip(summary: dict) -> dict:
 
 
 def _flwr_run_dot(tmp_path: Path, run_config: str) -> tuple[subprocess.CompletedProcess, Path]:
-    """`flwr run .` with 8 simulated SuperNodes; every process it started is stopped."""
-    env = _env(tmp_path / "flwr-home")
+    """`flwr run .` with 8 simulated SuperNodes; every process it started is stopped. The local SuperLink it
+    starts gets free ports (Flower's fixed 39091 / 39093 collide with another test run on the same machine)."""
+    env = {**_env(tmp_path / "flwr-home"), "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(free_port()),
+           "FLWR_LOCAL_CONTROL_API_PORT": str(free_port())}
     out = tmp_path / "flwr-run"
     cmd = [FLWR, "run", ".", "--stream", "--run-config", f"{run_config} out-dir='{out}'",
            "--federation-config", "num-supernodes=8"]

@@ -110,7 +110,8 @@ def test_ctrl_c_marks_the_run_interrupted_and_leaves_no_process(tmp_path, engine
     env = {**os.environ, **OFFLINE_ENV, "FEDFAIR_CACHE": os.environ["FEDFAIR_CACHE"]}
     out = tmp_path / "run"
     log = open(tmp_path / "run.log", "w")  # what the run printed, in the failure message
-    process = subprocess.Popen([FEDFAIR, "run", "--rounds", "500", "--out", str(out), "--set", f"engine={engine}"],
+    # rounds enough never to finish before the signal (in process a round of 8 clients takes ~20 ms)
+    process = subprocess.Popen([FEDFAIR, "run", "--rounds", "100000", "--out", str(out), "--set", f"engine={engine}"],
                                cwd=REPO, env=env,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
