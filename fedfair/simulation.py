@@ -172,7 +172,9 @@ EXIT_ON_INTERRUPT = False
 
 @contextlib.contextmanager
 def _terminate_as_interrupt():
-    """SIGTERM raises KeyboardInterrupt in the main thread while the in-process engine runs (as Ctrl-C does)."""
+    """While the in-process engine runs, SIGINT and SIGTERM raise KeyboardInterrupt in the main thread. Set
+    explicitly: a process started in the background by a shell inherits SIGINT ignored, and Python then keeps
+    it ignored (a `kill -INT` would do nothing)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -180,11 +182,12 @@ def _terminate_as_interrupt():
     def interrupt(signum, frame) -> None:  # noqa: ANN001 (signal handler signature)
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def backend_config(verbose: bool = False, client_num_cpus: float = 1.0, client_num_gpus: float = 0.0) -> dict[str, Any]:

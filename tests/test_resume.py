@@ -112,8 +112,9 @@ def test_ctrl_c_marks_the_run_interrupted_and_leaves_no_process(tmp_path, engine
     log = open(tmp_path / "run.log", "w")  # what the run printed, in the failure message
     # rounds enough never to finish before the signal (in process a round of 8 clients takes ~20 ms)
     process = subprocess.Popen([FEDFAIR, "run", "--rounds", "100000", "--out", str(out), "--set", f"engine={engine}"],
-                               cwd=REPO, env=env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                               # as a job a shell started in the background: SIGINT inherited ignored
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline = time.monotonic() + 240
         while not ((out / "checkpoint.json").is_file() and read_meta(out)["round"] >= 2):
