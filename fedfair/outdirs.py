@@ -559,6 +559,10 @@ def publish(tmp: Path, out: str | os.PathLike[str], command: str, last: Iterable
     if clash:  # a user's entry with one of our names: never replaced (checked before anything is removed)
         raise OutDirError(f"{out} holds {_listing(clash)}, which fedfair did not write; move it away or choose "
                           f"another directory")
+    # the entries about to move in are listed as fedfair's (and the output incomplete) before the first move: a
+    # signal part-way leaves a directory whose marker names them, which the next writer replaces
+    marker = {**marker, "files": sorted(set(marker.get("files", ())) | set(names)), "complete": False}
+    write_marker(out, marker)
     for name in last:  # readers never see the old manifest beside half-replaced entries
         with contextlib.suppress(FileNotFoundError):
             if owned(name, out / name, marker):

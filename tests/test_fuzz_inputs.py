@@ -900,8 +900,8 @@ def test_fuzz_signals_during_writes(valid, guarded_cli, signum, anchor, case_ind
         # KNOWN BUG (reported, issue 32 part 6): SIGTERM can leave 'claimed' (after the claim, before the staging
         # directory whose handler turns SIGTERM into an exit that abandons the claim: the directory is left marked
         # incomplete, holding only fedfair's marker and lock; test_known_bug_sigterm_between_claim_and_staging) or
-        # 'partial' (an interrupted publish; test_known_bug_an_interrupted_publish_blocks_every_later_run), where
-        # the output must be absent or complete. Tolerated here; the next run is checked below.
+        # 'partial' (an interrupted publish, replaced by the next run: test_an_interrupted_publish_is_replaced_by_
+        # the_next_run), where the output must be absent or complete. Tolerated here; the next run is checked below.
         assert state in ("absent", "complete", "claimed", "partial"), f"{case}: {state}"
     else:
         from fedfair.outdirs import staging_leftovers
@@ -910,14 +910,10 @@ def test_fuzz_signals_during_writes(valid, guarded_cli, signum, anchor, case_ind
             f"{case}: the killed writer's staging directory {leftovers} is not recognised as a leftover"
     result = guarded_cli(args)  # the next run of the same command
     text = " ".join(result.output.split())
-    if state == "partial":
-        # KNOWN BUG (reported): an interrupted publish leaves entries the marker does not list; every later run
-        # refuses them as "not written by fedfair" (--overwrite too). Strict: test_known_bug_an_interrupted_publish_...
-        _refused(result, case + " then again", "which fedfair did not write")
-    else:
-        assert _dataset_state(out, case + " then again") == "complete", f"{case}: the next run: {text[-500:]}"
-        assert (result.exit_code == 0) != (state == "complete" and "holds a complete dataset" in text), \
-            f"{case}: the next run: {text[-500:]}"
+    # an interrupted publish ('partial') is listed in the marker as fedfair's and incomplete: replaced like the rest
+    assert _dataset_state(out, case + " then again") == "complete", f"{case}: the next run: {text[-500:]}"
+    assert (result.exit_code == 0) != (state == "complete" and "holds a complete dataset" in text), \
+        f"{case}: the next run: {text[-500:]}"
     assert not _staging_dirs(target), f"{case}: the next run left {_staging_dirs(target)}"
 
 
@@ -937,11 +933,9 @@ def test_known_bug_sigterm_between_claim_and_staging(tmp_path):
     assert not out.exists(), f"SIGTERM left {sorted(os.listdir(out))}"
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG: a signal while `data create` moves its finished dataset into the "
-                   "claimed --out (fedfair/outdirs.py publish, entry by entry) leaves entries its marker does not "
-                   "list; every later run, --overwrite included, refuses them: '--out holds client_000, which "
-                   "fedfair did not write; move it away'")
-def test_known_bug_an_interrupted_publish_blocks_every_later_run(tmp_path, guarded_cli):
+def test_an_interrupted_publish_is_replaced_by_the_next_run(tmp_path, guarded_cli):
+    """A SIGKILL while `data create` moves its dataset into the claimed --out: the marker already lists the
+    entries, so the next run (--overwrite: the earlier output may have been complete) replaces them."""
     out = tmp_path / "out"
     args = ["data", "create", "synthetic-gaussian-8", "--out", out]
     proc = _start_writer(args, rename=0.3)
