@@ -58,7 +58,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_scale import STATES, PeakMemory  # noqa: E402
+from bench_scale import STATES, PeakMemory, round_end_times  # noqa: E402
 
 OUT = REPO / "benchmarks" / "engines_results.json"
 VARIANTS = ("ray", "inprocess", "batched", "plain", "batchloop")
@@ -88,16 +88,8 @@ def regular(ends: list[float], started: float) -> dict:
 # ----- the fedfair variants (in the child) --------------------------------------------------------------
 def fedfair_run(variant: str, root: Path, model: str, rounds: int, out: Path) -> dict:
     from fedfair.api import run_configs
-    from fedfair.strategies.base import FedFairStrategy
 
-    ends: list[float] = []
-    original = FedFairStrategy.checkpoint
-
-    def checkpoint(self, server_round, evals):  # noqa: ANN001, ANN202
-        original(self, server_round, evals)
-        ends.append(time.perf_counter())
-
-    FedFairStrategy.checkpoint = checkpoint
+    ends = round_end_times()
     started = time.perf_counter()
     summary = run_configs([{**SETTING, **ENGINE_PARAMS[variant], "dataset": str(root), "rounds": rounds,
                             "model": model, "out-dir": str(out)}], echo=False, keep_going=False)[0]

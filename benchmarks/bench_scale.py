@@ -104,9 +104,9 @@ def build(clients: int, work: Path) -> Path:
     return root
 
 
-def simulate_timed(root: Path, clients: int, rounds: int) -> dict[str, float]:
-    """In the child process: the run, with the time at which each round's checkpoint was written."""
-    from fedfair.api import run_configs
+def round_end_times() -> list[float]:
+    """From now on in this process, the perf_counter time at which each round's checkpoint was written is appended
+    to the returned list (the strategy's checkpoint is wrapped)."""
     from fedfair.strategies.base import FedFairStrategy
 
     ends: list[float] = []
@@ -117,6 +117,14 @@ def simulate_timed(root: Path, clients: int, rounds: int) -> dict[str, float]:
         ends.append(time.perf_counter())
 
     FedFairStrategy.checkpoint = checkpoint
+    return ends
+
+
+def simulate_timed(root: Path, clients: int, rounds: int) -> dict[str, float]:
+    """In the child process: the run, with the time at which each round's checkpoint was written."""
+    from fedfair.api import run_configs
+
+    ends = round_end_times()
     started = time.perf_counter()
     summary = run_configs([{"strategy": "fedavg", "dataset": str(root), "rounds": rounds, "model": "logreg",
                         "fraction-train": 0.1, "fraction-evaluate": 0.1, "out-dir": str(root.parent / f"run-{clients}")}], echo=False, keep_going=False)[0]
