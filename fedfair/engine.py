@@ -141,7 +141,6 @@ class InProcessGrid(Grid):
         injected there: a failure is that message's error reply), then the jobs run together (e.g.
         :func:`fedfair.client_app.train_jobs`: one batched training). A client's seconds: its own preparation
         plus an equal share of the joint work. Should the joint work raise, each job runs alone (its own error)."""
-        train_jobs = run_jobs
         done: dict[str, tuple[Message, float]] = {}
         jobs, seconds, ids = [], [], []
         for message in messages:
@@ -160,18 +159,18 @@ class InProcessGrid(Grid):
             return done
         start = self.clock()
         try:
-            replies = train_jobs(jobs)
+            replies = run_jobs(jobs)
         except Exception:  # noqa: BLE001 (one job's problem must not fail the others)
-            replies = [self._alone(train_jobs, job) for job in jobs]
+            replies = [self._alone(run_jobs, job) for job in jobs]
         share = (self.clock() - start) / len(jobs)
         for message_id, reply, own in zip(ids, replies, seconds):
             done[message_id] = self._stamped(reply), own + share
         return done
 
     @staticmethod
-    def _alone(train_jobs: Callable[[Sequence[Any]], list[Message]], job: Any) -> Message:
+    def _alone(run_jobs: Callable[[Sequence[Any]], list[Message]], job: Any) -> Message:
         try:
-            return train_jobs([job])[0]
+            return run_jobs([job])[0]
         except Exception as err:  # noqa: BLE001
             return error_reply(job.msg, err)
 

@@ -171,23 +171,28 @@ EXIT_ON_INTERRUPT = False
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt():
-    """While the in-process engine runs, SIGINT and SIGTERM raise KeyboardInterrupt in the main thread. Set
-    explicitly: a process started in the background by a shell inherits SIGINT ignored, and Python then keeps
-    it ignored (a `kill -INT` would do nothing)."""
+def _on_interrupt_signals(handler: Callable[[int, Any], None]):
+    """``handler`` for SIGINT and SIGTERM while the block runs (set explicitly: a process started in the
+    background by a shell inherits SIGINT ignored, and Python then keeps it ignored), the previous ones restored
+    afterwards; nothing outside the main thread (only it may set handlers)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _terminate_as_interrupt():
+    """While the in-process engine runs, SIGINT and SIGTERM raise KeyboardInterrupt in the main thread."""
 
     def interrupt(signum, frame) -> None:  # noqa: ANN001 (signal handler signature)
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return _on_interrupt_signals(interrupt)
 
 
 def backend_config(verbose: bool = False, client_num_cpus: float = 1.0, client_num_gpus: float = 0.0) -> dict[str, Any]:
@@ -207,14 +212,10 @@ def backend_config(verbose: bool = False, client_num_cpus: float = 1.0, client_n
     return {"client_resources": resources, "init_args": init_args}
 
 
-@contextlib.contextmanager
 def _interruptible(current: Mapping[str, str]):
     """Ctrl-C (SIGINT) or SIGTERM during a simulation: mark the running run ``interrupted`` with its last
     checkpointed round, stop Ray's processes (no worker left behind) and exit with 130. Flower's simulation does not
     return on its own after an interrupt, hence the hard exit once everything is written."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def stop(signum, frame) -> None:  # noqa: ANN001 (signal handler signature)
         try:
@@ -229,12 +230,7 @@ def _interruptible(current: Mapping[str, str]):
         finally:
             os._exit(130)
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return _on_interrupt_signals(stop)
 
 
 def _descendants(pid: int) -> list[int] | None:
