@@ -38,12 +38,13 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricR
 from flwr.clientapp import ClientApp
 
 from fedfair import protocol as p
-from fedfair.data import ClientData, Split, load_client
+from fedfair.data import ClientData, Split, held_lookup, load_client
 from fedfair.device import resolve_device
 from fedfair.faults import inject_faults
 from fedfair.local import LocalRun, parse_names, train_with
 from fedfair.models import build_model
 from fedfair.queries import QUERY_ROUTINES, query_routine
+from fedfair.records import held_record
 from fedfair.tasks import is_task_set, load_task_client, load_task_set
 from fedfair.training import EvalResult, TrainConfig, cell_losses, evaluate
 
@@ -63,11 +64,15 @@ def _location(context: Context, config: ConfigRecord | None) -> tuple[str, str |
     return str(root), client if isinstance(client, int) else str(client)
 
 
+def _is_task_set(root: str) -> bool:
+    return held_lookup("task-set", root, lambda: is_task_set(root))
+
+
 def client_data(context: Context, config: ConfigRecord | None, task: str | None = None) -> ClientData:
     """This node's data, from its node-config (deployment) or the server's config (simulation); in a task
     set, its data for ``task`` (default: the message's ``task``)."""
     root, client = _location(context, config)
-    if not is_task_set(root):
+    if not _is_task_set(root):
         return load_client(root, client)
     task = task or str((config or {}).get(p.TASK, ""))
     if not task:
@@ -115,7 +120,7 @@ class PersonalModel:
         return None if kept is None else _model(_spec(self.config), self.data, kept, _device(self.config))
 
     def save(self, model: torch.nn.Module) -> None:
-        self.models.put(self.task, ArrayRecord(model.state_dict()))
+        self.models.put(self.task, held_record(model.state_dict()))
 
 
 class PluginState(MutableMapping):
@@ -163,7 +168,7 @@ def _device(config: ConfigRecord | None) -> torch.device:
 def _model(spec: Mapping[str, Any], data: ClientData, arrays: ArrayRecord,
            device: torch.device | str = "cpu") -> torch.nn.Module:
     """The model ``spec`` with the weights ``arrays``, on ``device`` (its state dict goes back through
-    ``ArrayRecord(model.state_dict())``, which copies every tensor to host numpy)."""
+    :func:`fedfair.records.held_record`, which copies every tensor to host numpy)."""
     model = build_model(spec, data.n_features, num_classes=data.num_classes,
                         input_shape=data.input_shape)
     model.load_state_dict(arrays.to_torch_state_dict())
@@ -243,10 +248,11 @@ class TrainJob:
 def prepare_train(msg: Message, context: Context) -> TrainJob:
     """Everything of a train message before the local training (faults are injected here)."""
     config = msg.content[p.CONFIG]
+    settings = dict(config.items())  # plain-dict lookups (a record's .get of an absent key raises inside)
     data = client_data(context, config)
     inject_faults(config, data.name)
-    personal, task = PersonalModels(context, config), str(config.get(p.TASK, ""))
-    start = personal.get(task) if config.get(p.START_FROM, p.SENT) == p.PERSONAL else None
+    personal, task = PersonalModels(context, config), str(settings.get(p.TASK, ""))
+    start = personal.get(task) if settings.get(p.START_FROM, p.SENT) == p.PERSONAL else None
     if start is None:
         if p.ARRAYS not in msg.content:
             raise ValueError(f"client {data.name!r}: no model sent and no personal model kept (node restarted?)")
@@ -254,13 +260,14 @@ def prepare_train(msg: Message, context: Context) -> TrainJob:
     content = RecordDict({p.INFO: _info(data)})
     # the previous round's evaluation of the sent model, folded into this message (scored with the training)
     scores = (ScoreJob(msg, context, config, content, json.loads(str(config[p.EVALUATE_FIRST])), "test", False)
-              if p.EVALUATE_FIRST in config else None)
+              if p.EVALUATE_FIRST in settings else None)
     info, metrics = content[p.INFO], MetricRecord({p.NUM_EXAMPLES: len(data.train)})
-    loop = TrainConfig(lr=float(config[p.LR]), epochs=int(config[p.LOCAL_EPOCHS]), batch_size=int(config[p.BATCH_SIZE]))
+    loop = TrainConfig(lr=float(settings[p.LR]), epochs=int(settings[p.LOCAL_EPOCHS]),
+                       batch_size=int(settings[p.BATCH_SIZE]))
     job = TrainJob(msg, config, data, task, personal, content, start, info, metrics, loop,
-                   parse_names(str(config.get(p.OBJECTIVES, ""))), PluginState(context, config, task),
+                   parse_names(str(settings.get(p.OBJECTIVES, ""))), PluginState(context, config, task),
                    PersonalModel(personal, task, msg, config, data), scores)
-    if bool(config.get(p.SCORE_START, False)):  # statistics of the start model on the local training data
+    if bool(settings.get(p.SCORE_START, False)):  # statistics of the start model on the local training data
         scored = evaluate(job.model, data.train, data.sensitive_values)
         info[p.START_GROUPS] = p.encode_groups(scored.groups)
         metrics[p.START_LOSS], metrics[p.START_ACCURACY] = scored.loss, scored.accuracy
@@ -284,10 +291,10 @@ def finish_train(job: TrainJob, run: LocalRun, arrays: ArrayRecord | None = None
         job.info[p.PLUGIN_NOTES] = json.dumps(run.notes)
     if run.share:
         job.info[p.PLUGIN_SHARE] = json.dumps(run.share)
-    arrays = arrays if arrays is not None else ArrayRecord(job.model.state_dict())
+    arrays = arrays if arrays is not None else held_record(job.model.state_dict())
     if bool(job.config.get(p.KEEP_PERSONAL, False)):
         job.personal.put(job.task, arrays)
-    job.content[p.ARRAYS], job.content[p.METRICS], job.content[p.INFO] = arrays, job.metrics, job.info
+    job.content[p.ARRAYS], job.content[p.METRICS] = arrays, job.metrics  # job.info is the content's INFO already
     return Message(job.content, reply_to=job.msg)
 
 
@@ -347,7 +354,7 @@ def train_jobs(jobs: Sequence[TrainJob]) -> list[Message]:
                                 batch[0].loop, [int(j.config[p.TRAIN_SEED]) for j in batch],
                                 batch[0].names, [dict(j.config) for j in batch], device=_device(batch[0].config))
         for i, job, result in zip(members, batch, results):
-            replies[i] = finish_train(job, LocalRun(result.loss), ArrayRecord(result.state_dict))
+            replies[i] = finish_train(job, LocalRun(result.loss), held_record(result.state_dict))
     return [replies[i] for i in range(len(jobs))]
 
 
@@ -380,7 +387,7 @@ def _score_into(content: RecordDict, msg: Message, context: Context, config: Con
     """Score every model ``entries`` name on one split into ``content``: one metrics record and group
     table(s) per model."""
     root, _ = _location(context, config)
-    tasks = is_task_set(root)
+    tasks = _is_task_set(root)
     for entry in entries:
         key = str(entry["key"])
         # in a task set each entry is scored on the client's data for its task
@@ -428,7 +435,7 @@ def _batchable_scoring(job: ScoreJob) -> bool:
     adaptation, no cell losses, a single dataset (not a task set)."""
     from fedfair.batched import BATCHED_MODELS
 
-    if str(job.config.get(p.ADAPT, "")) or p.CELL_LOSSES in job.config or is_task_set(_location(job.context, job.config)[0]):
+    if str(job.config.get(p.ADAPT, "")) or p.CELL_LOSSES in job.config or _is_task_set(_location(job.context, job.config)[0]):
         return False
     return all(entry.get("use", p.SENT) != p.PERSONAL and str(entry.get("arrays", entry["key"])) in job.msg.content.array_records
                and str((entry.get(p.MODEL_SPEC) or _spec(job.config)).get("model", "logreg")) in BATCHED_MODELS

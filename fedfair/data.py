@@ -31,6 +31,7 @@ them. Each process loads a client's files once (cached).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import json
@@ -38,6 +39,7 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -285,13 +287,45 @@ def _load_client_at(root: str, mtime: float, idx: int) -> ClientData:
     )
 
 
+# (what, key) -> value of the file-system lookups made within :func:`lookups_held`; None outside it
+_held_lookups: dict[tuple[str, Any], Any] | None = None
+
+
+@contextlib.contextmanager
+def lookups_held() -> Iterator[None]:
+    """Within: a dataset directory's resolved path, version and kind are looked up once (:func:`held_lookup`).
+    The in-process engine holds them for one exchange (a dataset does not change between one round's messages;
+    1,000 clients made ~10 file-system calls each per message); elsewhere every call looks afresh."""
+    global _held_lookups
+    outer, _held_lookups = _held_lookups, ({} if _held_lookups is None else _held_lookups)
+    try:
+        yield
+    finally:
+        _held_lookups = outer
+
+
+def held_lookup(what: str, key: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()``, once per (what, key) within :func:`lookups_held`, else every time."""
+    if _held_lookups is None:
+        return compute()
+    if (what, key) not in _held_lookups:
+        _held_lookups[what, key] = compute()
+    return _held_lookups[what, key]
+
+
+def _dataset_version(root: str | os.PathLike[str]) -> tuple[str, float]:
+    """(resolved directory, manifest mtime) of a dataset directory."""
+    path = Path(root).expanduser().resolve()
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise DatasetError(f"{path} is not a fedfair dataset: {MANIFEST} not found")
+    return str(path), manifest_path.stat().st_mtime
+
+
 def load_client(root: str | os.PathLike[str], client: str | int) -> ClientData:
     """Load one client's splits (by name or partition id), once per process."""
-    root = Path(root).expanduser().resolve()
-    manifest_path = root / MANIFEST
-    if not manifest_path.is_file():
-        raise DatasetError(f"{root} is not a fedfair dataset: {MANIFEST} not found")
-    return _load_client_cached(str(root), manifest_path.stat().st_mtime, client)
+    path, mtime = held_lookup("dataset", str(root), lambda: _dataset_version(root))
+    return _load_client_cached(path, mtime, client)
 
 
 def validate_dataset(root: str | os.PathLike[str]) -> Manifest:

@@ -39,6 +39,7 @@ from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
 from fedfair import faults
+from fedfair.data import lookups_held
 
 # per message type: (prepare a message on its node -> job, run jobs together -> replies); fedfair.client_app's
 Together = tuple[Callable[[Message, Context], Any], Callable[[Sequence[Any]], list[Message]]]
@@ -124,15 +125,16 @@ class InProcessGrid(Grid):
         injected straggle): the contract of :func:`fedfair.strategies.nodes.exchange`."""
         pending = [self._inbox.pop(message_id) for message_id in self.push_messages(messages)]
         done: dict[str, tuple[Message, float]] = {}
-        for message_type, hooks in self.together.items():
-            same = [m for m in pending if m.metadata.message_type == message_type]
-            if len(same) > 1:
-                done.update(self.run_together(same, *hooks))
         replies = []
-        for message in pending:
-            reply, seconds = done.get(message.metadata.message_id) or self.deliver(message)
-            if seconds <= timeout:
-                replies.append(reply)
+        with lookups_held():  # each dataset directory looked up once per exchange, not once per client
+            for message_type, hooks in self.together.items():
+                same = [m for m in pending if m.metadata.message_type == message_type]
+                if len(same) > 1:
+                    done.update(self.run_together(same, *hooks))
+            for message in pending:
+                reply, seconds = done.get(message.metadata.message_id) or self.deliver(message)
+                if seconds <= timeout:
+                    replies.append(reply)
         return replies
 
     def run_together(self, messages: Sequence[Message], prepare: Callable[[Message, Context], Any],

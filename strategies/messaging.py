@@ -36,6 +36,7 @@ from flwr.serverapp import Grid
 from fedfair import protocol as p
 from fedfair.config import ParamError
 from fedfair.data import MANIFEST, read_manifest
+from fedfair.records import config_copy
 from fedfair.schemas import DatasetError
 from fedfair.tasks import TASKS_FILE, is_task_set, load_task_set
 from fedfair.strategies.nodes import ClientError, Failure, NodeInfo, Traffic, describe_nodes, sample, send_all, wait_for_nodes
@@ -147,12 +148,8 @@ class MessagingMixin:
         """A ``train`` message for one node: the loop settings, the strategy's plug-ins and their parameters,
         the statistics they share and the per-node facts they ask for (``arrays`` may be omitted when the node
         trains its personal model)."""
-        record = self.message_config(server_round)
-        record.update({
-            p.LR: self.params["lr"], p.LOCAL_EPOCHS: self.params["local-epochs"], p.BATCH_SIZE: self.params["batch-size"],
-            p.TRAIN_SEED: self.train_seed(server_round, node), p.OBJECTIVES: ",".join(self.local_objectives()),
-            **self.plugin_config(self.local_objectives()), **self.fault_config(), **config,
-        })
+        record = config_copy(self.round_train_config(server_round), **{p.TRAIN_SEED: self.train_seed(server_round, node)},
+                             **config)
         shared = self.plugins.shared.get(str(record.get(p.TASK, "")))
         if shared:
             record[p.SHARED] = json.dumps(shared)
@@ -161,6 +158,20 @@ class MessagingMixin:
         if arrays is not None:
             content[p.ARRAYS] = arrays
         return Message(content, dst_node_id=node.node_id, message_type=MessageType.TRAIN)
+
+    def round_train_config(self, server_round: int) -> ConfigRecord:
+        """What a round's train messages share (the common keys, the loop settings, the plug-ins and their
+        parameters, the fault settings): built once a round and copied into each node's message."""
+        cached = getattr(self, "_round_train_config", None)
+        if cached is None or cached[0] != server_round:
+            record = self.message_config(server_round)
+            record.update({
+                p.LR: self.params["lr"], p.LOCAL_EPOCHS: self.params["local-epochs"],
+                p.BATCH_SIZE: self.params["batch-size"], p.OBJECTIVES: ",".join(self.local_objectives()),
+                **self.plugin_config(self.local_objectives()), **self.fault_config(),
+            })
+            cached = self._round_train_config = (server_round, record)
+        return cached[1]
 
     def eval_config(self, server_round: int) -> ConfigRecord:
         """Config of a round's evaluate messages: the ``adapt`` plug-in, when the strategy has one."""

@@ -23,6 +23,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fedfair import protocol as p
+from fedfair.records import array_bytes
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def message_bytes(message: Message) -> int:
     total = 0
     for record in message.content.values():
         if isinstance(record, ArrayRecord):
-            total += record.count_bytes()
+            total += array_bytes(record)
         else:
             total += sum(len(key) + _value_bytes(value) for key, value in record.items())
     return int(total)

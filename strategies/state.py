@@ -51,7 +51,7 @@ class StateMixin:
 
     # attributes that are not the algorithm's state (a resumed run takes them from its own start)
     TRANSIENT: ClassVar[frozenset[str]] = frozenset({"params", "recorder", "dataset_dir", "nodes", "_by_id", "_dataset_clients",
-                                                     "_dataset_fingerprint"})
+                                                     "_dataset_fingerprint", "_round_train_config"})
 
     def state_dict(self) -> dict[str, Any]:
         """The strategy's state: a mapping of arrays and JSON values (the base's: every attribute but
