@@ -209,6 +209,9 @@ def run(strategy: str = "fedavg", dataset: str | os.PathLike[str] = "synthetic-g
     on bad input, and the run's error if it fails (its run directory then says ``failed``).
     """
     dataset = str(dataset)
+    for key, argument in (("out-dir", "out"), ("data-root", "data_root"), ("resume", "resume")):
+        if key in _kebab(params):  # the function's own argument would silently win
+            raise ParamError(f"fedfair.run: {key.replace('-', '_')}= is not a run parameter here; pass {argument}=...")
     out_dir = Path(out) if out is not None else default_out_dir(strategy, dataset, seed)
     config = {"strategy": strategy, "dataset": dataset, "rounds": rounds, "seed": seed, **_kebab(params),
               "out-dir": str(out_dir.expanduser().resolve()), "resume": bool(resume)}

@@ -32,11 +32,16 @@ with vmap for K = 5 / 50 / 200 / 1000 clients of 10 features (60 features: 0.19 
 against 0.66 / 1.07 / 2.7 / 11.2 ms): vmap's per-call overhead dominates at small K and it never wins.
 
 Batched (:data:`BATCHED_OBJECTIVES`): ``sgd``, ``proximal`` (``proximal-mu``), ``group-weights`` (its
-multipliers m[y, a] are a per-row weight, used unscaled as the plug-in asks) and ``finetune`` (plain SGD with
-its own lr and ``max_steps``), in any combination; models ``logreg`` and ``mlp`` (any hidden sizes), binary
-or multi-class; optimiser ``sgd``. Not batched (:func:`can_batch` names the reason): other plug-ins (row
-weights from node state or influence, batch-dependent penalties, their own step rule, personal models,
-DP-SGD's per-row clipping and noise), the CNN and plug-in models, Adam.
+multipliers m[y, a] are a per-row weight, used unscaled as the plug-in asks), ``finetune`` (plain SGD with
+its own lr and ``max_steps``), ``fairif`` in the rounds it needs no model (its warm-up, and the rounds after
+it computed its row weights: they are kept in the node state; the round that computes them trains alone:
+:func:`client_ready`) and ``puffle`` (:class:`fedfair.local.puffle.PuffleStack`: every client's DPL, its
+gradient and its lambda rule per step, vectorised over the clients; its start lambda and its shared statistics
+from a model built per client, once before and once after the steps; noised PUFFLE comes with DP-SGD and
+trains alone), in any combination; the plug-ins' numbers, notes and shared statistics are reported as
+``train_with`` reports them. Models ``logreg`` and ``mlp`` (any hidden sizes), binary or multi-class; optimiser
+``sgd``. Not batched (:func:`can_batch` names the reason): Per-FedAvg (its own step rule), Ditto (a personal
+model), DP-SGD (per-row clipping and noise), other plug-ins, the CNN and plug-in models, Adam.
 
 Tolerance: the shuffles and batch compositions are identical; the float32 sums run in another order than the
 per-client ``addmm`` / ``mean``, so results agree to rounding. Observed (4 clients of 5-130 rows, batch 16,
@@ -51,8 +56,8 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -60,18 +65,17 @@ import torch
 from torch import nn
 
 from fedfair.data import ClientData, Split
-from fedfair.local import objective_class
+from fedfair.local import finish_plugins, make_plugins
 from fedfair.local.base import LocalObjective
+from fedfair.local.puffle import PuffleStack
 from fedfair.models import build_model
 from fedfair.training import EvalResult, SplitTensors, TrainConfig, epoch_order, score_logits, split_tensors
 
-# plug-ins whose contribution is a per-row weight, a proximal term and / or loop settings: batched exactly
-BATCHED_OBJECTIVES = ("sgd", "proximal", "group-weights", "finetune")
+# plug-ins whose contribution is a per-row weight, a proximal term, PUFFLE's penalty and / or loop settings
+BATCHED_OBJECTIVES = ("sgd", "proximal", "group-weights", "finetune", "fairif", "puffle")
 BATCHED_MODELS = ("logreg", "mlp")
 # why the other builtin plug-ins train alone
 NOT_BATCHED = {
-    "fairif": "fairif: influence row weights kept in node state",
-    "puffle": "puffle: batch-dependent fairness penalty",
     "per-fedavg": "per-fedavg: its own two-batch step",
     "ditto": "ditto: also trains a personal model",
     "dp": "dp: per-row clipping and noise (opacus)",
@@ -80,11 +84,14 @@ NOT_BATCHED = {
 
 @dataclass
 class BatchedResult:
-    """One client's trained weights (CPU tensors, the model's state dict keys and shapes) and the loss
-    ``train_with(...).loss`` reports."""
+    """One client's trained weights (CPU tensors, the model's state dict keys and shapes) and what
+    ``train_with(...)`` reports: the loss, the plug-ins' numbers, notes and statistics to share."""
 
     state_dict: OrderedDict[str, torch.Tensor]
     loss: float
+    report: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    share: dict[str, Any] = field(default_factory=dict)
 
 
 def can_batch(spec: Mapping[str, Any], names: Sequence[str], config: Mapping[str, Any] | None = None,
@@ -105,35 +112,53 @@ def can_batch(spec: Mapping[str, Any], names: Sequence[str], config: Mapping[str
     return None
 
 
+def client_ready(plugins: Sequence[LocalObjective], data: ClientData) -> str | None:
+    """None when this client's plug-ins (:func:`fedfair.local.make_plugins`, with its node state) need no model
+    before the training this round, so :func:`train_batched` reproduces it; else why it trains alone."""
+    for plugin in plugins:
+        if plugin.name == "fairif" and plugin.needs_model(data):
+            return "fairif: computes its influence weights this round"
+        if plugin.name == "puffle" and (float(plugin.values["puffle-lambda-noise"]) > 0
+                                        or float(plugin.values["puffle-statistics-noise"]) > 0):
+            return "puffle: noised statistics (DP-SGD)"
+    return None
+
+
 @dataclass
 class ClientPlan:
     """One client's part of a batched run: its batches (steps, batch rows; -1 = no row), its row weights
-    (float32, one per training row; None = uniform), its loop settings and FedProx's mu (0 = no proximal term)."""
+    (float32, one per training row; None = uniform), its loop settings, FedProx's mu (0 = no proximal term),
+    its plug-ins and PUFFLE's regulariser (None = no PUFFLE term)."""
 
     batches: torch.Tensor
     weight: torch.Tensor | None
     loop: TrainConfig
     mu: float
+    plugins: list[LocalObjective] = field(default_factory=list)
+    puffle: Any = None
 
 
-def objectives(names: Sequence[str], config: Mapping[str, Any]) -> list[LocalObjective]:
-    """The plug-ins ``train_with`` composes (the batched ones keep no per-client state: one set serves every
-    client of a config)."""
-    return [objective_class(n)(config, {}, None) for n in names]
-
-
-def client_plan(plugins: Sequence[LocalObjective], data: ClientData, loop: TrainConfig, seed: int) -> ClientPlan:
-    """What ``train_with`` composes for one client (row weights, loop settings, proximal mu: the plug-ins
-    themselves compute them) and the batches its ``_loop`` would draw."""
+def client_plan(plugins: Sequence[LocalObjective], data: ClientData, loop: TrainConfig, seed: int,
+                start_model: Callable[[], nn.Module] | None = None) -> ClientPlan:
+    """What ``train_with`` composes for one client (row weights, PUFFLE's penalty, loop settings, proximal mu:
+    the plug-ins themselves compute them, in train_with's order) and the batches its ``_loop`` would draw.
+    ``start_model()`` builds the client's start model for a plug-in that reads it (PUFFLE's start lambda)."""
     weights: np.ndarray | None = None
-    for plugin in plugins:  # the batched plug-ins' weights read the data only, not the model
+    for plugin in plugins:  # batched FairIF is in its warm-up or has its weights kept: no model read
         w = plugin.sample_weight(None, data)
         if w is not None:
             weights = w if weights is None else weights * w
     weight = None if weights is None else SplitTensors(data.train, weights, all(p.scale_weight for p in plugins)).weight
+    puffle = None
+    for plugin in plugins:
+        if plugin.name == "puffle":
+            if start_model is None:
+                raise ValueError("train_batched: PUFFLE reads the start model; pass start_model")
+            regularisers = plugin.penalties(start_model(), data)
+            puffle = regularisers[0] if regularisers else None
     loop = functools.reduce(lambda settings, plugin: plugin.loop_config(settings), plugins, loop)
     mu = sum(float(p.values["proximal-mu"]) for p in plugins if p.name == "proximal")
-    return ClientPlan(client_batches(len(data.train), loop, seed), weight, loop, mu)
+    return ClientPlan(client_batches(len(data.train), loop, seed), weight, loop, mu, list(plugins), puffle)
 
 
 def client_batches(n: int, loop: TrainConfig, seed: int) -> torch.Tensor:
@@ -214,11 +239,13 @@ def model_keys(spec: Mapping[str, Any], n_features: int, num_classes: int) -> Or
 def train_batched(spec: Mapping[str, Any], starts: Sequence[Mapping[str, torch.Tensor]],
                   datas: Sequence[ClientData], loop: TrainConfig, seeds: Sequence[int], names: Sequence[str],
                   config: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-                  device: torch.device | str = "cpu") -> list[BatchedResult]:
+                  device: torch.device | str = "cpu", states: Sequence[MutableMapping[str, Any]] | None = None,
+                  shared: Sequence[Mapping[str, Any] | None] | None = None) -> list[BatchedResult]:
     """Train client k's copy of the model ``spec`` from ``starts[k]`` on ``datas[k].train`` as
-    ``train_with(names, config, model, datas[k], loop, seeds[k])`` would, all K clients in one computation
-    on ``device``; ``config``: the message config, one for all or one per client. Call :func:`can_batch`
-    first: a spec or plug-in it refuses raises ValueError here."""
+    ``train_with(names, config, model, datas[k], loop, seeds[k], states[k], shared[k])`` would, all K clients
+    in one computation on ``device``; ``config``: the message config, one for all or one per client;
+    ``states``: each node's plug-in store (default: empty), ``shared``: the server's statistics each client
+    got. Call :func:`can_batch` and :func:`client_ready` first: what they refuse raises ValueError here."""
     reason = can_batch(spec, names, config if isinstance(config, Mapping) else None, loop)
     if reason is not None:
         raise ValueError(f"train_batched: {reason}; train this client alone (train_with)")
@@ -237,19 +264,37 @@ def train_batched(spec: Mapping[str, Any], starts: Sequence[Mapping[str, torch.T
             raise ValueError(f"train_batched: a start model's keys / shapes {dict(got)} "
                              f"are not the spec's {dict(keys)}")
     configs = [config] * len(datas) if isinstance(config, Mapping) else list(config)
-    composed = {id(c): objectives(names, c) for c in {id(c): c for c in configs}.values()}
-    plans = [client_plan(composed[id(c)], d, loop, s) for c, d, s in zip(configs, datas, seeds)]
+    states = list(states) if states is not None else [{} for _ in datas]
+    shared = list(shared) if shared is not None else [None] * len(datas)
+    plugins = [make_plugins(names, c, st, sh) for c, st, sh in zip(configs, states, shared)]
+    for client_plugins, data in zip(plugins, datas):
+        reason = client_ready(client_plugins, data)
+        if reason is not None:
+            raise ValueError(f"train_batched: {reason}; train this client alone (train_with)")
+
+    def module(state: Mapping[str, torch.Tensor], data: ClientData) -> Callable[[], nn.Module]:
+        def build() -> nn.Module:  # the client's model with ``state``, on ``device``, as train_with's would be
+            model = build_model(spec, data.n_features, num_classes=data.num_classes, input_shape=data.input_shape)
+            model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
+            return model.to(device)
+        return build
+
+    device = torch.device(device)
+    plans = [client_plan(ps, d, loop, s, module(start, d)) for ps, start, d, s in zip(plugins, starts, datas, seeds)]
     for plan in plans:
         reason = can_batch(spec, (), None, plan.loop)
         if reason is not None:
             raise ValueError(f"train_batched: {reason}; train this client alone (train_with)")
-    device = torch.device(device)
     params = stacked_layers(starts, list(keys), device)
     totals = run_steps(params, plans, datas, num_classes, device).sum(0).tolist()
     # each client's own tensors (not views of the stack: a pickled view would carry all K clients' weights)
     per_client = zip(*([t.clone() for t in p.detach().to("cpu").unbind(0)] for p in params))
-    return [BatchedResult(OrderedDict(zip(keys, tensors)), total / max(len(plan.batches), 1))
-            for tensors, total, plan in zip(per_client, totals, plans)]
+    results = []
+    for tensors, total, plan, data in zip(per_client, totals, plans, datas):
+        state = OrderedDict(zip(keys, tensors))
+        run = finish_plugins(plan.plugins, data, total / max(len(plan.batches), 1), build=module(state, data))
+        results.append(BatchedResult(state, run.loss, run.report, run.notes, run.share))
+    return results
 
 
 def run_steps(params: list[torch.Tensor], plans: Sequence[ClientPlan], datas: Sequence[ClientData],
@@ -271,6 +316,8 @@ def run_steps(params: list[torch.Tensor], plans: Sequence[ClientPlan], datas: Se
     mu = torch.tensor([plan.mu for plan in plans], dtype=torch.float32, device=device)
     proximal = bool((mu > 0).any())
     anchors = [p.detach().clone() for p in params] if proximal else []
+    puffle = PuffleStack([plan.puffle for plan in plans], offsets, len(y), num_classes) \
+        if any(plan.puffle is not None for plan in plans) else None
     losses = torch.zeros((len(schedule), len(plans)), dtype=torch.float64, device=device)
     for t, rows in enumerate(schedule):
         real = rows >= 0
@@ -280,8 +327,13 @@ def run_steps(params: list[torch.Tensor], plans: Sequence[ClientPlan], datas: Se
         active = (count > 0).to(torch.float32)
         for p in params:
             p.requires_grad_(True)
-        row_loss = stacked_row_losses(forward(params, x[index], num_classes), y[index])
+        logits = forward(params, x[index], num_classes)
+        row_loss = stacked_row_losses(logits, y[index])
         loss = (row_loss * (mask if weight is None else weight[index] * mask)).sum(1) / count.clamp(min=1)
+        penalised = puffle(logits, index, real, y[index]) if puffle is not None else None
+        if penalised is not None:  # PUFFLE: (1 - lambda) CE + lambda DPL (fedfair.local.puffle)
+            scale, penalty = penalised
+            loss = loss * scale + penalty
         if proximal:
             loss = loss + proximal_terms(params, anchors, mu)
         loss = loss * active
@@ -291,6 +343,8 @@ def run_steps(params: list[torch.Tensor], plans: Sequence[ClientPlan], datas: Se
                 p.requires_grad_(False)
                 p.sub_(lr.view(-1, *([1] * (p.dim() - 1))) * g)
         losses[t] = loss.detach().double()
+    if puffle is not None:
+        puffle.write_back()
     return losses.cpu()
 
 

@@ -41,7 +41,7 @@ from fedfair import protocol as p
 from fedfair.data import ClientData, Split, held_lookup, load_client
 from fedfair.device import resolve_device
 from fedfair.faults import inject_faults
-from fedfair.local import LocalRun, parse_names, train_with
+from fedfair.local import LocalRun, make_plugins, parse_names, train_with
 from fedfair.models import build_model
 from fedfair.queries import QUERY_ROUTINES, query_routine
 from fedfair.records import held_record
@@ -274,10 +274,15 @@ def prepare_train(msg: Message, context: Context) -> TrainJob:
     return job
 
 
+def _shared(config: ConfigRecord) -> dict[str, Any]:
+    """The statistics the server shared with the message's plug-ins (e.g. PUFFLE's group rates)."""
+    return json.loads(str(config.get(p.SHARED, "{}")))
+
+
 def run_train(job: TrainJob) -> LocalRun:
     """The job's local training alone (``job.model`` is trained in place)."""
     return train_with(job.names, job.config, job.model, job.data, job.loop, seed=int(job.config[p.TRAIN_SEED]),
-                      state=job.state, shared=json.loads(str(job.config.get(p.SHARED, "{}"))), personal=job.personal_model)
+                      state=job.state, shared=_shared(job.config), personal=job.personal_model)
 
 
 def finish_train(job: TrainJob, run: LocalRun, arrays: ArrayRecord | None = None) -> Message:
@@ -306,10 +311,12 @@ def train(msg: Message, context: Context) -> Message:
 
 def _batch_key(job: TrainJob) -> tuple | None:
     """Jobs with the same key train as one computation; None: this job trains alone."""
-    from fedfair.batched import can_batch
+    from fedfair.batched import can_batch, client_ready
 
     spec = _spec(job.config)
     if can_batch(spec, job.names, job.config, job.loop) is not None:
+        return None
+    if client_ready(make_plugins(job.names, job.config, job.state, _shared(job.config)), job.data) is not None:
         return None
     return (json.dumps(spec, sort_keys=True), tuple(job.names), repr(job.loop), job.data.n_features,
             job.data.num_classes, str(_device(job.config)))
@@ -352,9 +359,11 @@ def train_jobs(jobs: Sequence[TrainJob]) -> list[Message]:
         starts = [j.model.state_dict() if "model" in j.__dict__ else decoded(j.start) for j in batch]
         results = train_batched(_spec(batch[0].config), starts, [j.data for j in batch],
                                 batch[0].loop, [int(j.config[p.TRAIN_SEED]) for j in batch],
-                                batch[0].names, [dict(j.config) for j in batch], device=_device(batch[0].config))
+                                batch[0].names, [dict(j.config) for j in batch], device=_device(batch[0].config),
+                                states=[j.state for j in batch], shared=[_shared(j.config) for j in batch])
         for i, job, result in zip(members, batch, results):
-            replies[i] = finish_train(job, LocalRun(result.loss), held_record(result.state_dict))
+            run = LocalRun(result.loss, result.report, result.notes, result.share)
+            replies[i] = finish_train(job, run, held_record(result.state_dict))
     return [replies[i] for i in range(len(jobs))]
 
 

@@ -125,6 +125,21 @@ def hessian_vector_product(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -
     return lambda v: jvp(gradient, (f.theta,), (v,))[1].detach()
 
 
+def dense_hessian(f: LossFunction) -> torch.Tensor:
+    """The p x p Hessian of ``f.mean`` at ``f.theta``: the gradient with its graph, then one backward pass per
+    row (double backward). ``torch.func.hessian`` (forward over reverse, vmapped over p directions) gives the
+    same matrix to float rounding (7e-8 on the MLP below) but holds p copies of every activation: on this
+    machine (torch 2.13, one thread) 0.22 / 4.0 s against 0.065 / 0.71 s for an MLP 8-32-1 (p = 321) on 1,000
+    / 20,000 rows (FairIF on a FeDa4Fair client was two thirds of its run)."""
+    theta = f.theta.detach().requires_grad_(True)
+    gradient = torch.autograd.grad(f.mean(theta), theta, create_graph=True)[0]
+    if not gradient.requires_grad:  # a loss linear in theta: no curvature
+        return torch.zeros((theta.numel(), theta.numel()), dtype=theta.dtype, device=theta.device)
+    rows = [torch.autograd.grad(gradient[i], theta, retain_graph=True, allow_unused=True)[0]
+            for i in range(theta.numel())]
+    return torch.stack([torch.zeros_like(theta) if r is None else r for r in rows]).detach()
+
+
 def inverse_hvp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, damping: float = 0.01,
                 exact_limit: int = 1500, max_iter: int = 200, tol: float = 1e-6) -> InverseHVP:
     """(H + damping I)^-1 b_j for each row b_j of ``b`` (k x p).
@@ -135,7 +150,7 @@ def inverse_hvp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, b: torch.Ten
     f = LossFunction(model, x, y)
     p = f.theta.numel()
     if p <= exact_limit:
-        hessian = torch.func.hessian(f.mean)(f.theta).detach().double()
+        hessian = dense_hessian(f).double()
         system = hessian + damping * torch.eye(p, dtype=torch.float64, device=hessian.device)
         solutions = torch.linalg.solve(system, b.double().T).T
         residuals = [float(torch.linalg.norm(system @ s - bj) / max(float(torch.linalg.norm(bj)), 1e-30))

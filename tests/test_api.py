@@ -33,6 +33,7 @@ def no_simulation(monkeypatch):
     (dict(strategy="fedavg", lr=-1.0), "parameter 'lr'"),
     (dict(strategy="fedavgg"), "unknown strategy 'fedavgg'"),
     (dict(strategy="fedavg", model="my_missing_pkg.models:Net"), "cannot be imported on this machine"),
+    (dict(strategy="fedavg", out_dir="elsewhere"), "out_dir= is not a run parameter here; pass out=..."),
 ])
 def test_a_bad_call_fails_before_any_simulation_starts(no_simulation, tmp_path, call, message):
     with pytest.raises(ValueError) as err:

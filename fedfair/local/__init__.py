@@ -16,7 +16,7 @@ subclass (torch imported inside the methods that train: listing the plug-ins' pa
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -91,11 +91,7 @@ def train_with(names: Sequence[str], config: Mapping[str, Any], model: nn.Module
     """
     from fedfair.training import train_local
 
-    state = {} if state is None else state
-    plugins = [objective_class(n)(config, _Namespace(state, n), shared) for n in names]
-    ledger: list[tuple[float, float, int]] = []
-    for plugin in plugins:
-        plugin.ledger = ledger
+    plugins = make_plugins(names, config, state, shared)
     steps = [s for s in (p.step() for p in plugins) if s is not None]
     if len(steps) > 1:
         raise ValueError(f"local objectives {list(names)}: more than one defines its own step; combine at most one of them")
@@ -114,9 +110,31 @@ def train_with(names: Sequence[str], config: Mapping[str, Any], model: nn.Module
             if personal is None:
                 raise ValueError(f"local objective {plugin.name!r} updates a personal model: train_with needs personal=")
             plugin.update_personal(personal, data, message_loop, seed)
+    return finish_plugins(plugins, data, loss, model)
+
+
+def make_plugins(names: Sequence[str], config: Mapping[str, Any], state: MutableMapping[str, Any] | None = None,
+                 shared: Mapping[str, Any] | None = None) -> list[LocalObjective]:
+    """The plug-ins ``names`` for one client's training: each with its namespace in the node's ``state`` and the
+    server's ``shared`` statistics, all writing to one privacy ledger."""
+    state = {} if state is None else state
+    plugins = [objective_class(n)(config, _Namespace(state, n), shared) for n in names]
+    ledger: list[tuple[float, float, int]] = []
+    for plugin in plugins:
+        plugin.ledger = ledger
+    return plugins
+
+
+def finish_plugins(plugins: Sequence[LocalObjective], data: ClientData, loss: float, model: nn.Module | None = None,
+                   build: Callable[[], nn.Module] | None = None) -> LocalRun:
+    """After the training: every plug-in's ``finish`` (those with ``finish_last`` last) with the trained ``model``
+    (or the one ``build()`` makes, called only when a plug-in's ``finish`` reads it) and the run they report."""
     run = LocalRun(loss)
     for plugin in sorted(plugins, key=lambda p: p.finish_last):
-        plugin.finish(model, data)
+        if type(plugin).finish is not LocalObjective.finish:
+            if model is None:
+                model = build() if build is not None else None
+            plugin.finish(model, data)
         run.report.update(plugin.report)
         run.notes.extend(plugin.notes)
         run.share.update(plugin.share)

@@ -62,11 +62,23 @@ class FairIF(LocalObjective):
             raise ValueError(f"fairif-warmup={warmup} leaves no round to train with FairIF's weights in "
                              f"rounds={params['rounds']}; use fewer warm-up rounds or more rounds")
 
-    def sample_weight(self, model: nn.Module, data: ClientData) -> np.ndarray | None:
-        if int(self.config.get(p.SERVER_ROUND, 0)) <= int(self.values["fairif-warmup"]):
-            return None  # stage 1's ERM: plain (federated) training
+    def warming_up(self) -> bool:
+        return int(self.config.get(p.SERVER_ROUND, 0)) <= int(self.values["fairif-warmup"])
+
+    def kept_weights(self, data: ClientData) -> np.ndarray | None:
         kept = self.state.get(WEIGHTS)
-        if kept is not None and len(kept) == len(data.train):
+        return kept if kept is not None and len(kept) == len(data.train) else None
+
+    def needs_model(self, data: ClientData) -> bool:
+        """Whether :meth:`sample_weight` reads the model this round (it computes the weights): not in the
+        warm-up, not with weights kept from an earlier round. :mod:`fedfair.batched` trains the others."""
+        return not self.warming_up() and self.kept_weights(data) is None
+
+    def sample_weight(self, model: nn.Module, data: ClientData) -> np.ndarray | None:
+        if self.warming_up():
+            return None  # stage 1's ERM: plain (federated) training
+        kept = self.kept_weights(data)
+        if kept is not None:
             return kept
         weights = self.compute(model, data)
         if weights is not None:

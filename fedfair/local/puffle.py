@@ -52,6 +52,7 @@ multipliers, like ``dp-noise-multiplier``, and reports the epsilon.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -161,6 +162,65 @@ def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
     return value, (coef * slope if z.ndim == 1 else coef[:, None] * slope)
 
 
+def _stacked_predictions(z: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_predictions` of K clients' batches: z (K, B) binary logits or (K, B, C)."""
+    if z.ndim == 2:
+        p1 = 1.0 / (1.0 + np.exp(-z))
+        predicted = (p1 > 0.5).astype(np.int64)
+        return 2, predicted, np.where(predicted == 1, p1, 1.0 - p1), p1 * (1.0 - p1) * (2 * predicted - 1)
+    e = np.exp(z - z.max(axis=2, keepdims=True))
+    probs = e / e.sum(axis=2, keepdims=True)
+    predicted = probs.argmax(axis=2)
+    mass = np.take_along_axis(probs, predicted[..., None], axis=2)[..., 0]
+    onehot = np.zeros_like(probs)
+    np.put_along_axis(onehot, predicted[..., None], 1.0, axis=2)
+    return probs.shape[2], predicted, mass, mass[..., None] * (onehot - probs)
+
+
+def stacked_disparity_with_gradient(z: np.ndarray, g: np.ndarray, mask: np.ndarray, n_groups: int,
+                                    own_estimate: np.ndarray, rest_estimate: np.ndarray,
+                                    wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`disparity_with_gradient` of K clients' batches at once (:mod:`fedfair.batched`): the same values and
+    gradients, bit for bit (tests/test_batched.py), the pairs and their cases as there.
+
+    z: (K, B) binary logits or (K, B, C); g: (K, B) group codes; mask: (K, B), the real rows (a client's batch
+    may be shorter than B); own_estimate / rest_estimate: (K, G, C) each client's :func:`_estimates`;
+    wanted: (K, C) the classes among each batch's labels. (K,) values and the gradient, shaped as z (0 on
+    padded rows).
+    """
+    n_clients, width = g.shape
+    k, predicted, mass, slope = _stacked_predictions(z)
+    cell = (np.arange(n_clients)[:, None] * n_groups + g) * k + predicted
+    cell = np.where(mask, cell, 0)
+    size = n_clients * n_groups * k
+    sums = np.bincount(cell.ravel(), weights=np.where(mask, mass, 0.0).ravel(), minlength=size).reshape(n_clients, n_groups, k)
+    counts = np.bincount(np.where(mask, np.arange(n_clients)[:, None] * n_groups + g, 0).ravel(),
+                         weights=mask.ravel().astype(np.float64), minlength=n_clients * n_groups).reshape(n_clients, n_groups)
+    rest_sums = sums.sum(axis=1, keepdims=True) - sums
+    rest = counts.sum(axis=1, keepdims=True) - counts
+    rate = sums / np.maximum(counts, 1)[..., None]
+    rest_rate = rest_sums / np.maximum(rest, 1)[..., None]
+    none_of_z = (sums == 0) & (rest_sums > 0)
+    none_outside = ~none_of_z & (((sums > 0) & (rest_sums == 0)) | (rest == 0)[..., None])
+    rate = np.where(none_of_z, own_estimate, rate)
+    rest_rate = np.where(none_outside, rest_estimate, rest_rate)
+    pairs = (counts > 0)[..., None] & wanted[:, None, :]
+    gaps = np.where(pairs & np.isfinite(rate) & np.isfinite(rest_rate), np.abs(rate - rest_rate), 0.0)
+    best = gaps.reshape(n_clients, -1).argmax(axis=1)
+    zb, kb = np.divmod(best, k)
+    rows = np.arange(n_clients)
+    values = gaps[rows, zb, kb]
+    sign = np.sign(rate[rows, zb, kb] - rest_rate[rows, zb, kb])
+    hit = (predicted == kb[:, None]) & mask & (values > 0)[:, None]
+    in_z = g == zb[:, None]
+    own_side = hit & in_z & ~none_of_z[rows, zb, kb][:, None]
+    other_side = hit & ~in_z & ~none_outside[rows, zb, kb][:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coef = np.where(own_side, (sign / counts[rows, zb])[:, None], 0.0)
+        coef = coef - np.where(other_side, (sign / rest[rows, zb])[:, None], 0.0)
+    return values, (coef * slope if z.ndim == 2 else coef[..., None] * slope)
+
+
 def disparity_of_statistics(sums: np.ndarray, counts: np.ndarray) -> float:
     """DD from (G x K sums, G counts): max over groups z and classes k of |rate(z) - rate(not z)| over groups
     with rows on both sides, rates clipped to [0, 1] (noised statistics may leave it)."""
@@ -226,6 +286,89 @@ class PuffleRegulariser:
         gradient = self.lam * d_dpl
         offset = self.lam * value - float((z * gradient).sum())
         return (logits * torch.from_numpy(gradient.astype(np.float32, copy=False)).to(logits.device)).sum() + offset
+
+
+class PuffleStack:
+    """K clients' :class:`PuffleRegulariser` stepping together (:mod:`fedfair.batched`): each step, for every
+    client with a batch, the same lambda rule, DPL and penalty as the client's own ``__call__`` (the DPL
+    through :func:`stacked_disparity_with_gradient`); :meth:`write_back` leaves each regulariser as its own
+    steps would have. ``regularisers[k]`` None: client k has no PUFFLE term. Noise-free only (PUFFLE's noises
+    come with DP-SGD, which trains alone)."""
+
+    def __init__(self, regularisers: Sequence[PuffleRegulariser | None], offsets: Sequence[int], n_rows: int,
+                 num_classes: int) -> None:
+        if any(r is not None and r.noise > 0 for r in regularisers):
+            raise ValueError("PuffleStack: noised lambda updates (DP-SGD) are trained per client")
+        self.regularisers = list(regularisers)
+        present = [r for r in regularisers if r is not None]
+        self.on = np.array([r is not None for r in regularisers])
+        self.n_groups = max((r.n_groups for r in present), default=1)
+        self.classes = max(num_classes, 2)
+        self.codes = np.zeros(n_rows, dtype=np.int64)  # every row's group code, in the clients' concatenated rows
+        shape = (len(regularisers), self.n_groups, self.classes)
+        self.own, self.rest = np.full(shape, np.nan), np.full(shape, np.nan)
+        for k, (r, offset) in enumerate(zip(regularisers, offsets)):
+            if r is not None:
+                self.codes[offset: offset + len(r.codes)] = r.codes
+                self.own[k, : r.n_groups], self.rest[k, : r.n_groups] = _estimates(r.shared, r.n_groups, self.classes)
+
+        def values(attribute: str, default: float = 0.0) -> np.ndarray:
+            return np.array([getattr(r, attribute) if r is not None else default for r in regularisers], dtype=np.float64)
+
+        self.lam, self.velocity = values("lam"), values("velocity")
+        self.target, self.alpha, self.momentum = values("target"), values("alpha"), values("momentum")
+        self.tune = np.array([bool(r is not None and r.tune) for r in regularisers])
+        self.steps = np.array([r.steps if r is not None else 0 for r in regularisers], dtype=np.int64)
+        self.largest = np.array([r.largest_batch if r is not None else 0 for r in regularisers], dtype=np.int64)
+        self.lams: list[tuple[np.ndarray, np.ndarray]] = []  # (clients, their lambda) of every step
+
+    def __call__(self, logits: torch.Tensor, rows: torch.Tensor, real: torch.Tensor,
+                 y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """One step: ``logits`` (K, B[, C]) on rows ``rows`` (K, B) of the concatenated training rows, ``real``
+        (K, B) the rows of each client's batch, ``y`` (K, B) their labels. (scale of each client's
+        cross-entropy, each client's penalty), or None when no client with PUFFLE has a batch."""
+        import torch
+
+        real_rows = real.cpu().numpy()
+        idx = np.flatnonzero(self.on & real_rows.any(axis=1))
+        if len(idx) == 0:
+            return None
+        z = logits.detach().cpu().numpy()[idx]
+        mask = real_rows[idx]
+        codes = self.codes[rows.cpu().numpy()[idx]]
+        wanted = np.zeros((len(idx), self.classes), dtype=bool)  # PUFFLE: the classes among the batch's labels
+        hit = np.nonzero(mask)
+        wanted[hit[0], y.cpu().numpy()[idx][hit].astype(np.int64)] = True
+        value, d_dpl = stacked_disparity_with_gradient(z, codes, mask, self.n_groups, self.own[idx], self.rest[idx],
+                                                       wanted)
+        update = self.tune[idx] & (self.steps[idx] > 0)  # the model after the previous step, measured on this batch
+        moved = idx[update]
+        self.velocity[moved] = self.momentum[moved] * self.velocity[moved] + (self.target[moved] - value[update])
+        self.lam[moved] = np.clip(self.lam[moved] - self.alpha[moved] * self.velocity[moved], 0.0, 1.0)
+        self.steps[idx] += 1
+        self.largest[idx] = np.maximum(self.largest[idx], mask.sum(axis=1))
+        self.lams.append((idx, self.lam[idx].copy()))
+        lam = np.where(value > 0, self.lam[idx], 0.0)  # no term (and the plain loss) where DPL is 0
+        gradient = lam.reshape(-1, *[1] * (z.ndim - 1)) * d_dpl
+        offset = lam * value - (z * gradient).reshape(len(idx), -1).sum(axis=1)
+        full = np.zeros(logits.shape, dtype=np.float32)
+        full[idx] = gradient
+        scale, shift = np.ones(len(self.on), dtype=np.float32), np.zeros(len(self.on), dtype=np.float32)
+        scale[idx], shift[idx] = 1.0 - lam, offset
+        device = logits.device
+        penalty = (logits * torch.from_numpy(full).to(device)).flatten(1).sum(1) + torch.from_numpy(shift).to(device)
+        return torch.from_numpy(scale).to(device), penalty
+
+    def write_back(self) -> None:
+        """Each regulariser's lambda, velocity, step count, largest batch and lambda history after the steps."""
+        for k, r in enumerate(self.regularisers):
+            if r is None:
+                continue
+            r.lam, r.velocity, r.steps, r.largest_batch = float(self.lam[k]), float(self.velocity[k]), \
+                int(self.steps[k]), int(self.largest[k])
+        for idx, lams in self.lams:
+            for k, lam in zip(idx.tolist(), lams.tolist()):
+                self.regularisers[k].history.append(lam)
 
 
 class Puffle(LocalObjective):
