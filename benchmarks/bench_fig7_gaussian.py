@@ -160,7 +160,10 @@ def switch_analysis(seed: int = 0) -> str:
         models[name] = LogisticRegression(C=1e6).fit(x, y)
     import json
 
-    step = next(s for s in json.loads((root / "manifest.json").read_text())["preprocessing"] if s["step"] == "global-standardise")
+    # the feature's global standardisation (the builder's "standardise" step fitted on the union of the train splits)
+    step = next(s for s in json.loads((root / "manifest.json").read_text())["preprocessing"]
+                if s["step"] == "standardise" and "global" in s)
+    center, scale = step["global"]["mean"][0], step["global"]["std"][0]
 
     def stats(client: str, model) -> tuple[float, float, float, float]:
         split = data[client].train
@@ -170,7 +173,7 @@ def switch_analysis(seed: int = 0) -> str:
         hard = abs(float((p[g == 1] > 0.5).mean() - (p[g == 0] > 0.5).mean()))
         soft = abs(float(p[g == 1].mean() - p[g == 0].mean()))
         # population SP of the thresholded model: threshold on the raw feature scale
-        t_raw = -model.intercept_[0] / model.coef_[0][0] * step["scale"] + step["center"]
+        t_raw = -model.intercept_[0] / model.coef_[0][0] * scale + center
         m = TABLE_2_MEANS[client]
         rate = [0.5 * (norm.sf(t_raw, m[i], SIGMA) + norm.sf(t_raw, m[i + 1], SIGMA)) for i in (0, 2)]
         return loss, hard, soft, abs(rate[0] - rate[1])

@@ -299,7 +299,9 @@ def finish_train(job: TrainJob, run: LocalRun, arrays: ArrayRecord | None = None
     arrays = arrays if arrays is not None else held_record(job.model.state_dict())
     if bool(job.config.get(p.KEEP_PERSONAL, False)):
         job.personal.put(job.task, arrays)
-    job.content[p.ARRAYS], job.content[p.METRICS] = arrays, job.metrics  # job.info is the content's INFO already
+    if bool(job.config.get(p.REPLY_ARRAYS, True)):
+        job.content[p.ARRAYS] = arrays
+    job.content[p.METRICS] = job.metrics  # job.info is the content's INFO already
     return Message(job.content, reply_to=job.msg)
 
 

@@ -17,7 +17,8 @@ format, by message type:
     injection (fail-rate, straggle-rate, straggle-seconds), ``objectives``
     (comma-separated names of the client-side plug-ins, :mod:`fedfair.local`)
     and their own parameters, ``start-from`` (``sent`` or ``personal``),
-    ``keep-personal``, ``score-start``, ``task``. Records: ``arrays`` (the
+    ``keep-personal``, ``reply-arrays`` (false: the reply carries no weights, e.g.
+    Standalone's models never leave their node), ``score-start``, ``task``. Records: ``arrays`` (the
     start model; may be absent when the node starts from its personal model).
     ``shared``: JSON {key: statistics} the server summed over the clients'
     last ``plugin-share`` (e.g. PUFFLE's per-group prediction counts).
@@ -80,6 +81,7 @@ TRAIN_SEED = "train-seed"
 OBJECTIVES = "objectives"
 START_FROM = "start-from"
 KEEP_PERSONAL = "keep-personal"
+REPLY_ARRAYS = "reply-arrays"  # false: the trained weights stay on the node (no ``arrays`` in the reply)
 SCORE_START = "score-start"
 # group-reweighting strategies (FedFB, Fed-FairBatch, Fed-FairGrad): JSON {"attribute", "values", "multipliers":
 # [[weight of a row with label 0 and each value], [label 1 ...]]}, the rows' loss weights at the federation's scale

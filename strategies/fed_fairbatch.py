@@ -22,8 +22,14 @@ counts, P_y = n_{y.} / n, Q_a = n_{.a} / n and L_{y,a} the mean loss of cell (y,
   benchmarks/baselines.md), so fedfair follows FairBatch here.
 
 The probabilities start at the empirical shares (plain FedAvg) and are updated at the start of every round,
-before training, from the global model's statistics (declearn's fairness round). ``fairbatch-alpha`` defaults to
-0.005 (declearn's and FairBatch's default step).
+before training, from the global model's statistics (declearn's fairness round).
+
+Units of ``fairbatch-alpha`` (default 0.005, the number FairBatch's and declearn's code default to): fedfair's
+lambda is a cell probability p_{y,a} (in [0, P_y], or [0, Q_a] for sp) and alpha moves that probability.
+FairBatch's own lambda is a share within a label (eqopp, eqodds: the share of a0 among label y's rows, in
+[0, 1]) or within a group (dp), so its step alpha moves the cell probability by alpha x P_y (alpha x Q_a).
+fedfair's 0.005 is therefore 1 / P_y times FairBatch's 0.005 step (about 4x with 25 % positive labels); to take
+FairBatch's step alpha_FB, set ``fairbatch-alpha`` = alpha_FB x P_y (alpha_FB x Q_a for sp).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ each clipped to [0, 2 n_z / n], with lambda_{1,z} = 2 n_z / n - lambda_{0,z}: a 
 Lagrange multipliers of the SP constraints, whose gradient is f_z. fedfair's reading of the released code:
 (i) the constant n_{0,0} / n_0 - n_{0,z} / n_z enters once (the code adds it once per client); (ii) the bound and
 the complement of lambda_{.,z} use n_z for every z (the code uses n_0 for all z, which for z >= 1 breaks
-lambda_{0,z} + lambda_{1,z} = 2 n_z / n that the first value keeps). The step uses the round index t = 1, 2, ...
+lambda_{0,z} + lambda_{1,z} = 2 n_z / n that the first value keeps); (iii) the S_{y,z} and n_{y,z} of f_z are the
+replying clients' (a client silent in a round leaves both; the bounds keep the federation's n_z). The step uses the round index t = 1, 2, ...
 of the update after round t (the code's alpha / sqrt(round + 1)); round 1 trains at the starting lambdas.
 ``fedfb-alpha`` defaults to 0.3, the code's default (its experiments tune alpha in {0.001, ..., 2}).
 
@@ -44,9 +45,13 @@ def fedfb_gradient(n: np.ndarray, loss_sum: np.ndarray) -> np.ndarray:
     return base + (loss_sum[0, 1:] - loss_sum[1, 1:]) / n_z[1:] - n[0, 1:] / n_z[1:]
 
 
-def fedfb_step(lam: np.ndarray, n: np.ndarray, loss_sum: np.ndarray, alpha: float, t: int) -> np.ndarray:
-    """The update after round t: the new (2, Z) lambdas."""
-    f = fedfb_gradient(n, loss_sum)
+def fedfb_step(lam: np.ndarray, n: np.ndarray, loss_sum: np.ndarray, alpha: float, t: int,
+               replied: np.ndarray | None = None) -> np.ndarray:
+    """The update after round t: the new (2, Z) lambdas. ``n``: the federation's counts (the bounds and the
+    complement); ``replied``: the counts of the clients whose loss sums ``loss_sum`` are (default ``n``): f_z is
+    a function of each cell's mean loss and share, so a silent client's rows must leave both the sums and the
+    counts (FedFB's server divides each client's sums by that client's own counts)."""
+    f = fedfb_gradient(n if replied is None else replied, loss_sum)
     step = alpha / np.sqrt(t)
     upper = 2 * n.sum(axis=0) / n.sum()
     first = lam[0].copy()
@@ -70,7 +75,7 @@ class FedFBStrategy(GroupWeightedStrategy):
         if server_round == 1:  # round 1 trains at the starting multipliers; the update after round t uses alpha / sqrt(t)
             return state
         return {"lambda": fedfb_step(state["lambda"], self.counts, stats["loss"], self.params["fedfb-alpha"],
-                                     server_round - 1)}
+                                     server_round - 1, replied=stats["n"])}
 
     def cell_weights(self, state: dict[str, Any]) -> np.ndarray:
         return state["lambda"] * self.counts / self.counts.sum(axis=0)  # w_{y,z} = lambda_{y,z} n_{y,z} / n_z

@@ -127,7 +127,8 @@ FEDFB_PARAMS = {
 
 FAIRBATCH_PARAMS = {
     **GROUP_WEIGHTED_PARAMS,
-    "fairbatch-alpha": Param(float, 0.005, "Fed-FairBatch: step alpha of the cell sampling probabilities",
+    "fairbatch-alpha": Param(float, 0.005, "Fed-FairBatch: step alpha of the cell sampling probabilities (a "
+                             "probability; FairBatch's step on a within-label share alpha_FB is alpha_FB x P(y))",
                              "float > 0", lambda x: x > 0),
 }
 

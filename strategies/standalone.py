@@ -2,7 +2,8 @@
 
 Each node keeps its model in ``context.state`` across rounds (the first round
 starts from the shared seeded initialisation) and deploys it; the server only
-schedules rounds and collects metrics. Every client with both a train and a
+schedules rounds and collects metrics: a train reply carries no weights (``reply-arrays`` false), so
+communication is the initialisation sent once per client plus the metrics. Every client with both a train and a
 test split trains every round (``fraction-train`` does not apply). A client
 that failed keeps its personal model; one that never trained yet gets the
 initialisation again. After ``--resume`` every train message carries the
@@ -45,7 +46,8 @@ class StandaloneStrategy(FedFairStrategy):
         return None if node.node_id in self.trained and not self.resumed else self.init
 
     def train_config(self, node: NodeInfo, server_round: int) -> dict[str, Any]:
-        return {p.START_FROM: p.PERSONAL, p.KEEP_PERSONAL: True}
+        # the trained model stays on the node: nothing is aggregated, so no weights travel back
+        return {p.START_FROM: p.PERSONAL, p.KEEP_PERSONAL: True, p.REPLY_ARRAYS: False}
 
     def aggregate(self, server_round: int, replies: Sequence[Message]) -> None:
         """Nothing to aggregate: the models stay on the clients."""

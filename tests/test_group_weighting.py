@@ -17,7 +17,7 @@ from fedfair.simulation import simulate_many
 from fedfair.training import cell_losses
 from fedfair.strategies.fed_fairbatch import fairbatch_initial, fairbatch_probabilities, fairbatch_step
 from fedfair.strategies.fed_fairgrad import fairgrad_constants, fairgrad_step, fairgrad_weights
-from fedfair.strategies.fedfb import fedfb_gradient, fedfb_initial, fedfb_step
+from fedfair.strategies.fedfb import FedFBStrategy, fedfb_gradient, fedfb_initial, fedfb_step
 
 N = np.array([[30.0, 10.0], [20.0, 40.0]])  # [label][value]: 100 rows
 
@@ -82,6 +82,25 @@ def test_fedfb_step_by_hand():
     step = 0.3 / 2
     assert new == pytest.approx(np.array([[0.5 - step * f, 0.5 + step * f], [0.5 + step * f, 0.5 - step * f]]))
     assert new.sum(axis=0) == pytest.approx(2 * N.sum(axis=0) / 100)
+
+
+def test_fedfb_with_a_silent_client_uses_the_replying_clients_counts():
+    # four clients with equal cell counts; one does not reply: f is the replying three's (their own means and
+    # shares), not their loss sums over the whole federation's counts
+    per_client = N / 4
+    losses = np.array([[[3.0, 0.5], [4.0, 2.0]], [[3.5, 1.0], [4.5, 2.5]], [[2.5, 0.5], [3.0, 1.5]], [[9.0, 2.0], [1.0, 9.0]]])
+    replied_sums, replied_counts = losses[:3].sum(axis=0), 3 * per_client
+    strategy = FedFBStrategy.__new__(FedFBStrategy)
+    strategy.counts, strategy.params = N, {"fedfb-alpha": 0.3}
+    state = strategy.update({"lambda": fedfb_initial(N)}, {"n": replied_counts, "loss": replied_sums}, server_round=5)
+    n_z = replied_counts.sum(axis=0)
+    f = ((replied_sums[1, 0] - replied_sums[0, 0]) / n_z[0] + (replied_sums[0, 1] - replied_sums[1, 1]) / n_z[1]
+         + replied_counts[0, 0] / n_z[0] - replied_counts[0, 1] / n_z[1])
+    step = 0.3 / 2
+    assert state["lambda"][0] == pytest.approx([0.5 - step * f, 0.5 + step * f])
+    assert f != pytest.approx(fedfb_gradient(N, replied_sums)[0])  # what dividing by the federation's counts gave
+    everyone = strategy.update({"lambda": fedfb_initial(N)}, {"n": N, "loss": losses.sum(axis=0)}, server_round=5)
+    assert everyone["lambda"] == pytest.approx(fedfb_step(fedfb_initial(N), N, losses.sum(axis=0), 0.3, 4))
 
 
 def test_the_rows_weights_give_the_federations_weighted_objective():

@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from flwr.app import ArrayRecord
 from flwr.serverapp.strategy import FedAvg  # noqa: F401 (the aggregation the strategy reuses)
 
 from fedfair.data import load_client, read_manifest
@@ -106,6 +107,15 @@ def test_standalone_clients_keep_and_deploy_their_own_models(synthetic_dir, tmp_
     # clients 2 and 5 have a group gap in their data, the others none: standalone models show it
     sp = {c["client"]: c["fairness"]["group"]["sp"] for c in summary["clients"]}
     assert min(sp["2"], sp["5"]) > max(sp[k] for k in ("1", "3", "4", "6", "7", "8"))
+
+
+def test_standalone_sends_no_model_it_does_not_need(synthetic_dir, tmp_path):
+    # the initialisation goes down once per client, no trained model comes back up (nothing is aggregated)
+    config = {"strategy": "standalone", "dataset": str(synthetic_dir), "rounds": 3, "model": "mlp", "hidden": "512"}
+    _, summary = _run(tmp_path, "standalone", **config)
+    model_bytes = ArrayRecord(build_model({"model": "mlp", "hidden": [512]}, 1, seed=0).state_dict()).count_bytes()
+    for client in summary["communication"]["clients"].values():
+        assert model_bytes < client["down_bytes"] < 2 * model_bytes and client["up_bytes"] < model_bytes / 2
 
 
 def test_run_fails_cleanly_when_a_client_lacks_the_sensitive_column(synthetic_dir, tmp_path):
