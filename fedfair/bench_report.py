@@ -297,8 +297,9 @@ def write_report(path: Path | str, meta: Mapping[str, Any], results: Sequence[Da
                                 f"{runs.get('failed', 0)} failed; this call {meta.get('wall_seconds', 0):.0f} s, the runs' "
                                 f"own wall time {meta.get('run_seconds', 0):.0f} s.") + "</p>",
             "<p>Numbers: mean over seeds of the clients' mean local accuracy / gap; brackets and error bars: 95 % "
-            "intervals over seeds and clients (two-level bootstrap); * in a table: the interval does not overlap the "
-            "first entry's.</p>"]
+            "intervals over seeds and clients (two-level bootstrap); * in a table: the 95 % interval of the paired "
+            "difference from the first entry (same seeds and clients, two-level bootstrap of the differences) "
+            "excludes 0; see each dataset's table.md for the differences.</p>"]
     if families:
         head.append("<p>Families: " + "; ".join(f"<code>{html.escape(k)}</code> {html.escape(v)}"
                                                for k, v in families.items()) + ".</p>")

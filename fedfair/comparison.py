@@ -28,7 +28,8 @@ import numpy as np
 
 from fedfair.config import ParamError, parse_assignments
 from fedfair.metrics import json_safe
-from fedfair.uncertainty import generator, overlap, seeds_and_clients_interval
+from fedfair.uncertainty import (generator, overlap, paired_differences, paired_interval,
+                                 seeds_and_clients_interval)
 
 NOTIONS = ("sp", "eqop", "eo")
 
@@ -112,26 +113,73 @@ def entry_intervals(label: str, runs: Sequence[Mapping[str, Any]], attributes: S
                                                            level, resamples, rng) for n in NOTIONS} for a in attributes}}
 
 
+# fewer seeds than this: a paired difference is reported, but is no claim that one entry beats another
+CLAIM_SEEDS = 5
+
+
+def _by_seed(runs: Sequence[Mapping[str, Any]], value: Any) -> dict[int, dict[str, float | None]]:
+    """{seed: {client: value(client entry)}} of an entry's runs (single-model runs with per-client results)."""
+    return {int(s.get("seed", k)): {c["client"]: value(c) for c in s["clients"]}
+            for k, s in enumerate(runs) if "clients" in s}
+
+
+def paired_against(label: str, runs: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]],
+                   attributes: Sequence[str]) -> dict[str, Any]:
+    """An entry's paired differences from the reference entry over the seeds and clients both have: per metric
+    (``accuracy``, ``<notion>:<attribute>``) the mean difference, its interval (two-level bootstrap of the
+    differences, :func:`fedfair.uncertainty.paired_interval`) and whether it excludes 0; {} for task sets or
+    runs without intervals."""
+    settings = next((s["ci"] for s in runs if s.get("ci")), None)
+    if not settings or not reference or any("clients" not in s for s in [*runs, *reference]):
+        return {}
+    level, resamples = float(settings["level"]), int(settings["resamples"])
+    rng = generator(0, "compare-paired", label)
+    metrics = {"accuracy": lambda c: c.get("accuracy")}
+    for attribute in attributes:
+        for notion in NOTIONS:
+            metrics[f"{notion}:{attribute}"] = (lambda a, n: lambda c: c.get("fairness", {}).get(a, {}).get(n))(attribute,
+                                                                                                              notion)
+    out: dict[str, Any] = {"level": level, "metrics": {}}
+    for name, value in metrics.items():
+        mine, theirs = _by_seed(runs, value), _by_seed(reference, value)
+        seeds = sorted(set(mine) & set(theirs))
+        result = paired_interval(paired_differences([mine[s] for s in seeds], [theirs[s] for s in seeds]),
+                                 level, resamples, rng)
+        if result is not None:
+            out["metrics"][name] = result
+    return out
+
+
 def mark_differences(rows: Sequence[dict[str, Any]]) -> None:
-    """``differs``: per entry, the metrics whose interval does not overlap the first entry's (the reference)."""
+    """``differs``: per entry, the metrics whose paired difference from the first entry (the reference) has an
+    interval that excludes 0 (``paired``, :func:`paired_against`); without paired results, those whose own
+    interval does not overlap the reference's."""
     if not rows:
         return
     reference = rows[0].get("ci") or {}
     for row in rows:
-        ci, differs = row.get("ci") or {}, []
-        if row is not rows[0] and ci and reference:
-            if not overlap(ci.get("accuracy"), reference.get("accuracy")):
-                differs.append("accuracy")
-            for attr, notions in ci.get("fairness", {}).items():
-                differs += [f"{n}:{attr}" for n, bounds in notions.items()
-                            if not overlap(bounds, reference.get("fairness", {}).get(attr, {}).get(n))]
-        row["differs"] = differs
+        paired = (row.get("paired") or {}).get("metrics")
+        if row is rows[0]:
+            row["differs"] = []
+        elif paired is not None:
+            row["differs"] = [name for name, result in paired.items() if result["excludes_zero"]]
+        else:
+            ci, differs = row.get("ci") or {}, []
+            if ci and reference:
+                if not overlap(ci.get("accuracy"), reference.get("accuracy")):
+                    differs.append("accuracy")
+                for attr, notions in ci.get("fairness", {}).items():
+                    differs += [f"{n}:{attr}" for n, bounds in notions.items()
+                                if not overlap(bounds, reference.get("fairness", {}).get(attr, {}).get(n))]
+            row["differs"] = differs
 
 
 def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per entry: mean +- std over seeds of the client-averaged accuracy and gaps."""
     rows = []
-    for label in dict.fromkeys(labels):
+    order = list(dict.fromkeys(labels))
+    reference = [s for lab, s in zip(labels, summaries) if order and lab == order[0] and "error" not in s]
+    for label in order:
         runs = [s for lab, s in zip(labels, summaries) if lab == label]
         ok = [s for s in runs if "error" not in s]
         row: dict[str, Any] = {"label": label, "runs": len(runs), "failed": len(runs) - len(ok),
@@ -146,6 +194,8 @@ def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]]) -> 
                                for n in NOTIONS} for a in attributes}
         row["clusters"] = [s.get("clusters") for s in ok]
         row["ci"] = entry_intervals(label, ok, attributes)
+        if label != order[0]:
+            row["paired"] = paired_against(label, ok, reference, attributes)
         # communication over the run, all clients: server -> clients (down) and clients -> server (up), in MB
         for way in ("down", "up"):
             row[f"{way}_mb"] = _mean_std([s.get("communication", {}).get(f"{way}_bytes", math.nan) / 1e6 for s in ok])
@@ -178,8 +228,9 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
               + ["MB down", "MB up"])
     level = next((r["ci"]["level"] for r in rows if r.get("ci")), None)
     intervals = (f" [brackets]: the {level:.0%} interval of the mean over seeds and clients (two-level bootstrap: "
-                 f"seeds, then each seed's clients, resampled); * : the interval does not overlap the first "
-                 f"entry's ({rows[0]['label']}), the only differences the intervals support." if level else "")
+                 f"seeds, then each seed's clients, resampled); * : the {level:.0%} interval of the paired "
+                 f"difference from the first entry ({rows[0]['label']}), over the same seeds and clients, excludes 0 "
+                 f"(the table below)." if level else "")
     lines = [f"# fedfair compare: {meta['dataset']}, {meta['rounds']} rounds, seeds {meta['seeds']}", "",
              "Mean ± std over seeds of the clients' mean local accuracy and mean local fairness gaps "
              "(lower gap = fairer); MB down / up: bytes the server sent to / received from all clients over "
@@ -208,6 +259,7 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
                             + [v for bounds in [ci.get("accuracy")] + [ci.get("fairness", {}).get(a, {}).get(m)
                                                                         for a in attributes for m in NOTIONS]
                                for v in (bounds or [math.nan, math.nan])])
+    lines += paired_table(rows, attributes, len(meta["seeds"]))
     failed = [r for r in rows if r["failed"]]
     if failed:
         lines += ["", "Failed runs:"] + [f"- {r['label']}: {e}" for r in failed for e in r["errors"]]
@@ -215,6 +267,36 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
     (out / "results.json").write_text(json.dumps(json_safe({"meta": dict(meta), "rows": list(rows),
                                                             "runs": list(summaries)}), indent=1, sort_keys=True))
     plot_scatter(rows, attributes, out / "scatter.png", title=f"{Path(meta['dataset']).name} ({len(meta['seeds'])} seeds)")
+
+
+def _difference(result: Mapping[str, Any] | None) -> str:
+    if not result:
+        return "n/a"
+    low, high = result["interval"]
+    return f"{result['mean']:+.4f} [{low:+.3f}, {high:+.3f}]" + (" *" if result["excludes_zero"] else "")
+
+
+def paired_table(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], seeds: int) -> list[str]:
+    """Markdown lines: every entry's paired differences from the first entry (mean [interval], * when the
+    interval excludes 0), and what the number of seeds allows to claim."""
+    paired = [r for r in rows[1:] if (r.get("paired") or {}).get("metrics")]
+    if not paired:
+        return []
+    level = paired[0]["paired"]["level"]
+    names = ["accuracy", *(f"{n}:{a}" for a in attributes for n in NOTIONS)]
+    header = ["strategy", "Δ accuracy", *(f"Δ {n.upper() if n != 'eqop' else 'EqOp'} {a}" for a in attributes
+                                          for n in NOTIONS)]
+    claim = (f"{seeds} seeds: a * is a difference these seeds and clients show, not yet a claim that one entry beats "
+             f"the other (fedfair's reports make such claims from {CLAIM_SEEDS} seeds)." if seeds < CLAIM_SEEDS else
+             f"{seeds} seeds: a * is a difference the paired interval supports.")
+    lines = ["", f"Paired differences from {rows[0]['label']} (entry minus {rows[0]['label']}, per seed and client, "
+             f"over the seeds and clients both have): mean [{level:.0%} interval, two-level bootstrap of the "
+             f"differences]; * : the interval excludes 0. For the gaps, a negative difference is fairer. " + claim,
+             "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in paired:
+        metrics = row["paired"]["metrics"]
+        lines.append("| " + " | ".join([row["label"], *(_difference(metrics.get(n)) for n in names)]) + " |")
+    return lines
 
 
 def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], path: Path, title: str) -> None:

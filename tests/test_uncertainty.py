@@ -7,6 +7,7 @@ import pytest
 
 from fedfair.metrics import fairness_report, group_counts
 from fedfair.uncertainty import (client_intervals, generator, mean_interval, metric_draws, overlap,
+                                 paired_differences, paired_interval,
                                  seeds_and_clients_interval)
 
 # a population with known rates: two equal groups, P(y = 1) = 0.4, TPR / FPR 0.8 / 0.3 (a) and 0.6 / 0.1 (b)
@@ -80,6 +81,43 @@ def test_compare_marks_only_differences_the_intervals_support():
             {"label": "c", "ci": {"accuracy": [0.80, 0.85], "fairness": {"s": {"sp": [0.15, 0.30]}}}}]
     mark_differences(rows)
     assert [r["differs"] for r in rows] == [[], ["sp:s"], ["accuracy"]]
+
+
+def _summaries(shift: float, seeds: int, rng: np.random.Generator, base: np.ndarray) -> list[dict]:
+    """Runs of one entry: per seed, 12 clients whose accuracy is the shared client level ``base`` (strong client
+    heterogeneity) plus a small seed noise plus ``shift``."""
+    runs = []
+    for seed in range(seeds):
+        acc = base + shift + rng.normal(0, 0.002, len(base))
+        runs.append({"seed": seed, "ci": {"level": 0.95, "resamples": 2000}, "mean": {"accuracy": float(acc.mean())},
+                     "clients": [{"client": f"c{i}", "accuracy": float(a), "fairness": {"s": {"sp": 0.1, "eqop": None}}}
+                                 for i, a in enumerate(acc)]})
+    return runs
+
+
+def test_compare_marks_a_small_consistent_difference_by_pairing(tmp_path):
+    from fedfair.comparison import summarise, write_outputs
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.55, 0.95, 12)  # clients differ by far more than the entries do
+    reference, better = _summaries(0.0, 5, rng, base), _summaries(0.01, 5, rng, base)
+    rows = summarise(["ref"] * 5 + ["better"] * 5, reference + better)
+    assert overlap(rows[0]["ci"]["accuracy"], rows[1]["ci"]["accuracy"])  # unpaired: no difference visible
+    paired = rows[1]["paired"]["metrics"]["accuracy"]
+    assert paired["mean"] == pytest.approx(0.01, abs=0.002) and paired["excludes_zero"] and paired["seeds"] == 5
+    assert 0 < paired["interval"][0] < 0.01 < paired["interval"][1] < 0.02
+    assert rows[1]["differs"] == ["accuracy"]  # sp equal in both: no *; eqop undefined: not compared
+    assert paired_interval(paired_differences([{"a": None}], [{"a": 0.5}]), 0.95, 100, rng) is None
+    write_outputs(tmp_path, rows, reference + better, {"dataset": "d", "rounds": 1, "seeds": [0, 1, 2, 3, 4]})
+    table = (tmp_path / "table.md").read_text()
+    assert "Paired differences from ref" in table and "5 seeds: a * is a difference the paired interval supports" in table
+    line = next(t for t in table.splitlines() if t.startswith("| better") and "[+" in t)
+    cell = line.split("|")[2].strip()
+    assert cell.startswith(f"{paired['mean']:+.4f} [") and cell.endswith("*")
+    # two seeds: the same report says it is not yet a claim
+    rows = summarise(["ref"] * 2 + ["better"] * 2, reference[:2] + better[:2])
+    write_outputs(tmp_path / "two", rows, reference[:2] + better[:2], {"dataset": "d", "rounds": 1, "seeds": [0, 1]})
+    assert "not yet a claim" in (tmp_path / "two" / "table.md").read_text()
 
 
 # ----- many clients at once (intervals_many): the same numbers as client_intervals, client by client ---------------
