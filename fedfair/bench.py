@@ -41,6 +41,15 @@ MITIGATION_LABELS = {"none": "", "fairif": "FairIF", "puffle": "PUFFLE"}
 _LOCATION_KEYS = {"out-dir", "data-root", "dataset-dir", "resume", "overwrite", "plots"}
 
 
+# FeDa4Fair's evaluation code (evaluations/experiments/acs_income/pre_processing.py): COW and SCHL one-hot,
+# AGEP, WKHP, OCCP, POBP, RELP min-max scaled to [0, 1] over the federation. fedfair fits the min / max on the
+# union of the train splits (FeDa4Fair on every row) and scales MAR too (a feature here: the sensitive
+# attributes are SEX and RAC1P, which FeDa4Fair's code also keeps as features and fedfair does not). Before
+# this, OCCP / POBP codes were standardised as plain numbers per client.
+FEDA4FAIR_ENCODING = {"categorical": ["COW", "SCHL"], "standardise": "global-minmax"}
+ENCODING_TAG = "onehot-minmax"
+
+
 @dataclass(frozen=True)
 class FeDa4FairRelease:
     """One of FeDa4Fair's four benchmark releases (ACSIncome 2018 by state), built by the suite with ``csv-dir``."""
@@ -55,16 +64,17 @@ class FeDa4FairRelease:
                      if (root / self.folder).is_dir()), None)
 
     def build(self, data_root: str, out: Path, max_train: int, max_test: int) -> Path:
-        """Build (once) into OUT/datasets/<folder>-train<max>-test<max>: label PINCP, sensitive SEX and RAC1P,
-        70 / 15 / 15 splits per state, at most ``max_train`` / ``max_test`` rows per client (0 = all)."""
+        """Build (once) into OUT/datasets/<folder>-<encoding>-train<max>-test<max>: label PINCP, sensitive SEX and
+        RAC1P, 70 / 15 / 15 splits per state, at most ``max_train`` / ``max_test`` rows per client (0 = all),
+        the ACS code columns encoded as FeDa4Fair's evaluation code encodes them (:data:`FEDA4FAIR_ENCODING`)."""
         from fedfair.partitioners.builder import BuildSpec, build_dataset
 
-        root = out / "datasets" / f"{self.folder}-train{max_train or 'all'}-test{max_test or 'all'}"
+        root = out / "datasets" / f"{self.folder}-{ENCODING_TAG}-train{max_train or 'all'}-test{max_test or 'all'}"
         if not (root / "manifest.json").is_file():
             check_releases([self], data_root)
             spec = BuildSpec(source="csv-dir", source_options={"path": str(self.locate(data_root))}, label="PINCP",
                              sensitive=["SEX", "RAC1P"], value_labels=dict(self.value_labels), seed=0,
-                             max_train=max_train or None, max_test=max_test or None)
+                             max_train=max_train or None, max_test=max_test or None, **FEDA4FAIR_ENCODING)
             build_dataset(spec, root)
         return root
 

@@ -161,7 +161,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         categorical: Optional[str] = typer.Option(None, "--categorical", help="comma-separated columns to one-hot encode"),
         drop_columns: Optional[str] = typer.Option(None, "--drop-columns", help="comma-separated columns to leave out"),
         sensitive_as_features: Optional[bool] = typer.Option(None, "--sensitive-as-features/--no-sensitive-as-features", help="also give models the sensitive columns"),
-        standardise: Optional[str] = typer.Option(None, "--standardise", help="client (fit on each client's train split; default), global, none"),
+        standardise: Optional[str] = typer.Option(None, "--standardise", help="client (fit on each client's train split; default), global (z-score on the union of the train splits), global-minmax ([0, 1] over that union), none"),
         scale_ids: Optional[str] = typer.Option(None, "--scale-ids", help="seed 000 knob: 1-based client positions whose features are multiplied, e.g. 1,10,20,30,40,50"),
         scale_clients: Optional[str] = typer.Option(None, "--scale-clients", help="client names whose features are multiplied"),
         scale_factor: float = typer.Option(0.6, "--scale-factor", help="the multiplier (seed 000: 0.6)"),

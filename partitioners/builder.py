@@ -53,7 +53,7 @@ MAPPING_PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 SETTINGS = ("cross-silo", "cross-device")
-STANDARDISE = ("client", "global", "none")
+STANDARDISE = ("client", "global", "global-minmax", "none")
 
 
 @dataclass
@@ -434,9 +434,12 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
     if unknown_std:
         raise DatasetError(f"standardise_columns: {unknown_std} are not feature columns; features: {features[:20]}")
     stats_global = None
-    if spec.standardise == "global":
+    if spec.standardise in ("global", "global-minmax"):
         pooled = pd.concat([sp.get("train", sp.get("test"))[standardised] for _, _, sp, _ in encoded])
-        stats_global = (pooled.mean(), pooled.std(ddof=0).replace(0, 1.0))
+        if spec.standardise == "global":
+            stats_global = (pooled.mean(), pooled.std(ddof=0).replace(0, 1.0))
+        else:  # (x - min) / (max - min) over the union of the train splits: FeDa4Fair's evaluation code (on all rows)
+            stats_global = (pooled.min(), (pooled.max() - pooled.min()).replace(0, 1.0))
     standardise_stats: dict[str, Any] = {}
     final = []
     for sub_name, parent, splits, role in encoded:
@@ -460,7 +463,11 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
         all_labels = pd.unique(rows[label])
         if len(all_labels) < 2:
             warnings.append(f"client {sub_name!r}: only label {all_labels[0]} present; EqOp / EO are undefined")
-    if spec.standardise != "none":
+    if spec.standardise == "global-minmax":
+        steps.append({"step": "standardise", "fit": "union of the train splits", "method": "min-max to [0, 1]",
+                      "features": standardised, "global": {"min": stats_global[0].round(6).tolist(),
+                                                           "range": stats_global[1].round(6).tolist()}})
+    elif spec.standardise != "none":
         steps.append({"step": "standardise", "fit": "per client on its train split" if spec.standardise == "client"
                       else "union of the train splits", "features": standardised,
                       **({"global": {"mean": stats_global[0].round(6).tolist(), "std": stats_global[1].round(6).tolist()}}

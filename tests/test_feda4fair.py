@@ -89,6 +89,22 @@ def test_caps_and_categorical_encoding(tmp_path):
     assert {s["step"] for s in manifest.raw["preprocessing"]} >= {"one-hot", "standardise", "setting"}
 
 
+def test_feda4fair_encoding_one_hot_codes_and_global_min_max(tmp_path):
+    # FeDa4Fair's evaluation code: COW and SCHL one-hot, the other columns to [0, 1] with the federation's min / max
+    spec = BuildSpec(source="synthetic-acs", source_options={"states": STATES}, categorical=["COW", "SCHL"],
+                     standardise="global-minmax")
+    root = build_dataset(spec, tmp_path / "d")
+    manifest = read_manifest(root)
+    train = np.concatenate([load_client(root, c).train.x for c in manifest.client_names])
+    assert train.min(axis=0) == pytest.approx(np.zeros(train.shape[1]))
+    assert train.max(axis=0) == pytest.approx(np.ones(train.shape[1]))  # every column reaches 1 somewhere
+    one_hot = [i for i, f in enumerate(manifest.features) if f.startswith(("COW=", "SCHL="))]
+    assert len(one_hot) > 2 and set(np.unique(train[:, one_hot])) == {0.0, 1.0}
+    assert (train[:, one_hot].sum(axis=1) == 2).all()  # one COW and one SCHL column per row
+    step = next(s for s in manifest.raw["preprocessing"] if s["step"] == "standardise")
+    assert step["method"] == "min-max to [0, 1]" and len(step["global"]["min"]) == len(manifest.features)
+
+
 def test_partitioning_with_flwr_partitioners_and_cross_device_roles(tmp_path):
     spec = BuildSpec(source="synthetic-acs", source_options={"states": STATES}, setting="cross-device", test_clients=0.25,
                      partitioning={"*": "iid:3", "AK": {"kind": "dirichlet", "num_partitions": 2, "partition_by": "SEX", "alpha": 0.3}})
