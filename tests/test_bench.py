@@ -74,10 +74,11 @@ def _fake_release(root, folder, states=("AK", "AL", "AR"), rows=80, index_column
     rng = np.random.default_rng(0)
     (root / "feda4fair" / folder).mkdir(parents=True)
     for state in states:
-        lines = [(",Unnamed: 0," if index_columns else "") + "AGEP,SCHL,WKHP,SEX,RAC1P,PINCP"]
+        lines = [(",Unnamed: 0," if index_columns else "") + "AGEP,COW,SCHL,WKHP,SEX,RAC1P,PINCP"]
         for i in range(rows):
             lines.append((f"{i},{3 * i}," if index_columns else "") +
-                         f"{rng.integers(18, 80)},{rng.integers(1, 24)},{rng.integers(0, 60)},{rng.integers(1, 3)},"
+                         f"{rng.integers(18, 80)},{rng.integers(1, 9)},{rng.integers(1, 24)},{rng.integers(0, 60)},"
+                         f"{rng.integers(1, 3)},"
                          f"{rng.integers(1, 3)},{bool(rng.random() < 0.4)}")
         with gzip.open(root / "feda4fair" / folder / f"{state}_0.csv.gz", "wt") as handle:
             handle.write("\n".join(lines) + "\n")
@@ -89,7 +90,7 @@ def test_feda4fair_release_is_found_under_the_data_root_and_built_once_with_the_
     _fake_release(tmp_path / "raw", "cross_silo_attribute_final")
     release = FeDa4FairRelease("attribute-silo", "cross_silo_attribute_final")
     root = release.build(str(tmp_path / "raw"), tmp_path / "out", max_train=20, max_test=10)
-    assert root == tmp_path / "out" / "datasets" / "cross_silo_attribute_final-train20-test10"
+    assert root == tmp_path / "out" / "datasets" / "cross_silo_attribute_final-onehot-minmax-train20-test10"
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["label"] == "PINCP" and list(manifest["sensitive"]) == ["SEX", "RAC1P"]
     clients = validate_clients(root)
