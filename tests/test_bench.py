@@ -90,7 +90,7 @@ def test_feda4fair_release_is_found_under_the_data_root_and_built_once_with_the_
     _fake_release(tmp_path / "raw", "cross_silo_attribute_final")
     release = FeDa4FairRelease("attribute-silo", "cross_silo_attribute_final")
     root = release.build(str(tmp_path / "raw"), tmp_path / "out", max_train=20, max_test=10)
-    assert root == tmp_path / "out" / "datasets" / "cross_silo_attribute_final-onehot-minmax-train20-test10"
+    assert root == tmp_path / "out" / "datasets" / "cross_silo_attribute_final-onehot-zscore-train20-test10"
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["label"] == "PINCP" and list(manifest["sensitive"]) == ["SEX", "RAC1P"]
     clients = validate_clients(root)
