@@ -46,10 +46,10 @@ def _mount_sibling_packages() -> None:
 
 _mount_sibling_packages()
 
-_API = ("run", "compare", "load_run", "build_dataset", "RunResult", "Comparison", "prepare_run")
+_API = ("run", "compare", "tune", "load_run", "build_dataset", "RunResult", "Comparison", "prepare_run")
 
 if TYPE_CHECKING:
-    from fedfair.api import Comparison, RunResult, build_dataset, compare, load_run, prepare_run, run
+    from fedfair.api import Comparison, RunResult, build_dataset, compare, load_run, prepare_run, run, tune
 
 __all__ = [*_API, "__version__"]
 

@@ -395,6 +395,31 @@ def compare(entries: Sequence[str], dataset: str | os.PathLike[str] = "synthetic
     return Comparison(out_dir, rows, runs)
 
 
+def tune(strategy: str, dataset: str | os.PathLike[str] = "synthetic-gaussian-8", *, space: str | None = None,
+         objective: str = "accuracy", trials: int = 20, seeds: int = 1, rounds: int = 10,
+         out: str | os.PathLike[str] | None = None, sampler_seed: int = 0, data_root: str | os.PathLike[str] | None = None,
+         overwrite: bool = False, echo: bool = False, **params: Any) -> dict[str, Any]:
+    """Search ``strategy``'s run parameters on the clients' validation splits (``fedfair tune``,
+    :mod:`fedfair.tuning`): ``space`` as ``"lr=log:0.001:0.5,local-epochs=int:1:5"`` (default: the loop and the
+    strategy's / mitigation's own parameters), ``objective`` ``accuracy``, ``accuracy:sp<=0.05`` or
+    ``pareto:sp``, ``trials`` x ``seeds`` runs; ``params`` fixed for every run. Returns tune.json's content; its
+    ``selection["entries"]`` are ``fedfair.compare`` entries that report the selection on the test splits."""
+    from fedfair.tuning import TuneSettings, default_space, parse_objective, parse_space
+    from fedfair.tuning import tune as run_tune
+
+    dataset = str(dataset)
+    fixed = _kebab(params)
+    settings = TuneSettings(strategy=strategy, dataset=dataset,
+                            space=tuple(parse_space(space if space is not None
+                                                    else default_space(strategy, str(fixed.get("mitigation", "none"))))),
+                            objective=parse_objective(objective), trials=int(trials), seeds=tuple(range(int(seeds))),
+                            rounds=int(rounds), overrides=tuple(fixed.items()), sampler_seed=int(sampler_seed),
+                            data_root=str(data_root or ""))
+    name = Path(dataset).name if Path(dataset).exists() else dataset
+    out_dir = (Path(out) if out is not None else Path("runs") / f"tune-{strategy}-{name}").expanduser().resolve()
+    return run_tune(settings, out_dir, overwrite=overwrite, echo=echo)
+
+
 # ----- datasets --------------------------------------------------------------------------------------------
 def build_dataset(spec: str | os.PathLike[str] | Mapping[str, Any], out: str | os.PathLike[str] | None = None, *,
                   seed: int = 0, data_root: str | os.PathLike[str] | None = None) -> Path:

@@ -353,6 +353,54 @@ def compare(
     console.print(f"results: {out_dir} (table.md, table.csv, results.json, scatter.png, runs/)", highlight=False)
 
 
+@app.command()
+def tune(
+    strategy: str = typer.Argument(..., help="strategy name (see `fedfair strategies`) or a plugin package.module:Name"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="builtin name or a dataset directory with "
+                                          "validation splits (default " f"{COMMON_PARAMS['dataset'].default})"),
+    space: Optional[str] = typer.Option(None, "--space", help="what to search: NAME=log:LOW:HIGH, NAME=float:LOW:HIGH, "
+                                        "NAME=int:LOW:HIGH or NAME=choice:A|B, comma separated (default: lr, "
+                                        "local-epochs and the strategy's / mitigation's own parameters)"),
+    objective: str = typer.Option("accuracy", "--objective", help="accuracy, accuracy:METRIC<=BOUND (e.g. "
+                                  "accuracy:sp<=0.05) or pareto:METRIC; METRIC sp, eqop, eo, aod or ad"),
+    trials: int = typer.Option(20, "--trials", "-t", help="trials (the budget is trials x seeds runs)", min=1),
+    seeds: int = typer.Option(1, "--seeds", "-n", help="seeds (0 .. N-1) per trial", min=1),
+    rounds: Optional[int] = typer.Option(None, "--rounds", "-r", help="federated rounds of every run "
+                                         f"(default {COMMON_PARAMS['rounds'].default})"),
+    sampler_seed: int = typer.Option(0, "--sampler-seed", help="seed of the search (Optuna's TPE sampler)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="output directory (default runs/tune-<strategy>-<dataset>)"),
+    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE for every run (not searched), repeatable"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="directory with raw files; also $FEDFAIR_DATA_ROOT"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier complete search in --out"),
+) -> None:
+    """Search one strategy's run parameters on the clients' validation splits (seeded, budgeted in runs).
+
+    Every trial runs each seed with eval-split=val, so the selection never reads a test split. Writes
+    OUT/tune.json (space, budget, every trial, the selection and its compare entry), OUT/tune.md and the trials'
+    run directories under OUT/trials; prints the `fedfair compare` command that reports the selection on test.
+    """
+    from fedfair.tuning import TuneSettings, default_space, parse_objective, parse_space
+    from fedfair.tuning import tune as run_tune
+
+    try:
+        overrides = parse_assignments(set_)
+        dataset = dataset or COMMON_PARAMS["dataset"].default
+        settings = TuneSettings(strategy=strategy, dataset=dataset,
+                                space=tuple(parse_space(space if space is not None else
+                                                        default_space(strategy, str(overrides.get("mitigation", "none"))))),
+                                objective=parse_objective(objective), trials=trials, seeds=tuple(range(seeds)),
+                                rounds=int(rounds or COMMON_PARAMS["rounds"].default), overrides=tuple(overrides.items()),
+                                sampler_seed=sampler_seed, data_root=str(data_root or ""))
+        safe_name = Path(dataset).name if Path(dataset).exists() else dataset
+        out_dir = (out or Path("runs") / f"tune-{strategy}-{safe_name}").resolve()
+        result = run_tune(settings, out_dir, overwrite=overwrite)
+    except USER_ERRORS as err:
+        _fail(err)
+    console.print((out_dir / "tune.md").read_text(), highlight=False, markup=False)
+    console.print(f"results: {out_dir} (tune.json, tune.md, trials/); selected: "
+                  f"{', '.join(result['selection'].get('entries', [])) or 'none'}", highlight=False, markup=False)
+
+
 def _suites_help() -> str:
     from fedfair.bench import SUITES
 

@@ -259,8 +259,8 @@ def prepare_train(msg: Message, context: Context) -> TrainJob:
         start = msg.content[p.ARRAYS]
     content = RecordDict({p.INFO: _info(data)})
     # the previous round's evaluation of the sent model, folded into this message (scored with the training)
-    scores = (ScoreJob(msg, context, config, content, json.loads(str(config[p.EVALUATE_FIRST])), "test", False)
-              if p.EVALUATE_FIRST in settings else None)
+    scores = (ScoreJob(msg, context, config, content, json.loads(str(config[p.EVALUATE_FIRST])),
+                       str(settings.get(p.SPLIT, "test")), False) if p.EVALUATE_FIRST in settings else None)
     info, metrics = content[p.INFO], MetricRecord({p.NUM_EXAMPLES: len(data.train)})
     loop = TrainConfig(lr=float(settings[p.LR]), epochs=int(settings[p.LOCAL_EPOCHS]),
                        batch_size=int(settings[p.BATCH_SIZE]))

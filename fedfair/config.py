@@ -92,6 +92,9 @@ COMMON_PARAMS: dict[str, Param] = {
                                "round (a seeded sample; the final round evaluates every client)", "float in (0, 1]",
                                lambda x: 0 < x <= 1),
     "eval-every": Param(int, 1, "evaluate every k-th round (the final round always)", "integer >= 1", lambda x: x >= 1),
+    "eval-split": Param(str, "test", "the clients' split every evaluation scores: test, or val (the validation split a "
+                        "hyper-parameter search selects on: fedfair tune; clients without one are not evaluated)",
+                        "test or val", lambda x: x in ("test", "val")),
     "fold-evaluation": Param(bool, True, "ask a client for the previous round's evaluation in its next train message "
                              "when it trains from the model it deploys (one message instead of two; same numbers); "
                              "false = a separate evaluate message every round"),
@@ -134,8 +137,8 @@ COMMON_PARAMS: dict[str, Param] = {
                     "`flwr run .` and deployments ignore it", "auto, inprocess or ray",
                     lambda x: x in ENGINES),
     "batch-clients": Param(bool, True, "in-process engine: train a round's clients as one computation where the "
-                           "model and plug-ins allow it (logreg / mlp with sgd, proximal, group-weights, finetune; "
-                           "the same weights to float rounding); false = one client after the other"),
+                           "model and plug-ins allow it (logreg / mlp with sgd, proximal, group-weights, finetune, "
+                           "puffle, fairif; the same weights to float rounding); false = one client after the other"),
     "device": Param(str, "auto", "where clients train and evaluate: auto (CUDA when the node has it, else the CPU), "
                     "cpu, cuda (the GPU Ray gives the client) or cuda:K", DEVICE_VALUES, _device),
     "client-num-cpus": Param(float, 1.0, "simulation: CPU cores Ray reserves per client (clients at once = cores / "

@@ -50,6 +50,7 @@ OWNED: dict[str, tuple[str, ...]] = {
     "run": ("config.json", "status.json", "metrics.jsonl", "summary.json", "*.png", "checkpoint.json",
             "checkpoint-*.npz", ".*.tmp"),
     "compare": ("table.md", "table.csv", "results.json", "scatter.png"),
+    "tune": ("tune.json", "tune.md"),
     "bench": ("bench.json", "report.html"),
     "dataset": ("manifest.json", "DATASHEET.md", ".*.tmp"),
     "task-set": ("tasks.json", ".tasks.json.tmp"),
@@ -58,7 +59,7 @@ OWNED: dict[str, tuple[str, ...]] = {
     "certificates": ("ca.crt", "ca.key", "server.pem", "server.key", "node-*.key", "node-*.pub"),
     "tensorboard": (),
 }
-WHAT = {"run": "run", "compare": "comparison (fedfair compare)", "bench": "bench suite (fedfair bench)",
+WHAT = {"run": "run", "compare": "comparison (fedfair compare)", "tune": "search (fedfair tune)", "bench": "bench suite (fedfair bench)",
         "dataset": "dataset (fedfair data build / create)", "task-set": "task set (fedfair data tasks)",
         "data-report": "bias report (fedfair data report)", "auction": "auction simulation (fedfair auction)",
         "certificates": "set of certificates and keys (fedfair certificates)",
@@ -314,8 +315,12 @@ class Claim:
         self.release()
 
     def __del__(self) -> None:  # a claim dropped without release (an error path) lets go of its lock
-        with contextlib.suppress(Exception):
+        if self.__dict__.get("_released", True):
+            return  # released (also: nothing to do at interpreter exit, when module globals may be gone)
+        try:
             self.release()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def clear(directory: Path, marker: Mapping[str, Any] | None, dirs: bool = False) -> list[str]:

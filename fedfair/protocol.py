@@ -17,6 +17,7 @@ format, by message type:
     injection (fail-rate, straggle-rate, straggle-seconds), ``objectives``
     (comma-separated names of the client-side plug-ins, :mod:`fedfair.local`)
     and their own parameters, ``start-from`` (``sent`` or ``personal``),
+    ``split`` (the split a folded evaluation scores, default test),
     ``keep-personal``, ``reply-arrays`` (false: the reply carries no weights, e.g.
     Standalone's models never leave their node), ``score-start``, ``task``. Records: ``arrays`` (the
     start model; may be absent when the node starts from its personal model).

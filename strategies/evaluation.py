@@ -77,7 +77,9 @@ def read_evaluations(reply: Message, node: NodeInfo, deployed: Sequence[Deployed
         metrics = reply.content[p.metrics_key(p.model_key(k))]
         sizes = node.tasks.get(model.task, {p.N_TRAIN: node.n_train, p.N_TEST: node.n_test})  # a task set: the task's
         evals.append(ClientEval(
-            client=node.client, partition_id=node.partition_id, n_train=int(sizes[p.N_TRAIN]), n_test=int(sizes[p.N_TEST]),
+            # the rows the client scored (its test split, or its validation split with eval-split=val)
+            client=node.client, partition_id=node.partition_id, n_train=int(sizes[p.N_TRAIN]),
+            n_test=int(metrics.get(p.NUM_EXAMPLES, sizes[p.N_TEST])),
             model=model.name, loss=float(metrics[p.LOSS]), accuracy=float(metrics[p.ACCURACY]),
             groups=p.decode_groups(str(info[p.groups_key(p.model_key(k))])), cluster=model.cluster, task=model.task,
         ))

@@ -114,7 +114,10 @@ class MessagingMixin:
 
     @property
     def test_nodes(self) -> list[NodeInfo]:
-        """Nodes with a test split (cross-device training-only clients have none)."""
+        """Nodes with the split evaluations score (``eval-split``: test, or val in a hyper-parameter search;
+        cross-device training-only clients have no test split)."""
+        if self.params.get("eval-split", "test") == "val":
+            return [n for n in self.nodes if n.n_val > 0]
         return [n for n in self.nodes if n.n_test > 0]
 
     # ----- sampling and seeds -----------------------------------------------------------
@@ -170,6 +173,8 @@ class MessagingMixin:
                 p.BATCH_SIZE: self.params["batch-size"], p.OBJECTIVES: ",".join(self.local_objectives()),
                 **self.plugin_config(self.local_objectives()), **self.fault_config(),
             })
+            if self.params.get("eval-split", "test") != "test":  # the split a folded evaluation scores
+                record[p.SPLIT] = self.params["eval-split"]
             cached = self._round_train_config = (server_round, record)
         return cached[1]
 
@@ -177,6 +182,8 @@ class MessagingMixin:
         """Config of a round's evaluate messages: the ``adapt`` plug-in, when the strategy has one."""
         record = self.message_config(server_round)
         record[p.BATCH_SIZE] = self.params["batch-size"]
+        if self.params.get("eval-split", "test") != "test":
+            record[p.SPLIT] = self.params["eval-split"]
         if self.adapt:
             record.update({p.ADAPT: self.adapt, p.ADAPT_SEED: self.adapt_seed(server_round),
                            **self.plugin_config([self.adapt])})

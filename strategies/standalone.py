@@ -32,7 +32,7 @@ class StandaloneStrategy(FedFairStrategy):
     def setup(self, grid: Grid) -> None:
         self.init = self.initial_arrays()
         # A client needs both its own training data and a test split to be evaluated alone.
-        self.local = [n for n in self.nodes if n.n_train > 0 and n.n_test > 0]
+        self.local = [n for n in self.test_nodes if n.n_train > 0]  # test_nodes: with the split evaluations score
         if not self.local:
             raise ClientError("standalone needs clients with both train and test data (cross-silo datasets)")
         self.trained: set[int] = set()  # nodes that keep a personal model (they replied to a train message)
