@@ -317,7 +317,7 @@ def _run_suite(
                 for i, summary in zip(pending, ran):
                     summaries[i] = summary
             done_summaries = [s if s is not None else {"error": "no summary"} for s in summaries]
-            rows = summarise(plan.labels, done_summaries)
+            rows = summarise(plan.labels, done_summaries, [c["out-dir"] for c in plan.configs])
             folder = dataset_folder(out, plan.title)
             write_outputs(folder, rows, done_summaries, {"dataset": plan.dataset, "rounds": plan.configs[0]["rounds"],
                                                           "seeds": list(seeds), "strategies": list(dict.fromkeys(plan.labels)),

@@ -115,6 +115,64 @@ def entry_intervals(label: str, runs: Sequence[Mapping[str, Any]], attributes: S
 
 # fewer seeds than this: a paired difference is reported, but is no claim that one entry beats another
 CLAIM_SEEDS = 5
+# a run still gains more than this much mean accuracy over its last quarter of rounds: "still improving"
+PLATEAU = 0.005
+
+
+def accuracy_curve(run_dir: str | Path) -> list[tuple[int, float]]:
+    """(round, the clients' mean accuracy) of every evaluated round of a run (its metrics.jsonl)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    per_round: dict[int, list[float]] = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if row.get("stage") == "evaluate" and row.get("accuracy") is not None:
+            per_round.setdefault(int(row["round"]), []).append(float(row["accuracy"]))
+    return [(r, float(np.mean(v))) for r, v in sorted(per_round.items())]
+
+
+def still_improving(curve: Sequence[tuple[int, float]]) -> float | None:
+    """The gain in mean accuracy over the last quarter of the evaluated rounds (at least one step back) when it
+    exceeds :data:`PLATEAU`: the run had not reached its plateau; None when it had (or too few rounds to say)."""
+    if len(curve) < 3:
+        return None
+    back = max(1, len(curve) // 4)
+    gain = curve[-1][1] - curve[-1 - back][1]
+    return gain if gain > PLATEAU else None
+
+
+def inactive_mechanism(summary: Mapping[str, Any]) -> str | None:
+    """Why a run's fairness or clustering mechanism never acted, read from its summary; None when it did (or the
+    strategy has none to check): a CFL run that never split, group multipliers that did not move, PUFFLE whose
+    lambda stayed 0 on every client, FairIF that fell back on every client."""
+    if str(summary.get("strategy", "")).startswith("cfl") and len(summary.get("clusters") or []) <= 1:
+        return "never split (one cluster: FedAvg)"
+    weighting = summary.get("group_weights") or {}
+    states = [r.get("state", {}) for r in weighting.get("rounds", [])]
+    if len(states) >= 2:
+        first, last = (np.asarray(next(iter(s.values())), dtype=float) if s else np.zeros(0) for s in (states[0], states[-1]))
+        if first.shape == last.shape and first.size and float(np.abs(last - first).max()) < 1e-3:
+            return "multipliers did not move (< 0.001)"
+    mitigation = summary.get("mitigation") or {}
+    reports = [c for r in mitigation.get("rounds", []) for c in (r.get("clients") or {}).values()]
+    if mitigation.get("name") == "puffle" and reports and all(float(c.get("puffle-lambda", 0)) == 0 for c in reports):
+        return "PUFFLE's lambda stayed 0"
+    if mitigation.get("name") == "fairif" and not any("fairif-weight-max" in c for c in reports):
+        return "FairIF computed no weights (every client fell back)"
+    return None
+
+
+def run_checks(label: str, runs: Sequence[Mapping[str, Any]], run_dirs: Sequence[str | Path]) -> dict[str, Any]:
+    """An entry's convergence and mechanism checks: per seed the gain over the last quarter of rounds when still
+    improving, and why a mechanism was inactive; ``curve``: the mean over seeds of the accuracy per round."""
+    curves = [accuracy_curve(d) for d in run_dirs]
+    gains = [still_improving(c) for c in curves]
+    inactive = sorted({why for why in (inactive_mechanism(s) for s in runs) if why})
+    rounds = sorted({r for c in curves for r, _ in c})
+    mean_curve = [[r, float(np.mean([a for c in curves for rr, a in c if rr == r]))] for r in rounds]
+    return {"still_improving": [g for g in gains if g is not None], "improving_seeds": sum(g is not None for g in gains),
+            "seeds": len(curves), "inactive": inactive, "curve": mean_curve}
 
 
 def _by_seed(runs: Sequence[Mapping[str, Any]], value: Any) -> dict[int, dict[str, float | None]]:
@@ -174,8 +232,10 @@ def mark_differences(rows: Sequence[dict[str, Any]]) -> None:
             row["differs"] = differs
 
 
-def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per entry: mean +- std over seeds of the client-averaged accuracy and gaps."""
+def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]],
+              run_dirs: Sequence[str | Path] | None = None) -> list[dict[str, Any]]:
+    """One row per entry: mean +- std over seeds of the client-averaged accuracy and gaps; with the runs'
+    directories also the convergence and mechanism checks (``checks``, :func:`run_checks`)."""
     rows = []
     order = list(dict.fromkeys(labels))
     reference = [s for lab, s in zip(labels, summaries) if order and lab == order[0] and "error" not in s]
@@ -196,6 +256,9 @@ def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]]) -> 
         row["ci"] = entry_intervals(label, ok, attributes)
         if label != order[0]:
             row["paired"] = paired_against(label, ok, reference, attributes)
+        if run_dirs is not None:
+            dirs = [d for lab, s, d in zip(labels, summaries, run_dirs) if lab == label and "error" not in s]
+            row["checks"] = run_checks(label, ok, dirs)
         # communication over the run, all clients: server -> clients (down) and clients -> server (up), in MB
         for way in ("down", "up"):
             row[f"{way}_mb"] = _mean_std([s.get("communication", {}).get(f"{way}_bytes", math.nan) / 1e6 for s in ok])
@@ -259,7 +322,7 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
                             + [v for bounds in [ci.get("accuracy")] + [ci.get("fairness", {}).get(a, {}).get(m)
                                                                         for a in attributes for m in NOTIONS]
                                for v in (bounds or [math.nan, math.nan])])
-    lines += paired_table(rows, attributes, len(meta["seeds"]))
+    lines += paired_table(rows, attributes, len(meta["seeds"])) + checks_lines(rows)
     failed = [r for r in rows if r["failed"]]
     if failed:
         lines += ["", "Failed runs:"] + [f"- {r['label']}: {e}" for r in failed for e in r["errors"]]
@@ -267,6 +330,7 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
     (out / "results.json").write_text(json.dumps(json_safe({"meta": dict(meta), "rows": list(rows),
                                                             "runs": list(summaries)}), indent=1, sort_keys=True))
     plot_scatter(rows, attributes, out / "scatter.png", title=f"{Path(meta['dataset']).name} ({len(meta['seeds'])} seeds)")
+    plot_curves(rows, out / "curves.png", title=f"{Path(meta['dataset']).name}: accuracy per round")
 
 
 def _difference(result: Mapping[str, Any] | None) -> str:
@@ -297,6 +361,53 @@ def paired_table(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], s
         metrics = row["paired"]["metrics"]
         lines.append("| " + " | ".join([row["label"], *(_difference(metrics.get(n)) for n in names)]) + " |")
     return lines
+
+
+def checks_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Markdown lines naming the entries whose runs had not converged or whose mechanism never acted."""
+    flagged = []
+    for row in rows:
+        checks = row.get("checks") or {}
+        notes = []
+        if checks.get("improving_seeds"):
+            gains = ", ".join(f"+{g:.3f}" for g in checks["still_improving"])
+            notes.append(f"still improving in {checks['improving_seeds']} of {checks['seeds']} seeds (accuracy gain "
+                         f"over the last quarter of rounds: {gains}; more rounds or a larger lr)")
+        notes += [f"inactive: {why}" for why in checks.get("inactive", [])]
+        if notes:
+            flagged.append(f"- {row['label']}: " + "; ".join(notes))
+    if not flagged:
+        return [] if not any(row.get("checks") for row in rows) else [
+            "", f"Checks: every entry reached its plateau (gain <= {PLATEAU} over the last quarter of rounds) and no "
+                f"mechanism was inactive."]
+    return ["", f"Checks (an entry below is not yet a fair comparison: it is compared at another stage of training, "
+                f"or its mechanism never acted; plateau: a gain <= {PLATEAU} over the last quarter of rounds):",
+            *flagged]
+
+
+def plot_curves(rows: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
+    """curves.png: every entry's mean accuracy per round (mean over seeds), to see which ones still improve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    drawn = [r for r in rows if (r.get("checks") or {}).get("curve")]
+    if not drawn:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.get_cmap("tab20")
+    for k, row in enumerate(drawn):
+        rounds, accuracy = zip(*row["checks"]["curve"])
+        style = "--" if row["checks"].get("improving_seeds") else "-"
+        ax.plot(rounds, accuracy, style, color=colors(k % 20), label=row["label"] + (" (still improving)" if style == "--" else ""))
+    ax.set_xlabel("round")
+    ax.set_ylabel("clients' mean accuracy (mean over seeds)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
 
 
 def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], path: Path, title: str) -> None:
@@ -366,7 +477,7 @@ def run_comparison(
     prepared = prepare_runs(configs)  # every run checked (and its dataset read) once, before any starts
     with claim(out, "compare", overwrite=overwrite, clear_files=True) as held:
         summaries = run_configs(configs, verbose=verbose, echo=echo, prepared=prepared)
-        rows = summarise(labels, summaries)
+        rows = summarise(labels, summaries, [c["out-dir"] for c in configs])
         write_outputs(out, rows, summaries, {"dataset": dataset, "rounds": rounds, "seeds": list(seeds),
                                              "strategies": list(entries),
                                              "overrides": {k: v for k, v in overrides.items() if k != "overwrite"}})

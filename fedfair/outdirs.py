@@ -49,7 +49,7 @@ STAGING = ".fedfair-staging-"
 OWNED: dict[str, tuple[str, ...]] = {
     "run": ("config.json", "status.json", "metrics.jsonl", "summary.json", "*.png", "checkpoint.json",
             "checkpoint-*.npz", ".*.tmp"),
-    "compare": ("table.md", "table.csv", "results.json", "scatter.png"),
+    "compare": ("table.md", "table.csv", "results.json", "scatter.png", "curves.png"),
     "tune": ("tune.json", "tune.md"),
     "bench": ("bench.json", "report.html"),
     "dataset": ("manifest.json", "DATASHEET.md", ".*.tmp"),

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fedfair.cli import app
-from fedfair.comparison import parse_entry, plan_runs
+from fedfair.comparison import (accuracy_curve, checks_lines, inactive_mechanism, parse_entry, plan_runs,
+                                still_improving)
 from fedfair.config import ParamError
 from fedfair.registry import UnknownNameError
 
@@ -56,6 +57,29 @@ def test_compare_table_is_mean_and_std_of_the_runs(synthetic_dir, tmp_path):
         assert rows[label]["failed"] == "0"
     assert "| ifca |" in (out / "table.md").read_text()
     assert "ifca clusters per seed" in result.output
+    # every entry's accuracy per round (mean over seeds) is in results.json and drawn in curves.png
+    results = json.loads((out / "results.json").read_text())
+    for row in results["rows"]:
+        curves = [accuracy_curve(out / "runs" / f"{row['label']}-seed{s}") for s in (0, 1)]
+        assert row["checks"]["curve"] == [[r, pytest.approx((a0 + a1) / 2)] for (r, a0), (_, a1) in zip(*curves)]
+    assert (out / "curves.png").is_file()
+
+
+def test_checks_flag_runs_still_improving_and_mechanisms_that_never_acted():
+    assert still_improving([(1, 0.60), (2, 0.70), (3, 0.74), (4, 0.75)]) == pytest.approx(0.01)
+    assert still_improving([(1, 0.60), (2, 0.70), (3, 0.748), (4, 0.75)]) is None  # +0.002: a plateau
+    assert still_improving([(1, 0.6), (2, 0.9)]) is None  # too few rounds to say
+    assert inactive_mechanism({"strategy": "cfl-cosine", "clusters": [["a", "b", "c"]]}) == "never split (one cluster: FedAvg)"
+    assert inactive_mechanism({"strategy": "cfl-cosine", "clusters": [["a"], ["b", "c"]]}) is None
+    moved = {"group_weights": {"rounds": [{"state": {"lambda": [[0.5, 0.5]]}}, {"state": {"lambda": [[0.45, 0.55]]}}]}}
+    still = {"group_weights": {"rounds": [{"state": {"lambda": [[0.5, 0.5]]}}, {"state": {"lambda": [[0.5002, 0.4998]]}}]}}
+    assert inactive_mechanism(moved) is None and inactive_mechanism(still) == "multipliers did not move (< 0.001)"
+    puffle = {"mitigation": {"name": "puffle", "rounds": [{"clients": {"a": {"puffle-lambda": 0.0}, "b": {"puffle-lambda": 0.0}}}]}}
+    assert inactive_mechanism(puffle) == "PUFFLE's lambda stayed 0"
+    rows = [{"label": "cfl", "checks": {"improving_seeds": 1, "seeds": 2, "still_improving": [0.02],
+                                       "inactive": ["never split (one cluster: FedAvg)"]}}]
+    assert checks_lines(rows)[-1] == ("- cfl: still improving in 1 of 2 seeds (accuracy gain over the last quarter of "
+                                      "rounds: +0.020; more rounds or a larger lr); inactive: never split (one cluster: FedAvg)")
 
 
 BASELINES = ("qffl", "afl", "ditto", "fedfb", "fed-fairbatch", "fed-fairgrad")
