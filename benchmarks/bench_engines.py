@@ -4,6 +4,7 @@ batched clients, a plain PyTorch loop and a batched-matmul loop, all measured in
 
     python benchmarks/bench_engines.py [--clients 50,200,1000,10000] [--models mlp,logreg]
         [--variants ray,inprocess,batched,plain,batchloop] [--rounds 5] [--silo] [--max-seconds 420]
+    python benchmarks/bench_engines.py --smoke DIR   # seconds: the whole pipeline at 50 clients, every file in DIR
 
 Setting (issue 31's table): FedAvg, MLP 32 (and logistic regression), lr 0.05, batch 64, one local epoch,
 fraction-train 1 and fraction-evaluate 1 (every client trains and is evaluated every round), seed 0.
@@ -34,9 +35,15 @@ Measured: s / round = the mean of the regular rounds (rounds 2 .. R-1: the first
 start-up, the last fedfair's final evaluation), from the strategy's checkpoint after each round (fedfair) or
 perf_counter (loops); the whole run = the child's wall time (interpreter start and imports included); peak
 PSS (and RSS) in GB. A variant whose estimated whole run (from its previous size's per-client round cost)
-exceeds ``--max-seconds`` is skipped at that size and above (``"skipped"`` in the JSON). Prints a markdown
-table and writes benchmarks/engines_results.json (settings, torch version, the machine's load before and
-after, and the issue's done-when checks at 1,000 clients).
+exceeds ``--max-seconds`` is skipped at that size and above (``"skipped"`` in the JSON). Writes
+benchmarks/engines_results.json (settings, torch version, the machine's load before and after, and the issue's
+done-when checks at 1,000 clients) and prints the markdown that ``render_markdown`` makes of it.
+
+``--smoke DIR`` checks the pipeline in seconds: the same children, measurement and report at 50 clients of
+synthetic ACS, logistic regression, 3 rounds (round 2 is the one regular round), the inprocess, batched and
+batchloop variants (ray is left out: Ray alone takes 20+ s to start; ``--variants`` may add it), no
+``--max-seconds`` skipping; the dataset cache, run directories, DIR/engines_results.json (``"smoke": true``)
+and DIR/bench_engines.md all go in DIR.
 """
 
 from __future__ import annotations
@@ -67,6 +74,9 @@ ENGINE_PARAMS = {"ray": {"engine": "ray"}, "inprocess": {"engine": "inprocess", 
 SETTING = {"strategy": "fedavg", "hidden": "32", "lr": 0.05, "batch-size": 64, "local-epochs": 1,
            "fraction-train": 1.0, "fraction-evaluate": 1.0, "seed": 0}
 SILO_DATA = REPO.parent / "shared" / "data" / "feda4fair"
+# --smoke's sizes (overridable by the options): the smallest size, the fast variants, the fewest rounds that
+# leave a regular round (2 .. R-1)
+SMOKE = {"clients": "50", "models": "logreg", "variants": "inprocess,batched,batchloop", "rounds": 3}
 
 
 def spec(model: str) -> dict:
@@ -338,6 +348,34 @@ def accuracy_spread(rows: list[dict]) -> dict:
     return out
 
 
+def render_markdown(result: dict) -> str:
+    """The table and the notes printed after a run, from its JSON alone (``json.load`` of engines_results.json)."""
+    machine = result["machine"]
+    lines = [table(result["runs"]), "",
+             f"- load average (1, 5, 15 min) before {tuple(round(v, 2) for v in machine['load_before'])}, after "
+             f"{tuple(round(v, 2) for v in machine['load_after'])}; torch {machine['torch']}"]
+    for key, spread in result["accuracy_spread"].items():
+        lines.append(f"- final mean accuracy spread {key}: fedfair variants {fmt(spread['fedfair_variants'], 6)}, "
+                     f"all {fmt(spread['all_variants'], 6)}")
+    changed = result["code_changed_during_run"]
+    if changed:
+        lines.append(f"- note: these source files changed during the run: {', '.join(changed)}")
+    lines.append(f"- checks: {json.dumps(result['checks'])}")
+    return "\n".join(lines) + "\n"
+
+
+def version(package: str) -> str | None:
+    """The installed version (as ``package.__version__``), read without importing it: torch, flwr and ray take
+    seconds to import in this process, which runs none of them."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed(package)
+    except PackageNotFoundError:
+        return None
+
+
 def code_state() -> dict[str, str]:
     """A digest of every fedfair / strategies source file: the engines' code may change while a long run runs
     (a shared working tree); the JSON names the files that did."""
@@ -347,7 +385,7 @@ def code_state() -> dict[str, str]:
     return {str(f.relative_to(REPO)): hashlib.sha1(f.read_bytes()).hexdigest()[:12] for f in files}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", default="50,200,1000,10000", help="comma-separated sizes (multiples of 50)")
     parser.add_argument("--models", default="mlp,logreg")
@@ -359,11 +397,22 @@ def main() -> None:
     parser.add_argument("--data-cache", default=str(Path(tempfile.gettempdir()) / "fedfair-bench-engines"),
                         help="where the datasets are built once and kept")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--smoke", type=Path, metavar="DIR",
+                        help="a seconds-long check of the whole pipeline: 50 clients, logreg, 3 rounds, the inprocess, "
+                             "batched and batchloop variants (no ray: it takes 20+ s to start), no --max-seconds "
+                             "skipping; the data cache, runs, engines_results.json and bench_engines.md go in DIR")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         child(json.loads(args.child))
         return
+    if args.smoke:
+        parser.set_defaults(**SMOKE)  # smoke sizes where no option says otherwise
+        args = parser.parse_args(argv)
+        args.smoke.mkdir(parents=True, exist_ok=True)
+        # every file in DIR: not the shared data cache of the real runs, not benchmarks/
+        args.data_cache, args.out = str(args.smoke / "data-cache"), str(args.smoke / "engines_results.json")
+        args.max_seconds = None  # a smoke run measures every variant it names
     from fedfair.simulation import set_offline_env
 
     set_offline_env()
@@ -378,7 +427,7 @@ def main() -> None:
     load_before, started, code_before = os.getloadavg(), time.perf_counter(), code_state()
     rows: list[dict] = []
     last: dict[tuple[str, str], dict] = {}  # (model, variant) -> its run at the previous size
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory(dir=args.smoke) as work:  # the runs' directories (in DIR when smoke)
         for name in datasets:
             root = dataset(name, Path(args.data_cache))
             if isinstance(root, str):
@@ -393,7 +442,7 @@ def main() -> None:
                     guess = None if name == "silo" else estimate(previous, clients, args.rounds)
                     if previous and "skipped" in previous and name != "silo":
                         row["skipped"] = previous["skipped"]
-                    elif guess is not None and guess > args.max_seconds:
+                    elif guess is not None and args.max_seconds is not None and guess > args.max_seconds:
                         row["skipped"] = (f"estimated {guess:.0f} s > --max-seconds {args.max_seconds:.0f} "
                                           f"(from {previous['clients']} clients)")
                     else:
@@ -410,39 +459,27 @@ def main() -> None:
                         f"{row['mean_accuracy']:.4f}"), flush=True)
     load_after, code_after = os.getloadavg(), code_state()
     changed = sorted(f for f in {*code_before, *code_after} if code_before.get(f) != code_after.get(f))
-    import flwr
-    import torch
-
     result = {
         "setting": {**SETTING, "models": models, "rounds": args.rounds, "rows_per_client": 200, "states": STATES,
                     "splits": "70/15/15 train/val/test (synthetic ACS); silo: 1,000 train / 2,000 test rows per "
                               "state at most", "torch_threads_loops": 1, "max_seconds": args.max_seconds,
                     "round_seconds": "mean of rounds 2..R-1", "memory": "peak sum of PSS / RSS over the child "
                                                                         "process tree, sampled every 0.2 s"},
-        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "flwr": flwr.__version__,
+        "machine": {"cpus": os.cpu_count(), "torch": version("torch"), "flwr": version("flwr"),
                     "python": platform.python_version(), "load_before": list(load_before),
                     "load_after": list(load_after)},
         "total_seconds": time.perf_counter() - started, "code": code_before, "code_changed_during_run": changed,
         "runs": rows, "accuracy_spread": accuracy_spread(rows), "checks": checks(rows),
+        **({"smoke": True} if args.smoke else {}),
     }
-    try:
-        import ray
-
-        result["machine"]["ray"] = ray.__version__
-    except ImportError:
-        pass
+    if version("ray"):
+        result["machine"]["ray"] = version("ray")
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    markdown = render_markdown(json.loads(Path(args.out).read_text()))  # from the JSON as written
     print()
-    print(table(rows))
-    print()
-    print(f"load average (1, 5, 15 min) before {tuple(round(v, 2) for v in load_before)}, after "
-          f"{tuple(round(v, 2) for v in load_after)}; torch {torch.__version__}")
-    for key, spread in result["accuracy_spread"].items():
-        print(f"final mean accuracy spread {key}: fedfair variants {fmt(spread['fedfair_variants'], 6)}, "
-              f"all {fmt(spread['all_variants'], 6)}")
-    if changed:
-        print(f"note: these source files changed during the run: {', '.join(changed)}")
-    print(f"checks: {json.dumps(result['checks'])}")
+    print(markdown)
+    if args.smoke:
+        (args.smoke / f"{Path(__file__).stem}.md").write_text(markdown)
     print(f"wrote {args.out}")
 
 

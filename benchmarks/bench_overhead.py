@@ -2,6 +2,7 @@
 work in a plain PyTorch loop in one process.
 
     python benchmarks/bench_overhead.py [--rounds 5]
+    python benchmarks/bench_overhead.py --smoke DIR   # seconds: the pipeline on a synthetic stand-in, files in DIR
 
 Data: FeDa4Fair's attribute-silo release (47 states here), capped at 1,000 training and 2,000 test rows per
 state; MLP 32, 1 local epoch, batch 32, lr 0.05, 1 round = every state trains from the global model, FedAvg,
@@ -9,7 +10,13 @@ every state evaluates the new global model on its test split (accuracy and group
 Both run in this process on the same machine; the app's time per round is its wall time after the first
 round (Ray start-up and the first round's data loading excluded) divided by the remaining rounds, with the
 evaluation folded into the next train messages (the default) and with separate evaluate messages. Prints
-where the time goes, the ratio (last line) and writes benchmarks/overhead_results.json.
+where the time goes, the ratio (last line), rendered by ``render_report`` from the JSON it writes to
+benchmarks/overhead_results.json.
+
+``--smoke DIR`` checks the pipeline in seconds: the same build (``build_capped``), plain loop and two app runs,
+2 rounds, on an offline stand-in of the release written into DIR (4 states of the synthetic-acs generator, about
+80 rows each, in the release's CSV layout); the run directories, DIR/overhead_results.json (``"smoke": true``) and
+DIR/bench_overhead.md (the report) all go in DIR.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 OUT = REPO / "benchmarks"
+# --smoke's sizes (overridable by the options): the fewest rounds that leave a round after the first
+SMOKE = {"rounds": 2}
+STANDIN_STATES = ("AK", "AL", "AR", "AZ")
 
 
 def build_capped(data: Path, work: Path) -> Path:
@@ -38,6 +48,21 @@ def build_capped(data: Path, work: Path) -> Path:
                             label="PINCP", sensitive=["SEX", "RAC1P"], splits=(0.3, 0.0, 0.7), max_train=1000,
                             max_test=2000, seed=0), root)
     return root
+
+
+def write_standin_release(data: Path, states: tuple[str, ...] = STANDIN_STATES, rows_per_state: int = 80) -> Path:
+    """An offline stand-in for FeDa4Fair's attribute-silo release in ``data`` (what --smoke builds from: the
+    release is not on CI machines): ``cross_silo_attribute_final/<state>_0.csv.gz`` with the release's columns
+    (ACSIncome features, SEX, RAC1P binarised to 1 White / 2 other, label PINCP), drawn by the synthetic-acs
+    generator (SYNTHETIC). Returns ``data``."""
+    from fedfair.partitioners.sources import synthetic_acs
+
+    folder = data / "cross_silo_attribute_final"
+    folder.mkdir(parents=True, exist_ok=True)
+    for state, frame in synthetic_acs(list(states), seed=0, rows_per_state=rows_per_state).clients.items():
+        frame = frame.assign(RAC1P=frame["RAC1P"].where(frame["RAC1P"] == 1, 2.0))  # the release's binarised race
+        frame.to_csv(folder / f"{state}_0.csv.gz", index=False)
+    return data
 
 
 def plain_loop(root: Path, rounds: int) -> dict[str, float]:
@@ -118,27 +143,48 @@ def app_round(root: Path, rounds: int, work: Path, fold: bool) -> tuple[dict[str
     return {"round": per_round, **parts, "server other": per_round - sum(parts.values())}, summary
 
 
-def main() -> None:
+def render_report(result: dict) -> str:
+    """The printed report (the ratio on its last line), from overhead_results.json's contents alone."""
+    plain = result["plain"]
+    lines = [f"{result['clients']} clients, seconds per round (after round 1)",
+             f"plain loop: {plain['round']:.3f} (training {plain['train']:.3f}, evaluation {plain['evaluate']:.3f})"]
+    for label, app in (("fedfair, evaluation folded into the next train message (default)", result["app_folded"]),
+                       ("fedfair, separate evaluate messages (fold-evaluation=false)", result["app_separate"])):
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in app.items() if k != "round")
+        lines.append(f"{label}: {app['round']:.3f} ({parts}); ratio {app['round'] / plain['round']:.2f}")
+    lines.append(f"ratio {result['ratio']:.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "feda4fair"))
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as work:
-        root = build_capped(Path(args.data), Path(work))
+    parser.add_argument("--smoke", type=Path, metavar="DIR",
+                        help="a seconds-long check of the whole pipeline: 2 rounds on an offline stand-in of the "
+                             "release (4 synthetic-acs states of ~80 rows, written into DIR; --data is ignored); "
+                             "the runs, overhead_results.json and bench_overhead.md go in DIR")
+    args = parser.parse_args(argv)
+    out = OUT / "overhead_results.json"
+    if args.smoke:
+        parser.set_defaults(**SMOKE)  # smoke sizes where no option says otherwise
+        args = parser.parse_args(argv)
+        args.smoke.mkdir(parents=True, exist_ok=True)
+        out = args.smoke / "overhead_results.json"
+    with tempfile.TemporaryDirectory(dir=args.smoke) as work:  # the data and runs (in DIR when smoke)
+        data = write_standin_release(Path(work) / "standin") if args.smoke else Path(args.data)
+        root = build_capped(data, Path(work))
         plain = plain_loop(root, args.rounds)
         folded, summary = app_round(root, args.rounds, Path(work), fold=True)
         separate, _ = app_round(root, args.rounds, Path(work), fold=False)
-    print(f"{len(summary['clients'])} clients, seconds per round (after round 1)")
-    print(f"plain loop: {plain['round']:.3f} (training {plain['train']:.3f}, evaluation {plain['evaluate']:.3f})")
-    for label, app in (("fedfair, evaluation folded into the next train message (default)", folded),
-                       ("fedfair, separate evaluate messages (fold-evaluation=false)", separate)):
-        parts = ", ".join(f"{k} {v:.3f}" for k, v in app.items() if k != "round")
-        print(f"{label}: {app['round']:.3f} ({parts}); ratio {app['round'] / plain['round']:.2f}")
-    print(f"ratio {folded['round'] / plain['round']:.2f}")
-    (OUT / "overhead_results.json").write_text(json.dumps(
+    out.write_text(json.dumps(
         {"rounds": args.rounds, "clients": len(summary["clients"]), "plain": plain, "app_folded": folded,
          "app_separate": separate, "ratio": folded["round"] / plain["round"],
-         "ratio_separate": separate["round"] / plain["round"]}, indent=1))
+         "ratio_separate": separate["round"] / plain["round"], **({"smoke": True} if args.smoke else {})}, indent=1))
+    report = render_report(json.loads(out.read_text()))  # from the JSON as written
+    print(report, end="")
+    if args.smoke:
+        (args.smoke / f"{Path(__file__).stem}.md").write_text(report)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 clients, 10 rounds, fraction-train 0.1 and fraction-evaluate 0.1 (every client evaluated after the last round).
 
     python benchmarks/bench_scale.py [--clients 100,300,1000] [--rounds 10]
+    python benchmarks/bench_scale.py --smoke DIR   # seconds: 50 clients, 3 rounds, every file in DIR
 
 Data: synthetic-acs (offline ACSIncome-schema generator, SYNTHETIC), 50 states each split IID into
 clients / 50 clients, about 200 rows per client (rows-per-state = 200 x clients per state; 70 / 15 / 15
@@ -15,6 +16,11 @@ round (its training + every client's evaluation), and the peak memory of all pro
 GCS / raylet / workers), sampled every 0.2 s from /proc: the sum of PSS (shared pages counted once, split
 between the processes that map them: the memory the run really takes) and the sum of RSS (shared pages
 counted in every process: an upper bound). Prints a table and writes benchmarks/scale_results.json.
+
+``--smoke DIR`` checks the pipeline in seconds: the same build, child run and memory sampling at the smallest size
+(50 clients, 5 sampled per round), 3 rounds (round 2 is the one regular round; one size fits no line: ``fit`` is
+empty unless ``--clients`` names two sizes); the dataset, the run directory and DIR/scale_results.json
+(``"smoke": true``) go in DIR.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ sys.path.insert(0, str(REPO))
 OUT = REPO / "benchmarks"
 STATES = 50
 ROWS_PER_CLIENT = 200
+SMOKE = {"clients": "50", "rounds": 3}  # --smoke's sizes (overridable by the options): the smallest ones
 
 
 def _children() -> dict[int, list[int]]:
@@ -145,21 +152,28 @@ def run(root: Path, clients: int, rounds: int) -> dict[str, float]:
     return {**json.loads(result.read_text()), "peak_pss_gb": memory.peak_pss / 1e9, "peak_rss_gb": memory.peak_rss / 1e9}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", default="100,300,1000", help="comma-separated numbers of clients (multiples of 50)")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--smoke", type=Path, metavar="DIR",
+                        help="a seconds-long check of the whole pipeline: 50 clients, 3 rounds, the run in its child "
+                             "process; the dataset, the run and scale_results.json go in DIR")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         root, clients, rounds, result = args.child
         Path(result).write_text(json.dumps(simulate_timed(Path(root), int(clients), int(rounds))))
         return
+    if args.smoke:
+        parser.set_defaults(**SMOKE)  # smoke sizes where no option says otherwise
+        args = parser.parse_args(argv)
+        args.smoke.mkdir(parents=True, exist_ok=True)
     sizes = [int(c) for c in args.clients.split(",")]
     if any(c % STATES or c <= 0 for c in sizes) or args.rounds < 3:
         parser.error(f"--clients must be positive multiples of {STATES} and --rounds at least 3")
     rows = []
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory(dir=args.smoke) as work:  # datasets and runs (in DIR when smoke)
         for clients in sizes:
             root = build(clients, Path(work))
             rows.append(run(root, clients, args.rounds))
@@ -178,7 +192,8 @@ def main() -> None:
         fit = {"intercept_seconds": intercept, "seconds_per_sampled_client": slope, "max_residual_seconds": residual}
     else:
         fit = {}
-    (OUT / "scale_results.json").write_text(json.dumps({"rounds": args.rounds, "runs": rows, "fit": fit}, indent=1))
+    (args.smoke or OUT).joinpath("scale_results.json").write_text(json.dumps(
+        {"rounds": args.rounds, "runs": rows, "fit": fit, **({"smoke": True} if args.smoke else {})}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Soak (issue 32 part 5): a long FedAvg simulation with the memory of all its processes sampled; it must stay flat.
 
     python benchmarks/bench_soak.py [--rounds 1000] [--clients 50] [--engines inprocess,ray] [--ray-rounds 200]
-                                    [--chaos]
+                                    [--chaos] [--every 0.25]
+    python benchmarks/bench_soak.py --smoke DIR   # seconds: 10 in-process rounds, every file in DIR
 
 Data: synthetic-acs (the offline ACSIncome-schema generator), 50 states split IID into ``--clients`` clients of
 ~200 rows (benchmarks/bench_scale.py's ``build``); logistic regression, one local epoch, batch 32, every client
@@ -16,6 +17,11 @@ half of the run (least squares, MB per 100 rounds: what a leak looks like once s
 ``--chaos`` (Ray engine): at the middle round one Ray worker process is SIGKILLed; reported is what the run did
 (its status.json: complete with the failed clients recorded, or failed with a message and a resumable
 checkpoint). Writes benchmarks/soak_results.json.
+
+``--smoke DIR`` checks the pipeline in seconds: the same build, child run and memory figures with 50 clients,
+10 rounds of the in-process engine only (no Ray, no chaos: Ray alone takes 20+ s to start), memory sampled every
+0.05 s (so that the second half's slope has samples); the dataset, the run directory and DIR/soak_results.json
+(``"smoke": true``) go in DIR.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_scale import build, tree_memory  # noqa: E402 (the same data and memory sampling as the scale benchmark)
 
 OUT = REPO / "benchmarks"
+# --smoke's sizes (overridable by the options): a few in-process rounds, sampled often enough for a slope
+SMOKE = {"rounds": 10, "clients": 50, "engines": "inprocess", "every": 0.05}
 
 
 def run_config(root: Path, out: Path, rounds: int, engine: str) -> dict:
@@ -133,35 +141,45 @@ def memory_figures(samples: list[tuple[int, float]], ends: list[tuple[int, float
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=1000, help="rounds of the in-process run")
     parser.add_argument("--ray-rounds", type=int, default=200, help="rounds of the Ray run (~1 s a round here)")
     parser.add_argument("--clients", type=int, default=50, help="clients (a multiple of 50)")
     parser.add_argument("--engines", default="inprocess,ray")
     parser.add_argument("--chaos", action="store_true", help="also a Ray run with a worker killed mid-run")
+    parser.add_argument("--every", type=float, default=0.25, help="seconds between memory samples")
+    parser.add_argument("--smoke", type=Path, metavar="DIR",
+                        help="a seconds-long check of the whole pipeline: 50 clients, 10 rounds of the in-process "
+                             "engine only (no Ray, no chaos), memory sampled every 0.05 s; the dataset, the run and "
+                             "soak_results.json go in DIR")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         child(Path(args.child[0]), Path(args.child[1]))
         return
+    if args.smoke:
+        parser.set_defaults(**SMOKE)  # smoke sizes where no option says otherwise
+        args = parser.parse_args(argv)
+        args.smoke.mkdir(parents=True, exist_ok=True)
     if args.clients % 50 or args.clients <= 0:
         parser.error("--clients must be a positive multiple of 50")
     results = []
     load = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.smoke) as tmp:  # dataset and runs (in DIR when smoke)
         work = Path(tmp)
         root = build(args.clients, work)
         for engine in [e for e in args.engines.split(",") if e]:
             rounds = args.ray_rounds if engine == "ray" else args.rounds
-            results.append(soak(root, work, rounds, engine))
+            results.append(soak(root, work, rounds, engine, every=args.every))
             print(_line(results[-1]), flush=True)
         if args.chaos:
             (work / "run-ray").rename(work / "run-ray-plain")
-            results.append(soak(root, work, args.ray_rounds, "ray", chaos=True))
+            results.append(soak(root, work, args.ray_rounds, "ray", chaos=True, every=args.every))
             print(_line(results[-1]), "chaos:", results[-1]["chaos"], "status:", results[-1]["status"], flush=True)
-    (OUT / "soak_results.json").write_text(json.dumps({
-        "clients": args.clients, "load_before": load, "load_after": os.getloadavg(), "runs": results}, indent=1))
+    (args.smoke or OUT).joinpath("soak_results.json").write_text(json.dumps({
+        "clients": args.clients, "load_before": load, "load_after": os.getloadavg(), "runs": results,
+        **({"smoke": True} if args.smoke else {})}, indent=1))
 
 
 def _line(r: dict) -> str:
