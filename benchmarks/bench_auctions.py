@@ -5,16 +5,24 @@
     python benchmarks/bench_auctions.py exp6 --rounds 60 --seeds 3 --local-epochs 2  # Fig. 7 (c): B = 29, recruitment + FedFairMMFL
     python benchmarks/bench_auctions.py truthfulness             # how often overbidding pays, per mechanism
     python benchmarks/bench_auctions.py corollary10              # closed forms vs Monte Carlo, S = 2 exp bids
+    python benchmarks/bench_auctions.py --smoke DIR              # every experiment on tiny offline data, into DIR
 
-Each writes benchmarks/auctions_<what>_results.json and prints a markdown table; figures go to
-benchmarks/auction_figures/. exp6 needs ``--data-root`` (default ../shared/data) with MNIST-5k and
-Fashion-MNIST.
+Each writes benchmarks/auctions_<what>_results.json and prints a markdown table rendered from that JSON
+(:func:`render_markdown`); figures go to benchmarks/auction_figures/. exp6 needs ``--data-root`` (default
+../shared/data) with MNIST-5k and Fashion-MNIST.
+
+``--smoke DIR`` runs all five experiments (or only ``what`` when given) through the same functions with tiny
+sizes (speed: 2,000 users; exp5: 100 users, 1 seed; exp6: scikit-learn's digits and its noisy-label variant as
+the two image tasks, 10 clients, 300 rows per task, 1 round, 1 seed; truthfulness: 2 instances; corollary10:
+200 draws) in seconds, with no ../shared: every file goes under DIR (auctions_<what>_results.json with
+``"smoke": true``, bench_auctions.md, auction_figures/, the exp6 task set and run directories in DIR/work).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,7 +39,17 @@ from fedfair.strategies.auctions import MECHANISMS, run_mechanism  # noqa: E402
 
 OUT = REPO / "benchmarks"
 FIGURES = OUT / "auction_figures"
+WORK = Path("/tmp/fedfair-bench")  # exp6's task set and run directories
 LAWS = "gauss:0.5:0.2,linear"
+EXPERIMENTS = ("speed", "exp5", "exp6", "truthfulness", "corollary10")
+# exp6's two image tasks (keys of partitioners/task_sets.TASKS): MNIST and the noisy Fashion-MNIST stand-in for CIFAR-10
+EXP6_TASKS = ["mnist", "fashion-mnist-noisy30"]
+# --smoke: tiny sizes; digits and its 30 %-noisy variant are the offline stand-in (same shape: two image tasks of
+# 10 classes, the second the harder) for exp6's MNIST / Fashion-MNIST task set, which needs ../shared; a tenth of
+# the clients with a tenth of B = 29 keeps the budget binding
+SMOKE = {"seeds": 1, "rounds": 1, "budget": 2.9, "clients": 10, "rows": 300, "local_epochs": 1, "instances": 2,
+         "draws": 200, "laws": LAWS, "suffix": "", "exp6_tasks": ["digits", "digits-noisy30"]}
+SMOKE_USERS = {"speed": 2_000}  # the others keep Experiment 5's 100 users
 
 
 def speed(args: argparse.Namespace) -> dict:
@@ -50,11 +68,15 @@ def speed(args: argparse.Namespace) -> dict:
                 best = min(best, time.perf_counter() - started)
             times[f"{budget:g}"] = {"seconds": round(best, 4), "min_take_up": float(min(auction.take_up))}
         result["seconds"][name] = times
-    print(f"| mechanism | B = 10 | B = 1,000 | B = 100,000 |  ({args.users} users x {len(laws)} tasks, seconds)")
-    print("|---|---|---|---|")
-    for name, times in result["seconds"].items():
-        print(f"| {name} | " + " | ".join(f"{t['seconds']:.3f}" for t in times.values()) + " |")
     return result
+
+
+def speed_markdown(result: dict) -> str:
+    lines = [f"| mechanism | B = 10 | B = 1,000 | B = 100,000 |  ({result['users']} users x {result['tasks']} tasks, "
+             f"seconds)", "|---|---|---|---|"]
+    for name, times in result["seconds"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{t['seconds']:.3f}" for t in times.values()) + " |")
+    return "\n".join(lines)
 
 
 def exp5(args: argparse.Namespace) -> dict:
@@ -65,18 +87,22 @@ def exp5(args: argparse.Namespace) -> dict:
     for grid, budgets in (("main", np.linspace(1, 40, 40)), ("low", np.linspace(0.1, 3.0, 30))):
         rows = simulate_take_up(args.users, laws, budgets, args.seeds)
         if grid == "main":
-            write_take_up(rows, FIGURES / f"exp5{args.suffix}", ["task1", "task2"])
+            write_take_up(rows, args.figures / f"exp5{args.suffix}", ["task1", "task2"])
         minimum, spread = mean_over_seeds(rows, "min_take_up"), mean_over_seeds(rows, "difference")
         result["grids"][grid] = {label: {"budgets": minimum[label][0].tolist(), "min_take_up": minimum[label][1].tolist(),
                                          "difference": spread[label][1].tolist()} for label, _, _ in EXPERIMENT_5}
-    main = result["grids"]["main"]
-    shown = [1, 2, 5, 10, 20, 29, 40]
-    print("| mechanism | " + " | ".join(f"B={b}" for b in shown) + " |  min take-up (difference)")
-    print("|---|" + "---|" * len(shown))
-    for label, values in main.items():
-        cells = [f"{values['min_take_up'][b - 1]:.1f} ({values['difference'][b - 1]:.1f})" for b in shown]
-        print(f"| {label} | " + " | ".join(cells) + " |")
     return result
+
+
+def exp5_markdown(result: dict) -> str:
+    shown = [1, 2, 5, 10, 20, 29, 40]
+    lines = ["| mechanism | " + " | ".join(f"B={b}" for b in shown) + " |  min take-up (difference)",
+             "|---|" + "---|" * len(shown)]
+    for label, values in result["grids"]["main"].items():
+        at = [int(np.argmin(np.abs(np.asarray(values["budgets"]) - b))) for b in shown]  # the grid point of each B
+        cells = [f"{values['min_take_up'][i]:.1f} ({values['difference'][i]:.1f})" for i in at]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def exp6(args: argparse.Namespace) -> dict:
@@ -86,9 +112,9 @@ def exp6(args: argparse.Namespace) -> dict:
     from fedfair.api import run_configs
     from fedfair.partitioners.task_sets import build_image_tasks
 
-    root = Path("/tmp/fedfair-bench") / f"exp6-{args.clients}clients"
+    root = args.work / f"exp6-{args.clients}clients"
     if not (root / "tasks.json").is_file():
-        build_image_tasks(root, "exp6", ["mnist", "fashion-mnist-noisy30"], seed=0, data_root=args.data_root,
+        build_image_tasks(root, "exp6", args.exp6_tasks, seed=0, data_root=args.data_root,
                           clients=args.clients, limit=args.rows, paper="seed 003, Experiment 6")
     lineup = [("mmfl-max-min", "mmfl-max-min", {}), ("budget-fair", "budget-fair", {}), ("gmm-fair (NT)", "gmm-fair", {}),
               ("val-threshold 0.4 (NB)", "val-threshold", {"posted-price": 0.4}),
@@ -96,7 +122,7 @@ def exp6(args: argparse.Namespace) -> dict:
     configs = [{"strategy": "fedfair-mmfl", "dataset": str(root), "rounds": args.rounds, "seed": seed, "lr": 0.1,
                 "local-epochs": args.local_epochs,
                 "recruit": mechanism, "budget": args.budget, "bid-distributions": LAWS, **extra,
-                "out-dir": f"/tmp/fedfair-bench/exp6-{mechanism}-{extra.get('posted-price', '')}-{seed}"}
+                "out-dir": str(args.work / f"exp6-{mechanism}-{extra.get('posted-price', '')}-{seed}")}
                for _, mechanism, extra in lineup for seed in range(args.seeds)]
     started = time.time()
     summaries = run_configs(configs, echo=False, keep_going=False)
@@ -111,15 +137,19 @@ def exp6(args: argparse.Namespace) -> dict:
             "min_curve": np.mean(curves, axis=0).tolist(), "final_min_accuracy": [s["min_accuracy"] for s in mine],
             "final_mean_accuracy": [s["mean_accuracy"] for s in mine],
         }
-    _plot_exp6(result)
-    print("| mechanism | take-up (task 1, task 2) | spent | min accuracy, last round | mean accuracy |")
-    print("|---|---|---|---|---|")
+    _plot_exp6(result, args.figures)
+    return result
+
+
+def exp6_markdown(result: dict) -> str:
+    lines = ["| mechanism | take-up (task 1, task 2) | spent | min accuracy, last round | mean accuracy |",
+             "|---|---|---|---|---|"]
     for label, row in result["rows"].items():
         take_up = np.mean([list(t.values()) for t in row["take_up"]], axis=0)
-        print(f"| {label} | {take_up[0]:.1f}, {take_up[1]:.1f} | {np.mean(row['spent']):.1f} | "
-              f"{np.mean(row['final_min_accuracy']):.3f} ± {np.std(row['final_min_accuracy']):.3f} | "
-              f"{np.mean(row['final_mean_accuracy']):.3f} |")
-    return result
+        lines.append(f"| {label} | {take_up[0]:.1f}, {take_up[1]:.1f} | {np.mean(row['spent']):.1f} | "
+                     f"{np.mean(row['final_min_accuracy']):.3f} ± {np.std(row['final_min_accuracy']):.3f} | "
+                     f"{np.mean(row['final_mean_accuracy']):.3f} |")
+    return "\n".join(lines)
 
 
 def truthfulness(args: argparse.Namespace) -> dict:
@@ -148,12 +178,17 @@ def truthfulness(args: argparse.Namespace) -> dict:
                         counts[name][1] += 1
                         counts[name][2].append(best)
     result = {"instances": args.instances, "rows": {}}
-    print("| mechanism | (user, task) pairs | overbidding pays | mean best gain when it does |")
-    print("|---|---|---|---|")
     for name, (pairs, gaining, gains) in counts.items():
         result["rows"][name] = {"pairs": pairs, "gaining": gaining, "mean_gain": float(np.mean(gains)) if gains else 0.0}
-        print(f"| {name} | {pairs} | {gaining} ({gaining / pairs:.1%}) | {result['rows'][name]['mean_gain']:.4f} |")
     return result
+
+
+def truthfulness_markdown(result: dict) -> str:
+    lines = ["| mechanism | (user, task) pairs | overbidding pays | mean best gain when it does |", "|---|---|---|---|"]
+    for name, row in result["rows"].items():
+        pairs, gaining = row["pairs"], row["gaining"]
+        lines.append(f"| {name} | {pairs} | {gaining} ({gaining / pairs:.1%}) | {row['mean_gain']:.4f} |")
+    return "\n".join(lines)
 
 
 def _utility(auction, user: int, task: int, cost: float) -> float:
@@ -172,8 +207,6 @@ def corollary10(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(0)
     users, draws = 10, args.draws
     result: dict = {"users": users, "draws": draws, "rows": []}
-    print("| B lam | max-min: formula | max-min: Monte Carlo | budget-fair: formula | budget-fair: Monte Carlo |")
-    print("|---|---|---|---|---|")
     for bl in (0.5, 1.0, 2.0, 4.0):
         budget = bl / users  # rate 1
         empty = np.zeros(2)
@@ -185,18 +218,25 @@ def corollary10(args: argparse.Namespace) -> dict:
         row = {"b_lambda": bl, "max_min_formula": float(np.exp(-bl) * (1 + bl)), "max_min_mc": empty[0] / draws,
                "budget_fair_formula": float(np.exp(-bl) * (2 * np.exp(bl / 2) - 1)), "budget_fair_mc": empty[1] / draws}
         result["rows"].append(row)
-        print(f"| {bl:g} | {row['max_min_formula']:.4f} | {row['max_min_mc']:.4f} | {row['budget_fair_formula']:.4f} | "
-              f"{row['budget_fair_mc']:.4f} |")
     return result
 
 
-def _plot_exp6(result: dict) -> None:
+def corollary10_markdown(result: dict) -> str:
+    lines = ["| B lam | max-min: formula | max-min: Monte Carlo | budget-fair: formula | budget-fair: Monte Carlo |",
+             "|---|---|---|---|---|"]
+    for row in result["rows"]:
+        lines.append(f"| {row['b_lambda']:g} | {row['max_min_formula']:.4f} | {row['max_min_mc']:.4f} | "
+                     f"{row['budget_fair_formula']:.4f} | {row['budget_fair_mc']:.4f} |")
+    return "\n".join(lines)
+
+
+def _plot_exp6(result: dict, figures: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    FIGURES.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, row in result["rows"].items():
         curve = row["min_curve"]
@@ -206,13 +246,53 @@ def _plot_exp6(result: dict) -> None:
     ax.set_title(f"(c) recruitment with B = {result['budget']:g}, then FedFairMMFL")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(FIGURES / "exp6_min_accuracy.png", dpi=120)
+    fig.savefig(figures / "exp6_min_accuracy.png", dpi=120)
     plt.close(fig)
 
 
-def main() -> None:
+RUNS = {"speed": speed, "exp5": exp5, "exp6": exp6, "truthfulness": truthfulness, "corollary10": corollary10}
+MARKDOWN = {"speed": speed_markdown, "exp5": exp5_markdown, "exp6": exp6_markdown,
+            "truthfulness": truthfulness_markdown, "corollary10": corollary10_markdown}
+
+
+def render_markdown(what: str, result: dict) -> str:
+    """The markdown table of one experiment, from its results JSON alone."""
+    return MARKDOWN[what](result)
+
+
+def run_experiment(what: str, args: argparse.Namespace, out: Path, smoke: bool = False) -> Path:
+    """Run ``what``, write out/auctions_<what><suffix>_results.json, print the table rendered from that file."""
+    result = RUNS[what](args)
+    if smoke:
+        result["smoke"] = True
+    path = out / f"auctions_{what}{args.suffix}_results.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(render_markdown(what, json.loads(path.read_text())))  # from the JSON: the report can be regenerated
+    print(f"wrote {path}")
+    return path
+
+
+def smoke(args: argparse.Namespace) -> None:
+    """Every experiment (or ``args.what``) at SMOKE's sizes, every file under args.smoke; bench_auctions.md
+    holds the tables rendered from the JSON files."""
+    out = args.smoke.expanduser().resolve()
+    vars(args).update(SMOKE, data_root=None, figures=out / "auction_figures", work=out / "work")
+    shutil.rmtree(args.work, ignore_errors=True)  # run directories of an earlier smoke run in DIR would refuse a rerun
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    for what in [args.what] if args.what else EXPERIMENTS:
+        args.users = SMOKE_USERS.get(what, 100)
+        path = run_experiment(what, args, out, smoke=True)
+        sections.append(f"## {what}\n\n{render_markdown(what, json.loads(path.read_text()))}\n")
+    (out / f"{Path(__file__).stem}.md").write_text("\n".join(sections))
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("speed", "exp5", "exp6", "truthfulness", "corollary10"))
+    parser.add_argument("what", nargs="?", choices=EXPERIMENTS, help="the experiment (required unless --smoke)")
+    parser.add_argument("--smoke", type=Path, metavar="DIR",
+                        help="run every experiment (or only WHAT) on tiny offline data in seconds (exp6 on digits); "
+                             "write every file into DIR")
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--users", type=int, default=None, help="speed: 100000; exp5: 100")
     parser.add_argument("--laws", default=LAWS, help="exp5: one bid law per task")
@@ -225,14 +305,16 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=200, help="truthfulness: random instances")
     parser.add_argument("--draws", type=int, default=20000, help="corollary10: Monte-Carlo draws per budget")
     parser.add_argument("--suffix", default="", help="appended to the results file name")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.smoke is not None:
+        smoke(args)
+        return
+    if args.what is None:
+        parser.error("the following arguments are required: what (or --smoke DIR)")
     if args.users is None:
         args.users = 100_000 if args.what == "speed" else 100
-    result = {"speed": speed, "exp5": exp5, "exp6": exp6, "truthfulness": truthfulness,
-              "corollary10": corollary10}[args.what](args)
-    path = OUT / f"auctions_{args.what}{args.suffix}_results.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {path}")
+    args.figures, args.work, args.exp6_tasks = FIGURES, WORK, EXP6_TASKS
+    run_experiment(args.what, args, OUT)
 
 
 if __name__ == "__main__":
