@@ -4,6 +4,10 @@ Runs every (algorithm, variant, gamma, seed) in one Flower simulation and writes
 a markdown report next to the paper's clusters:
 
     python benchmarks/bench_fig7_gaussian.py --seeds 5 --out benchmarks/fig7_gaussian.md
+    python benchmarks/bench_fig7_gaussian.py --smoke DIR     # seconds: 1 seed, one gamma per algorithm, into DIR
+
+The report is rendered from the JSON written next to it (``render_markdown``),
+so ``--out X.md`` also writes ``X.json``.
 
 Settings: logistic regression, f = SP on the group attribute, SGD lr 0.05 with
 1 local epoch (seed 000's clustered-FL setting), Fair-FCA K = 2 for 10 rounds,
@@ -24,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_seed000 import smoke_cache  # noqa: E402 (--smoke: datasets cached under DIR/cache)
 from fedfair.api import run_configs  # noqa: E402
 
 PAPER = {
@@ -48,6 +53,9 @@ VARIANTS = {
                   "hard, cross, K=2, D normalised": {"fairness-estimate": "hard", "psi-reading": "cross", "num-clusters": 2,
                                                 "hc-normalise-distance": True}},
 }
+# --smoke: one gamma < 1 per algorithm (every variant runs at gamma < 1) and one seed
+SMOKE_GAMMAS = {"fair-fca": 0.5, "fair-flhc": 0.3}
+SWITCH_SEEDS = (0, 1)
 
 
 def canonical(clusters: list[list[str]]) -> str:
@@ -83,11 +91,14 @@ def _summary(out_dir: str) -> dict:
     return {"error": status.get("error", status["status"])}
 
 
-def report(results: list[tuple[str, str, float, int, str]], seeds: int, wall: float) -> str:
+def report(result: dict) -> str:
+    """The clusters table per algorithm, from the JSON's ``results`` rows [algorithm, variant, gamma, seed, found]."""
+    results = result["results"]
+    options = "--smoke DIR" if result.get("smoke") else f"--seeds {result['seeds']}"
     lines = ["# Seed 000 Fig. 7: Fair-FCA and Fair-FL+HC clusters on the 8-client Gaussian benchmark", "",
-             f"`python benchmarks/bench_fig7_gaussian.py --seeds {seeds}` ({wall:.0f} s on this machine, all runs in one "
-             "simulation). Data: seed 000 Table 2 (1200 train / 1200 test rows per client, resampled per seed), "
-             "logistic regression, f = SP.", ""]
+             f"`python benchmarks/bench_fig7_gaussian.py {options}` ({result['wall_seconds']:.0f} s on "
+             "this machine, all runs in one simulation). Data: seed 000 Table 2 (1200 train / 1200 test rows per "
+             "client, resampled per seed), logistic regression, f = SP.", ""]
     for algorithm, gammas in PAPER.items():
         lines += [f"## {algorithm}", "", "| gamma | paper | variant | clusters found (seeds) | matches paper |",
                   "|---|---|---|---|---|"]
@@ -104,15 +115,45 @@ def report(results: list[tuple[str, str, float, int, str]], seeds: int, wall: fl
     return "\n".join(lines)
 
 
-def main() -> None:
+def render_markdown(result: dict) -> str:
+    """The whole report (clusters, then the switch analysis) from the JSON alone."""
+    seeds = sorted(result["switch_analysis"], key=int)
+    return (report(result) + f"\n## Why gamma < 1 does not move clients here (seed {' and '.join(seeds)})\n\n"
+            + "\n\n".join(switch_table(result["switch_analysis"][seed]) for seed in seeds) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "fig7_gaussian_results.md")
     parser.add_argument("--runs-dir", type=Path, default=Path("/tmp/fedfair-fig7"))
     parser.add_argument("--rerun", action="store_true", help="rerun runs whose directory is already complete")
     parser.add_argument("--only", default="", help="run one algorithm: fair-fca or fair-flhc")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", type=Path, metavar="DIR",
+                        help="the whole pipeline in seconds: seed 0 only, gamma 0.5 (Fair-FCA) and 0.3 (Fair-FL+HC) "
+                             "with every variant, the switch analysis; runs, dataset cache, "
+                             "fig7_gaussian_results.json and bench_fig7_gaussian.md all go under DIR")
+    args = parser.parse_args(argv)
+    args.smoke = args.smoke and args.smoke.resolve()  # paths in run configs and the dataset cache are absolute
+    if args.smoke:
+        args.seeds, args.runs_dir = 1, args.smoke / "runs"
+        args.out = args.smoke / "fig7_gaussian_results.json"
+    with smoke_cache(args.smoke):
+        result = run(args)
+    json_path = args.out.with_suffix(".json")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(result, indent=1) + "\n")
+    text = render_markdown(json.loads(json_path.read_text()))
+    markdown = args.smoke / f"{Path(__file__).stem}.md" if args.smoke else args.out
+    markdown.write_text(text)
+    print(text)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Every planned run (one simulation, complete run directories reused unless --rerun), then the switch analysis."""
     runs = [r for r in plan(args.seeds, args.runs_dir) if not args.only or r[0] == args.only]
+    if args.smoke:
+        runs = [r for r in runs if r[2] == SMOKE_GAMMAS[r[0]]]
     start = time.time()
     todo = [r for r in runs if args.rerun or not _complete(r[4]["out-dir"])]
     run_configs([r[4] for r in todo], echo=False) if todo else None
@@ -122,16 +163,12 @@ def main() -> None:
     for (algorithm, variant, gamma, seed, _), summary in zip(runs, summaries):
         found = canonical(summary["clusters"]) if "error" not in summary else f"error: {summary['error']}"
         results.append((algorithm, variant, gamma, seed, found))
-    text = report(results, args.seeds, wall)
-    text += ("\n## Why gamma < 1 does not move clients here (seed 0 and 1)\n\n" + switch_analysis(0) + "\n\n"
-             + switch_analysis(1) + "\n")
-    args.out.write_text(text)
-    (args.out.with_suffix(".json")).write_text(json.dumps(results, indent=1))
-    print(args.out.read_text())
+    result = {"seeds": args.seeds, "wall_seconds": wall, "results": results,
+              "switch_analysis": {str(seed): switch_rows(seed) for seed in SWITCH_SEEDS}}
+    return {**result, "smoke": True} if args.smoke else result
 
 
-
-def switch_analysis(seed: int = 0) -> str:
+def switch_rows(seed: int = 0) -> list[dict]:
     """Why the paper's gamma < 1 partitions are (not) determined by the data.
 
     Fits the two gamma = 1 cluster models (logistic regression on the pooled
@@ -140,7 +177,8 @@ def switch_analysis(seed: int = 0) -> str:
     client's 1200 training rows, and the population value from Table 2's
     Gaussians), and the gamma below which eq. 1 would move the client to the
     other cluster: gamma* = dPsi / (dPsi - dF) where dF, dPsi are (own - other)
-    differences of loss and Psi (only when they disagree in sign).
+    differences of loss and Psi (only when they disagree in sign). One row per
+    client (``switch_table`` renders them).
     """
     import numpy as np
     from scipy.stats import norm
@@ -178,8 +216,7 @@ def switch_analysis(seed: int = 0) -> str:
         rate = [0.5 * (norm.sf(t_raw, m[i], SIGMA) + norm.sf(t_raw, m[i + 1], SIGMA)) for i in (0, 2)]
         return loss, hard, soft, abs(rate[0] - rate[1])
 
-    lines = ["| client | own | loss own / other | hard SP own / other | soft SP own / other | population SP own / other "
-             "| gamma* (hard) | gamma* (soft) |", "|---|---|---|---|---|---|---|---|"]
+    rows = []
     for client in TABLE_2_MEANS:
         own = "A" if client in groups["A"] else "B"
         other = "B" if own == "A" else "A"
@@ -191,10 +228,26 @@ def switch_analysis(seed: int = 0) -> str:
                 return f"{d_psi / (d_psi - d_loss):.3f}"
             return "never" if d_loss <= 0 else "always"
 
-        lines.append(f"| {client} | {own} | {so[0]:.3f} / {sx[0]:.3f} | {so[1]:.3f} / {sx[1]:.3f} | "
-                     f"{so[2]:.3f} / {sx[2]:.3f} | {so[3]:.3f} / {sx[3]:.3f} | {gamma_star(so[1] - sx[1])} | "
-                     f"{gamma_star(so[2] - sx[2])} |")
+        rows.append({"client": client, "own": own, "own_stats": list(so), "other_stats": list(sx),
+                     "gamma_star_hard": gamma_star(so[1] - sx[1]), "gamma_star_soft": gamma_star(so[2] - sx[2])})
+    return rows
+
+
+def switch_table(rows: list[dict]) -> str:
+    """Markdown of :func:`switch_rows`: loss, hard / soft / population SP under the own and the other model."""
+    lines = ["| client | own | loss own / other | hard SP own / other | soft SP own / other | population SP own / other "
+             "| gamma* (hard) | gamma* (soft) |", "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        so, sx = row["own_stats"], row["other_stats"]
+        lines.append(f"| {row['client']} | {row['own']} | {so[0]:.3f} / {sx[0]:.3f} | {so[1]:.3f} / {sx[1]:.3f} | "
+                     f"{so[2]:.3f} / {sx[2]:.3f} | {so[3]:.3f} / {sx[3]:.3f} | {row['gamma_star_hard']} | "
+                     f"{row['gamma_star_soft']} |")
     return "\n".join(lines)
+
+
+def switch_analysis(seed: int = 0) -> str:
+    """The switch analysis of one seed as a markdown table."""
+    return switch_table(switch_rows(seed))
 
 
 if __name__ == "__main__":
