@@ -115,7 +115,7 @@ def report(root: Path, work: Path, searches: list[dict[str, Any]], seeds: int, r
 
     entries = [s["entry"] for s in searches if s["entry"]]
     out = work / "compare"
-    rows = run_comparison(str(root), entries, list(range(seeds)), rounds, {**COMMON, "overwrite": True}, out, echo=False)
+    run_comparison(str(root), entries, list(range(seeds)), rounds, {**COMMON, "overwrite": True}, out, echo=False)
     return {"entries": entries, "rows": json.loads((out / "results.json").read_text())["rows"], "table": str(out / "table.md"),
             "labels": {s["entry"]: s["label"] for s in searches if s["entry"]}}
 

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+from fedfair.paths import cache_at  # noqa: E402
 
 OUT = REPO / "benchmarks"
 STRATEGIES = {"fedavg": {}, "ifca": {"num-clusters": 2}, "flhc": {"hc-k1": 3, "num-clusters": 2}, "fairfed": {},
@@ -70,23 +69,6 @@ def render_report(results: dict) -> str:
     return "".join(render_dataset(name, table) for name, table in results["datasets"].items())
 
 
-@contextmanager
-def cache_in(folder: Path | None) -> Iterator[None]:
-    """FEDFAIR_CACHE = ``folder`` while the block runs (None: unchanged): smoke mode builds its datasets in DIR."""
-    if folder is None:
-        yield
-        return
-    before = os.environ.get("FEDFAIR_CACHE")
-    os.environ["FEDFAIR_CACHE"] = str(folder)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("FEDFAIR_CACHE", None)
-        else:
-            os.environ["FEDFAIR_CACHE"] = before
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
@@ -114,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     from fedfair.api import run_configs
 
     results: dict = {"rounds": args.rounds, "fail_rate": args.fail_rate, "min_replies": args.min_replies, "datasets": {}}
-    with tempfile.TemporaryDirectory(dir=args.smoke) as work, cache_in(args.smoke and args.smoke / "cache"):
+    with tempfile.TemporaryDirectory(dir=args.smoke) as work, cache_at(args.smoke and args.smoke / "cache"):
         if args.data:
             data = Path(args.data)
         elif args.smoke:  # the release is not on CI machines: its offline stand-in

@@ -34,13 +34,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -206,23 +203,12 @@ def standin_adult(folder: Path, rows: int = 1200, seed: int = 0) -> Path:
     return folder
 
 
-@contextmanager
-def smoke_cache(directory: Path | None) -> Iterator[None]:
-    """With --smoke, builtin datasets are cached under DIR/cache: every file of a smoke run stays in DIR, and a
-    dataset built from stand-in files never takes the real one's place in the user's cache (the cache key leaves
-    out the data root). Also used by bench_fairif and bench_fig7_gaussian."""
-    if directory is None:
-        yield
-        return
-    before = os.environ.get("FEDFAIR_CACHE")
-    os.environ["FEDFAIR_CACHE"] = str(directory / "cache")
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("FEDFAIR_CACHE", None)
-        else:
-            os.environ["FEDFAIR_CACHE"] = before
+def smoke_cache(directory: Path | None):
+    """With --smoke, builtin datasets are cached under DIR/cache (fedfair.paths.cache_at): every file of a smoke
+    run stays in DIR. Also used by bench_fairif and bench_fig7_gaussian."""
+    from fedfair.paths import cache_at
+
+    return cache_at(None if directory is None else directory / "cache")
 
 
 if __name__ == "__main__":
