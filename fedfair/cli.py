@@ -473,6 +473,12 @@ def bench(
     runs = meta["runs"]
     console.print(f"{runs['ran']} runs ran, {runs['reused']} reused, {runs['failed']} failed in {meta['wall_seconds']:.0f} s; "
                   f"report: {out_dir / 'report.html'}", highlight=False)
+    failed = [(title, r) for title, d in meta["datasets"].items() for r in d.get("runs", []) if r.get("state") == "failed"]
+    if failed:  # a suite with a failed run is not a result: say which, exit non-zero (the same command resumes it)
+        for title, r in failed:
+            err_console.print(f"failed: {title}: {r['label']} seed {r['seed']}: {r.get('error', '')}", highlight=False,
+                                markup=False)
+        raise typer.Exit(1)
 
 
 @app.command("tensorboard")

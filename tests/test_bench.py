@@ -266,3 +266,17 @@ def test_report_opens_in_headless_chromium_with_every_figure_and_no_console_erro
     assert "data-errors" not in opening
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, console
+
+
+def test_bench_refuses_a_run_that_cannot_work_before_any_starts_and_exits_non_zero_when_one_fails(tmp_path):
+    # flhc clusters after hc-k1 = 5 rounds: with --rounds 3 the suite is refused before any run, nothing written
+    refused = CliRunner().invoke(app, ["bench", "seed000", "--datasets", "synthetic-gaussian-8", "--strategies",
+                                       "fedavg,flhc", "--rounds", "3", "--seeds", "1", "--out", str(tmp_path / "a")])
+    assert refused.exit_code == 2 and "flhc: hc-k1 = 5 leaves no round after clustering" in refused.output
+    assert not (tmp_path / "a").exists()
+    # every client fails its training (fail-rate 0.99, min-replies 1): the suite reports it and exits 1
+    failing = CliRunner().invoke(app, ["bench", "seed000", "--datasets", "synthetic-gaussian-8", "--strategies", "fedavg",
+                                       "--mitigations", "none", "--rounds", "1", "--seeds", "1", "--out",
+                                       str(tmp_path / "b"), "--set", "fail-rate=0.99", "--set", "min-replies=1.0"])
+    assert failing.exit_code == 1, failing.output
+    assert "1 failed" in failing.output and "failed: synthetic-gaussian-8: fedavg seed 0:" in failing.output
