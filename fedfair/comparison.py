@@ -11,7 +11,7 @@ Outputs in OUT:
   clients' mean local accuracy and mean local SP / EqOp / EO per attribute;
 - ``results.json``: the same numbers plus every run's per-client results;
 - ``scatter.png``: local accuracy (y) against the local fairness gap (x), one
-  point per entry with std error bars over seeds, one panel per attribute and
+  point per entry with the table's 95 % interval bars, one panel per attribute and
   notion (seed 000, Figs. 1-5 and 8).
 """
 
@@ -327,9 +327,10 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
     if failed:
         lines += ["", "Failed runs:"] + [f"- {r['label']}: {e}" for r in failed for e in r["errors"]]
     (out / "table.md").write_text("\n".join(lines) + "\n")
-    (out / "results.json").write_text(json.dumps(json_safe({"meta": dict(meta), "rows": list(rows),
+    points = plot_scatter(rows, attributes, out / "scatter.png",
+                          title=f"{Path(meta['dataset']).name} ({len(meta['seeds'])} seeds)")
+    (out / "results.json").write_text(json.dumps(json_safe({"meta": dict(meta), "rows": list(rows), "scatter": points,
                                                             "runs": list(summaries)}), indent=1, sort_keys=True))
-    plot_scatter(rows, attributes, out / "scatter.png", title=f"{Path(meta['dataset']).name} ({len(meta['seeds'])} seeds)")
     plot_curves(rows, out / "curves.png", title=f"{Path(meta['dataset']).name}: accuracy per round")
 
 
@@ -410,38 +411,66 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], path: Path, title: str) -> No
     plt.close(fig)
 
 
-def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], path: Path, title: str) -> None:
-    """Accuracy vs fairness gap per entry (mean, std error bars), one panel per attribute and notion."""
+def scatter_points(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str]) -> list[dict[str, Any]]:
+    """What the scatter draws: per entry, attribute and notion the mean gap (x) and accuracy (y) and their bars:
+    the 95 % intervals of the table (``ci``, two-level bootstrap over seeds and clients) where the entry has
+    them, else mean +- std over seeds (``bars`` says which); the table and the picture never disagree."""
+    points = []
+    for r in rows:
+        ci = r.get("ci") or {}
+        for attr in attributes:
+            for notion in NOTIONS:
+                (x, xs), (y, ys) = r["fairness"].get(attr, {}).get(notion, (math.nan, math.nan)), r["accuracy"]
+                if math.isnan(x) or math.isnan(y):
+                    continue
+                x_ci, y_ci = ci.get("fairness", {}).get(attr, {}).get(notion), ci.get("accuracy")
+                interval = x_ci is not None and y_ci is not None
+                points.append({"label": r["label"], "attribute": attr, "notion": notion, "x": x, "y": y,
+                               "x_interval": list(x_ci) if interval else [x - xs, x + xs],
+                               "y_interval": list(y_ci) if interval else [y - ys, y + ys],
+                               "bars": "interval" if interval else "std"})
+    return points
+
+
+def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], path: Path, title: str) -> list[dict[str, Any]]:
+    """Accuracy vs fairness gap per entry with the table's interval bars (:func:`scatter_points`), one panel per
+    attribute and notion; returns the points drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    points = scatter_points(rows, attributes)
     n_rows = max(len(attributes), 1)
     fig, axes = plt.subplots(n_rows, len(NOTIONS), figsize=(4.6 * len(NOTIONS), 3.8 * n_rows), squeeze=False)
     markers = "osD^v<>pP*Xh"
+    order = {r["label"]: k for k, r in enumerate(rows)}
+    for point in points:
+        ax = axes[attributes.index(point["attribute"])][NOTIONS.index(point["notion"])]
+        k = order[point["label"]]
+        x, y = point["x"], point["y"]
+        xerr = [[max(x - point["x_interval"][0], 0)], [max(point["x_interval"][1] - x, 0)]]
+        yerr = [[max(y - point["y_interval"][0], 0)], [max(point["y_interval"][1] - y, 0)]]
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=markers[k % len(markers)], capsize=3, label=point["label"],
+                    color=plt.cm.tab20(k % 20))
     for i, attr in enumerate(attributes):
         for j, notion in enumerate(NOTIONS):
-            ax = axes[i][j]
-            for k, r in enumerate(rows):
-                (x, xs), (y, ys) = r["fairness"].get(attr, {}).get(notion, (math.nan, math.nan)), r["accuracy"]
-                if math.isnan(x) or math.isnan(y):
-                    continue
-                ax.errorbar(x, y, xerr=xs, yerr=ys, fmt=markers[k % len(markers)], capsize=3, label=r["label"],
-                            color=plt.cm.tab20(k % 20))
-            ax.set_xlabel(f"local {notion.upper() if notion != 'eqop' else 'EqOp'} gap ({attr})")
-            ax.set_ylabel("local accuracy")
-            ax.grid(alpha=0.3)
+            axes[i][j].set_xlabel(f"local {notion.upper() if notion != 'eqop' else 'EqOp'} gap ({attr})")
+            axes[i][j].set_ylabel("local accuracy")
+            axes[i][j].grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     ncol = min(len(labels), 3) or 1
     legend_rows = math.ceil(len(labels) / ncol)
     fig.set_size_inches(fig.get_size_inches()[0], fig.get_size_inches()[1] + 0.25 * legend_rows)
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8)
-    fig.suptitle(title)
+    bars = {p["bars"] for p in points}
+    fig.suptitle(title + ("  (bars: 95 % intervals of the table)" if bars == {"interval"} else "  (bars: std over seeds)"
+                          if bars == {"std"} else ""))
     fig.tight_layout(rect=(0, 0.03 + 0.2 * legend_rows / (3.8 * n_rows + 0.25 * legend_rows), 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return points
 
 
 def check_dataset(dataset: str, configs: Sequence[Mapping[str, Any]], seeds: Sequence[int], data_root: str = "") -> int:

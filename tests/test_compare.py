@@ -63,6 +63,17 @@ def test_compare_table_is_mean_and_std_of_the_runs(synthetic_dir, tmp_path):
         curves = [accuracy_curve(out / "runs" / f"{row['label']}-seed{s}") for s in (0, 1)]
         assert row["checks"]["curve"] == [[r, pytest.approx((a0 + a1) / 2)] for (r, a0), (_, a1) in zip(*curves)]
     assert (out / "curves.png").is_file()
+    # the scatter's bars are the table's intervals, entry by entry (issue 30)
+    with open(out / "table.csv") as handle:
+        table = {r["strategy"]: r for r in csv.DictReader(handle)}
+    points = results["scatter"]
+    assert {p["label"] for p in points} == {"fedavg", "ifca"} and all(p["bars"] == "interval" for p in points)
+    for p in points:
+        row = table[p["label"]]
+        assert p["y_interval"] == [pytest.approx(float(row["accuracy_ci_low"])), pytest.approx(float(row["accuracy_ci_high"]))]
+        key = f"{p['notion']}_{p['attribute']}"
+        assert p["x_interval"] == [pytest.approx(float(row[f"{key}_ci_low"])), pytest.approx(float(row[f"{key}_ci_high"]))]
+        assert p["x"] == pytest.approx(float(row[f"{key}_mean"])) and p["y"] == pytest.approx(float(row["accuracy_mean"]))
 
 
 def test_checks_flag_runs_still_improving_and_mechanisms_that_never_acted():
