@@ -18,11 +18,12 @@ folktables' order (AL, GA, MD, NJ, SC, WY) multiplied by 0.6, two-layer MLP
 with 32 hidden units, batch 32; SGD lr 0.001 with 10 local epochs for the
 FedAvg family (FedAvg, MAML-FL, FedProx, FairFed, FairFed-AF) and lr 0.05 with
 1 epoch for Standalone and the clustered algorithms; K = 2. Sex (1 male, 2
-female) and race (1 White, 2 non-White) are the protected attributes. The
-paper scales raw features; here the features are standardised over the whole
-federation (one mean and std for all states) and then the six states' features
-are multiplied by 0.6, so the scaled states keep a state-level shift (before
-issue 29 each state was standardised on its own, which removed it). "IDs" are
+female) and race (1 White, 2 non-White) are the protected attributes. As the
+paper does, the six states' raw features (after one-hot encoding) are
+multiplied by 0.6; then every feature is standardised over the whole federation
+(one mean and std for all states), so the scaled states keep their shift (before
+issue 29 each state was standardised on its own before the scaling, which
+removed it; scaling after a global standardisation only shrinks the spread). "IDs" are
 read as 1-based positions in folktables' state list; read as ACS state FIPS
 codes they would be AL, DE, KS, MT, OK, VT (the paper does not say). Offline,
 the data are the states of ``../shared/data/feda4fair/cross_silo_value_final``
@@ -58,7 +59,7 @@ CLUSTERED = "@lr=0.05@local-epochs=1"
 
 def acs_dataset(work: Path, release: Path = RELEASE) -> Path:
     """Build (once) the ACS setting from the FeDa4Fair release."""
-    out = work / "acs-income-seed000-global"  # -global: standardised over the federation (older caches: per client)
+    out = work / "acs-income-seed000-raw-scaled"  # raw features scaled, then standardised over the federation
     if (out / "manifest.json").is_file():
         return out
     states = sorted(p.name.split("_")[0] for p in release.glob("*_0.csv.gz") if p.name.split("_")[0] not in MODIFIED)
@@ -66,9 +67,9 @@ def acs_dataset(work: Path, release: Path = RELEASE) -> Path:
         sys.executable, "-m", "fedfair.cli", "data", "build", "--source", "csv-dir", "--path", str(release.resolve()),
         "--label", "PINCP", "--sensitive", "SEX,RAC1P", "--map", 'RAC1P={"1": 1, "*": 2}',
         "--categorical", "COW,MAR,RELP", "--states", ",".join(states), "--max-train", "1000", "--max-test", "2000",
-        # one standardisation for the whole federation, then the 0.6 scaling: the scaled states' features differ
-        # from the others' as in the paper (standardised per client, each state's shift was gone before scaling)
-        "--standardise", "global",
+        # the paper scales the raw features by 0.6; then one standardisation for the whole federation keeps the
+        # scaled states apart (standardised per client, or scaled after a standardisation, the shift was gone)
+        "--standardise", "global", "--scale-on", "raw",
         "--scale-clients", ",".join(SCALED), "--scale-factor", "0.6", "--out", str(out.resolve()),  # run in REPO
     ]
     subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL)

@@ -165,6 +165,9 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         scale_ids: Optional[str] = typer.Option(None, "--scale-ids", help="seed 000 knob: 1-based client positions whose features are multiplied, e.g. 1,10,20,30,40,50"),
         scale_clients: Optional[str] = typer.Option(None, "--scale-clients", help="client names whose features are multiplied"),
         scale_factor: float = typer.Option(0.6, "--scale-factor", help="the multiplier (seed 000: 0.6)"),
+        scale_on: str = typer.Option("standardised", "--scale-on", help="scale the standardised features (default) or "
+                                     "the raw ones before standardising (raw: seed 000's reading; with --standardise "
+                                     "global the scaled clients keep their shift)"),
         threshold: Optional[float] = typer.Option(None, "--threshold", help="recipes: DD threshold both local models must exceed (default 0.1)"),
         impute: Optional[str] = typer.Option(None, "--impute", help="missing / NaN / infinite feature values: none (an "
                                              "error, default), mean or median (of the natural client's column), drop (the rows); "
@@ -225,7 +228,8 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
                 rules[client] = rule
             data["partitioning"] = rules
             if scale_ids or scale_clients:
-                data["scale"] = {"ids": [int(i) for i in _csv(scale_ids)], "clients": _csv(scale_clients), "factor": scale_factor}
+                data["scale"] = {"ids": [int(i) for i in _csv(scale_ids)], "clients": _csv(scale_clients), "factor": scale_factor,
+                                 "on": scale_on}
             if recipe:
                 from fedfair.partitioners.recipes import build_recipe
 

@@ -142,6 +142,8 @@ class BuildSpec:
                 raise DatasetError(f"{key} must be >= 1, got {value}")
         if self.scale and not 0 < float(self.scale.get("factor", 0)) :
             raise DatasetError(f"scale.factor must be > 0, got {self.scale.get('factor')}")
+        if self.scale and self.scale.get("on", "standardised") not in ("standardised", "raw"):
+            raise DatasetError(f"scale.on must be standardised or raw, got {self.scale.get('on')!r}")
 
 
 def read_table_file(path: str | os.PathLike[str], what: str) -> Any:
@@ -429,6 +431,11 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
     for sub_name, parent, splits, role in split_frames:
         encoded.append((sub_name, parent, {s: pd.concat([encode(f), f[[label, *sensitive]]], axis=1) for s, f in splits.items()}, role))
     features = [c for c in encoded[0][2][next(iter(encoded[0][2]))].columns if c not in (label, *sensitive)]
+    scale_raw = bool(scaled) and spec.scale.get("on", "standardised") == "raw"
+    if scale_raw:  # seed 000 scales the raw features: the scaled clients then stand apart after any standardisation
+        factor = float(spec.scale["factor"])
+        encoded = [(sub, parent, {s: f.assign(**(f[features] * factor).astype(np.float32)) for s, f in splits.items()}
+                    if parent in scaled else splits, role) for sub, parent, splits, role in encoded]
     standardised = features if spec.standardise_columns is None else list(spec.standardise_columns)
     unknown_std = [c for c in standardised if c not in features]
     if unknown_std:
@@ -451,7 +458,7 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
                 mu, sd = fit.mean(), fit.std(ddof=0).replace(0, 1.0)
                 standardise_stats[sub_name] = {"mean": mu.round(6).tolist(), "std": sd.round(6).tolist()}
             splits = {s: f.assign(**((f[standardised] - mu) / sd).astype(np.float32)) for s, f in splits.items()}
-        if parent in scaled:
+        if parent in scaled and not scale_raw:
             factor = float(spec.scale["factor"])
             splits = {s: f.assign(**(f[features] * factor).astype(np.float32)) for s, f in splits.items()}
         final.append((sub_name, splits, role, parent))
@@ -474,6 +481,7 @@ def build_dataset(spec: BuildSpec, out: str | os.PathLike[str], source: SourceDa
                          if stats_global is not None else {"per_client": standardise_stats})})
     if scaled:
         steps.append({"step": "scale-features", "factor": float(spec.scale["factor"]), "clients": sorted(scaled),
+                      "on": "raw features, before the standardisation" if scale_raw else "the standardised features",
                       "id_order": "1-based position in the source's client order (folktables state order for acs)"})
 
     name = spec.name or f"{spec.source}-{spec.setting}"

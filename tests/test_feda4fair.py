@@ -105,6 +105,26 @@ def test_feda4fair_encoding_one_hot_codes_and_global_min_max(tmp_path):
     assert step["method"] == "min-max to [0, 1]" and len(step["global"]["min"]) == len(manifest.features)
 
 
+def test_scaling_raw_features_keeps_the_scaled_clients_apart_after_a_global_standardisation(tmp_path):
+    # seed 000 multiplies the raw features of some states by 0.6: standardised over the federation afterwards, the
+    # scaled state's mean sits apart from the others'; scaling the standardised features keeps the means at ~0
+    def build(on):
+        spec = BuildSpec(source="synthetic-acs", source_options={"states": STATES}, standardise="global",
+                         scale={"clients": ["AL"], "factor": 0.6, "on": on})
+        root = build_dataset(spec, tmp_path / on)
+        return {c: load_client(root, c).train.x.mean(axis=0) for c in STATES}, read_manifest(root)
+
+    raw, manifest = build("raw")
+    others = np.mean([raw[c] for c in STATES[1:]], axis=0)
+    age = manifest.features.index("AGEP")
+    assert raw["AL"][age] < others[age] - 0.5  # AGEP x 0.6 before standardising: far below the federation's mean
+    assert next(s for s in manifest.raw["preprocessing"] if s["step"] == "scale-features")["on"].startswith("raw")
+    standardised, _ = build("standardised")
+    assert abs(standardised["AL"][age]) < 0.2  # a z-score shrunk toward 0: no shift
+    with pytest.raises(DatasetError, match="scale.on must be standardised or raw"):
+        BuildSpec(source="synthetic-acs", scale={"clients": ["AL"], "factor": 0.6, "on": "later"}).validate()
+
+
 def test_partitioning_with_flwr_partitioners_and_cross_device_roles(tmp_path):
     spec = BuildSpec(source="synthetic-acs", source_options={"states": STATES}, setting="cross-device", test_clients=0.25,
                      partitioning={"*": "iid:3", "AK": {"kind": "dirichlet", "num_partitions": 2, "partition_by": "SEX", "alpha": 0.3}})
