@@ -44,13 +44,6 @@ def _fmt(x: Any) -> str:
     return f"{x:.4f}" if isinstance(x, float) else str(x)
 
 
-def _with_ci(value: Any, interval: Sequence[float] | None) -> str:
-    """``0.8123 [0.790, 0.834]``: a value and its confidence interval (when there is one)."""
-    if not interval or value is None or (isinstance(value, float) and math.isnan(value)):
-        return _fmt(value)
-    return f"{_fmt(value)} [{interval[0]:.3f}, {interval[1]:.3f}]"
-
-
 def print_summary(summary: dict[str, Any]) -> None:
     """Per-client table plus the averages; one table per task when clients deploy several models."""
     from fedfair.results import task_views
@@ -94,37 +87,45 @@ def print_summary(summary: dict[str, Any]) -> None:
             console.print(f"warning: {warning}", highlight=False, markup=False)
 
 
+def _pm(value: Any, interval: Sequence[float] | None) -> str:
+    """``0.8123±0.022``: a value and half the width of its confidence interval (when there is one)."""
+    if not interval or value is None or (isinstance(value, float) and math.isnan(value)):
+        return _fmt(value)
+    return f"{_fmt(value)}±{(interval[1] - interval[0]) / 2:.3f}"
+
+
 def print_task_summary(summary: dict[str, Any]) -> None:
-    """One task's per-client table plus its averages."""
+    """One task's per-client tables plus their averages: accuracy and loss, then one block per sensitive
+    attribute (SP, EqOp, EO), so that a 47-state, 3-attribute run fits 100 columns; ``±`` is half the width of the
+    bootstrap interval (the interval itself is in summary.json)."""
     attributes = sorted({a for c in summary["clients"] for a in c["fairness"]})
     clustered = any(c.get("cluster") is not None for c in summary["clients"])
-    table = Table(title=escape(f"{summary['strategy']} on {summary['dataset']}: {summary['rounds']} rounds, seed {summary['seed']}"))
-    columns = ["client", "n_train", "n_test"] + (["cluster"] if clustered else []) + ["accuracy", "loss"]
-    for attr in attributes:
-        columns += [f"SP {attr}", f"EqOp {attr}", f"EO {attr}"]
-    for col in columns:
-        table.add_column(escape(col), justify="left" if col == "client" else "right")
-
-    def fairness_cells(fairness: dict[str, Any], ci: dict[str, Any] | None) -> list[str]:
-        bounds = (ci or {}).get("fairness", {})
-        return [_with_ci(fairness.get(a, {}).get(m), bounds.get(a, {}).get(m)) for a in attributes
-                for m in ("sp", "eqop", "eo")]
-
-    for c in summary["clients"]:
-        row = [escape(str(c["client"])), str(c["n_train"]), str(c["n_test"])]
-        row += [_fmt(c.get("cluster"))] if clustered else []
-        table.add_row(*row, _with_ci(c["accuracy"], (c.get("ci") or {}).get("accuracy")), _fmt(c["loss"]),
-                      *fairness_cells(c["fairness"], c.get("ci")))
     mean = summary["mean"]
-    table.add_row(
-        "[bold]mean[/bold]", "", "", *([""] if clustered else []),
-        _with_ci(mean["accuracy"], (mean.get("ci") or {}).get("accuracy")), _fmt(mean["loss"]),
-        *fairness_cells(mean["fairness"], mean.get("ci")), end_section=True,
-    )
+    title = escape(f"{summary['strategy']} on {summary['dataset']}: {summary['rounds']} rounds, seed {summary['seed']}")
+    table = Table(title=title)
+    for col in ["client", "n_train", "n_test", *(["cluster"] if clustered else []), "accuracy", "loss"]:
+        table.add_column(col, justify="left" if col == "client" else "right", overflow="fold")
+    for c in summary["clients"]:
+        table.add_row(escape(str(c["client"])), str(c["n_train"]), str(c["n_test"]),
+                      *([_fmt(c.get("cluster"))] if clustered else []),
+                      _pm(c["accuracy"], (c.get("ci") or {}).get("accuracy")), _fmt(c["loss"]))
+    table.add_row("[bold]mean[/bold]", "", "", *([""] if clustered else []),
+                  _pm(mean["accuracy"], (mean.get("ci") or {}).get("accuracy")), _fmt(mean["loss"]), end_section=True)
     console.print(table)
+    for attr in attributes:  # one block per attribute: three gap columns each
+        block = Table(title=escape(f"fairness gaps on {attr} (lower = fairer)"))
+        for col in ("client", "SP", "EqOp", "EO"):
+            block.add_column(col, justify="left" if col == "client" else "right", overflow="fold")
+        rows = [(escape(str(c["client"])), c) for c in summary["clients"]] + [("[bold]mean[/bold]", mean)]
+        for name, c in rows:
+            bounds = (c.get("ci") or {}).get("fairness", {}).get(attr, {})
+            gaps = c["fairness"].get(attr, {})
+            block.add_row(name, *(_pm(gaps.get(m), bounds.get(m)) for m in ("sp", "eqop", "eo")))
+        console.print(block)
     if summary.get("ci"):
-        console.print(f"[brackets]: {summary['ci']['level']:.0%} bootstrap intervals ({summary['ci']['resamples']} "
-                      f"resamples of each client's test rows; of the clients for the mean)", highlight=False, markup=False)
+        console.print(f"±: half the width of the {summary['ci']['level']:.0%} bootstrap interval "
+                      f"({summary['ci']['resamples']} resamples of each client's test rows; of the clients for the "
+                      f"mean); the intervals are in summary.json", highlight=False, markup=False)
     skipped = {a: {m: k for m, k in v.items() if k} for a, v in mean.get("undefined", {}).items()}
     skipped = {a: v for a, v in skipped.items() if v}
     if skipped:

@@ -156,10 +156,48 @@ def test_cli_run_prints_every_client_and_the_means(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 2 and json.loads((out / "config.json").read_text())["lr"] == 0.1
-    for client in summary["clients"]:  # accuracy [its 95 % bootstrap interval]
-        row = re.search(rf"│ {client['client']}\s+│\s+1200 │\s+1200 │\s+([0-9.]+) \[([0-9.]+), ([0-9.]+)\] │", result.output)
+    for client in summary["clients"]:  # accuracy ± half the width of its 95 % bootstrap interval
+        row = re.search(rf"│ {client['client']}\s+│\s+1200 │\s+1200 │\s+([0-9.]+)±([0-9.]+) │", result.output)
+        low, high = client["ci"]["accuracy"]
         assert row and float(row.group(1)) == pytest.approx(client["accuracy"], abs=5e-5)
-        assert [float(row.group(2)), float(row.group(3))] == pytest.approx(client["ci"]["accuracy"], abs=5e-4)
-    mean_row = re.search(r"│ mean\s+│\s+│\s+│\s+([0-9.]+) \[", result.output)
+        assert float(row.group(2)) == pytest.approx((high - low) / 2, abs=5e-4)
+    mean_row = re.search(r"│ mean\s+│\s+│\s+│\s+([0-9.]+)±", result.output)
     assert mean_row and float(mean_row.group(1)) == pytest.approx(summary["mean"]["accuracy"], abs=5e-5)
-    assert "95% bootstrap intervals (1000 resamples" in result.output
+    assert "fairness gaps on group" in result.output and "±: half the width of the 95% bootstrap interval" in result.output
+
+
+def test_the_per_client_tables_of_47_clients_and_3_attributes_fit_100_columns(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import fedfair.cli as cli
+
+    rng = np.random.default_rng(0)
+    attrs = ("SEX", "RAC1P", "MAR")
+
+    def gaps():
+        return {a: {m: float(rng.random() * 0.3) for m in ("sp", "eqop", "eo")} for a in attrs}
+
+    def ci(value, g):
+        return {"accuracy": [value - 0.02, value + 0.03],
+                "fairness": {a: {m: [v - 0.04, v + 0.05] for m, v in g[a].items()} for a in attrs}}
+
+    clients = []
+    for i in range(47):
+        acc, g = float(rng.uniform(0.6, 0.9)), gaps()
+        clients.append({"client": f"STATE_{i:02d}", "n_train": 12345, "n_test": 2345, "accuracy": acc, "loss": 0.4567,
+                        "fairness": g, "ci": ci(acc, g), "cluster": i % 3})
+    g = gaps()
+    summary = {"strategy": "fair-fca", "dataset": "cross_silo_attribute_final", "rounds": 20, "seed": 0,
+               "clients": clients, "mean": {"accuracy": 0.77, "loss": 0.45, "fairness": g, "ci": ci(0.77, g)},
+               "ci": {"level": 0.95, "resamples": 1000}}
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=buffer, width=100, color_system=None))
+    cli.print_task_summary(summary)
+    text = buffer.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "…" not in text  # no number cut
+    for a in attrs:
+        value = clients[46]["fairness"][a]["eo"]
+        assert f"{value:.4f}±0.045" in text  # every client, every attribute, the interval's half width
