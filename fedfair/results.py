@@ -27,6 +27,7 @@ STATUS = "status.json"
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
 PLOT = "accuracy_vs_fairness.png"
+ROUNDS_PLOT = "rounds.png"
 TASK_PLOT = "task_accuracy.png"
 ALLOCATION_PLOT = "allocation.png"
 
@@ -311,10 +312,13 @@ class RunRecorder:
         return summary
 
     def _plot(self, summary: Mapping[str, Any]) -> None:
-        """The run's figures: accuracy against fairness (one per task), the tasks' accuracy, the allocation."""
+        """The run's figures: accuracy against fairness (one per task), accuracy and fairness over rounds, the
+        tasks' accuracy, the allocation."""
         for task, part in task_views(summary):
             if any(c["fairness"] for c in part["clients"]):  # image tasks have no sensitive attribute
                 plot_accuracy_vs_fairness(part, self.out_dir / (PLOT if not task else f"{task}_{PLOT}"))
+        if "tasks" not in summary:
+            plot_rounds(self.out_dir / METRICS, self.out_dir / ROUNDS_PLOT, f"{summary['strategy']} on {summary['dataset']}")
         if summary.get("task_accuracy"):
             plot_task_accuracy(summary, self.out_dir / TASK_PLOT)
         if summary.get("allocation"):
@@ -329,6 +333,69 @@ class RunRecorder:
 
 # clients named next to their point up to this many (1,000 labels took seconds to draw and hid the points)
 PLOT_LABELS_MAX = 60
+
+
+def round_series(metrics_path: Path) -> dict[str, Any]:
+    """Per evaluated round of a single-model run (its metrics.jsonl): the clients' accuracy and, per attribute,
+    SP gap, as {"rounds": [...], "accuracy": [[per client] per round], "sp": {attribute: [[...] per round]},
+    "clients": [[names] per round]}."""
+    per_round: dict[int, list[dict[str, Any]]] = {}
+    for line in metrics_path.read_text().splitlines() if metrics_path.is_file() else []:
+        row = json.loads(line) if line.strip() else {}
+        if row.get("stage") == "evaluate" and "task" not in row:
+            per_round.setdefault(int(row["round"]), []).append(row)
+    rounds = sorted(per_round)
+    attributes = sorted({a for rows in per_round.values() for r in rows for a in (r.get("fairness") or {})})
+    return {"rounds": rounds, "clients": [[str(r["client"]) for r in per_round[t]] for t in rounds],
+            "accuracy": [[r["accuracy"] for r in per_round[t]] for t in rounds],
+            "sp": {a: [[(r.get("fairness") or {}).get(a, {}).get("sp") for r in per_round[t]] for t in rounds]
+                   for a in attributes}}
+
+
+def plot_rounds(metrics_path: Path, path: Path, title: str, level: float = 0.95) -> None:
+    """rounds.png: per evaluated round the clients' mean accuracy and mean SP gap per attribute, each with the
+    interval of the mean over clients (bootstrap, shaded) and the worst client (dashed, named at the last
+    round): lowest accuracy, largest gap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fedfair.uncertainty import generator, mean_interval
+
+    series = round_series(metrics_path)
+    if not series["rounds"]:
+        return
+    panels = [("accuracy", series["accuracy"], min), *((f"SP gap ({a})", v, max) for a, v in series["sp"].items())]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    rng = generator(0, "rounds-plot")
+    band = len(series["rounds"]) <= 200  # the intervals of a 1,000-round run would take longer than the run
+    for ax, (name, values, worst) in zip(axes[0], panels):
+        means, lows, highs, worst_values = [], [], [], []
+        for row in values:
+            defined = [v for v in row if v is not None and math.isfinite(v)]
+            means.append(float(np.mean(defined)) if defined else math.nan)
+            interval = mean_interval(defined, level, 300, rng) if band and len(defined) > 1 else None
+            lows.append(interval[0] if interval else math.nan)
+            highs.append(interval[1] if interval else math.nan)
+            worst_values.append(worst(defined) if defined else math.nan)
+        ax.plot(series["rounds"], means, color="tab:blue", label="mean over clients")
+        if band:
+            ax.fill_between(series["rounds"], lows, highs, color="tab:blue", alpha=0.2, label=f"{level:.0%} interval")
+        ax.plot(series["rounds"], worst_values, "--", color="tab:red", label="worst client")
+        last = [v if v is not None else math.nan for v in values[-1]]
+        if any(math.isfinite(v) for v in last):
+            k = int(np.nanargmin(last) if worst is min else np.nanargmax(last))
+            ax.annotate(series["clients"][-1][k], (series["rounds"][-1], last[k]), fontsize=8, xytext=(3, 3),
+                        textcoords="offset points", color="tab:red")
+        ax.set_xlabel("round")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_accuracy_vs_fairness(summary: Mapping[str, Any], path: Path) -> None:

@@ -164,6 +164,16 @@ def test_cli_run_prints_every_client_and_the_means(tmp_path):
     mean_row = re.search(r"│ mean\s+│\s+│\s+│\s+([0-9.]+)±", result.output)
     assert mean_row and float(mean_row.group(1)) == pytest.approx(summary["mean"]["accuracy"], abs=5e-5)
     assert "fairness gaps on group" in result.output and "±: half the width of the 95% bootstrap interval" in result.output
+    # the over-rounds figure and the series it draws: every client's accuracy and SP gap of the evaluated round
+    from fedfair.results import round_series
+
+    assert (out / "rounds.png").is_file()
+    series = round_series(out / "metrics.jsonl")
+    assert series["rounds"] == [1]
+    by_client = dict(zip(series["clients"][0], series["accuracy"][0]))
+    assert by_client == pytest.approx({c["client"]: c["accuracy"] for c in summary["clients"]})
+    assert dict(zip(series["clients"][0], series["sp"]["group"][0])) == pytest.approx(
+        {c["client"]: c["fairness"]["group"]["sp"] for c in summary["clients"]})
 
 
 def test_the_per_client_tables_of_47_clients_and_3_attributes_fit_100_columns(monkeypatch):
