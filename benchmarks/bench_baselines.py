@@ -74,7 +74,7 @@ def dataset(work: Path, smoke: bool) -> Path:
 def _search(root: Path, work: Path, label: str, strategy: str, fixed: dict, space: str, objective: str,
             trials: int, rounds: int) -> dict[str, Any]:
     """One ``fedfair tune`` search: its record and the compare entry of its selection (fixed parameters added)."""
-    from fedfair.tuning import TuneSettings, parse_objective, parse_space, tune
+    from fedfair.tuning import TuneSettings, entry_text, parse_objective, parse_space, tune
 
     started = time.perf_counter()
     settings = TuneSettings(strategy=strategy, dataset=str(root), space=tuple(parse_space(space)),
@@ -83,8 +83,7 @@ def _search(root: Path, work: Path, label: str, strategy: str, fixed: dict, spac
     result = tune(settings, work / "tune" / label.replace(" + ", "-").replace(" ", "-"), overwrite=True, echo=False)
     chosen = result["selection"].get("trials") or []
     params = result["trials"][chosen[0]]["params"] if chosen else {}
-    entry = "@".join([strategy, *(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                  for k, v in {**{k: v for k, v in fixed.items() if k not in COMMON}, **params}.items())])
+    entry = entry_text(strategy, {**{k: v for k, v in fixed.items() if k not in COMMON}, **params}, {})
     record = {"label": label, "strategy": strategy, "fixed": fixed, "entry": entry if chosen else None,
               "params": params, "seconds": round(time.perf_counter() - started, 1),
               **{k: result[k] for k in ("space", "budget", "objective", "trials", "selection")}}

@@ -163,7 +163,7 @@ def inactive_mechanism(summary: Mapping[str, Any]) -> str | None:
     return None
 
 
-def run_checks(label: str, runs: Sequence[Mapping[str, Any]], run_dirs: Sequence[str | Path]) -> dict[str, Any]:
+def run_checks(runs: Sequence[Mapping[str, Any]], run_dirs: Sequence[str | Path]) -> dict[str, Any]:
     """An entry's convergence and mechanism checks: per seed the gain over the last quarter of rounds when still
     improving, and why a mechanism was inactive; ``curve``: the mean over seeds of the accuracy per round."""
     curves = [accuracy_curve(d) for d in run_dirs]
@@ -258,7 +258,7 @@ def summarise(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]],
             row["paired"] = paired_against(label, ok, reference, attributes)
         if run_dirs is not None:
             dirs = [d for lab, s, d in zip(labels, summaries, run_dirs) if lab == label and "error" not in s]
-            row["checks"] = run_checks(label, ok, dirs)
+            row["checks"] = run_checks(ok, dirs)
         # communication over the run, all clients: server -> clients (down) and clients -> server (up), in MB
         for way in ("down", "up"):
             row[f"{way}_mb"] = _mean_std([s.get("communication", {}).get(f"{way}_bytes", math.nan) / 1e6 for s in ok])

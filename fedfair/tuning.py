@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from fedfair.config import ParamError
+from fedfair.metrics import json_safe
 
 METRICS = ("sp", "eqop", "eo", "aod", "ad")
 KINDS = ("float", "log", "int", "choice")
@@ -305,7 +306,7 @@ def tune(settings: TuneSettings, out: str | Path, *, overwrite: bool = False, ec
                               "optuna": optuna.__version__},
                   "selected_on": "validation splits (eval-split=val)", "overrides": fixed,
                   "trials": trials, "selection": chosen}
-        (out / "tune.json").write_text(json.dumps(_json(result), indent=1, sort_keys=True) + "\n")
+        (out / "tune.json").write_text(json.dumps(json_safe(result), indent=1, sort_keys=True) + "\n")
         (out / "tune.md").write_text(render_markdown(result))
         held.done()
     return result
@@ -319,16 +320,6 @@ def _attributes(dataset: str | Path) -> list[str]:
 
 def _brief(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json(v) for v in value]
-    return value
 
 
 def render_markdown(result: Mapping[str, Any]) -> str:

@@ -71,22 +71,22 @@ if TYPE_CHECKING:  # torch and pandas are imported where the plug-in trains, not
 SHARED_PREFIX = "puffle"
 
 
-def _predictions(z: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """(K, the predicted class of every row, its probability m, dm/dz) for logits ``z``: one binary logit
-    (p(1) = sigmoid(z), predicted 1 when p > 1/2) or n x K logits (softmax)."""
-    if z.ndim == 1:
+def _predictions(z: np.ndarray, multiclass: bool | None = None) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(K, the predicted class of every row, its probability m, dm/dz) for logits ``z``: binary logits
+    (p(1) = sigmoid(z), predicted 1 when p > 1/2) or logits over K classes on the last axis (softmax);
+    ``multiclass`` (default: z has more than one axis) says which, for stacked batches (K clients x B rows)."""
+    if not (z.ndim > 1 if multiclass is None else multiclass):
         p1 = 1.0 / (1.0 + np.exp(-z))
         predicted = (p1 > 0.5).astype(np.int64)
         # m = sigmoid(z) (predicted 1) or 1 - sigmoid(z): dm/dz = +-p(1 - p)
         return 2, predicted, np.where(predicted == 1, p1, 1.0 - p1), p1 * (1.0 - p1) * (2 * predicted - 1)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    probs = e / e.sum(axis=1, keepdims=True)
-    n, k = probs.shape
-    predicted = probs.argmax(axis=1)
-    mass = probs[np.arange(n), predicted]
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    probs = e / e.sum(axis=-1, keepdims=True)
+    predicted = probs.argmax(axis=-1)
+    mass = np.take_along_axis(probs, predicted[..., None], axis=-1)[..., 0]
     onehot = np.zeros_like(probs)  # m = softmax_k: dm/dz_j = m (1[j = k] - p_j)
-    onehot[np.arange(n), predicted] = 1.0
-    return k, predicted, mass, mass[:, None] * (onehot - probs)
+    np.put_along_axis(onehot, predicted[..., None], 1.0, axis=-1)
+    return probs.shape[-1], predicted, mass, mass[..., None] * (onehot - probs)
 
 
 def _group_sums(k: int, predicted: np.ndarray, mass: np.ndarray, g: np.ndarray,
@@ -162,21 +162,6 @@ def disparity_with_gradient(z: np.ndarray, g: np.ndarray, n_groups: int,
     return value, (coef * slope if z.ndim == 1 else coef[:, None] * slope)
 
 
-def _stacked_predictions(z: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_predictions` of K clients' batches: z (K, B) binary logits or (K, B, C)."""
-    if z.ndim == 2:
-        p1 = 1.0 / (1.0 + np.exp(-z))
-        predicted = (p1 > 0.5).astype(np.int64)
-        return 2, predicted, np.where(predicted == 1, p1, 1.0 - p1), p1 * (1.0 - p1) * (2 * predicted - 1)
-    e = np.exp(z - z.max(axis=2, keepdims=True))
-    probs = e / e.sum(axis=2, keepdims=True)
-    predicted = probs.argmax(axis=2)
-    mass = np.take_along_axis(probs, predicted[..., None], axis=2)[..., 0]
-    onehot = np.zeros_like(probs)
-    np.put_along_axis(onehot, predicted[..., None], 1.0, axis=2)
-    return probs.shape[2], predicted, mass, mass[..., None] * (onehot - probs)
-
-
 def stacked_disparity_with_gradient(z: np.ndarray, g: np.ndarray, mask: np.ndarray, n_groups: int,
                                     own_estimate: np.ndarray, rest_estimate: np.ndarray,
                                     wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +174,7 @@ def stacked_disparity_with_gradient(z: np.ndarray, g: np.ndarray, mask: np.ndarr
     padded rows).
     """
     n_clients, width = g.shape
-    k, predicted, mass, slope = _stacked_predictions(z)
+    k, predicted, mass, slope = _predictions(z, multiclass=z.ndim == 3)
     cell = (np.arange(n_clients)[:, None] * n_groups + g) * k + predicted
     cell = np.where(mask, cell, 0)
     size = n_clients * n_groups * k
