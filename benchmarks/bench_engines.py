@@ -26,7 +26,12 @@ Variants, each in its own child process whose process tree's memory is sampled e
   trained by SGD over shuffled mini-batches, FedAvg (weighted by training rows), then every client scored on
   its test split (loss, accuracy and per-group confusion counts): the work of a fedfair round;
 - ``batchloop``: the same with the clients' parameters stacked (K, out, in) and trained with torch.baddbmm
-  (clients padded to the longest, short batches masked), the evaluation one pass over every test row.
+  (clients padded to the longest, short batches masked), the evaluation one pass over every test row;
+- ``messages``: no training: per round only the Flower Messages a round of the in-process engine cannot do
+  without, one ``train`` message per client (one held global record shared by all, :func:`fedfair.records.held_record`,
+  and a 12-entry config copied from the round's) and its reply (the client's weights held, a 3-entry metric record), built and read back. The
+  floor of any engine that keeps the per-client Message contract (issue 31 part 1: the same ClientApp handlers);
+  its s / round next to batchloop's says how close that contract can come to the batched-matmul loop.
 
 The loops use fedfair's seeds (initial weights, every client's shuffles), so all five should report the same
 final mean accuracy (the unweighted mean over clients, as summary.json's ``mean``) to float rounding.
@@ -40,8 +45,8 @@ benchmarks/engines_results.json (settings, torch version, the machine's load bef
 done-when checks at 1,000 clients) and prints the markdown that ``render_markdown`` makes of it.
 
 ``--smoke DIR`` checks the pipeline in seconds: the same children, measurement and report at 50 clients of
-synthetic ACS, logistic regression, 3 rounds (round 2 is the one regular round), the inprocess, batched and
-batchloop variants (ray is left out: Ray alone takes 20+ s to start; ``--variants`` may add it), no
+synthetic ACS, logistic regression, 3 rounds (round 2 is the one regular round), the inprocess, batched,
+batchloop and messages variants (ray is left out: Ray alone takes 20+ s to start; ``--variants`` may add it), no
 ``--max-seconds`` skipping; the dataset cache, run directories, DIR/engines_results.json (``"smoke": true``)
 and DIR/bench_engines.md all go in DIR.
 """
@@ -68,7 +73,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_scale import STATES, PeakMemory, round_end_times  # noqa: E402
 
 OUT = REPO / "benchmarks" / "engines_results.json"
-VARIANTS = ("ray", "inprocess", "batched", "plain", "batchloop")
+VARIANTS = ("ray", "inprocess", "batched", "plain", "batchloop", "messages")
 ENGINE_PARAMS = {"ray": {"engine": "ray"}, "inprocess": {"engine": "inprocess", "batch-clients": False},
                  "batched": {"engine": "inprocess", "batch-clients": True}}
 SETTING = {"strategy": "fedavg", "hidden": "32", "lr": 0.05, "batch-size": 64, "local-epochs": 1,
@@ -76,7 +81,7 @@ SETTING = {"strategy": "fedavg", "hidden": "32", "lr": 0.05, "batch-size": 64, "
 SILO_DATA = REPO.parent / "shared" / "data" / "feda4fair"
 # --smoke's sizes (overridable by the options): the smallest size, the fast variants, the fewest rounds that
 # leave a regular round (2 .. R-1)
-SMOKE = {"clients": "50", "models": "logreg", "variants": "inprocess,batched,batchloop", "rounds": 3}
+SMOKE = {"clients": "50", "models": "logreg", "variants": "inprocess,batched,batchloop,messages", "rounds": 3}
 
 
 def spec(model: str) -> dict:
@@ -233,12 +238,48 @@ def batch_loop(root: Path, model: str, rounds: int) -> dict:
     return {**regular(ends, started), "mean_accuracy": float(accuracy.mean()), "evaluated_at_end": k_clients}
 
 
+def message_floor(root: Path, model: str, rounds: int) -> dict:
+    """Per round: every client's train message and its reply, built and read (no training, no scoring)."""
+    import torch
+    from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from fedfair.data import read_manifest, read_split
+    from fedfair.models import build_model
+    from fedfair.records import config_copy, held_record
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 1  # as the in-process engine sets
+    manifest = read_manifest(root)
+    k_clients = len(manifest.clients)
+    n_features = read_split(manifest, manifest.clients[0], "train").x.shape[1]
+    arrays = {k: v.numpy() for k, v in build_model(spec(model), n_features, seed=SETTING["seed"]).state_dict().items()}
+    common = {"server-round": 1, "lr": SETTING["lr"], "local-epochs": 1, "batch-size": 64, "objectives": "sgd",
+              "task": "", "dataset": str(root), "eval-split": "test", "straggle-seconds": 0.0, "fail": "",
+              "seed": 0}
+    ends = []
+    for server_round in range(1, rounds + 1):
+        shared = ConfigRecord({**common, "server-round": server_round})  # built once a round, copied per client
+        model = held_record(arrays)  # one global record in every message, as FedAvg's start_arrays gives
+        messages = [Message(RecordDict({"config": config_copy(shared, **{"train-seed": train_seed(server_round, k)}),
+                                        "arrays": model}), dst_node_id=1000 + k, message_type="train")
+                    for k in range(k_clients)]
+        replies = [Message(RecordDict({"arrays": held_record(arrays), "metrics": MetricRecord(
+            {"num-examples": 140, "loss": 0.5, "train-seconds": 0.01})}), reply_to=m) for m in messages]
+        total = sum(r.content["metrics"]["num-examples"] for r in replies)
+        assert total == 140 * k_clients and all("arrays" in r.content for r in replies)
+        ends.append(time.perf_counter())
+    return {**regular(ends, started), "messages_per_round": 2 * k_clients}
+
+
 def child(job: dict) -> None:
     root, rounds = Path(job["root"]), int(job["rounds"])
     if job["variant"] in ENGINE_PARAMS:
         result = fedfair_run(job["variant"], root, job["model"], rounds, Path(job["out"]))
     else:
-        result = (plain_loop if job["variant"] == "plain" else batch_loop)(root, job["model"], rounds)
+        loop = {"plain": plain_loop, "batchloop": batch_loop, "messages": message_floor}[job["variant"]]
+        result = loop(root, job["model"], rounds)
     Path(job["result"]).write_text(json.dumps(result))
 
 
@@ -319,8 +360,13 @@ def checks(rows: list[dict]) -> dict:
         get = {r["variant"]: r for r in rows if r["model"] == model and r["dataset"] == "1000"}
         seconds = {v: r.get("round_seconds") for v, r in get.items()}
         batched, loop, ray = seconds.get("batched"), seconds.get("batchloop"), seconds.get("ray")
+        floor = seconds.get("messages")
         out[model] = {
             "batched_over_batchloop_at_1000": batched / loop if batched and loop else None,
+            # the per-client Messages alone, and the batch loop plus them: the best any engine that keeps the
+            # per-client Message contract can do, over the batch loop
+            "messages_over_batchloop_at_1000": floor / loop if floor and loop else None,
+            "batchloop_plus_messages_over_batchloop_at_1000": (loop + floor) / loop if floor and loop else None,
             "ray_over_batched_at_1000": ray / batched if batched and ray else None,
             "batched_peak_pss_gb_at_1000": get.get("batched", {}).get("peak_pss_gb"),
             "variants_run_at_10000": sorted(r["variant"] for r in rows if r["model"] == model
@@ -399,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--smoke", type=Path, metavar="DIR",
                         help="a seconds-long check of the whole pipeline: 50 clients, logreg, 3 rounds, the inprocess, "
-                             "batched and batchloop variants (no ray: it takes 20+ s to start), no --max-seconds "
+                             "batched, batchloop and messages variants (no ray: it takes 20+ s to start), no --max-seconds "
                              "skipping; the data cache, runs, engines_results.json and bench_engines.md go in DIR")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -455,8 +501,9 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"{data} {clients:>5} clients, {model:>6}, {variant:>9}: " + (
                         f"skipped ({row['skipped']})" if "skipped" in row else f"error ({row['error']})"
                         if "error" in row else f"{row['round_seconds']:.3f} s / round, whole run "
-                        f"{row['wall_seconds']:.1f} s, peak PSS {row['peak_pss_gb']:.2f} GB, final mean accuracy "
-                        f"{row['mean_accuracy']:.4f}"), flush=True)
+                        f"{row['wall_seconds']:.1f} s, peak PSS {row['peak_pss_gb']:.2f} GB" + (
+                            f", final mean accuracy {row['mean_accuracy']:.4f}" if "mean_accuracy" in row else "")),
+                        flush=True)
     load_after, code_after = os.getloadavg(), code_state()
     changed = sorted(f for f in {*code_before, *code_after} if code_before.get(f) != code_after.get(f))
     result = {

@@ -199,15 +199,19 @@ def run_configs(run_configs_: Sequence[Mapping[str, Any]], *, verbose: bool = Fa
 
 def run(strategy: str = "fedavg", dataset: str | os.PathLike[str] = "synthetic-gaussian-8", *, rounds: int = 10,
         seed: int = 0, out: str | os.PathLike[str] | None = None, data_root: str | os.PathLike[str] | None = None,
-        resume: bool = False, verbose: bool = False, echo: bool = False, **params: Any) -> RunResult:
+        resume: bool = False, verbose: bool = False, echo: bool = False, plot_format: str = "png",
+        **params: Any) -> RunResult:
     """Run one federated simulation and return its results.
 
     ``strategy`` is a name of ``fedfair strategies`` or a plugin ``package.module:Name``; ``dataset`` a builtin
     name or a dataset directory; ``params`` any run parameter (``num_clusters=2``, ``lr=0.1``,
     ``mitigation="fairif"``). ``out`` defaults to ``runs/<strategy>-<dataset>-seed<seed>``. ``echo`` prints
-    the rounds; ``verbose`` shows Flower's and Ray's logs. Raises ParamError / DatasetError (before Ray starts)
-    on bad input, and the run's error if it fails (its run directory then says ``failed``).
+    the rounds; ``verbose`` shows Flower's and Ray's logs; ``plot_format`` the figures' files: png, svg or pdf.
+    Raises ParamError / DatasetError (before Ray starts) on bad input, and the run's error if it fails (its run
+    directory then says ``failed``).
     """
+    from fedfair.figures import check_format
+
     dataset = str(dataset)
     for key, argument in (("out-dir", "out"), ("data-root", "data_root"), ("resume", "resume")):
         if key in _kebab(params):  # the function's own argument would silently win
@@ -217,6 +221,8 @@ def run(strategy: str = "fedavg", dataset: str | os.PathLike[str] = "synthetic-g
               "out-dir": str(out_dir.expanduser().resolve()), "resume": bool(resume)}
     if data_root is not None:
         config["data-root"] = str(data_root)
+    if check_format(plot_format) != "png":  # the run parameter plot-format
+        config["plot-format"] = plot_format
     prepared = prepare_run(config)
     run_configs([prepared.config], verbose=verbose, echo=echo, keep_going=False, prepared=[prepared])
     return load_run(prepared.out_dir)
@@ -311,8 +317,8 @@ class RunResult:
 
     @property
     def plots(self) -> dict[str, Path]:
-        """The run's figures by file name."""
-        return {p.name: p for p in sorted(self.out_dir.glob("*.png"))}
+        """The run's figures by file name (png, svg or pdf)."""
+        return {p.name: p for p in sorted(self.out_dir.iterdir()) if p.suffix in (".png", ".svg", ".pdf")}
 
     def __repr__(self) -> str:
         what = f"{self.summary.get('strategy', self.config.get('strategy'))} on {self.config.get('dataset', '?')}"
@@ -377,10 +383,11 @@ class Comparison:
 def compare(entries: Sequence[str], dataset: str | os.PathLike[str] = "synthetic-gaussian-8", *,
             seeds: int | Sequence[int] = 3, rounds: int = 10, out: str | os.PathLike[str] | None = None,
             data_root: str | os.PathLike[str] | None = None, verbose: bool = False, echo: bool = False,
-            **params: Any) -> Comparison:
+            plot_format: str = "png", **params: Any) -> Comparison:
     """Run every entry (``NAME`` or ``NAME@KEY=VALUE@...``, a name may be a plugin ``pkg.mod:Name``) for every
     seed in one simulation and tabulate them; ``params`` apply to every run. Writes ``out`` (default
-    ``runs/compare-<dataset>``): table.md, table.csv, results.json, scatter.png, runs/."""
+    ``runs/compare-<dataset>``): table.md, table.csv, results.json, scatter.png, curves.png (``plot_format`` svg or
+    pdf: .svg / .pdf), runs/."""
     from fedfair.comparison import run_comparison, safe_name
 
     dataset = str(dataset)
@@ -388,7 +395,7 @@ def compare(entries: Sequence[str], dataset: str | os.PathLike[str] = "synthetic
     name = Path(dataset).name if Path(dataset).exists() else dataset
     out_dir = (Path(out) if out is not None else Path("runs") / f"compare-{name}").expanduser().resolve()
     rows = run_comparison(dataset, list(entries), seed_list, rounds, _kebab(params), out_dir,
-                          data_root=str(data_root or ""), verbose=verbose, echo=echo)
+                          data_root=str(data_root or ""), verbose=verbose, echo=echo, fmt=plot_format)
     runs = {entry: [load_run(out_dir / "runs" / f"{safe_name(entry)}-seed{seed}") for seed in seed_list
                     if (out_dir / "runs" / f"{safe_name(entry)}-seed{seed}" / "status.json").is_file()]
             for entry in entries}

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fedfair.config import ParamError
+from fedfair.config import ParamError, did_you_mean
 from fedfair.data import DatasetError
 from fedfair.paths import data_folders
 
@@ -135,14 +135,14 @@ SUITES: dict[str, Suite] = {
         families=SINGLE_MODEL_FAMILIES),
     "seed000": Suite(
         "seed000",
-        "seed 000 (personalization and fairness): its eleven strategies on the synthetic Gaussian benchmark "
+        "Yang et al. (personalization and fairness): its eleven strategies on the synthetic Gaussian benchmark "
         "(Table 2, offline) and on UCI Adult unbalanced by race (local adult.data / adult.test)",
         ("synthetic-gaussian-8", "adult"),
         ("fedavg", "standalone", "fedprox", "maml", "ifca", "fair-fca", "flhc", "fair-flhc", "cfl-cosine", "fairfed",
          "fairfed-af"), rounds=20),
     "mmfl": Suite(
         "mmfl",
-        "FedFairMMFL (seed 003): three image tasks trained at once by 20 shared clients, alpha-fair allocation "
+        "FedFairMMFL (Siew et al.): three image tasks trained at once by 20 shared clients, alpha-fair allocation "
         "against random, round-robin and q-FFL allocation (local MNIST / Fashion-MNIST files)",
         ("mmfl-3",), ("fedfair-mmfl", "mmfl-random", "mmfl-round-robin", "mmfl-qffl"), rounds=20),
 }
@@ -150,7 +150,8 @@ SUITES: dict[str, Suite] = {
 
 def suite(name: str) -> Suite:
     if name not in SUITES:
-        raise ParamError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)} (see fedfair bench --help)")
+        raise ParamError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)} (see fedfair bench --help)"
+                         f"{did_you_mean([name], SUITES)}")
     return SUITES[name]
 
 
@@ -256,18 +257,22 @@ def finished_summary(config: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def run_suite(
     chosen: Suite, seeds: Sequence[int], out: Path, verbose: bool = False, progress: bool = True,
-    tensorboard: bool = False, **options: Any,
+    tensorboard: bool = False, fmt: str = "png", **options: Any,
 ) -> dict[str, Any]:
     """Plan, run what is not finished (one simulation per dataset), write every dataset's tables and the report.
 
     ``out`` follows fedfair's output-directory policy (:mod:`fedfair.outdirs`): a new or empty directory or an
     earlier bench's (which this call resumes), locked while this call writes; a complete run with other parameters
-    is replaced only with the ``overwrite`` parameter in ``overrides``. Returns bench.json's content."""
+    is replaced only with the ``overwrite`` parameter in ``overrides``. ``fmt``: the figures' format (png, svg,
+    pdf; :func:`fedfair.bench_report.write_report`). Returns bench.json's content."""
+    from fedfair.figures import check_format
     from fedfair.outdirs import claim
+
+    check_format(fmt)
 
     with claim(out, "bench") as held:
         try:
-            meta = _run_suite(chosen, seeds, out, verbose, progress, tensorboard, **options)
+            meta = _run_suite(chosen, seeds, out, verbose, progress, tensorboard, fmt, **options)
         except BaseException:
             held.abandon()
             raise
@@ -277,12 +282,13 @@ def run_suite(
 
 def _run_suite(
     chosen: Suite, seeds: Sequence[int], out: Path, verbose: bool = False, progress: bool = True,
-    tensorboard: bool = False, **options: Any,
+    tensorboard: bool = False, fmt: str = "png", **options: Any,
 ) -> dict[str, Any]:
     from fedfair.bench_report import DatasetResult, write_report
     from fedfair.outdirs import check
     from fedfair.api import run_configs
     from fedfair.comparison import summarise, write_outputs
+    from fedfair.results import progress_bar, status
 
     out = Path(out).expanduser().resolve()
     started = time.time()
@@ -290,7 +296,9 @@ def _run_suite(
         from fedfair.tracking import writer_class
 
         writer_class()
-    plans = plan_suite(chosen, seeds, out, **options)
+    with status(f"preparing dataset(s) of suite {chosen.name}: building and checking every run before any starts ...",
+                progress):
+        plans = plan_suite(chosen, seeds, out, **options)
     finished = {p.title: [finished_summary(c) for c in p.configs] for p in plans}
     overwrite = bool((options.get("overrides") or {}).get("overwrite"))
     for plan in plans:  # before any run: a run to redo may replace a complete one (other parameters) only with overwrite
@@ -304,7 +312,7 @@ def _run_suite(
                                           if k != "overwrite"},
                             "families": dict(chosen.families), "datasets": {}}
     results = []
-    with _progress_bar(total, progress) as advance:
+    with progress_bar(total, progress, "bench") as advance:
         for plan in plans:
             summaries = finished[plan.title]
             pending = [i for i, s in enumerate(summaries) if s is None]
@@ -321,7 +329,7 @@ def _run_suite(
             folder = dataset_folder(out, plan.title)
             write_outputs(folder, rows, done_summaries, {"dataset": plan.dataset, "rounds": plan.configs[0]["rounds"],
                                                           "seeds": list(seeds), "strategies": list(dict.fromkeys(plan.labels)),
-                                                          "overrides": meta["overrides"]})
+                                                          "overrides": meta["overrides"]}, fmt=fmt)
             meta["datasets"][plan.title] = {
                 "dataset": plan.dataset, "clients": plan.num_clients, "table": str(folder / "table.md"),
                 "runs": [{"label": label, "seed": c["seed"], "out-dir": c["out-dir"],
@@ -329,7 +337,8 @@ def _run_suite(
                           "wall_seconds": s.get("wall_seconds"), **({"error": s["error"]} if "error" in s else {})}
                          for i, (label, c, s) in enumerate(zip(plan.labels, plan.configs, done_summaries))]}
             results.append(DatasetResult(plan.title, plan.labels, rows, done_summaries,
-                                         (folder / "table.md").read_text(), plan.attributes))
+                                         (folder / "table.md").read_text(), plan.attributes,
+                                         run_dirs=[c["out-dir"] for c in plan.configs]))
     meta["wall_seconds"] = round(time.time() - started, 2)
     counts = [r["state"] for d in meta["datasets"].values() for r in d["runs"]]
     meta["runs"] = {state: counts.count(state) for state in ("ran", "reused", "failed")}
@@ -341,38 +350,6 @@ def _run_suite(
         meta["tensorboard"] = str(export_tensorboard(
             [Path(r["out-dir"]) for d in meta["datasets"].values() for r in d["runs"] if r["state"] != "failed"],
             out / "tensorboard", base=out))
-    write_report(out / "report.html", meta, results)
+    write_report(out / "report.html", meta, results, fmt=fmt)
     (out / "bench.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
     return meta
-
-
-class _progress_bar:
-    """A rich progress bar over the runs to do (on stderr); ``advance(text)`` marks one run done."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled = total, enabled and total > 0
-
-    def __enter__(self):  # noqa: ANN204
-        if not self.enabled:
-            return lambda text: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        console = Console(stderr=True)
-        if not console.is_terminal:  # a log file: one plain line per finished run instead of a live bar
-            self.enabled, count, started = False, [0], time.time()
-
-            def line(text: str) -> None:
-                count[0] += 1
-                console.print(f"bench {count[0]}/{self.total} ({time.time() - started:.0f} s) {text}",
-                              highlight=False, markup=False)
-            return line
-        self.progress = Progress(TextColumn("[bold]bench[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TimeRemainingColumn(), TextColumn("{task.description}"), console=console)
-        self.progress.start()
-        task = self.progress.add_task("starting", total=self.total)
-        return lambda text: self.progress.update(task, advance=1, description=text)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self.progress.stop()

@@ -18,6 +18,7 @@ from fedfair.config import COMMON_PARAMS, ParamError, parse_assignments
 from fedfair.data import DatasetError
 from fedfair.plugins import PluginError
 from fedfair.registry import DATASETS, STRATEGIES, UnknownNameError
+from fedfair.results import console_width
 
 app = typer.Typer(
     add_completion=False,
@@ -26,9 +27,9 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Build, inspect and audit federated datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-# Wide enough that a piped / logged per-client table keeps every digit.
-console = Console(width=None if sys.stdout.isatty() else 240)
-err_console = Console(stderr=True)
+# the terminal's width (or $COLUMNS); 100 columns for a file or a pipe (every table fits 100 columns)
+console = Console(width=console_width(sys.stdout))
+err_console = Console(stderr=True, width=console_width(sys.stderr))
 USER_ERRORS = (ParamError, UnknownNameError, PluginError, DatasetError, FileExistsError, PermissionError)
 
 
@@ -44,12 +45,13 @@ def _fmt(x: Any) -> str:
     return f"{x:.4f}" if isinstance(x, float) else str(x)
 
 
-def print_summary(summary: dict[str, Any]) -> None:
-    """Per-client table plus the averages; one table per task when clients deploy several models."""
+def print_summary(summary: dict[str, Any], worst: int = 0) -> None:
+    """Per-client table plus the averages; one table per task when clients deploy several models; ``worst`` > 0:
+    only that many clients, the worst (:func:`print_task_summary`)."""
     from fedfair.results import task_views
 
     for _, view in task_views(summary):
-        print_task_summary(view)
+        print_task_summary(view, worst)
     if "tasks" in summary:
         console.print(f"across {len(summary['tasks'])} tasks: min accuracy {_fmt(summary.get('min_accuracy'))}, "
                       f"mean {_fmt(summary.get('mean_accuracy'))}, variance {_fmt(summary.get('accuracy_variance'))}",
@@ -94,29 +96,47 @@ def _pm(value: Any, interval: Sequence[float] | None) -> str:
     return f"{_fmt(value)}±{(interval[1] - interval[0]) / 2:.3f}"
 
 
-def print_task_summary(summary: dict[str, Any]) -> None:
+def _largest_gap(client: dict[str, Any], attribute: str) -> float:
+    """A client's largest defined gap (SP, EqOp, EO) on an attribute; -inf when none is defined."""
+    gaps = [client["fairness"].get(attribute, {}).get(m) for m in ("sp", "eqop", "eo")]
+    defined = [g for g in gaps if g is not None and not (isinstance(g, float) and math.isnan(g))]
+    return max(defined, default=-math.inf)
+
+
+def _worst(clients: list[dict[str, Any]], worst: int, key: Any, what: str) -> tuple[list[dict[str, Any]], str]:
+    """The ``worst`` clients by ``key`` (largest first) and a title note; every client, in order, when worst <= 0."""
+    if worst <= 0 or worst >= len(clients):
+        return clients, ""
+    return sorted(clients, key=key, reverse=True)[:worst], f"; the {worst} worst of {len(clients)} clients by {what}"
+
+
+def print_task_summary(summary: dict[str, Any], worst: int = 0) -> None:
     """One task's per-client tables plus their averages: accuracy and loss, then one block per sensitive
     attribute (SP, EqOp, EO), so that a 47-state, 3-attribute run fits 100 columns; ``±`` is half the width of the
-    bootstrap interval (the interval itself is in summary.json)."""
+    bootstrap interval (the interval itself is in summary.json). ``worst`` > 0: only the ``worst`` clients, worst
+    first: of lowest accuracy in the first table, of largest gap (any notion) in each attribute's."""
     attributes = sorted({a for c in summary["clients"] for a in c["fairness"]})
     clustered = any(c.get("cluster") is not None for c in summary["clients"])
     mean = summary["mean"]
-    title = escape(f"{summary['strategy']} on {summary['dataset']}: {summary['rounds']} rounds, seed {summary['seed']}")
+    shown, note = _worst(summary["clients"], worst, lambda c: -c["accuracy"], "accuracy")
+    title = escape(f"{summary['strategy']} on {summary['dataset']}: {summary['rounds']} rounds, seed {summary['seed']}"
+                   + note)
     table = Table(title=title)
     for col in ["client", "n_train", "n_test", *(["cluster"] if clustered else []), "accuracy", "loss"]:
         table.add_column(col, justify="left" if col == "client" else "right", overflow="fold")
-    for c in summary["clients"]:
+    for c in shown:
         table.add_row(escape(str(c["client"])), str(c["n_train"]), str(c["n_test"]),
                       *([_fmt(c.get("cluster"))] if clustered else []),
                       _pm(c["accuracy"], (c.get("ci") or {}).get("accuracy")), _fmt(c["loss"]))
-    table.add_row("[bold]mean[/bold]", "", "", *([""] if clustered else []),
+    table.add_row(f"[bold]mean{' (all)' if note else ''}[/bold]", "", "", *([""] if clustered else []),
                   _pm(mean["accuracy"], (mean.get("ci") or {}).get("accuracy")), _fmt(mean["loss"]), end_section=True)
     console.print(table)
     for attr in attributes:  # one block per attribute: three gap columns each
-        block = Table(title=escape(f"fairness gaps on {attr} (lower = fairer)"))
+        clients, note = _worst(summary["clients"], worst, lambda c, a=attr: _largest_gap(c, a), "largest gap")
+        block = Table(title=escape(f"fairness gaps on {attr} (lower = fairer){note}"))
         for col in ("client", "SP", "EqOp", "EO"):
             block.add_column(col, justify="left" if col == "client" else "right", overflow="fold")
-        rows = [(escape(str(c["client"])), c) for c in summary["clients"]] + [("[bold]mean[/bold]", mean)]
+        rows = [(escape(str(c["client"])), c) for c in clients] + [(f"[bold]mean{' (all)' if note else ''}[/bold]", mean)]
         for name, c in rows:
             bounds = (c.get("ci") or {}).get("fairness", {}).get(attr, {})
             gaps = c["fairness"].get(attr, {})
@@ -160,7 +180,11 @@ def run(
                                           "round-timeout)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace a complete run in --out (fedfair's files of "
                                    "it; other files stay); without it a complete run is never replaced"),
+    fmt: str = typer.Option("png", "--format", help="figure files: png, svg or pdf"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show Flower and Ray logs"),
+    worst: int = typer.Option(0, "--worst", "-w", help="print only the K worst clients, worst first: of lowest "
+                              "accuracy, and per sensitive attribute of largest gap (0 = every client; summary.json "
+                              "holds them all)", min=0, metavar="K"),
 ) -> None:
     """Run a federated simulation (one SuperNode per client) and report every client's accuracy and fairness.
 
@@ -190,14 +214,20 @@ def run(
         from fedfair.outdirs import check, claim
         from fedfair.registry import run_params
 
+        from fedfair.figures import check_format
+
+        if check_format(fmt) != "png":  # the run parameter plot-format
+            run_config["plot-format"] = fmt
         params, _ = run_params(run_config)  # parameter errors come before any other output
         # the run directory (fedfair.outdirs: never a directory of other files, a complete run only with --overwrite,
         # one writer at a time) before any work
         where = {"overwrite": bool(params.get("overwrite")), "resume": resume is not None,
                  "flag": "--resume" if resume is not None else "--out", "what": "the run directory"}
         check(out_dir, "run", **where)
-        err_console.print(f"preparing dataset {params['dataset']!r} ...", highlight=False)
-        prepared = prepare_run(run_config)  # every check that needs no Ray, before Ray starts
+        from fedfair.results import status
+
+        with status(f"preparing dataset {params['dataset']!r} ..."):
+            prepared = prepare_run(run_config)  # every check that needs no Ray, before Ray starts
         held = claim(out_dir, "run", **where)  # locked until the run ends: a second writer fails at once
     except USER_ERRORS as err:
         _fail(err)
@@ -209,8 +239,8 @@ def run(
         _fail(err)
     finally:
         held.release()
-    print_summary(summary)
-    plots = ", ".join(sorted(p.name for p in out_dir.resolve().glob("*.png")))
+    print_summary(summary, worst)
+    plots = ", ".join(sorted(p.name for p in out_dir.resolve().glob(f"*.{fmt}")))
     console.print(f"results: {out_dir.resolve()} (summary.json, metrics.jsonl{', ' + plots if plots else ''}); "
                   f"{summary['wall_seconds']:.1f} s", highlight=False)
 
@@ -318,7 +348,9 @@ def compare(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="directory with raw files; also $FEDFAIR_DATA_ROOT"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier comparison's complete runs and "
                                    "tables in --out (fedfair's files; other files stay)"),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="show Flower and Ray logs"),
+    fmt: str = typer.Option("png", "--format", help="figure files: png, svg or pdf"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show every run's rounds and Flower's and Ray's "
+                                 "logs (without it: one progress bar over the runs)"),
 ) -> None:
     """Run several strategies for several seeds; table of mean ± std local accuracy and SP / EqOp / EO, and a scatter.
 
@@ -344,14 +376,27 @@ def compare(
         common = {k: v for k, v in merged.items() if k not in ("strategy", "dataset", "rounds", "seed", "out-dir", "data-root")}
         # run_comparison validates every entry before anything runs
         rows = run_comparison(dataset, entries, list(range(seeds)), int(merged["rounds"]), common, out_dir,
-                              data_root=str(merged["data-root"] or ""), verbose=verbose)
+                              data_root=str(merged["data-root"] or ""), verbose=verbose, echo=verbose, progress=True,
+                              fmt=fmt)
     except USER_ERRORS as err:
         _fail(err)
-    console.print((out_dir / "table.md").read_text(), highlight=False, markup=False)
+    print_comparison(rows, f"fedfair compare: {safe_name}, {merged['rounds']} rounds, {seeds} seed(s)", seeds)
     for row in rows:
         if any(row["clusters"]):
             console.print(f"{row['label']} clusters per seed: {row['clusters']}", highlight=False, markup=False)
-    console.print(f"results: {out_dir} (table.md, table.csv, results.json, scatter.png, runs/)", highlight=False)
+    console.print(f"results: {out_dir} (table.md, table.csv, results.json, scatter.{fmt}, runs/)", highlight=False)
+
+
+def print_comparison(rows: Sequence[dict[str, Any]], title: str, seeds: int) -> None:
+    """compare's / bench's tables for the terminal (:func:`fedfair.comparison.terminal_report`); table.md keeps
+    the Markdown."""
+    from fedfair.comparison import terminal_report
+
+    for part in terminal_report(rows, title, seeds):
+        if isinstance(part, str):
+            console.print(part, highlight=False, markup=False)
+        else:
+            console.print(part)
 
 
 @app.command()
@@ -430,6 +475,7 @@ def bench(
                                      "(tensorboard --logdir OUT/tensorboard)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="redo a complete run of --out whose parameters "
                                    "differ (replacing fedfair's files of it); without it such a run is an error"),
+    fmt: str = typer.Option("png", "--format", help="figure files: png, svg or pdf"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show Flower and Ray logs"),
 ) -> None:
     """Run a named suite (datasets x strategies x mitigations x seeds) and write one self-contained HTML report.
@@ -461,7 +507,7 @@ def bench(
         if overwrite:
             overrides["overwrite"] = True
         root = str(data_root) if data_root is not None else ""
-        meta = run_suite(chosen, list(range(seeds)), out_dir, verbose=verbose, tensorboard=tensorboard,
+        meta = run_suite(chosen, list(range(seeds)), out_dir, verbose=verbose, tensorboard=tensorboard, fmt=fmt,
                          rounds=rounds, strategies=split(strategies_), mitigations=split(mitigations),
                          datasets=split(datasets), overrides=overrides, data_root=root, max_train=max_train,
                          max_test=max_test)
@@ -469,8 +515,9 @@ def bench(
         _fail(err)
     except TrackingError as err:  # --tensorboard without the tensorboard package
         _fail(err)
-    for dataset in meta["datasets"].values():
-        console.print(Path(dataset["table"]).read_text(), highlight=False, markup=False)
+    for title, dataset in meta["datasets"].items():  # compare's rows of each dataset, from its results.json
+        rows = json.loads((Path(dataset["table"]).parent / "results.json").read_text())["rows"]
+        print_comparison(rows, f"{title}: {meta['rounds']} rounds, {len(meta['seeds'])} seed(s)", len(meta["seeds"]))
     runs = meta["runs"]
     console.print(f"{runs['ran']} runs ran, {runs['reused']} reused, {runs['failed']} failed in {meta['wall_seconds']:.0f} s; "
                   f"report: {out_dir / 'report.html'}", highlight=False)
@@ -567,6 +614,16 @@ def certificates(
                   f"private", highlight=False)
 
 
+def _description(doc: str) -> str:
+    """A docstring's first paragraph as one line of plain text, papers by name (``seed 000`` -> ``Yang et al.``)."""
+    import re
+
+    from fedfair.registry import cite
+
+    first = " ".join(doc.strip().split("\n\n")[0].split())
+    return cite(re.sub(r":\w+:`~?([^`]+)`|``([^`]+)``", lambda m: m.group(1) or m.group(2), first))
+
+
 @app.command()
 def strategies() -> None:
     """List the strategies `--strategy` accepts: fedfair's and the installed plugins' (entry points of the group
@@ -586,10 +643,8 @@ def strategies() -> None:
                 continue
             shared = modules.count(cls.__module__) > 1  # two strategies in one module: the class says which is which
             doc = (cls.__doc__ if shared else sys.modules[cls.__module__].__doc__) or ""
-        doc = doc.strip()
         where = "" if origin.source == "fedfair" else f" [dim]({escape(origin.source)}: {escape(origin.target)})[/dim]"
-        console.print(f"[bold]{escape(name)}[/bold]{where}: {escape(doc.splitlines()[0]) if doc else ''}",
-                      highlight=False)
+        console.print(f"[bold]{escape(name)}[/bold]{where}: {escape(_description(doc))}", highlight=False)
 
 
 @app.command()
@@ -608,19 +663,26 @@ def params(
     except USER_ERRORS as err:
         _fail(err)
     from fedfair.local import objective_names
-    from fedfair.registry import strategy_names
+    from fedfair.registry import cite, strategy_names
 
     origins = {**{f"strategy {n}": o for n, o in strategy_names().items()},
                **{f"local {n}": o for n, o in objective_names().items()}}
-    table = Table("component", "key", "default", "accepted", "meaning")
+    # one table per component, the same columns in each: the meaning (and the accepted values under it) gets
+    # what is left of the width, so that 100 columns read without a word cut
+    key_width = max((len(key) for specs in components.values() for key in specs), default=3)
     for component, specs in components.items():
         origin = origins.get(component)
         if origin is not None and origin.source != "fedfair":  # a plugin says where it comes from
             component = f"{component} ({origin.source})"
-        for i, (key, spec) in enumerate(specs.items()):
-            table.add_row(component if i == 0 else "", key, repr(spec.default), accepted(spec), spec.help,
-                          end_section=i == len(specs) - 1)
-    console.print(table)
+        table = Table(title=escape(component), title_justify="left", title_style="bold", expand=True)
+        table.add_column("key", width=key_width, no_wrap=True)
+        table.add_column("default", width=12, overflow="fold")
+        table.add_column("meaning; accepted values", ratio=1)
+        for key, spec in specs.items():
+            allowed = accepted(spec)
+            table.add_row(escape(key), escape(repr(spec.default)), escape(cite(spec.help))
+                          + (f"\n[dim]accepted: {escape(allowed)}[/dim]" if allowed else ""))
+        console.print(table)
 
 
 @app.command()
@@ -645,7 +707,7 @@ def auction(
     overwrite: bool = typer.Option(False, "--overwrite", help="--simulate: replace an earlier simulation's files "
                                    "in --out (other files stay)"),
 ) -> None:
-    """Recruit users per task with a budget (seed 003 Section V): winners, payments and take-up as JSON.
+    """Recruit users per task with a budget (Siew et al., Section V): winners, payments and take-up as JSON.
 
     `fedfair auction -m mmfl-max-min -b 10 --bids bids.csv` runs one mechanism on the bids of a CSV
     (user,task,bid; bids in [0, 1]). `fedfair auction --simulate` runs Experiment 5 and writes
@@ -712,7 +774,7 @@ def fairif(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="directory with raw files; also $FEDFAIR_DATA_ROOT"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
-    """FairIF (seed 004) in its centralised setting: ERM vs FairIF on one client or the pooled clients.
+    """FairIF (Wang et al.) in its centralised setting: ERM vs FairIF on one client or the pooled clients.
 
     Trains ERM to convergence, computes FairIF's row weights from it and the validation split's groups,
     retrains from the same start with the weighted loss, and prints Acc, AD, AOD and EOD of both on the
@@ -775,9 +837,10 @@ def data_create(
                 raise DatasetError(f"--splits expects three fractions train,val,test, got {splits!r}") from None
         if name in BUILTINS:  # an unknown name is reported first
             from fedfair.partitioners.task_sets import TASK_SETS
+            from fedfair.results import status
 
             kind = "task-set" if name in TASK_SETS or name == "acs-tasks" else "dataset"
-            with claim_output(out, kind, overwrite) as held:
+            with claim_output(out, kind, overwrite) as held, status(f"building {kind} {name} ..."):
                 root = build_builtin_dataset(name, held.path, seed, data_root=str(data_root) if data_root else None,
                                              splits=fractions)
         else:
@@ -803,12 +866,45 @@ def _register_data_commands() -> None:
 _register_data_commands()
 
 
+def _reflow(doc: str) -> str:
+    """A docstring for a command's help: each paragraph on one line (typer keeps a paragraph's line breaks, which
+    break lines twice at 100 columns), lists and indented blocks as they are, papers by name."""
+    import inspect
+
+    from fedfair.registry import cite
+
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return cite("\n\n".join(p if any(line.startswith((" ", "- ", "* ", "|")) for line in p.splitlines())
+                              else " ".join(p.split()) for p in paragraphs))
+
+
+def _readable_help(group: typer.Typer) -> None:
+    """Every command's docstring reflowed (:func:`_reflow`) as its help, and its options' help with the papers by
+    name, in ``group`` and its sub-groups."""
+    import inspect
+
+    from fedfair.registry import cite
+
+    for info in group.registered_commands:
+        if info.help is None and info.callback is not None and info.callback.__doc__:
+            info.help = _reflow(info.callback.__doc__)
+        for parameter in inspect.signature(info.callback).parameters.values() if info.callback else ():
+            if isinstance(parameter.default, typer.models.ParameterInfo) and parameter.default.help:
+                parameter.default.help = cite(parameter.default.help)
+    for sub in group.registered_groups:
+        _readable_help(sub.typer_instance)
+
+
+_readable_help(app)
+
+
 def main() -> None:
     """Console-script entry point."""
     from fedfair import simulation
 
     simulation.set_offline_env()
     simulation.EXIT_ON_INTERRUPT = True
+    simulation.STATUS_LINES = True
     try:
         app()
     finally:  # the exit's garbage collection skips what the command built (seconds over a 1,000-client run's objects)

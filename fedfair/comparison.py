@@ -12,7 +12,10 @@ Outputs in OUT:
 - ``results.json``: the same numbers plus every run's per-client results;
 - ``scatter.png``: local accuracy (y) against the local fairness gap (x), one
   point per entry with the table's 95 % interval bars, one panel per attribute and
-  notion (seed 000, Figs. 1-5 and 8).
+  notion (seed 000, Figs. 1-5 and 8), every entry named next to its point;
+- ``curves.png``: every entry's mean accuracy per round.
+
+``--format svg`` / ``pdf`` writes the figures in that format instead (scatter.svg, ...).
 """
 
 from __future__ import annotations
@@ -280,15 +283,16 @@ def _megabytes(pair: tuple[float, float]) -> str:
 
 
 def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Sequence[Mapping[str, Any]],
-                  meta: Mapping[str, Any]) -> None:
-    """table.md, table.csv, results.json, scatter.png."""
+                  meta: Mapping[str, Any], fmt: str = "png") -> None:
+    """table.md, table.csv, results.json, scatter.<fmt>, curves.<fmt>."""
     out.mkdir(parents=True, exist_ok=True)
     attributes = sorted({a for r in rows for a in r["fairness"]})
     tasks = any(not math.isnan(r["min_accuracy"][0]) for r in rows)  # task sets: min and variance over tasks
     extra = ["min_accuracy", "accuracy_variance"] if tasks else []
+    marked = any(inactive_note(r) for r in rows)  # a mechanism that never acted: a column saying so (the report's too)
     header = (["strategy", "accuracy"] + (["min accuracy (tasks)", "accuracy variance (tasks)"] if tasks else [])
               + [f"{m.upper() if m != 'eqop' else 'EqOp'} {a}" for a in attributes for m in NOTIONS]
-              + ["MB down", "MB up"])
+              + ["MB down", "MB up"] + (["mechanism"] if marked else []))
     level = next((r["ci"]["level"] for r in rows if r.get("ci")), None)
     intervals = (f" [brackets]: the {level:.0%} interval of the mean over seeds and clients (two-level bootstrap: "
                  f"seeds, then each seed's clients, resampled); * : the {level:.0%} interval of the paired "
@@ -313,7 +317,7 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
                      + [_cell(r["fairness"].get(a, {}).get(m, (math.nan, math.nan)),
                               ci.get("fairness", {}).get(a, {}).get(m), f"{m}:{a}" in differs)
                         for a in attributes for m in NOTIONS]
-                     + [_megabytes(r["down_mb"]), _megabytes(r["up_mb"])])
+                     + [_megabytes(r["down_mb"]), _megabytes(r["up_mb"])] + ([inactive_note(r)] if marked else []))
             lines.append("| " + " | ".join(cells) + " |")
             writer.writerow([r["label"], r["runs"], r["failed"], *r["accuracy"]] + [v for k in extra for v in r[k]]
                             + [v for a in attributes for m in NOTIONS
@@ -328,10 +332,16 @@ def write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], summaries: Seque
         lines += ["", "Failed runs:"] + [f"- {r['label']}: {e}" for r in failed for e in r["errors"]]
     (out / "table.md").write_text("\n".join(lines) + "\n")
     points = plot_scatter(rows, attributes, out / "scatter.png",
-                          title=f"{Path(meta['dataset']).name} ({len(meta['seeds'])} seeds)")
+                          title=f"{Path(meta['dataset']).name} ({len(meta['seeds'])} seeds)", fmt=fmt)
     (out / "results.json").write_text(json.dumps(json_safe({"meta": dict(meta), "rows": list(rows), "scatter": points,
                                                             "runs": list(summaries)}), indent=1, sort_keys=True))
-    plot_curves(rows, out / "curves.png", title=f"{Path(meta['dataset']).name}: accuracy per round")
+    plot_curves(rows, out / "curves.png", title=f"{Path(meta['dataset']).name}: accuracy per round", fmt=fmt)
+
+
+def inactive_note(row: Mapping[str, Any]) -> str:
+    """``inactive: <why>`` when an entry's mechanism never acted in some seed (:func:`inactive_mechanism`), else ''."""
+    why = (row.get("checks") or {}).get("inactive") or []
+    return f"inactive: {'; '.join(why)}" if why else ""
 
 
 def _difference(result: Mapping[str, Any] | None) -> str:
@@ -386,29 +396,126 @@ def checks_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             *flagged]
 
 
-def plot_curves(rows: Sequence[Mapping[str, Any]], path: Path, title: str) -> None:
-    """curves.png: every entry's mean accuracy per round (mean over seeds), to see which ones still improve."""
-    import matplotlib
+NOTION_NAMES = {"sp": "SP", "eqop": "EqOp", "eo": "EO"}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _pair(value: Any) -> tuple[float, float]:
+    """A row's (mean, std), also as read back from results.json (None for NaN, a list for the tuple)."""
+    mean, std = value if value else (None, None)
+    return (math.nan if mean is None else float(mean), math.nan if std is None else float(std))
+
+
+def _terminal_cell(value: Any, interval: Sequence[float | None] | None = None, differs: bool = False) -> str:
+    """``0.8123 ± 0.0123`` over ``[0.801, 0.823] *``: two short lines, so that a table of them fits 100 columns."""
+    mean, std = _pair(value)
+    if math.isnan(mean):
+        return "n/a"
+    text = f"{mean:.4f} ± {std:.4f}"
+    if interval and None not in interval:
+        text += f"\n[{interval[0]:.3f}, {interval[1]:.3f}]"
+    return text + (" *" if differs else "")
+
+
+def _terminal_table(title: str, columns: Sequence[str]) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(title))
+    for k, column in enumerate(columns):  # numbers are never broken; the label and the notes wrap
+        table.add_column(escape(column), justify="left" if k == 0 or column == "mechanism" else "right",
+                         no_wrap=k > 0 and column != "mechanism", overflow="fold")
+    return table
+
+
+def terminal_report(rows: Sequence[Mapping[str, Any]], title: str, seeds: int) -> list[Any]:
+    """What ``fedfair compare`` / ``bench`` print of a comparison (table.md stays the Markdown record): rich tables
+    that fit 100 columns (accuracy and traffic, then one table of gaps per sensitive attribute, then the paired
+    differences whose interval excludes 0) and text lines (legend, checks, failed runs). ``rows`` are
+    :func:`summarise`'s, or results.json's."""
+    from rich.markup import escape
+
+    attributes = sorted({a for r in rows for a in r["fairness"]})
+    tasks = any(not math.isnan(_pair(r.get("min_accuracy"))[0]) for r in rows)
+    marked = any(inactive_note(r) for r in rows)
+    overview = _terminal_table(title, ["strategy", "runs", "accuracy", *(["min accuracy (tasks)", "accuracy variance "
+                                       "(tasks)"] if tasks else []), "MB down", "MB up", *(["mechanism"] if marked else [])])
+    for r in rows:
+        ci, differs = r.get("ci") or {}, set(r.get("differs") or [])
+        overview.add_row(escape(str(r["label"])), f"{r['runs'] - r['failed']}/{r['runs']}",
+                         _terminal_cell(r["accuracy"], ci.get("accuracy"), "accuracy" in differs),
+                         *([_terminal_cell(r["min_accuracy"]), _terminal_cell(r["accuracy_variance"])] if tasks else []),
+                         _megabytes(_pair(r["down_mb"])), _megabytes(_pair(r["up_mb"])),
+                         *([escape(inactive_note(r))] if marked else []))
+    out: list[Any] = [overview]
+    for attribute in attributes:
+        gaps = _terminal_table(f"fairness gaps on {attribute} (lower = fairer)", ["strategy", "SP", "EqOp", "EO"])
+        for r in rows:
+            ci, differs = (r.get("ci") or {}).get("fairness", {}).get(attribute, {}), set(r.get("differs") or [])
+            gaps.add_row(escape(str(r["label"])), *(_terminal_cell(r["fairness"].get(attribute, {}).get(n), ci.get(n),
+                                                                   f"{n}:{attribute}" in differs) for n in NOTIONS))
+        out.append(gaps)
+    out += _terminal_paired(rows, seeds)
+    level = next((r["ci"]["level"] for r in rows if r.get("ci")), None)
+    out.append(f"mean ± std over {seeds} seed(s)" + (f"; [ ]: the {level:.0%} interval over seeds and clients; * : "
+                                                     f"the paired difference from {rows[0]['label']} excludes 0"
+                                                     if level else "") + "; table.md holds every number")
+    out += [line for line in checks_lines(rows) if line]
+    failed = [f"failed: {r['label']}: {e}" for r in rows if r["failed"] for e in r["errors"]]
+    return out + failed
+
+
+def _terminal_paired(rows: Sequence[Mapping[str, Any]], seeds: int) -> list[Any]:
+    """The paired differences from the first entry whose interval excludes 0, as a table (all of them: table.md)."""
+    from rich.markup import escape
+
+    paired = [r for r in rows[1:] if (r.get("paired") or {}).get("metrics")]
+    if not paired:
+        return []
+    reference, level = rows[0]["label"], paired[0]["paired"]["level"]
+    found = [(r["label"], name, result) for r in paired for name, result in r["paired"]["metrics"].items()
+             if result["excludes_zero"]]
+    if not found:
+        return [f"paired differences from {reference}: no {level:.0%} interval excludes 0"]
+    table = _terminal_table(f"paired differences from {reference} whose {level:.0%} interval excludes 0 (entry minus "
+                            f"{reference}; negative gap = fairer)", ["strategy", "metric", "difference", "interval"])
+    for label, name, result in found:
+        notion, _, attribute = name.partition(":")
+        low, high = result["interval"]
+        table.add_row(escape(str(label)), escape(f"{NOTION_NAMES[notion]} {attribute}" if attribute else name),
+                      f"{result['mean']:+.4f}", f"[{low:+.3f}, {high:+.3f}]")
+    note = (f"{seeds} seed(s): differences these seeds and clients show, not yet a claim (fedfair's reports claim from "
+            f"{CLAIM_SEEDS} seeds)") if seeds < CLAIM_SEEDS else ""
+    return [table, *([note] if note else [])]
+
+
+def plot_curves(rows: Sequence[Mapping[str, Any]], path: Path, title: str, fmt: str = "png") -> None:
+    """curves.<fmt>: every entry's mean accuracy per round (mean over seeds) in its strategy's colour, named at its
+    line's end, dashed when still improving, to see which ones still improve."""
+    from fedfair.figures import direct_labels, entry_styles, pyplot, save
 
     drawn = [r for r in rows if (r.get("checks") or {}).get("curve")]
     if not drawn:
         return
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    colors = plt.get_cmap("tab20")
-    for k, row in enumerate(drawn):
+    plt = pyplot()
+    styles = entry_styles([r["label"] for r in rows])
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    ends = []
+    for row in drawn:
         rounds, accuracy = zip(*row["checks"]["curve"])
-        style = "--" if row["checks"].get("improving_seeds") else "-"
-        ax.plot(rounds, accuracy, style, color=colors(k % 20), label=row["label"] + (" (still improving)" if style == "--" else ""))
+        improving = bool(row["checks"].get("improving_seeds"))
+        colour, marker = styles[row["label"]]
+        ax.plot(rounds, accuracy, "--" if improving else "-", marker=marker, markevery=[len(rounds) - 1], color=colour,
+                label=row["label"] + (" (still improving)" if improving else ""))
+        ends.append((rounds[-1], accuracy[-1], row["label"], colour))
     ax.set_xlabel("round")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("clients' mean accuracy (mean over seeds)")
     ax.set_title(title)
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
+    direct_labels(ax, *zip(*ends))
+    save(fig, path, fmt)
 
 
 def scatter_points(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str]) -> list[dict[str, Any]]:
@@ -432,27 +539,26 @@ def scatter_points(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str])
     return points
 
 
-def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], path: Path, title: str) -> list[dict[str, Any]]:
+def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], path: Path, title: str,
+                 fmt: str = "png") -> list[dict[str, Any]]:
     """Accuracy vs fairness gap per entry with the table's interval bars (:func:`scatter_points`), one panel per
-    attribute and notion; returns the points drawn."""
-    import matplotlib
+    attribute and notion, each entry in its strategy's colour and named next to its point; returns the points
+    drawn."""
+    from fedfair.figures import direct_labels, entry_styles, pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     points = scatter_points(rows, attributes)
     n_rows = max(len(attributes), 1)
-    fig, axes = plt.subplots(n_rows, len(NOTIONS), figsize=(4.6 * len(NOTIONS), 3.8 * n_rows), squeeze=False)
-    markers = "osD^v<>pP*Xh"
-    order = {r["label"]: k for k, r in enumerate(rows)}
+    fig, axes = plt.subplots(n_rows, len(NOTIONS), figsize=(5.2 * len(NOTIONS), 3.9 * n_rows), squeeze=False)
+    styles = entry_styles([r["label"] for r in rows])
     for point in points:
         ax = axes[attributes.index(point["attribute"])][NOTIONS.index(point["notion"])]
-        k = order[point["label"]]
         x, y = point["x"], point["y"]
         xerr = [[max(x - point["x_interval"][0], 0)], [max(point["x_interval"][1] - x, 0)]]
         yerr = [[max(y - point["y_interval"][0], 0)], [max(point["y_interval"][1] - y, 0)]]
-        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=markers[k % len(markers)], capsize=3, label=point["label"],
-                    color=plt.cm.tab20(k % 20))
+        colour, marker = styles[point["label"]]
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=marker, capsize=3, label=point["label"], color=colour,
+                    elinewidth=0.9)
     for i, attr in enumerate(attributes):
         for j, notion in enumerate(NOTIONS):
             axes[i][j].set_xlabel(f"local {notion.upper() if notion != 'eqop' else 'EqOp'} gap ({attr})")
@@ -465,11 +571,16 @@ def plot_scatter(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str], p
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8)
     bars = {p["bars"] for p in points}
-    fig.suptitle(title + ("  (bars: 95 % intervals of the table)" if bars == {"interval"} else "  (bars: std over seeds)"
-                          if bars == {"std"} else ""))
-    fig.tight_layout(rect=(0, 0.03 + 0.2 * legend_rows / (3.8 * n_rows + 0.25 * legend_rows), 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    level = next((r["ci"]["level"] for r in rows if r.get("ci")), 0.95)
+    fig.suptitle(title + (f"  (bars: the table's {level:.0%} intervals)" if bars == {"interval"} else
+                          "  (bars: std over seeds)" if bars == {"std"} else ""))
+    fig.tight_layout(rect=(0, 0.03 + 0.2 * legend_rows / (3.9 * n_rows + 0.25 * legend_rows), 1, 0.96))
+    for i, attr in enumerate(attributes):
+        for j, notion in enumerate(NOTIONS):
+            mine = [p for p in points if p["attribute"] == attr and p["notion"] == notion]
+            direct_labels(axes[i][j], [p["x"] for p in mine], [p["y"] for p in mine], [p["label"] for p in mine],
+                          [styles[p["label"]][0] for p in mine], fontsize=6.5)
+    save(fig, path, fmt)
     return points
 
 
@@ -488,14 +599,19 @@ def check_dataset(dataset: str, configs: Sequence[Mapping[str, Any]], seeds: Seq
 
 def run_comparison(
     dataset: str, entries: Sequence[str], seeds: Sequence[int], rounds: int, overrides: Mapping[str, Any], out: Path,
-    data_root: str = "", verbose: bool = False, echo: bool = True,
+    data_root: str = "", verbose: bool = False, echo: bool = True, progress: bool = False, fmt: str = "png",
 ) -> list[dict[str, Any]]:
     """Plan, run (one simulation), summarise, write; returns the table rows. ``out`` follows fedfair's
     output-directory policy (:mod:`fedfair.outdirs`): a new or empty directory or an earlier comparison's, whose
-    complete runs are replaced only with the ``overwrite`` parameter in ``overrides``."""
+    complete runs are replaced only with the ``overwrite`` parameter in ``overrides``. ``echo``: every run's
+    rounds on stderr; ``progress``: one progress bar over the runs (and a status line while the dataset is read).
+    ``fmt``: the figures' file format (png, svg, pdf), the runs' own too when the ``plots`` parameter asks for them."""
     from fedfair.api import prepare_runs, run_configs
+    from fedfair.figures import check_format
     from fedfair.outdirs import check, claim
+    from fedfair.results import progress_bar, status
 
+    check_format(fmt)
     out = Path(out).resolve()
     overwrite = bool(overrides.get("overwrite"))
     configs = plan_runs(dataset, entries, seeds, rounds, overrides, out, data_root)
@@ -503,12 +619,20 @@ def run_comparison(
     for config in configs:
         check(config["out-dir"], "run", overwrite=overwrite, flag="--out", what="the run directory")
     labels = [c.pop("_label") for c in configs]
-    prepared = prepare_runs(configs)  # every run checked (and its dataset read) once, before any starts
-    with claim(out, "compare", overwrite=overwrite, clear_files=True) as held:
-        summaries = run_configs(configs, verbose=verbose, echo=echo, prepared=prepared)
+    for config in configs if fmt != "png" else ():  # per-run figures (when the plots parameter asks) in that format
+        config.setdefault("plot-format", fmt)
+    with status(f"preparing dataset {dataset!r} for {len(configs)} runs ...", progress):
+        prepared = prepare_runs(configs)  # every run checked (and its dataset read) once, before any starts
+    with claim(out, "compare", overwrite=overwrite, clear_files=True) as held, \
+            progress_bar(len(configs), progress, "compare") as advance:
+        def done(index: int, summary: Mapping[str, Any]) -> None:
+            advance(f"{labels[index]} seed {configs[index]['seed']}" + (" failed" if "error" in summary else ""))
+
+        summaries = run_configs(configs, verbose=verbose, echo=echo, prepared=prepared, on_done=done)
         rows = summarise(labels, summaries, [c["out-dir"] for c in configs])
         write_outputs(out, rows, summaries, {"dataset": dataset, "rounds": rounds, "seeds": list(seeds),
                                              "strategies": list(entries),
-                                             "overrides": {k: v for k, v in overrides.items() if k != "overwrite"}})
+                                             "overrides": {k: v for k, v in overrides.items() if k != "overwrite"}},
+                      fmt=fmt)
         held.done()
     return rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +126,8 @@ COMMON_PARAMS: dict[str, Param] = {
                           "and of the clients for the means; 0 = no intervals", "integer >= 0", lambda x: x >= 0),
     "plots": Param(bool, True, "draw the run's figures (accuracy_vs_fairness.png, ...) when it finishes; false = "
                    "summary and metrics only (fedfair compare / bench set it: their reports draw their own)"),
+    "plot-format": Param(str, "png", "file format of the run's figures: png (150 dpi), svg or pdf", "png, svg or pdf",
+                         lambda x: x in ("png", "svg", "pdf")),
     "mitigation": Param(str, "none", "client-side fairness mitigation added to any strategy's local training: none, "
                         "fairif (seed 004's influence reweighting), puffle (PUFFLE's regulariser) or a local-objective "
                         "plugin (package.module:Name or a fedfair.local_objectives entry point)",
@@ -206,7 +208,8 @@ def validate_params(values: Mapping[str, Any], specs: Mapping[str, Param]) -> di
     """Defaults filled in, types coerced, ranges checked; errors name the key and the range."""
     unknown = sorted(set(values) - set(specs))
     if unknown:
-        raise ParamError(f"unknown parameter(s) {unknown}; valid parameters: {', '.join(sorted(specs))}")
+        raise ParamError(f"unknown parameter(s) {unknown}; valid parameters: {', '.join(sorted(specs))}"
+                         f"{did_you_mean(unknown, specs)}")
     out = {}
     for key, spec in specs.items():
         value = _coerce(key, spec, values.get(key, spec.default))
@@ -217,6 +220,21 @@ def validate_params(values: Mapping[str, Any], specs: Mapping[str, Param]) -> di
                              f"value is a typo: the run would not end)")
         out[key] = value
     return out
+
+
+def did_you_mean(unknown: Sequence[str], valid: Iterable[str]) -> str:
+    """``"; did you mean 'lr'?"`` for the unknown names that are close to a valid one (``lrr`` -> ``lr``; several:
+    ``'lr' for 'lrr', 'seed' for 'sed'``), else ''."""
+    import difflib
+
+    valid = list(valid)
+    close = {name: difflib.get_close_matches(name, valid, n=1) for name in unknown}
+    close = {name: match[0] for name, match in close.items() if match}
+    if not close:
+        return ""
+    if len(unknown) == 1:
+        return f"; did you mean {next(iter(close.values()))!r}?"
+    return "; did you mean " + ", ".join(f"{match!r} for {name!r}" for name, match in close.items()) + "?"
 
 
 def int_limit(spec: Param) -> int:

@@ -22,6 +22,15 @@ def _csv(text: Optional[str]) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()] if text else []
 
 
+def _fractions(text: str) -> list[float]:
+    """'0.7,0.15,0.15' -> [0.7, 0.15, 0.15]; anything else a one-line error naming the option's forms."""
+    try:
+        return [float(x) for x in _csv(text)]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give train,val,test fractions (e.g. 0.7,0.15,0.15) or 'source'",
+                                 param_hint="--splits") from None
+
+
 def _value(text: str) -> Any:
     """'2' -> 2, '2.5' -> 2.5, 'True' -> True, else the text."""
     for cast in (int, float):
@@ -154,7 +163,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         modifications: Optional[Path] = typer.Option(None, "--modifications", help="JSON / TOML file: a list of modification tables"),
         partition: list[str] = typer.Option([], "--partition", help="[CLIENT=]RULE: whole, iid:N or a flwr-datasets partitioner as JSON; repeatable"),
         setting: Optional[str] = typer.Option(None, "--setting", help="cross-silo (train/val/test per client) or cross-device (held-out test clients)"),
-        splits: Optional[str] = typer.Option(None, "--splits", help="cross-silo train,val,test fractions (default 0.7,0.15,0.15)"),
+        splits: Optional[str] = typer.Option(None, "--splits", help="cross-silo train,val,test fractions (default 0.7,0.15,0.15), or 'source': the source's own split"),
         test_clients: Optional[str] = typer.Option(None, "--test-clients", help="cross-device: fraction of held-out clients (default 0.2) or comma-separated names"),
         max_train: Optional[int] = typer.Option(None, "--max-train", help="cap on train rows per client (seed 000: 1000)"),
         max_test: Optional[int] = typer.Option(None, "--max-test", help="cap on test rows per client (seed 000: 2000)"),
@@ -211,7 +220,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
             if drop_columns:
                 data["drop_columns"] = _csv(drop_columns)
             if splits:
-                data["splits"] = [float(x) for x in _csv(splits)]
+                data["splits"] = "source" if splits.strip() == "source" else _fractions(splits)
             if test_clients:
                 items = _csv(test_clients)
                 data["test_clients"] = float(items[0]) if len(items) == 1 and _value(items[0]) != items[0] else items
@@ -282,23 +291,30 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="parallel processes (default: CPU count)"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace the report an earlier call wrote to "
                                        "--out (fedfair's files; other files stay)"),
+        fmt: str = typer.Option("png", "--format", help="figure files: png, svg or pdf"),
     ) -> None:
         """Audit every client's bias: DD and EOD on the labels and on local LR / XGBoost models.
 
         Writes audit.csv (one row per client and model), pairs.csv (every value pair),
         report.md (counts of most-biased attributes and values, like FeDa4Fair's Tables 3-6)
-        and plots (dd_per_client.png, lr_vs_xgb.png, max_gap_values.png).
+        and plots (dd_per_client.png, eod_per_client.png, lr_vs_xgb.png, max_gap_values.png).
         """
         import time
 
         from fedfair.partitioners.audit import audit_dataset
+        from fedfair.results import status
 
         start = time.perf_counter()
         try:
             _datasheet_path(dataset)  # the datasheet this updates is fedfair's (checked before any work)
-            with claim_output(out or Path(f"{str(dataset).rstrip('/')}-audit"), "data-report", overwrite) as held:
+            from fedfair.figures import check_format
+
+            check_format(fmt)
+            with claim_output(out or Path(f"{str(dataset).rstrip('/')}-audit"), "data-report", overwrite) as held, \
+                    status(f"auditing {dataset}: DD and EOD of every client on its labels and its local {models} "
+                           f"model(s) ..."):
                 result = audit_dataset(dataset, held.path, models=models, include_sensitive=include_sensitive,
-                                       intersectional=intersectional, jobs=jobs, threshold=threshold)
+                                       intersectional=intersectional, jobs=jobs, threshold=threshold, fmt=fmt)
         except user_errors as err:
             fail(err)
         from fedfair.partitioners.datasheet import write_datasheet
@@ -306,7 +322,7 @@ def register(data_app: typer.Typer, console: Any, fail: Any, user_errors: tuple)
         sheet = write_datasheet(dataset, result.out / "audit.csv")
         n_clients = result.table["client"].nunique()
         console.print(f"audited {n_clients} clients in {time.perf_counter() - start:.1f} s: "
-                      f"{result.out}/audit.csv, pairs.csv, report.md, *.png; {sheet} updated", highlight=False)
+                      f"{result.out}/audit.csv, pairs.csv, report.md, *.{fmt}; {sheet} updated", highlight=False)
 
     @data_app.command("datasheet")
     def datasheet(

@@ -47,14 +47,15 @@ STAGING = ".fedfair-staging-"
 # top-level regular files each command writes (fnmatch patterns); directories it writes are owned only when the
 # marker lists them (recorded when the command completes)
 OWNED: dict[str, tuple[str, ...]] = {
-    "run": ("config.json", "status.json", "metrics.jsonl", "summary.json", "*.png", "checkpoint.json",
-            "checkpoint-*.npz", ".*.tmp"),
-    "compare": ("table.md", "table.csv", "results.json", "scatter.png", "curves.png"),
+    "run": ("config.json", "status.json", "metrics.jsonl", "summary.json", "*.png", "*.svg", "*.pdf",
+            "checkpoint.json", "checkpoint-*.npz", ".*.tmp"),
+    "compare": ("table.md", "table.csv", "results.json", "scatter.png", "curves.png", "scatter.svg", "curves.svg",
+                "scatter.pdf", "curves.pdf"),
     "tune": ("tune.json", "tune.md"),
     "bench": ("bench.json", "report.html"),
     "dataset": ("manifest.json", "DATASHEET.md", ".*.tmp"),
     "task-set": ("tasks.json", ".tasks.json.tmp"),
-    "data-report": ("audit.csv", "pairs.csv", "report.md", "*.png"),
+    "data-report": ("audit.csv", "pairs.csv", "report.md", "*.png", "*.svg", "*.pdf"),
     "auction": ("take_up.csv", "take_up_difference.png", "take_up_min.png"),
     "certificates": ("ca.crt", "ca.key", "server.pem", "server.key", "node-*.key", "node-*.pub"),
     "tensorboard": (),

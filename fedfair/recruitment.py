@@ -205,12 +205,11 @@ def mean_over_seeds(rows: Sequence[dict[str, Any]], key: str) -> dict[str, tuple
 
 
 def write_take_up(rows: Sequence[dict[str, Any]], out: Path, tasks: Sequence[str]) -> list[Path]:
-    """OUT/take_up.csv (one row per mechanism, budget, seed) and Fig. 7 (a), (b) as PNGs."""
-    import matplotlib
+    """OUT/take_up.csv (one row per mechanism, budget, seed) and Fig. 7 (a), (b) as PNGs: one line per mechanism
+    in its colour of every fedfair figure (:func:`fedfair.figures.colour_map`), named at its end."""
+    from fedfair.figures import colour_map, direct_labels, pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     out.mkdir(parents=True, exist_ok=True)
     with (out / "take_up.csv").open("w", newline="") as f:
         writer = csv.writer(f)
@@ -221,17 +220,19 @@ def write_take_up(rows: Sequence[dict[str, Any]], out: Path, tasks: Sequence[str
     written = [out / "take_up.csv"]
     for key, name, title in (("difference", "take_up_difference.png", "(a) difference in users across tasks"),
                              ("min_take_up", "take_up_min.png", "(b) minimum users recruited over tasks")):
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        for label, (budgets, values) in mean_over_seeds(rows, key).items():
-            ax.plot(budgets, values, label=label, linewidth=2.2 if label == "mmfl-max-min" else 1.2)
+        fig, ax = plt.subplots(figsize=(7.4, 4.2))
+        curves = mean_over_seeds(rows, key)
+        colours = colour_map(list(curves))
+        for label, (budgets, values) in curves.items():
+            ax.plot(budgets, values, label=label, color=colours[label], linewidth=2.2 if label == "mmfl-max-min" else 1.2)
         ax.set_xlabel("budget B")
         ax.set_ylabel("users" if key == "min_take_up" else "max - min users")
         ax.set_title(title)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=120)
-        plt.close(fig)
-        written.append(out / name)
+        fig.tight_layout(rect=(0, 0, 0.8, 1))
+        direct_labels(ax, [b[-1] for b, _ in curves.values()], [v[-1] for _, v in curves.values()], list(curves),
+                      [colours[label] for label in curves])
+        written.append(save(fig, out / name))
     return written
 
 

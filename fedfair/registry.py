@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from typing import Any, Callable
 
 from fedfair import plugins
-from fedfair.config import COMMON_PARAMS, MITIGATIONS, Param, ParamError, parse_assignments, validate_params
+from fedfair.config import (COMMON_PARAMS, MITIGATIONS, Param, ParamError, did_you_mean, parse_assignments,
+                            validate_params)
 from fedfair.data import MANIFEST, DatasetError
 from fedfair.local import objective_class, objective_names
 from fedfair.plugins import UnknownNameError
@@ -60,26 +61,38 @@ STRATEGIES: dict[str, str] = {
 
 # builtin dataset -> what it is; each is a build spec of the one builder (partitioners/builtins.py)
 DATASETS: dict[str, str] = {
-    "synthetic-gaussian-8": "seed 000 Table 2: 8 Gaussian clients, 1200 + 1200 rows each (synthetic)",
-    "adult": "UCI Adult, 5 clients unbalanced by race (seed 000 Section 4.3)",
+    "synthetic-gaussian-8": "Table 2 of Yang et al.: 8 Gaussian clients, 1200 + 1200 rows each (synthetic)",
+    "adult": "UCI Adult, 5 clients unbalanced by race (Yang et al. Section 4.3)",
     "adult-iid": "UCI Adult, 5 IID clients",
-    "dutch": "Dutch census 2001 (local dutch.csv only), seed 001's 4 IID clients, sensitive sex, logreg",
-    "adult-dutch-standin": "OFFLINE STAND-IN for seed 001's Dutch experiment: UCI Adult, 4 IID clients, sex first, logreg",
-    "law": "Law School (local law.csv.zip), seed 001's 2 IID clients of 8,319 train + 2,080 test rows, logreg",
+    "dutch": "Dutch census 2001 (local dutch.csv only), Wu et al.'s 4 IID clients, sensitive sex, logreg",
+    "adult-dutch-standin": "OFFLINE STAND-IN for Wu et al.'s Dutch experiment: UCI Adult, 4 IID clients, sex first, logreg",
+    "law": "Law School (local law.csv.zip), Wu et al.'s 2 IID clients of 8,319 train + 2,080 test rows, logreg",
     "mnist": "MNIST (local files: IDX or mnist_5k.csv.gz), 10 clients with 5 of 10 classes each, CNN",
     "fashion-mnist": "Fashion-MNIST (local IDX files), 10,000 rows, 10 clients with 5 of 10 classes each, CNN",
     "emnist": "EMNIST balanced (local IDX files), 10,000 rows, 10 clients with 5 classes each, CNN",
     "cifar10": "CIFAR-10 (local binary batches, cifar-10-binary.tar.gz), 10,000 rows, 10 clients with 5 of 10 classes each, CNN",
     "digits": "scikit-learn's 8x8 digits (1,797 rows, offline), 10 clients with 5 of 10 classes each, CNN",
-    "ci-mnist-size": "CI-MNIST (seed 004) from local MNIST: even/odd, background colour; 15 %-style red minority "
+    "ci-mnist-size": "CI-MNIST (Wang et al.) from local MNIST: even/odd, background colour; 15 %-style red minority "
                      "varying by client; 10 clients, train/val/test, MLP 64",
-    "ci-mnist-shift": "CI-MNIST (seed 004): class 0 mostly blue, class 1 mostly red (75-95 % by client); 10 clients",
-    "ci-mnist-class": "CI-MNIST (seed 004): class 1 has 15-35 % of class 0's rows by client; 10 clients",
-    "mmfl-3": "task set (seed 003): MNIST, a noisy-label Fashion-MNIST stand-in for CIFAR-10, Fashion-MNIST; 20 clients",
-    "mmfl-6": "task set (seed 003): mmfl-3 + rotated MNIST, digits, noisy MNIST; 20 clients",
-    "mmfl-10": "task set (seed 003): mmfl-6 + four more image variants; 20 clients",
+    "ci-mnist-shift": "CI-MNIST (Wang et al.): class 0 mostly blue, class 1 mostly red (75-95 % by client); 10 clients",
+    "ci-mnist-class": "CI-MNIST (Wang et al.): class 1 has 15-35 % of class 0's rows by client; 10 clients",
+    "mmfl-3": "task set (Siew et al.): MNIST, a noisy-label Fashion-MNIST stand-in for CIFAR-10, Fashion-MNIST; 20 clients",
+    "mmfl-6": "task set (Siew et al.): mmfl-3 + rotated MNIST, digits, noisy MNIST; 20 clients",
+    "mmfl-10": "task set (Siew et al.): mmfl-6 + four more image variants; 20 clients",
     "acs-tasks": "task set: ACSIncome (FeDa4Fair release) + synthetic-acs stand-ins for 3 more ACS problems, 47 states",
 }
+# The papers fedfair implements, by their short names in user-facing text (README "Papers" maps the seed labels of
+# the project's notes, "seed 000" ..., to these).
+PAPERS = {"000": "Yang et al.", "001": "Wu et al.", "002": "FeDa4Fair", "003": "Siew et al.", "004": "Wang et al."}
+_SEED_LABEL = re.compile(r"\b[Ss]eed (00[0-4])\b")
+
+
+def cite(text: str) -> str:
+    """A text with the seed labels of the papers (``seed 000``) replaced by the papers' names (``Yang et al.``),
+    for what the command line shows (strategy descriptions, parameter help)."""
+    return _SEED_LABEL.sub(lambda m: PAPERS[m.group(1)], text)
+
+
 BUILD_BUILTIN = "fedfair.partitioners.builtins:build_builtin"
 # Bump when a builder's output changes, so cached copies are rebuilt.
 BUILDER_VERSION = 3
@@ -210,7 +223,7 @@ def run_params(run_config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
         unknown = sorted(set(foreign) - set(everything))
         if unknown:
             raise ParamError(f"unknown parameter(s) {unknown}; parameters of {name}: {', '.join(sorted(scope))} "
-                             f"(all: `fedfair params`)")
+                             f"(all: `fedfair params`){did_you_mean(unknown, everything)}")
         checked = validate_params(foreign, {k: everything[k] for k in foreign})
         ignored = sorted(k for k, v in checked.items() if v != everything[k].default)
     params = validate_params({k: v for k, v in run_config.items() if k in scope}, scope)
@@ -366,7 +379,7 @@ def build_builtin_dataset(name: str, out: str | os.PathLike[str], seed: int, **o
 def _unknown_dataset(name: str) -> str:
     return (
         f"unknown dataset {name!r}: not a directory with {MANIFEST} and not a builtin name; "
-        f"valid builtin datasets: {', '.join(sorted(DATASETS))}"
+        f"valid builtin datasets: {', '.join(sorted(DATASETS))}{did_you_mean([name], DATASETS)}"
     )
 
 

@@ -55,5 +55,9 @@ def run_server(grid: Grid, run_config: Mapping[str, Any], echo: bool = True) -> 
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Entry point used by ``flwr run .`` and by ``fedfair run``."""
-    run_server(grid, dict(context.run_config))
+    """Entry point of ``flwr run .`` and of deployments (``fedfair run`` calls :func:`run_server` itself): the run,
+    then the per-client table ``fedfair run`` prints (``flwr run . --stream`` shows it)."""
+    summary = run_server(grid, dict(context.run_config))
+    from fedfair.cli import print_summary
+
+    print_summary(summary)

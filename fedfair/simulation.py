@@ -90,6 +90,12 @@ def simulate_many(
     if not verbose:  # a client's error reaches the run as a recorded failure with its message (--verbose: tracebacks)
         logging.getLogger("flwr").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
+    if STATUS_LINES:  # Ray's start is silent for 30-55 s
+        from fedfair.results import note
+
+        where = f"joining the Ray cluster at {os.environ['RAY_ADDRESS']}" if os.environ.get("RAY_ADDRESS") else "starting Ray"
+        note(f"{where} with {num_supernodes} SuperNodes for {len(run_configs)} run(s) (about 30-60 s before the first "
+             f"round{'' if verbose else '; --verbose shows its log'}) ...")
     with _interruptible(current):
         run_simulation(server_app=server_app, client_app=client_app, num_supernodes=num_supernodes,
                        backend_config=backend_config(verbose, resources["num_cpus"], resources["num_gpus"]),
@@ -168,6 +174,8 @@ def _simulate_inprocess(
 
 # set by the command line (fedfair.cli.main): an interrupt ends the process with 130 instead of raising
 EXIT_ON_INTERRUPT = False
+# set by the command line (fedfair.cli.main): a status line on stderr while Ray starts
+STATUS_LINES = False
 
 
 @contextlib.contextmanager

@@ -9,9 +9,18 @@ reads the files with no network and no server-side database.
 Per run directory (one TensorBoard run named by its path under ``base``):
 
 - per evaluated round: ``mean/accuracy`` and ``mean/<notion>/<attribute>`` (SP, EqOp, EO) over the clients
-  evaluated that round, and ``client/<client>/accuracy`` for every client (``<task>/...`` prefixes for task sets);
+  evaluated that round; the worst client's ``worst/accuracy`` (the lowest) and ``worst/<notion>/<attribute>``
+  (the largest gap); every client's ``client/<client>/accuracy`` and ``client/<client>/<notion>/<attribute>``
+  (``<task>/...`` prefixes for task sets);
+- per round, what the strategy adapts (from summary.json, :func:`strategy_series`): ``strategy/weight/<client>``
+  (FairFed's aggregation weights, AFL's lambda), ``strategy/global_gap`` (FairFed), ``strategy/group_weight/
+  y<label>/<value>`` (FedFB, Fed-FairBatch, Fed-FairGrad), ``strategy/clusters`` (the number of clusters of IFCA,
+  Fair-FCA, FL+HC, Fair-FL+HC, CFL);
 - at the end: ``final/mean_accuracy``, ``final/worst_client_accuracy``, a histogram ``final/client_accuracy``
   of the clients' accuracies, ``final/epsilon_max`` with DP-SGD, and the run's parameters as text ``config``.
+
+Two runs never share a TensorBoard run: an export names each by its path under ``base``, and a name already
+taken by another run directory gets ``-2``, ``-3``, ... (:func:`export_tensorboard`).
 """
 
 from __future__ import annotations
@@ -50,17 +59,56 @@ def round_means(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, int], dict[st
             grouped[(f"{row['task']}/" if row.get("task") else "", int(row["round"]))].append(row)
     out = {}
     for key, group in grouped.items():
-        tags = {"mean/accuracy": float(np.mean([r["accuracy"] for r in group]))}
+        accuracies = [float(r["accuracy"]) for r in group]
+        tags = {"mean/accuracy": float(np.mean(accuracies)), "worst/accuracy": min(accuracies)}
         for attribute in sorted({a for r in group for a in r.get("fairness", {})}):
             for notion in NOTIONS:
-                values = [r["fairness"][attribute].get(notion) for r in group if attribute in r.get("fairness", {})]
-                values = [v for v in values if v is not None and not math.isnan(v)]
+                values = {r["client"]: _defined(r["fairness"][attribute].get(notion))
+                          for r in group if attribute in r.get("fairness", {})}
+                values = {client: v for client, v in values.items() if v is not None}
                 if values:
-                    tags[f"mean/{notion}/{attribute}"] = float(np.mean(values))
+                    tags[f"mean/{notion}/{attribute}"] = float(np.mean(list(values.values())))
+                    tags[f"worst/{notion}/{attribute}"] = max(values.values())
+                for client, value in values.items():
+                    tags[f"client/{client}/{notion}/{attribute}"] = value
         for r in group:
             tags[f"client/{r['client']}/accuracy"] = float(r["accuracy"])
         out[key] = tags
     return out
+
+
+def _defined(value: Any) -> float | None:
+    """A gap as a float; None when undefined (None or NaN)."""
+    return None if value is None or math.isnan(float(value)) else float(value)
+
+
+def strategy_series(summary: dict[str, Any]) -> list[tuple[str, int, float]]:
+    """(tag, round, value) of what the strategy adapts over the rounds, from its summary.json: FairFed's
+    aggregation weights and global gap (``weight_history``), AFL's lambda (``afl_lambda``), the cell weights of the
+    group-weighting strategies (``group_weights``), the number of clusters (``cluster_history``, ``cfl_history``)."""
+    series: list[tuple[str, int, float]] = []
+    for record in summary.get("weight_history") or []:  # FairFed, FairFed-AF
+        for client, entry in (record.get("clients") or {}).items():
+            series.append((f"strategy/weight/{client}", int(record["round"]), float(entry["weight"])))
+        if _defined(record.get("global_gap")) is not None:
+            series.append(("strategy/global_gap", int(record["round"]), float(record["global_gap"])))
+    for record in summary.get("afl_lambda") or []:  # AFL: the mixture weights lambda
+        series += [(f"strategy/weight/{client}", int(record["round"]), float(w)) for client, w in record["lambda"].items()]
+    weighting = summary.get("group_weights") or {}
+    values = list(weighting.get("values") or [])
+    for record in weighting.get("rounds") or []:  # FedFB, Fed-FairBatch, Fed-FairGrad: weights[label][value]
+        weights = np.asarray(record.get("weights", []), dtype=np.float64)
+        if weights.ndim == 2:
+            series += [(f"strategy/group_weight/y{label}/{values[k] if k < len(values) else k}", int(record["round"]),
+                        float(w)) for (label, k), w in np.ndenumerate(weights)]
+    for record in summary.get("cluster_history") or []:  # IFCA, Fair-FCA, FL+HC, Fair-FL+HC (None: not clustered yet)
+        if record.get("clusters"):
+            series.append(("strategy/clusters", int(record["round"]), float(len(set(record["clusters"].values())))))
+    counts: dict[int, int] = defaultdict(int)
+    for record in summary.get("cfl_history") or []:  # CFL: one record per cluster and round, a split makes two
+        counts[int(record["round"])] += len(record["parts"]) if record.get("split") else 1
+    series += [("strategy/clusters", r, float(n)) for r, n in sorted(counts.items())]
+    return series
 
 
 def export_run(run_dir: Path, logdir: Path, writer_class: Any) -> None:
@@ -78,6 +126,8 @@ def export_run(run_dir: Path, logdir: Path, writer_class: Any) -> None:
         for (prefix, server_round), tags in sorted(round_means([json.loads(x) for x in lines if x.strip()]).items()):
             for tag, value in tags.items():
                 writer.add_scalar(prefix + tag, value, server_round)
+        for tag, server_round, value in strategy_series(summary):
+            writer.add_scalar(tag, value, server_round)
         last = int(summary.get("rounds", 0))
         for task, view in task_views(summary):
             prefix = f"{task}/" if task else ""

@@ -196,8 +196,10 @@ def audit_dataset(
     threshold: float = DEFAULT_THRESHOLD,
     seed: int | None = None,
     plots: bool = True,
+    fmt: str = "png",
 ) -> AuditResult:
-    """Audit every client of the dataset at ``root``; write audit.csv, pairs.csv, plots and report.md to ``out``."""
+    """Audit every client of the dataset at ``root``; write audit.csv, pairs.csv, plots (``fmt``: png, svg or pdf)
+    and report.md to ``out``."""
     from joblib import Parallel, delayed
 
     manifest = read_manifest(root)
@@ -221,6 +223,7 @@ def audit_dataset(
     from fedfair.partitioners.report import write_plots, write_report
 
     if plots:
-        write_plots(table, attributes, out)
+        labels = {a: {str(k): v for k, v in manifest.sensitive.get(a, {}).get("labels", {}).items()} for a in attributes}
+        write_plots(table, attributes, out, labels, threshold, fmt)
     write_report(table, manifest, attributes, out, threshold, include_sensitive)
     return AuditResult(out=out, table=table, pairs=pairs)

@@ -139,62 +139,113 @@ def write_report(
     return path
 
 
-def _grouped_bars(ax: Any, ticks: Sequence[Any], series: dict[str, Any], rotation: int, fontsize: int) -> None:
-    """One bar per (tick, series), the series side by side at each tick."""
+def _grouped_bars(ax: Any, ticks: Sequence[Any], series: dict[str, Any], rotation: int, fontsize: int,
+                  colours: dict[str, str] | None = None, values: bool = False) -> None:
+    """One bar per (tick, series), the series side by side at each tick, from 0; ``values``: each bar's height
+    written on it."""
     width = 0.8 / max(1, len(series))
     for k, (name, heights) in enumerate(series.items()):
-        ax.bar(np.arange(len(ticks)) + k * width, heights, width=width, label=name)
+        bars = ax.bar(np.arange(len(ticks)) + k * width, heights, width=width, label=name,
+                      color=(colours or {}).get(name))
+        if values:
+            ax.bar_label(bars, fmt="%.2g", fontsize=5.5, padding=1, rotation=90 if len(ticks) * len(series) > 12 else 0)
     ax.set_xticks(np.arange(len(ticks)) + 0.4 - width / 2, ticks, rotation=rotation, fontsize=fontsize)
+    ax.set_ylim(bottom=0.0)
 
 
-def _save(fig: Any, path: Path, written: list[Path]) -> None:
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+def value_name(value: Any, labels: dict[str, str]) -> str:
+    """A sensitive value as the manifest names it: ``Female (2)``; the code alone when it has no name."""
+    code = str(value)
+    return f"{labels[code]} ({code})" if code in labels else code
 
 
-def write_plots(table: pd.DataFrame, attributes: Sequence[str], out: Path) -> list[Path]:
-    """dd_per_client.png, lr_vs_xgb.png, max_gap_values.png."""
-    import matplotlib
+VALUES_WRITTEN_MAX = 60  # bars with their value written on them, at most
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _gap_per_client(table: pd.DataFrame, attributes: Sequence[str], metric: str, model: str, threshold: float,
+                    colours: dict[str, str]) -> Any:
+    """Per client and attribute the model's ``metric`` (DD or EOD), bars from 0, the threshold line, values written
+    on the bars of small audits, the clients above the threshold in bold."""
+    from fedfair.figures import pyplot
+
+    plt = pyplot()
+    rows = _by_model(table, model)
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.32 * len(rows) * max(1, len(attributes) / 2)), 4.6), layout="constrained")
+    heights = {attr: rows[f"{metric}_{attr}"].astype(float) for attr in attributes}
+    _grouped_bars(ax, list(rows.index), heights, rotation=90, fontsize=7, colours=colours,
+                  values=len(rows) * len(attributes) <= VALUES_WRITTEN_MAX)
+    ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+    top = max([float(np.nanmax(h)) for h in heights.values() if np.isfinite(h).any()] + [threshold])
+    ax.set_ylim(0.0, 1.12 * top)  # the threshold line is always in view
+    above = {str(c) for attr in attributes for c, v in heights[attr].items() if v > threshold}
+    for label in ax.get_xticklabels():
+        if label.get_text() in above:
+            label.set_fontweight("bold")
+    name = dict(METRICS)[metric]
+    ax.set_ylabel(f"{metric.upper()} ({model})")
+    ax.set_title(f"{name} per client and attribute (bold: above the threshold)", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def write_plots(table: pd.DataFrame, attributes: Sequence[str], out: Path, labels: dict[str, dict[str, str]] | None = None,
+                threshold: float = 0.1, fmt: str = "png") -> list[Path]:
+    """dd_per_client and eod_per_client (per client and attribute, bars from 0, the threshold line, values written
+    on small audits), lr_vs_xgb (both models' DD per client, the threshold lines, the clients above both named),
+    max_gap_values (per attribute, for DD and EOD, how many clients' largest gap is against each value, named as
+    the manifest names it (``labels``: {attribute: {code: name}}), the counts written); ``fmt``: png, svg or pdf."""
+    from fedfair.figures import colour_map, direct_labels, pyplot, save
+
+    plt = pyplot()
+    labels = labels or {}
     written = []
+    colours = colour_map(list(attributes))
     models = [m for m in ("xgb", "lr", "labels") if m in set(table["model"])]
-    main = models[0]
-    rows = _by_model(table, main)
-    fig, ax = plt.subplots(figsize=(max(8.0, 0.3 * len(rows)), 4.5), layout="constrained")
-    _grouped_bars(ax, list(rows.index), {attr: rows[f"dd_{attr}"].astype(float) for attr in attributes}, rotation=90, fontsize=7)
-    ax.set_ylabel(f"DD ({main})")
-    ax.set_title("Demographic disparity per client and attribute")
-    ax.legend()
-    _save(fig, out / "dd_per_client.png", written)
+    predicted = [m for m in models if m != "labels"]
+    for metric, model in (("dd", models[0]), ("eod", predicted[0] if predicted else None)):
+        if model is not None:
+            fig = _gap_per_client(table, attributes, metric, model, threshold, colours)
+            written.append(save(fig, out / f"{metric}_per_client.png", fmt))
 
     if {"lr", "xgb"} <= set(table["model"]):
         lr, xgb = _by_model(table, "lr"), _by_model(table, "xgb")
-        fig, ax = plt.subplots(figsize=(5.5, 5.5), layout="constrained")
-        top = 0.0
+        fig, ax = plt.subplots(figsize=(6.0, 5.6), layout="constrained")
+        top = threshold
+        named = []
         for attr in attributes:
             x, y = lr[f"dd_{attr}"].astype(float), xgb.loc[lr.index, f"dd_{attr}"].astype(float)
-            ax.scatter(x, y, s=14, label=attr)
+            ax.scatter(x, y, s=14, label=attr, color=colours[attr])
             top = max(top, float(np.nanmax([x.max(), y.max(), 0.0])))
+            named += [(float(x[c]), float(y[c]), f"{c} ({attr})") for c in lr.index
+                      if x[c] > threshold and y[c] > threshold]
         ax.plot([0, top], [0, top], color="grey", lw=0.8)
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=0.8, label=f"threshold {threshold:g}")
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8)
+        ax.set_xlim(left=0.0)
+        ax.set_ylim(bottom=0.0)
         ax.set_xlabel("DD, local LogisticRegression")
         ax.set_ylabel("DD, local XGBoost")
-        ax.set_title("Per-client DD: LR vs XGBoost")
-        ax.legend()
-        _save(fig, out / "lr_vs_xgb.png", written)
+        ax.set_title("Per-client DD: LR vs XGBoost (named: both above the threshold)", fontsize=10)
+        ax.legend(fontsize=8)
+        named = sorted(named, key=lambda n: -min(n[0], n[1]))[:12]
+        if named:
+            fig.canvas.draw()  # the constrained layout, before the labels are placed
+            direct_labels(ax, *zip(*named), ["black"] * len(named), fontsize=6, dx=4)
+        written.append(save(fig, out / "lr_vs_xgb.png", fmt))
 
-    fig, axes = plt.subplots(1, len(attributes), figsize=(4.5 * len(attributes), 4), layout="constrained", squeeze=False)
-    for ax, attr in zip(axes[0], attributes):
-        counts = {m: _by_model(table, m)[f"dd_{attr}_value"].astype(str).value_counts() for m in models}
-        options = sorted({o for c in counts.values() for o in c.index if o not in ("", "nan")}, key=str)
-        _grouped_bars(ax, options, {m: [int(counts[m].get(o, 0)) for o in options] for m in models}, rotation=45, fontsize=8)
-        ax.set_title(f"{attr}: value with the max DD gap")
-        ax.set_ylabel("clients")
-        ax.legend()
-    _save(fig, out / "max_gap_values.png", written)
+    metrics = [("dd", models), *([("eod", predicted)] if predicted else [])]
+    fig, axes = plt.subplots(len(metrics), len(attributes), figsize=(4.8 * len(attributes), 4.0 * len(metrics)),
+                             layout="constrained", squeeze=False)
+    model_colours = colour_map(models)
+    for row, (metric, shown) in enumerate(metrics):
+        for ax, attr in zip(axes[row], attributes):
+            counts = {m: _by_model(table, m)[f"{metric}_{attr}_value"].astype(str).value_counts() for m in shown}
+            options = sorted({o for c in counts.values() for o in c.index if o not in ("", "nan")}, key=str)
+            _grouped_bars(ax, [value_name(o, labels.get(attr, {})) for o in options],
+                          {m: [int(counts[m].get(o, 0)) for o in options] for m in shown}, rotation=30, fontsize=8,
+                          colours=model_colours, values=True)
+            ax.set_title(f"{attr}: value against which the largest {metric.upper()} gap is", fontsize=9)
+            ax.set_ylabel("clients")
+            ax.legend(fontsize=7)
+    written.append(save(fig, out / "max_gap_values.png", fmt))
     return written

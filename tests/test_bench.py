@@ -262,7 +262,9 @@ def test_report_opens_in_headless_chromium_with_every_figure_and_no_console_erro
     figures = re.search(r'data-figures="(\d+)"', opening)
     loaded = re.search(r'data-figures-loaded="(\d+)"', opening)
     assert figures and loaded, opening
-    assert int(figures.group(1)) == 4 and int(loaded.group(1)) == 4  # Pareto, distributions, worst client, bytes
+    # Pareto, distributions, worst client, bytes, then per entry its run's over-rounds figures: rounds, heatmap
+    # (+ FedFB's group weights): 4 + 2 + 2 + 3 + 3
+    assert int(figures.group(1)) == 14 and int(loaded.group(1)) == 14
     assert "data-errors" not in opening
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, console

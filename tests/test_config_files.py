@@ -46,7 +46,7 @@ def test_flags_and_set_override_the_file_and_the_file_overrides_the_defaults(tmp
 def test_compare_takes_the_files_settings_for_every_run(tmp_path, monkeypatch):
     captured = {}
 
-    def fake_comparison(dataset, entries, seeds, rounds, overrides, out_dir, data_root="", verbose=False):  # noqa: ANN001
+    def fake_comparison(dataset, entries, seeds, rounds, overrides, out_dir, data_root="", verbose=False, **_):  # noqa: ANN001
         captured.update(dataset=dataset, entries=entries, seeds=seeds, rounds=rounds, overrides=overrides)
         (out_dir).mkdir(parents=True, exist_ok=True)
         (out_dir / "table.md").write_text("table")

@@ -160,3 +160,22 @@ def test_builder_source_split_rename_and_standardised_columns(tmp_path):
     train = pd.concat([pd.read_parquet(root / c.dir / "train.parquet") for c in manifest.clients])
     assert train["AGEP"].mean() == pytest.approx(0.0, abs=1e-5) and train["AGEP"].std(ddof=0) == pytest.approx(1.0, abs=1e-4)
     assert train["WKHP"].std() > 5  # not standardised: raw hours
+
+
+def test_data_build_splits_source_keeps_the_sources_own_split(tmp_path):
+    """`--splits source` (documented) builds from the source's own train / test split; a malformed value is
+    one line naming the option and its two forms (it was a traceback: float('source'))."""
+    from typer.testing import CliRunner
+
+    from fedfair.cli import app
+
+    out = tmp_path / "g8"
+    built = CliRunner().invoke(app, ["data", "build", "--source", "synthetic-gaussian-8", "--splits", "source",
+                                     "--out", str(out)])
+    assert built.exit_code == 0, built.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["clients"][0]["n_train"] == 1200 and manifest["clients"][0]["n_test"] == 1200
+    bad = CliRunner().invoke(app, ["data", "build", "--source", "synthetic-gaussian-8", "--splits", "a,b",
+                                   "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "--splits" in bad.output and "'source'" in bad.output
+    assert not (tmp_path / "bad").exists()

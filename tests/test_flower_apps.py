@@ -53,6 +53,8 @@ def test_flwr_run_dot_runs_the_default_app(tmp_path):
     direct = simulate({"rounds": 2, "out-dir": str(tmp_path / "direct"), "batch-clients": False}, num_supernodes=8, echo=False)
     assert _strip(summary) == _strip(json.loads(json.dumps(direct)))
     assert not pids_with(str(tmp_path / "flwr-home"))
+    # `flwr run .` ends with the per-client tables `fedfair run` prints (accuracy, then one block per attribute)
+    assert f"fedavg on {summary['dataset']}: 2 rounds" in done.stdout and "fairness gaps on" in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize("config", [

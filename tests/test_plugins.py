@@ -170,7 +170,8 @@ def test_a_plugin_runs_through_compare_and_bench(tmp_path):
     assert run.summary["strategy"] == "fedfair_example.strategy:FedAvgMomentum" and run.config["momentum-beta"] == 0.5
     cli = CliRunner().invoke(app, ["compare", "-s", "fedavg-momentum", "-n", "1", "-r", "2", "--set", "model=tanh-mlp",
                                    "--out", str(tmp_path / "compare-cli")])
-    assert cli.exit_code == 0 and "| fedavg-momentum |" in cli.output, cli.output
+    assert cli.exit_code == 0 and "fedavg-momentum" in cli.output, cli.output
+    assert "| fedavg-momentum |" in (tmp_path / "compare-cli" / "table.md").read_text()
 
     bench = CliRunner().invoke(app, ["bench", "seed000", "--datasets", "synthetic-gaussian-8", "--strategies",
                                      "fedavg-momentum", "--mitigations", "none,weight-decay", "--seeds", "1",

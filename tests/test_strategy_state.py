@@ -171,3 +171,35 @@ def test_the_client_app_and_the_strategy_base_name_no_algorithm():
                                                        ("base", "messaging", "scoring", "state"))]:
         hits = sorted(w for w in _code_words(path) if any(a in w for a in ALGORITHMS))
         assert not hits, f"{path.name} names an algorithm in its code: {hits}"
+
+
+def test_a_rounds_evaluations_are_written_as_columns_and_read_back_equal(tmp_path):
+    """A round's evaluations go into the checkpoint as columns (one counts array for all clients' confusion
+    tables, not one per client and attribute) and come back equal, field by field and dtype by dtype."""
+    from fedfair.metrics import GroupCounts
+    from fedfair.results import ClientEval
+
+    rng = np.random.default_rng(0)
+    evals = [ClientEval(client=f"c{k}", partition_id=k, n_train=10 + k, n_test=5 + k, model="global",
+                        loss=float(rng.random()), accuracy=float(rng.random()), cluster=None if k % 2 else k,
+                        task="" if k < 3 else "t2",
+                        groups={"SEX": GroupCounts(["Male", "Female"], rng.integers(0, 9, (2, 4))),
+                                "RAC1P": GroupCounts([1, 2, 3][: 2 + k % 2], rng.integers(0, 9, (2 + k % 2, 4)),
+                                                     multiclass=k == 4)})
+             for k in range(5)]
+    save_checkpoint(tmp_path, {"round": 2, "evals": evals, "state": {"also": evals[:1]}})
+    read = load_checkpoint(tmp_path)["evals"]
+    assert [dataclasses.replace(e, groups={}) for e in read] == [dataclasses.replace(e, groups={}) for e in evals]
+    for got, want in zip(read, evals):
+        assert list(got.groups) == list(want.groups)
+        for attr, table in want.groups.items():
+            assert got.groups[attr].values == table.values and got.groups[attr].multiclass == table.multiclass
+            assert got.groups[attr].counts.dtype == table.counts.dtype
+            np.testing.assert_array_equal(got.groups[attr].counts, table.counts)
+    with np.load(next(tmp_path.glob("checkpoint-*.npz"))) as arrays:
+        # evals[0] is shared with the state: the list keeps its generic form (one array per table)
+        assert len(arrays.files) == 10
+    save_checkpoint(tmp_path, {"round": 3, "evals": evals})
+    with np.load(next(tmp_path.glob("checkpoint-*.npz"))) as arrays:
+        assert len(arrays.files) == 1  # 10 tables, one array
+    assert len(load_checkpoint(tmp_path)["evals"]) == 5
