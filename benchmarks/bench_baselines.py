@@ -181,6 +181,11 @@ def render_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def reports(folder: Path = OUT) -> dict[str, str]:
+    """The committed report rendered from folder/baselines_results.json alone: {file name: markdown}."""
+    return {"baselines.md": render_markdown(json.loads((folder / "baselines_results.json").read_text()))}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=12, help="tuning trials per method (1 seed each)")
@@ -190,7 +195,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/fedfair-bench/baselines"))
     parser.add_argument("--smoke", type=Path, metavar="DIR", help="the whole pipeline in seconds on synthetic-acs "
                         "(FedAvg and FedFB, 2 trials, 2 rounds, 2 seeds); every file in DIR")
+    parser.add_argument("--report", action="store_true",
+                        help="no run: render benchmarks/baselines.md again from the committed baselines_results.json")
     args = parser.parse_args(argv)
+    if args.report:
+        for name, text in reports(OUT).items():
+            (OUT / name).write_text(text)
+            print(f"wrote {OUT / name}")
+        return
     smoke = args.smoke is not None
     if smoke:
         args.trials, args.tune_rounds, args.rounds, args.seeds, args.work = 2, 2, 2, 2, args.smoke / "work"

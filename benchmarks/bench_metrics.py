@@ -58,6 +58,11 @@ def render_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def reports(folder: Path = Path(__file__).parent) -> dict[str, str]:
+    """The committed report rendered from folder/metrics_speed_results.json alone: {file name: markdown}."""
+    return {"metrics_speed.md": render_markdown(json.loads((folder / "metrics_speed_results.json").read_text()))}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -65,7 +70,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", type=Path, metavar="DIR",
                         help="a second-long check of the whole pipeline: both cases on 2,000 rows; "
                              "metrics_speed_results.json and bench_metrics.md go in DIR (--out is ignored)")
+    parser.add_argument("--report", action="store_true",
+                        help="no run: render benchmarks/metrics_speed.md again from the committed "
+                             "metrics_speed_results.json")
     args = parser.parse_args(argv)
+    if args.report:
+        for name, text in reports().items():
+            (Path(__file__).parent / name).write_text(text)
+        return
     results = args.out.with_name(f"{args.out.stem}_results.json")  # benchmarks/metrics_speed_results.json
     if args.smoke:
         parser.set_defaults(**SMOKE)  # smoke sizes where no option says otherwise

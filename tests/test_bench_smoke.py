@@ -7,7 +7,10 @@ The contract each script keeps (see benchmarks/README section in README.md):
 - ``--smoke DIR`` runs the script's whole pipeline on tiny data that needs no download and no ../shared
   (synthetic generators, scikit-learn's digits, a few rounds), and writes every file it would write
   (its JSON, and the markdown it renders from that JSON) into DIR only: never into benchmarks/;
-- the JSON it writes holds ``"smoke": true``.
+- the JSON it writes holds ``"smoke": true``;
+- a script with a committed markdown report has ``reports(folder)``: {file name: markdown} rendered from the committed
+  JSON in ``folder`` alone (tables, numbers and verdict sentences; only settings and explanations are fixed text),
+  and ``--report`` writes it into benchmarks/ without a run; the committed file must equal it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("bench_*.py"))
+# scripts that render a committed report from committed data but run nothing themselves (no --smoke)
+RENDERERS = ["suite_report"]
 
 
 def _module(name: str):
@@ -50,3 +55,36 @@ def test_benchmark_script_runs_in_smoke_mode(name, tmp_path, monkeypatch):
         data = json.loads(path.read_text())
         assert isinstance(data, dict) and data.get("smoke") is True, f"{path.name} does not say smoke: true"
     assert _tracked_outputs() == before, f"{name} --smoke changed files under benchmarks/"
+
+
+@pytest.mark.parametrize("name", SCRIPTS + RENDERERS)
+def test_committed_reports_equal_their_rendering_from_the_committed_json(name):
+    """A script's ``reports(folder)`` renders its committed markdown reports from the committed JSON alone (no run):
+    each must equal the file under benchmarks/ (``python benchmarks/<name>.py --report`` rewrites them), so a table
+    or a verdict sentence never drifts from its numbers by hand."""
+    module = _module(name)
+    if not hasattr(module, "reports"):
+        pytest.skip(f"{name} commits no markdown report")
+    rendered = module.reports(BENCHMARKS)
+    assert rendered, f"{name}.reports() renders nothing"
+    for file, text in rendered.items():
+        assert (BENCHMARKS / file).read_text() == text, (
+            f"benchmarks/{file} is not what {name}.py renders from its JSON: run python benchmarks/{name}.py --report")
+
+
+# committed markdown under benchmarks/ that no bench script renders, and why (everything else must be some script's
+# ``reports()``, so that no table or verdict is edited by hand)
+NOT_RENDERED = {
+    "VERDICTS.md": "the verdict table, written by hand from the reports; each row cites its JSON file and key",
+}
+
+
+def test_every_committed_report_is_rendered_by_a_script():
+    rendered = set()
+    for name in SCRIPTS + RENDERERS:
+        module = _module(name)
+        if hasattr(module, "reports"):
+            rendered |= set(module.reports(BENCHMARKS))
+    committed = {p.name for p in BENCHMARKS.glob("*.md")}
+    assert committed - rendered - set(NOT_RENDERED) == set(), "a committed report no script renders from its JSON"
+    assert not set(NOT_RENDERED) & rendered
