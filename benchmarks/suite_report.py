@@ -186,7 +186,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     else:
         out.append("No entry's mechanism was flagged inactive by compare's checks (CFL-like splits, fairness "
                    "multipliers that never moved).")
-    out.extend(["", "Tables: " + ", ".join(f"[{n}](bench_suite_feda4fair/{n}-table.md)" for n in releases) + "."])
+    out.extend(["", "Tables (in the repository): " + ", ".join(f"`benchmarks/bench_suite_feda4fair/{n}-table.md`"
+                                                        for n in releases) + "."])
     return "\n".join(out) + "\n"
 
 
