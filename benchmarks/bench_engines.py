@@ -45,8 +45,9 @@ benchmarks/engines_results.json (settings, torch version, the machine's load bef
 done-when checks at 1,000 clients) and prints the markdown that ``render_markdown`` makes of it.
 
 ``--smoke DIR`` checks the pipeline in seconds: the same children, measurement and report at 50 clients of
-synthetic ACS, logistic regression, 3 rounds (round 2 is the one regular round), the inprocess, batched,
-batchloop and messages variants (ray is left out: Ray alone takes 20+ s to start; ``--variants`` may add it), no
+synthetic ACS, logistic regression, 3 rounds (round 2 is the one regular round), the batched, batchloop and
+messages variants (ray is left out: Ray alone takes 20+ s to start, inprocess is tests/test_engines.py's;
+``--variants`` may add them), no
 ``--max-seconds`` skipping; the dataset cache, run directories, DIR/engines_results.json (``"smoke": true``)
 and DIR/bench_engines.md all go in DIR.
 """
@@ -81,7 +82,7 @@ SETTING = {"strategy": "fedavg", "hidden": "32", "lr": 0.05, "batch-size": 64, "
 SILO_DATA = REPO.parent / "shared" / "data" / "feda4fair"
 # --smoke's sizes (overridable by the options): the smallest size, the fast variants, the fewest rounds that
 # leave a regular round (2 .. R-1)
-SMOKE = {"clients": "50", "models": "logreg", "variants": "inprocess,batched,batchloop,messages", "rounds": 3}
+SMOKE = {"clients": "50", "models": "logreg", "variants": "batched,batchloop,messages", "rounds": 3}
 
 
 def spec(model: str) -> dict:
@@ -444,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="where the datasets are built once and kept")
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--smoke", type=Path, metavar="DIR",
-                        help="a seconds-long check of the whole pipeline: 50 clients, logreg, 3 rounds, the inprocess, "
+                        help="a seconds-long check of the whole pipeline: 50 clients, logreg, 3 rounds, the "
                              "batched, batchloop and messages variants (no ray: it takes 20+ s to start), no --max-seconds "
                              "skipping; the data cache, runs, engines_results.json and bench_engines.md go in DIR")
     parser.add_argument("--child", help=argparse.SUPPRESS)
