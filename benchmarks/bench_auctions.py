@@ -37,6 +37,7 @@ from fedfair.recruitment import (  # noqa: E402
     EXPERIMENT_5, draw_bids, mean_over_seeds, parse_distributions, simulate_take_up, write_take_up,
 )
 from fedfair.strategies.auctions import MECHANISMS, run_mechanism  # noqa: E402
+from reporting import write_reports  # noqa: E402 (benchmarks/ is the script's folder)
 
 OUT = REPO / "benchmarks"
 FIGURES = OUT / "auction_figures"
@@ -580,9 +581,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="no run: render benchmarks/auctions.md again from the committed auctions_*_results.json")
     args = parser.parse_args(argv)
     if args.report:
-        for name, text in reports(OUT).items():
-            (OUT / name).write_text(text)
-            print(f"wrote {OUT / name}")
+        write_reports(reports(OUT), OUT)
         return
     if args.smoke is not None:
         smoke(args)

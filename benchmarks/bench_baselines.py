@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from reporting import write_reports  # noqa: E402 (benchmarks/ is the script's folder)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -199,9 +201,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="no run: render benchmarks/baselines.md again from the committed baselines_results.json")
     args = parser.parse_args(argv)
     if args.report:
-        for name, text in reports(OUT).items():
-            (OUT / name).write_text(text)
-            print(f"wrote {OUT / name}")
+        write_reports(reports(OUT), OUT)
         return
     smoke = args.smoke is not None
     if smoke:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from fedfair.paths import cache_at  # noqa: E402
+from reporting import write_reports  # noqa: E402 (benchmarks/ is the script's folder)
 
 OUT = REPO / "benchmarks"
 STRATEGIES = {"fedavg": {}, "ifca": {"num-clusters": 2}, "flhc": {"hc-k1": 3, "num-clusters": 2}, "fairfed": {},
@@ -128,9 +129,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="no run: render benchmarks/failures.md again from the committed failures_results.json")
     args = parser.parse_args(argv)
     if args.report:
-        for name, text in reports(OUT).items():
-            (OUT / name).write_text(text)
-            print(f"wrote {OUT / name}")
+        write_reports(reports(OUT), OUT)
         return
     out = OUT / "failures_results.json"
     if args.smoke:

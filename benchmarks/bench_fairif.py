@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from bench_seed000 import smoke_cache, standin_adult  # noqa: E402 (--smoke: DIR/cache, SYNTHETIC Adult files)
 from fedfair.registry import resolve_dataset  # noqa: E402
+from reporting import write_reports  # noqa: E402 (benchmarks/ is the script's folder)
 
 OUT = REPO / "benchmarks"
 BIASES = ("size", "shift", "class")
@@ -369,9 +370,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="no run: render benchmarks/fairif.md again from the committed fairif_*_results.json")
     args = parser.parse_args(argv)
     if args.report:
-        for name, text in reports(OUT).items():
-            (OUT / name).write_text(text)
-            print(f"wrote {OUT / name}")
+        write_reports(reports(OUT), OUT)
         return
     args.smoke = args.smoke and args.smoke.resolve()  # paths in run configs and the dataset cache are absolute
     if args.what is None and not args.smoke:

@@ -26,6 +26,7 @@ import pandas as pd
 from fedfair.partitioners.audit import audit_dataset
 from fedfair.partitioners.builder import BuildSpec, build_dataset
 from fedfair.partitioners.report import most_biased_attribute, most_biased_value
+from reporting import write_reports  # noqa: E402 (benchmarks/ is the script's folder)
 
 # seed 002, Table 3 (attribute-silo, DD): states per most biased attribute.
 TABLE_3_DD = {
@@ -204,9 +205,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="no run: render benchmarks/feda4fair.md again from the committed feda4fair_results.json")
     args = parser.parse_args(argv)
     if args.report:
-        for name, text in reports().items():
-            (RESULTS.parent / name).write_text(text)
-            print(f"wrote {RESULTS.parent / name}")
+        write_reports(reports(), RESULTS.parent)
         return
     args.smoke = args.smoke and args.smoke.resolve()
     if args.smoke:

@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from bench_seed000 import smoke_cache  # noqa: E402 (--smoke: datasets cached under DIR/cache)
 from fedfair.api import run_configs  # noqa: E402
+from reporting import write_reports  # noqa: E402 (benchmarks/ is the script's folder)
 
 OUT = REPO / "benchmarks"
 
@@ -295,9 +296,7 @@ def main(argv: list[str] | None = None) -> None:
                              "fig7_gaussian_results.json and bench_fig7_gaussian.md (both reports) all go under DIR")
     args = parser.parse_args(argv)
     if args.report:
-        for name, text in reports(OUT).items():
-            (OUT / name).write_text(text)
-            print(f"wrote {OUT / name}")
+        write_reports(reports(OUT), OUT)
         return
     args.smoke = args.smoke and args.smoke.resolve()  # paths in run configs and the dataset cache are absolute
     if args.smoke:

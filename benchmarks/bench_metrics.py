@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fedfair.metrics import fairness_report
+from reporting import write_reports  # noqa: E402 (benchmarks/ is the script's folder)
 
 # --smoke's sizes (overridable by the options)
 SMOKE = {"rows": 2000}
@@ -75,8 +76,7 @@ def main(argv: list[str] | None = None) -> None:
                              "metrics_speed_results.json")
     args = parser.parse_args(argv)
     if args.report:
-        for name, text in reports().items():
-            (Path(__file__).parent / name).write_text(text)
+        write_reports(reports(), Path(__file__).parent)
         return
     results = args.out.with_name(f"{args.out.stem}_results.json")  # benchmarks/metrics_speed_results.json
     if args.smoke:

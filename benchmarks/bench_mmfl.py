@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from fedfair.registry import resolve_dataset  # noqa: E402
 from fedfair.api import run_configs  # noqa: E402
+from reporting import write_reports  # noqa: E402 (benchmarks/ is the script's folder)
 
 OUT = REPO / "benchmarks"
 WORK = Path("/tmp/fedfair-bench")  # built task sets and run directories
@@ -676,9 +677,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="no run: render benchmarks/mmfl.md again from the committed mmfl_*_results.json files")
     args = parser.parse_args(argv)
     if args.report:
-        for name, text in reports(OUT).items():
-            (OUT / name).write_text(text)
-            print(f"wrote {OUT / name}")
+        write_reports(reports(OUT), OUT)
         return
     if args.smoke is not None:
         smoke(args)  # no FEDFAIR_DATA_ROOT: the stand-ins need no ../shared

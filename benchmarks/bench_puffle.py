@@ -33,6 +33,7 @@ from bench_feda4fair import write_standin_releases  # noqa: E402 (--smoke: the s
 from bench_seed000 import smoke_cache, standin_adult  # noqa: E402 (--smoke: DIR/cache, SYNTHETIC Adult files)
 from fedfair.partitioners.audit import audit_dataset  # noqa: E402
 from fedfair.partitioners.builder import BuildSpec, build_dataset  # noqa: E402
+from reporting import write_reports  # noqa: E402 (benchmarks/ is the script's folder)
 
 OUT = REPO / "benchmarks"
 FIGURES = OUT / "puffle_figures"
@@ -439,9 +440,7 @@ def main(argv: list[str] | None = None) -> None:
                              "mitigation_table_results.json, puffle_dp_results.json and bench_puffle.md all go under DIR")
     args = parser.parse_args(argv)
     if args.report:
-        for name, text in reports(OUT).items():
-            (OUT / name).write_text(text)
-            print(f"wrote {OUT / name}")
+        write_reports(reports(OUT), OUT)
         return
     args.smoke = args.smoke and args.smoke.resolve()  # paths in run configs are absolute
     args.figures = FIGURES

@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from bench_feda4fair import write_standin_releases  # noqa: E402 (--smoke: FeDa4Fair-shaped stand-in release)
 from fedfair.comparison import run_comparison  # noqa: E402
+from reporting import write_reports  # noqa: E402 (benchmarks/ is the script's folder)
 
 RELEASE = REPO.parent / "shared" / "data" / "feda4fair" / "cross_silo_value_final"
 MODIFIED = {"AZ", "OH", "AR", "MN", "OR", "WV", "DE", "LA", "NE", "AK", "MS", "PR"}
@@ -119,9 +120,7 @@ def main(argv: list[str] | None = None) -> None:
                              "committed seed000_*_results.json")
     args = parser.parse_args(argv)
     if args.report:
-        for name, text in reports().items():
-            (REPO / "benchmarks" / name).write_text(text)
-            print(f"wrote benchmarks/{name}")
+        write_reports(reports(), REPO / "benchmarks")
         return
     args.smoke = args.smoke and args.smoke.resolve()  # acs_dataset's subprocess runs in the repository
     if args.experiment is None:

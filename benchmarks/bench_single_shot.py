@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reporting import write_reports  # noqa: E402 (benchmarks/ is the script's folder)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -528,9 +530,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="no run: render benchmarks/single_shot.md again from the committed single_shot_*_results.json")
     args = parser.parse_args(argv)
     if args.report:
-        for name, text in reports(OUT).items():
-            (OUT / name).write_text(text)
-            print(f"wrote {OUT / name}")
+        write_reports(reports(OUT), OUT)
         return
     if args.smoke is not None:
         smoke(args)

@@ -18,9 +18,10 @@ import argparse
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
+
+from reporting import write_reports
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDER = REPO / "benchmarks" / "bench_suite_feda4fair"
@@ -211,8 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         read = lambda p: p.read_text() if p else None  # noqa: E731
         result = collect(args.source, args.time.read_text(), read(args.load_before), read(args.load_after))
         RESULTS.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    REPORT.write_text(render_markdown(json.loads(RESULTS.read_text())))
-    print(f"wrote {REPORT}", file=sys.stderr)
+    write_reports(reports(REPORT.parent), REPORT.parent)
 
 
 if __name__ == "__main__":

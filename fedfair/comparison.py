@@ -619,8 +619,9 @@ def run_comparison(
     for config in configs:
         check(config["out-dir"], "run", overwrite=overwrite, flag="--out", what="the run directory")
     labels = [c.pop("_label") for c in configs]
-    for config in configs if fmt != "png" else ():  # per-run figures (when the plots parameter asks) in that format
-        config.setdefault("plot-format", fmt)
+    if fmt != "png":  # per-run figures (when the plots parameter asks for them) in that format
+        for config in configs:
+            config.setdefault("plot-format", fmt)
     with status(f"preparing dataset {dataset!r} for {len(configs)} runs ...", progress):
         prepared = prepare_runs(configs)  # every run checked (and its dataset read) once, before any starts
     with claim(out, "compare", overwrite=overwrite, clear_files=True) as held, \

@@ -222,14 +222,20 @@ def validate_params(values: Mapping[str, Any], specs: Mapping[str, Param]) -> di
     return out
 
 
+def closest(name: str, valid: Iterable[str]) -> str | None:
+    """The valid name closest to ``name`` (difflib's ratio >= 0.6), None when none is close."""
+    import difflib
+
+    match = difflib.get_close_matches(name, list(valid), n=1)
+    return match[0] if match else None
+
+
 def did_you_mean(unknown: Sequence[str], valid: Iterable[str]) -> str:
     """``"; did you mean 'lr'?"`` for the unknown names that are close to a valid one (``lrr`` -> ``lr``; several:
     ``'lr' for 'lrr', 'seed' for 'sed'``), else ''."""
-    import difflib
-
     valid = list(valid)
-    close = {name: difflib.get_close_matches(name, valid, n=1) for name in unknown}
-    close = {name: match[0] for name, match in close.items() if match}
+    close = {name: closest(name, valid) for name in unknown}
+    close = {name: match for name, match in close.items() if match}
     if not close:
         return ""
     if len(unknown) == 1:

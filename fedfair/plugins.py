@@ -140,7 +140,7 @@ def unknown_message(kind: str, name: str, builtins: Mapping[str, Any]) -> str:
 
 
 def _close(name: str, names: list[str]) -> str:
-    import difflib
+    from fedfair.config import closest
 
-    match = difflib.get_close_matches(name, names, n=1)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    match = closest(name, names)
+    return f" (did you mean {match!r}?)" if match else ""

@@ -13,7 +13,6 @@ Two components declaring one key with different meanings is an error
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import json
@@ -25,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Callable
 
 from fedfair import plugins
-from fedfair.config import (COMMON_PARAMS, MITIGATIONS, Param, ParamError, did_you_mean, parse_assignments,
+from fedfair.config import (COMMON_PARAMS, MITIGATIONS, Param, ParamError, closest, did_you_mean, parse_assignments,
                             validate_params)
 from fedfair.data import MANIFEST, DatasetError
 from fedfair.local import objective_class, objective_names
@@ -359,8 +358,8 @@ def read_config_file(path: str | os.PathLike[str], flag: str = "--config") -> di
         if isinstance(value, dict):
             raise ParamError(f"{where}: [{key}] is a table; run parameters are top-level keys (see `fedfair params`)")
         if key not in everything:
-            close = difflib.get_close_matches(key, everything, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = closest(key, everything)
+            hint = f" (did you mean {close!r}?)" if close else ""
             raise ParamError(f"{where}: unknown parameter {key!r}{hint}; see `fedfair params`")
         try:
             validate_params({key: value}, {key: everything[key]})

@@ -721,9 +721,3 @@ def draw_run_figures(summary: Mapping[str, Any], out_dir: Path, fmt: str = "png"
                 raise
             on_error(name, err)
     return written
-
-
-def plot_run(run_dir: str | os.PathLike[str], fmt: str = "png") -> list[Path]:
-    """(Re)draw the figures of a finished run directory (its summary.json and metrics.jsonl) as ``fmt`` files."""
-    out = Path(run_dir)
-    return draw_run_figures(json.loads((out / SUMMARY).read_text()), out, fmt)
